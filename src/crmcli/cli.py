@@ -1,0 +1,99 @@
+"""The `crm` command: global options, sub-apps per noun, and the one error handler.
+
+Only Typer and light modules are imported here so `crm --help` stays fast; commands import
+the database layer inside their functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from crmcli import render
+from crmcli.commands import campaign, lead, policy, setup, user
+from crmcli.context import FORMATS, AppContext, os_login
+from crmcli.errors import BadInput, CrmError
+
+INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
+
+
+class CrmGroup(TyperGroup):
+    """Turns CrmError (and database failures) into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except CrmError as exc:
+            render.error(exc.message, exc.details)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
+        except Exception as exc:
+            if os.environ.get("CRM_DEBUG"):
+                raise
+            render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
+            ctx.exit(INTERNAL_ERROR)
+
+
+app = typer.Typer(
+    cls=CrmGroup,
+    name="crm",
+    help="A command-line CRM that enforces your written sales policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(
+        "--db", envvar="CRM_DB", metavar="PATH_OR_URL",
+        help="Database file or SQLAlchemy URL (default: crm.db in the user data dir).")] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", envvar="CRM_USER", metavar="USER",
+        help="Act as this user (default: your login).")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--format", envvar="CRM_FORMAT", metavar="table|json|csv|ids",
+        help="Output format.")] = None,
+    policy_file: Annotated[Path | None, typer.Option(
+        "--policy", envvar="CRM_POLICY", metavar="FILE",
+        help="Use this policy file instead of the one stored in the database.")] = None,
+) -> None:
+    """A command-line CRM that enforces your written sales policy.
+
+    Example: crm init --example && crm lead list
+    """
+    fmt = (output or "table").strip().lower()
+    if fmt not in FORMATS:
+        raise BadInput(f"--format: {output!r} is not a format; use {', '.join(FORMATS)}")
+    ctx.obj = AppContext(
+        db=db or None,
+        user=(as_user or "").strip() or os_login(),
+        format=fmt,
+        policy_file=policy_file,
+    )
+
+
+app.command("init")(setup.init)
+app.add_typer(lead.app, name="lead")
+app.add_typer(user.app, name="user")
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(policy.app, name="policy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="crm")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0

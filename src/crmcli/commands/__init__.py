@@ -1,0 +1,1 @@
+"""Thin Typer command modules: parse arguments, call a service, render the result."""

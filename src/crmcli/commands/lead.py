@@ -1,0 +1,153 @@
+"""`crm lead …`: add, list, show and edit leads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+
+app = sub_app("Leads (and the opportunities they become).")
+
+LIST_COLUMNS = ("id", "first_name", "last_name", "company", "stage", "status", "score", "band",
+                "owner", "campaign", "source", "acquired_at")
+HISTORY_COLUMNS = ("at", "actor", "command", "action", "changes")
+
+
+def _opt(flag: str, help_text: str, kind: type = str) -> Any:
+    return Annotated[kind | None, typer.Option(flag, help=help_text)]
+
+
+# declared once, shared by add and edit
+First = _opt("--first", "First name.")
+Last = _opt("--last", "Last name.")
+Company = _opt("--company", "Company name.")
+Email = _opt("--email", "Email address (validated, stored normalised).")
+Phone = _opt("--phone", "Phone number (stored as E.164; policy's region by default).")
+Source = _opt("--source", "Where the lead came from: web, referral, trade_show, …")
+Title = _opt("--title", "Job title.")
+Industry = _opt("--industry", "Industry.")
+Employees = _opt("--employees", "Company size (employees).", int)
+Country = _opt("--country", "ISO country code, e.g. US.")
+Region = _opt("--region", "Region or state, e.g. NY (or US-NY).")
+Campaign = _opt("--campaign", "Campaign name.")
+Owner = _opt("--owner", "Owning user (or 'me').")
+Force = Annotated[bool, typer.Option("--force", help="Save even if it looks like a duplicate.")]
+LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
+
+
+def _fields(**options: Any) -> dict[str, Any]:
+    """Option values given on the command line, keyed by lead field name."""
+    names = {"first": "first_name", "last": "last_name"}
+    return {names.get(k, k): v for k, v in options.items() if v is not None}
+
+
+@app.command("add")
+def lead_add(
+    ctx: typer.Context,
+    first: First = None, last: Last = None, company: Company = None, email: Email = None,
+    phone: Phone = None, source: Source = None, title: Title = None, industry: Industry = None,
+    employees: Employees = None, country: Country = None, region: Region = None,
+    campaign: Campaign = None, owner: Owner = None,
+    acquired: Annotated[str | None, typer.Option(
+        "--acquired", metavar="WHEN",
+        help="When the lead was acquired (default now), e.g. '2026-03-06 16:30'.")] = None,
+    force: Force = False,
+    output: FormatOption = None,
+) -> None:
+    """Add a lead; refuses likely duplicates (exit 5) unless --force. Prints the new id.
+
+    Example: crm lead add --first Ada --last Lovelace --company Analytical --email ada@example.com --source referral
+    """
+    from crmcli.services import leads
+
+    raw = _fields(first=first, last=last, company=company, email=email, phone=phone,
+                  source=source, title=title, industry=industry, employees=employees,
+                  country=country, region=region, campaign=campaign, owner=owner,
+                  acquired=acquired)
+    with workspace(ctx).writing() as tx:
+        result = leads.add_lead(tx, raw, force=force)
+        tz = tx.policy.timezone
+    if result.forced_over:
+        ids = ", ".join(str(m.record_id) for m in result.forced_over)
+        render.note(f"added despite likely duplicate of lead {ids} (--force, audited)")
+    render.emit_created(result.lead, fmt=output_format(ctx, output), tz=tz)
+
+
+@app.command("list")
+def lead_list(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(
+        "--owner", help="A user name, 'me', or 'none' for unassigned.")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Pipeline stage key.")] = None,
+    source: Source = None,
+    campaign: Campaign = None,
+    search: Annotated[str | None, typer.Option(
+        "--search", help="Text in name, company, email or phone.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    output: FormatOption = None,
+) -> None:
+    """List leads, oldest first.
+
+    Example: crm lead list --owner me --stage proposal --format csv
+    """
+    from crmcli.services.leads import LEAD_FIELDS, LeadFilter, list_leads
+
+    where = LeadFilter(owner=owner, stage=stage, source=source, campaign=campaign,
+                       search=search, limit=limit)
+    with workspace(ctx).reading() as tx:
+        rows = list_leads(tx, where)
+        tz = tx.policy.timezone
+    render.emit(rows, fmt=output_format(ctx, output), columns=LEAD_FIELDS,
+                table_columns=LIST_COLUMNS, tz=tz, empty="no leads match")
+
+
+@app.command("show")
+def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) -> None:
+    """Show a lead with its audit history.
+
+    Example: crm lead show 12 --format json
+    """
+    from crmcli.services.leads import get_lead, lead_history
+
+    with workspace(ctx).reading() as tx:
+        lead = get_lead(tx, lead_id)
+        history = lead_history(tx, lead_id)
+        tz = tx.policy.timezone
+    fmt = output_format(ctx, output)
+    if fmt == "table":
+        history = [{**event, "changes": render.changes_text(event["changes"])} for event in history]
+    render.emit_record(lead, fmt=fmt, tz=tz, title=f"lead {lead_id}",
+                       sections={"history": (history, HISTORY_COLUMNS)})
+
+
+@app.command("edit")
+def lead_edit(
+    ctx: typer.Context,
+    lead_id: LeadId,
+    first: First = None, last: Last = None, company: Company = None, email: Email = None,
+    phone: Phone = None, source: Source = None, title: Title = None, industry: Industry = None,
+    employees: Employees = None, country: Country = None, region: Region = None,
+    campaign: Campaign = None, owner: Owner = None,
+    force: Force = False,
+    output: FormatOption = None,
+) -> None:
+    """Change a lead's fields, validated like add; audited old → new.
+
+    Example: crm lead edit 12 --phone "+1 212 555 0199" --title CTO
+    """
+    from crmcli.services import leads
+
+    raw = _fields(first=first, last=last, company=company, email=email, phone=phone,
+                  source=source, title=title, industry=industry, employees=employees,
+                  country=country, region=region, campaign=campaign, owner=owner)
+    with workspace(ctx).writing() as tx:
+        lead = leads.edit_lead(tx, lead_id, raw, force=force)
+        tz = tx.policy.timezone
+    fmt = output_format(ctx, output)
+    if fmt in ("json", "csv"):
+        render.emit_record(lead, fmt=fmt, tz=tz)
+    else:
+        render.note(f"updated lead {lead_id}")

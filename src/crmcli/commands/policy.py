@@ -1,0 +1,126 @@
+"""`crm policy …`: the sales policy as data (SPEC §4)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.errors import BadInput
+
+app = sub_app("Write, check, show and install the sales policy.")
+
+FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="A policy TOML file.")]
+
+
+def _read(path: Path) -> str:
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"FILE: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"FILE: {path} is not UTF-8 text; save the policy as UTF-8") from None
+
+
+@app.command("init")
+def policy_init(
+    path: FileArg,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the default policy to FILE (- for stdout), to edit and then import.
+
+    Example: crm policy init policy.toml
+    """
+    from crmcli.rules.policy import default_policy_toml
+
+    text = default_policy_toml()
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    if path.exists() and not force:
+        raise BadInput(f"FILE: {path} exists; choose another name or overwrite with --force")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"FILE: cannot write {path}: {exc.strerror}") from None
+    render.note(f"wrote the default policy to {path}; check edits with: crm policy check {path}")
+
+
+@app.command("check")
+def policy_check(path: FileArg) -> None:
+    """Validate a policy file; errors name the line and key (exit 2).
+
+    Example: crm policy check policy.toml
+    """
+    from crmcli.rules.policy import PolicyInvalid, parse_policy
+    from crmcli.services.workspace import policy_error
+
+    try:
+        parse_policy(_read(path), source=str(path))
+    except PolicyInvalid as exc:
+        raise policy_error(exc) from None
+    render.note(f"{path}: ok")
+
+
+@app.command("import")
+def policy_import(ctx: typer.Context, path: FileArg) -> None:
+    """Install a policy file as the policy in force (admin; audited).
+
+    Example: crm policy import examples/policies/chartec.toml
+    """
+    from crmcli.services import policies
+
+    text = _read(path)
+    with workspace(ctx).writing(role="admin") as tx:
+        result = policies.install(tx, text, source=str(path))
+    if result["installed"]:
+        render.note(f"installed policy version {result['version']} ({result['sha256']})")
+    else:
+        render.note(f"policy unchanged (version {result['version']}); nothing installed")
+
+
+@app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="List every key with its value and meaning.")] = False,
+    output: FormatOption = None,
+) -> None:
+    """Print the policy in force (the stored one, or --policy FILE).
+
+    Example: crm policy show --explain
+    """
+    with workspace(ctx).reading() as tx:
+        policy = tx.policy
+    fmt = output_format(ctx, output)
+    if explain:
+        render.emit(explain_rows(policy.data), fmt=fmt, columns=("key", "value", "meaning"))
+    elif fmt == "json":
+        render.emit_record(policy.data, fmt="json")
+    else:
+        sys.stdout.write(policy.text if policy.text.endswith("\n") else policy.text + "\n")
+
+
+def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    from crmcli.rules.policy import EXPLAIN
+
+    rows = []
+
+    def walk(prefix: str, node: Any) -> None:
+        generic = prefix
+        if prefix.startswith("rules."):
+            parts = prefix.split(".")
+            generic = "rules.<id>." + parts[-1]
+        meaning = EXPLAIN.get(prefix) or EXPLAIN.get(generic)
+        if isinstance(node, dict) and not meaning:
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+            return
+        rows.append({"key": prefix, "value": node, "meaning": meaning or ""})
+
+    walk("", data)
+    return rows

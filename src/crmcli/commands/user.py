@@ -1,0 +1,73 @@
+"""`crm user …`: people, their roles and what they cover."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+
+app = sub_app("Users, roles, territories, skills and capacity.")
+
+USER_COLUMNS = ("id", "name", "role", "territories", "skills", "capacity", "campaigns")
+
+
+@app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login-style name; what --as takes.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "editor",
+    territory: Annotated[list[str] | None, typer.Option(
+        "--territory", help="Country or country-region, e.g. US or US-NY (repeatable).")] = None,
+    skill: Annotated[list[str] | None, typer.Option(
+        "--skill", help="Industry or product expertise (repeatable).")] = None,
+    capacity: Annotated[int | None, typer.Option(
+        "--capacity", help="How many open leads this rep can carry.")] = None,
+    campaign: Annotated[list[str] | None, typer.Option(
+        "--campaign", help="Limit the user to this campaign (repeatable).")] = None,
+    output: FormatOption = None,
+) -> None:
+    """Add a user (admin).
+
+    Example: crm user add maria --role editor --territory US-NY --skill saas --capacity 25
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.add_user(tx, name, role=role, territories=territory or [],
+                             skills=skill or [], capacity=capacity, campaigns=campaign or [])
+        tz = tx.policy.timezone
+    render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
+
+
+@app.command("list")
+def user_list(ctx: typer.Context, output: FormatOption = None) -> None:
+    """List users.
+
+    Example: crm user list --format csv
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).reading() as tx:
+        rows = users.list_users(tx)
+        tz = tx.policy.timezone
+    render.emit(rows, fmt=output_format(ctx, output), tz=tz, table_columns=USER_COLUMNS)
+
+
+@app.command("set-role")
+def user_set_role(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    role: Annotated[str, typer.Argument(help="viewer, editor or admin.")],
+) -> None:
+    """Change a user's role (admin).
+
+    Example: crm user set-role sam viewer
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.set_role(tx, name, role)
+    render.note(f"{row['name']} is now {row['role']}")

@@ -1,0 +1,169 @@
+"""The one place output is rendered: Rich table, JSON, CSV or ids. Data to stdout only."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+PIPED_WIDTH = 200  # wide enough that piped tables are not wrapped mid-word
+
+
+def _console():
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else PIPED_WIDTH
+    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
+
+
+def json_value(value: Any, tz: tzinfo | None) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat() if tz else value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_value(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v, tz) for v in value]
+    return value
+
+
+def text_value(value: Any, tz: tzinfo | None, *, for_table: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        local = value.astimezone(tz) if tz else value
+        return local.strftime("%Y-%m-%d %H:%M") if for_table else local.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(text_value(v, tz, for_table=for_table) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(json_value(value, tz), ensure_ascii=False)
+    return str(value)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    *,
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    table_columns: Sequence[str] | None = None,
+    title: str | None = None,
+    tz: tzinfo | None = None,
+    empty: str = "nothing to show",
+) -> None:
+    """Write rows in the chosen format. `table_columns` narrows what the table shows."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        payload = [{c: json_value(r.get(c), tz) for c in columns} for r in rows]
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([text_value(row.get(c), tz, for_table=False) for c in columns])
+    elif fmt == "ids":
+        for row in rows:
+            sys.stdout.write(f"{row['id']}\n")
+    else:
+        if not rows:
+            note(empty)
+            return
+        _table(rows, table_columns or columns, title=title, tz=tz)
+
+
+def emit_record(
+    record: dict[str, Any],
+    *,
+    fmt: str,
+    tz: tzinfo | None = None,
+    title: str | None = None,
+    sections: dict[str, tuple[Sequence[dict[str, Any]], Sequence[str]]] | None = None,
+) -> None:
+    """One record: key/value table (plus sub-tables), a JSON object, a CSV row, or its id."""
+    sections = sections or {}
+    if fmt == "json":
+        payload = json_value(record, tz)
+        for name, (rows, _cols) in sections.items():
+            payload[name] = json_value(list(rows), tz)
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    elif fmt in ("csv", "ids"):
+        emit([record], fmt=fmt, tz=tz)
+    else:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
+        from rich.text import Text
+
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in record.items():
+            table.add_row(key, Text(text_value(value, tz, for_table=True)))
+        _print(table)
+        for name, (rows, cols) in sections.items():
+            if rows:
+                _table(rows, cols, title=name, tz=tz)
+
+
+def emit_created(record: dict[str, Any], *, fmt: str, tz: tzinfo | None = None) -> None:
+    """A new record: its id alone (table, ids), or the record (json, csv)."""
+    if fmt in ("json", "csv"):
+        emit_record(record, fmt=fmt, tz=tz)
+    else:
+        sys.stdout.write(f"{record['id']}\n")
+
+
+def _table(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str | None,
+    tz: tzinfo | None,
+) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        # Text, not markup: user data such as "[bold]" must print as typed
+        table.add_row(*(Text(text_value(row.get(c), tz, for_table=True)) for c in columns))
+    _print(table)
+
+
+def _print(renderable: Any) -> None:
+    console = _console()
+    if sys.stdout.isatty():
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    # piped: no colour (not a terminal) and no padding to the full width
+    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+
+
+def changes_text(changes: dict[str, Any]) -> str:
+    """{"title": [None, "CTO"]} -> "title: - → CTO" for tables."""
+    def show(value: Any) -> str:
+        return "-" if value in (None, "", []) else str(value)
+
+    return "; ".join(f"{key}: {show(old)} → {show(new)}" for key, (old, new) in changes.items())
+
+
+def note(message: str) -> None:
+    """A message for the person, not the pipe: stderr."""
+    sys.stderr.write(message + "\n")
+
+
+def error(message: str, details: Sequence[str] = ()) -> None:
+    sys.stderr.write(f"crm: {message}\n")
+    for line in details:
+        sys.stderr.write(f"{line}\n")

@@ -1,0 +1,1 @@
+"""Pure policy logic: no database, no Typer, no printing."""

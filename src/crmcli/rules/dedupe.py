@@ -1,0 +1,79 @@
+"""Duplicate detection: exact on normalised email/phone, fuzzy on name + company."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+_COMPANY_SUFFIXES = {
+    "inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "company",
+    "gmbh", "ag", "sa", "sarl", "bv", "nv", "plc", "pty", "srl", "spa", "oy", "ab", "as",
+}
+
+
+def fold(text: str | None) -> str:
+    """Lower-case ASCII letters and digits separated by single spaces."""
+    if not text:
+        return ""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", ascii_text.lower()).split())
+
+
+def company_key(company: str | None) -> str:
+    words = [w for w in fold(company).replace("&", " and ").split() if w not in _COMPANY_SUFFIXES]
+    return " ".join(words)
+
+
+def last_key(last_name: str | None) -> str:
+    """Blocking key for names: the first three letters of the folded last name."""
+    return fold(last_name).replace(" ", "")[:3]
+
+
+def blocking_keys(lead: dict[str, Any]) -> dict[str, str]:
+    return {"company_key": company_key(lead.get("company")), "last_key": last_key(lead.get("last_name"))}
+
+
+@dataclass(frozen=True)
+class Match:
+    record_id: int
+    reason: str  # "same email" | "same phone" | "similar name and company"
+    score: float
+
+
+def find_duplicates(
+    candidate: dict[str, Any],
+    existing: Iterable[dict[str, Any]],
+    *,
+    name_threshold: float,
+    company_threshold: float,
+) -> list[Match]:
+    """Matches of `candidate` among `existing` (dicts with id and lead fields), best first."""
+    from rapidfuzz import fuzz
+
+    name = fold(f"{candidate.get('first_name') or ''} {candidate.get('last_name') or ''}")
+    company = company_key(candidate.get("company"))
+    matches: list[Match] = []
+    for other in existing:
+        if candidate.get("id") is not None and other["id"] == candidate["id"]:
+            continue
+        if candidate.get("email") and candidate["email"] == other.get("email"):
+            matches.append(Match(other["id"], "same email", 100.0))
+            continue
+        if candidate.get("phone") and candidate["phone"] == other.get("phone"):
+            matches.append(Match(other["id"], "same phone", 100.0))
+            continue
+        other_company = company_key(other.get("company"))
+        if not (company and other_company and name):
+            continue  # a name alone is too weak to call two people the same
+        company_score = fuzz.token_sort_ratio(company, other_company)
+        if company_score < company_threshold:
+            continue
+        other_name = fold(f"{other.get('first_name') or ''} {other.get('last_name') or ''}")
+        name_score = fuzz.token_sort_ratio(name, other_name)
+        if name_score >= name_threshold:
+            matches.append(Match(other["id"], "similar name and company",
+                                 round((name_score + company_score) / 2, 1)))
+    return sorted(matches, key=lambda m: (-m.score, m.record_id))

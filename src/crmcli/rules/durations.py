@@ -1,0 +1,30 @@
+"""Policy durations: "30m", "1h", "2d", "1w" (and combinations such as "1d12h")."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PART = re.compile(r"(\d+)\s*([mhdw])")
+_WHOLE = re.compile(r"^\s*(?:\d+\s*[mhdw]\s*)+$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration; raises ValueError with a hint on anything else."""
+    if not isinstance(text, str) or not _WHOLE.match(text.lower()):
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h, 2d or 1w")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text.lower()))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Compact human form, largest units first: 1d 2h, 45m, 0m."""
+    seconds = int(abs(delta.total_seconds()))
+    parts = []
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    text = " ".join(parts[:2]) or "0m"
+    return f"-{text}" if delta.total_seconds() < 0 else text

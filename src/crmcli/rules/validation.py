@@ -1,0 +1,124 @@
+"""Validation and normalisation of contact data (SPEC §3), shared by add, edit and import."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from crmcli.errors import BadInput
+
+_TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+
+
+def clean_text(value: Any) -> str | None:
+    """Strip surrounding and collapse inner whitespace; empty becomes None."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def normalise_email(raw: str, *, field: str = "email") -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise BadInput(f"{field}: {raw!r} is not a valid email address ({exc})") from None
+    # stored lower-case so duplicate checks compare like with like
+    return result.normalized.lower()
+
+
+def normalise_phone(raw: str, *, region: str, field: str = "phone") -> str:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise BadInput(
+            f"{field}: {raw!r} is not a valid phone number for region {region}; "
+            "write it with its country code, like +1 212 555 0100"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@cache
+def _regions() -> frozenset[str]:
+    import phonenumbers
+
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def normalise_country(raw: str, *, field: str = "country") -> str:
+    code = raw.strip().upper()
+    if code not in _regions():
+        raise BadInput(f"{field}: {raw!r} is not an ISO 3166 country code; use two letters like US")
+    return code
+
+
+def normalise_territory(raw: str) -> str:
+    code = raw.strip().upper()
+    if not _TERRITORY.match(code):
+        raise BadInput(
+            f"--territory: {raw!r} is not a territory; write a country (US) or a country and "
+            "region (US-NY)"
+        )
+    return code
+
+
+def normalise_count(raw: Any, *, field: str) -> int:
+    try:
+        value = int(str(raw).strip().replace(",", ""))
+    except ValueError:
+        raise BadInput(f"{field}: {raw!r} is not a whole number") from None
+    if value < 0:
+        raise BadInput(f"{field}: {value} is negative; give 0 or more")
+    return value
+
+
+LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "title", "source", "industry")
+
+
+def normalise_lead(raw: dict[str, Any], *, phone_region: str) -> dict[str, Any]:
+    """Validate a lead's fields; returns the normalised values (only keys present in `raw`).
+
+    Completeness is checked separately (`check_complete`) so edits can validate a subset.
+    """
+    out: dict[str, Any] = {}
+    for key in LEAD_TEXT_FIELDS:
+        if key in raw:
+            out[key] = clean_text(raw[key])
+    if "source" in out and out["source"]:
+        out["source"] = out["source"].lower()
+    if "email" in raw:
+        out["email"] = normalise_email(raw["email"]) if clean_text(raw["email"]) else None
+    if "phone" in raw:
+        phone = clean_text(raw["phone"])
+        out["phone"] = normalise_phone(phone, region=phone_region) if phone else None
+    if "employees" in raw:
+        count = clean_text(raw["employees"])
+        out["employees"] = normalise_count(count, field="employees") if count else None
+    if "country" in raw:
+        country = clean_text(raw["country"])
+        out["country"] = normalise_country(country) if country else None
+    if "region" in raw:
+        region = clean_text(raw["region"])
+        if region and "-" in region and len(region.split("-", 1)[0]) == 2:
+            # "US-NY" style: keep the subdivision, the country belongs in `country`
+            country, region = region.split("-", 1)
+            out.setdefault("country", normalise_country(country, field="region"))
+        out["region"] = region.upper() if region and len(region) <= 3 else region
+    return out
+
+
+def check_complete(lead: dict[str, Any]) -> None:
+    """Name, a way to reach the lead, and a source must be present (seed 001 §2.2)."""
+    if not (lead.get("first_name") or lead.get("last_name")):
+        raise BadInput("name: a lead needs --first or --last")
+    if not (lead.get("email") or lead.get("phone")):
+        raise BadInput("email/phone: a lead needs --email or --phone to be reachable")
+    if not lead.get("source"):
+        raise BadInput("source: say where the lead came from with --source (e.g. web, referral)")

@@ -1,0 +1,226 @@
+"""Leads: add, list, show, edit — validation, duplicate checks and audit in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from crmcli.clock import parse_when
+from crmcli.errors import BadInput, NotFound, PolicyRefusal
+from crmcli.rules import dedupe
+from crmcli.rules.validation import check_complete, normalise_lead
+from crmcli.services import audit
+from crmcli.services.lookups import campaign_by_name, user_by_name
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Campaign, Lead, User
+
+# the JSON shape of a lead (SPEC §3), in display order
+LEAD_FIELDS = (
+    "id", "first_name", "last_name", "company", "title", "email", "phone", "source",
+    "industry", "employees", "country", "region", "stage", "status", "score", "band",
+    "owner", "campaign", "acquired_at", "created_at", "updated_at",
+)
+# fields a user may set with add/edit (owner and campaign are names, resolved to ids)
+EDITABLE = (
+    "first_name", "last_name", "company", "title", "email", "phone", "source", "industry",
+    "employees", "country", "region",
+)
+# how far in the future an acquisition time may lie (clock skew between machines)
+ACQUIRED_SKEW = timedelta(minutes=5)
+
+
+@dataclass
+class LeadFilter:
+    owner: str | None = None  # a user name, "me" or "none"
+    stage: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    search: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class AddResult:
+    lead: dict[str, Any]
+    forced_over: list[dedupe.Match] = field(default_factory=list)
+
+
+def _columns():
+    owner = aliased(User)
+    campaign = aliased(Campaign)
+    columns = [getattr(Lead, name) for name in LEAD_FIELDS if name not in ("owner", "campaign")]
+    query = (
+        select(*columns, owner.name.label("owner"), campaign.name.label("campaign"))
+        .outerjoin(owner, owner.id == Lead.owner_id)
+        .outerjoin(campaign, campaign.id == Lead.campaign_id)
+    )
+    return query
+
+
+def _row(mapping: Any) -> dict[str, Any]:
+    return {name: mapping[name] for name in LEAD_FIELDS}
+
+
+def get_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
+    row = tx.session.exec(_columns().where(Lead.id == lead_id)).mappings().first()  # type: ignore[attr-defined]
+    if row is None:
+        raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
+    return _row(row)
+
+
+def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
+    query = _columns().order_by(col(Lead.id))
+    if where.owner:
+        if where.owner == "none":
+            query = query.where(col(Lead.owner_id).is_(None))
+        else:
+            name = tx.actor.name if where.owner == "me" else where.owner
+            query = query.where(Lead.owner_id == user_by_name(tx, name, field="--owner").id)
+    if where.stage:
+        stages = [s["key"] for s in tx.policy.stages]
+        if where.stage not in stages:
+            raise BadInput(f"--stage: {where.stage!r} is not a stage; use one of {', '.join(stages)}")
+        query = query.where(Lead.stage == where.stage)
+    if where.source:
+        query = query.where(Lead.source == where.source.strip().lower())
+    if where.campaign:
+        query = query.where(Lead.campaign_id == campaign_by_name(tx, where.campaign).id)
+    if where.search:
+        pattern = f"%{where.search.strip().lower()}%"
+        full_name = func.lower(Lead.first_name + " " + Lead.last_name)
+        query = query.where(or_(
+            full_name.like(pattern),
+            func.lower(func.coalesce(Lead.company, "")).like(pattern),
+            func.lower(func.coalesce(Lead.email, "")).like(pattern),
+            func.coalesce(Lead.phone, "").like(pattern),
+        ))
+    if where.limit is not None:
+        if where.limit < 1:
+            raise BadInput("--limit: give 1 or more")
+        query = query.limit(where.limit)
+    return [_row(m) for m in tx.session.exec(query).mappings()]  # type: ignore[attr-defined]
+
+
+def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
+    values = normalise_lead(raw, phone_region=tx.policy.phone_region)
+    acquired = raw.get("acquired_at")
+    if raw.get("acquired"):
+        acquired = parse_when(raw["acquired"], default_tz=tx.policy.timezone, field="--acquired")
+    if acquired is not None:
+        if acquired > tx.now + ACQUIRED_SKEW:
+            raise BadInput("--acquired: lies in the future; give when the lead was acquired")
+        values["acquired_at"] = acquired
+    if raw.get("owner"):
+        name = tx.actor.name if raw["owner"] == "me" else raw["owner"]
+        values["owner_id"] = user_by_name(tx, name, field="--owner").id
+    if raw.get("campaign"):
+        values["campaign_id"] = campaign_by_name(tx, raw["campaign"]).id
+    return values
+
+
+def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
+    keys = dedupe.blocking_keys(lead)
+    conditions = []
+    if lead.get("email"):
+        conditions.append(Lead.email == lead["email"])
+    if lead.get("phone"):
+        conditions.append(Lead.phone == lead["phone"])
+    if keys["company_key"]:
+        conditions.append(Lead.company_key == keys["company_key"])
+    if keys["last_key"]:
+        conditions.append(Lead.last_key == keys["last_key"])
+    if not conditions:
+        return []
+    fields = (Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email, Lead.phone)
+    rows = tx.session.exec(select(*fields).where(or_(*conditions))).mappings()  # type: ignore[attr-defined]
+    return dedupe.find_duplicates(
+        lead, rows,
+        name_threshold=tx.policy.name_threshold,
+        company_threshold=tx.policy.company_threshold,
+    )
+
+
+def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:
+    details = []
+    for match in matches[:5]:
+        other = get_lead(tx, match.record_id)
+        reach = other["email"] or other["phone"] or ""
+        details.append(
+            f"  lead {other['id']}: {other['first_name']} {other['last_name']}, "
+            f"{other['company'] or '-'} {reach} ({match.reason})"
+        )
+    raise PolicyRefusal(
+        f"likely duplicate of lead {matches[0].record_id} ({matches[0].reason}); "
+        "check it, or add anyway with --force",
+        details=details,
+    )
+
+
+def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
+    values = _validated(tx, raw)
+    check_complete(values)
+    values.setdefault("acquired_at", tx.now)
+    for name in ("first_name", "last_name"):
+        values[name] = values.get(name) or ""
+    matches = _duplicates(tx, values)
+    if matches and not force:
+        _refuse_duplicates(tx, matches)
+    lead = Lead(
+        **values,
+        **dedupe.blocking_keys(values),
+        stage=tx.policy.first_stage,
+        status="new",
+        created_at=tx.now,
+        updated_at=tx.now,
+    )
+    tx.session.add(lead)
+    tx.session.flush()
+    created = get_lead(tx, lead.id)
+    changes = {k: [None, v] for k, v in created.items() if v is not None and k != "id"}
+    if matches:
+        changes["forced_duplicate_of"] = [None, [m.record_id for m in matches]]
+    tx.audit("lead", lead.id, "create", changes)
+    return AddResult(created, matches)
+
+
+def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+    if not raw:
+        raise BadInput("nothing to change; give at least one field, e.g. --email or --phone")
+    lead = tx.session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
+    before = get_lead(tx, lead_id)
+    values = _validated(tx, raw)
+    for name in ("first_name", "last_name"):
+        if name in values:
+            values[name] = values[name] or ""
+    merged = {k: getattr(lead, k) for k in EDITABLE} | values
+    check_complete(merged)
+    identity = {"first_name", "last_name", "company", "email", "phone"}
+    if identity & values.keys():
+        matches = _duplicates(tx, {**merged, "id": lead_id})
+        if matches and not force:
+            _refuse_duplicates(tx, matches)
+    for key, value in (values | dedupe.blocking_keys(merged)).items():
+        setattr(lead, key, value)
+    tx.session.flush()
+    changes = audit.diff(before, get_lead(tx, lead_id))
+    if not changes:
+        return before
+    lead.updated_at = tx.now
+    tx.session.flush()
+    tx.audit("lead", lead_id, "update", changes)
+    return get_lead(tx, lead_id)
+
+
+def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
+    return [
+        {"at": e.at, "actor": e.actor, "command": e.command, "action": e.action,
+         "changes": e.changes}
+        for e in audit.history(tx.session, "lead", lead_id)
+    ]

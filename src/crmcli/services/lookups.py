@@ -1,0 +1,26 @@
+"""Resolving names given on the command line to records."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from crmcli.errors import NotFound
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Campaign, User
+
+
+def user_by_name(tx: Tx, name: str, *, field: str = "user") -> User:
+    user = tx.session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise NotFound(f"{field}: no user named {name!r}; see: crm user list")
+    return user
+
+
+def campaign_by_name(tx: Tx, name: str) -> Campaign:
+    campaign = tx.session.exec(select(Campaign).where(Campaign.name == name.strip())).first()
+    if campaign is None:
+        raise NotFound(
+            f"--campaign: no campaign named {name!r}; an admin can create it with: "
+            f"crm campaign add {name!r}"
+        )
+    return campaign

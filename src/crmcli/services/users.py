@@ -1,0 +1,124 @@
+"""Users and their roles, territories, skills, capacity and campaign scope."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from crmcli.errors import BadInput, PolicyRefusal
+from crmcli.rules.validation import normalise_territory
+from crmcli.services.lookups import campaign_by_name, user_by_name
+from crmcli.services.workspace import ROLES, Tx
+from crmcli.store.models import Campaign, User, UserCampaign
+
+_NAME = re.compile(r"^[\w.@+-]{1,64}$")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise BadInput(f"--role: {role!r} is not a role; use {', '.join(ROLES)}")
+    return role
+
+
+def user_row(tx: Tx, user: User) -> dict[str, Any]:
+    campaigns = tx.session.exec(
+        select(Campaign.name)
+        .join(UserCampaign, col(UserCampaign.campaign_id) == Campaign.id)
+        .where(UserCampaign.user_id == user.id)
+        .order_by(Campaign.name)
+    ).all()
+    return {
+        "id": user.id, "name": user.name, "role": user.role,
+        "territories": user.territories, "skills": user.skills, "capacity": user.capacity,
+        "campaigns": list(campaigns), "created_at": user.created_at,
+    }
+
+
+def add_user(
+    tx: Tx,
+    name: str,
+    *,
+    role: str,
+    territories: list[str] = (),
+    skills: list[str] = (),
+    capacity: int | None = None,
+    campaigns: list[str] = (),
+) -> dict[str, Any]:
+    name = name.strip()
+    if not _NAME.match(name):
+        raise BadInput(
+            f"name: {name!r} is not a usable user name; use letters, digits and . _ @ + - "
+            "(it is what --as takes)"
+        )
+    if tx.session.exec(select(User).where(User.name == name)).first():
+        raise BadInput(f"name: user {name!r} exists already; change it with crm user set-role")
+    if capacity is not None and capacity < 0:
+        raise BadInput("--capacity: give 0 or more open leads")
+    user = User(
+        name=name,
+        role=check_role(role),
+        territories=sorted({normalise_territory(t) for t in territories}),
+        skills=sorted({s.strip().lower() for s in skills if s.strip()}),
+        capacity=capacity,
+        created_at=tx.now,
+    )
+    scoped = [campaign_by_name(tx, c) for c in campaigns]
+    tx.session.add(user)
+    tx.session.flush()
+    for campaign in scoped:
+        tx.session.add(UserCampaign(user_id=user.id, campaign_id=campaign.id))
+    tx.session.flush()
+    row = user_row(tx, user)
+    tx.audit("user", user.id, "create", {k: [None, v] for k, v in row.items() if k != "id"})
+    return row
+
+
+def list_users(tx: Tx) -> list[dict[str, Any]]:
+    users = tx.session.exec(select(User).order_by(col(User.name))).all()
+    return [user_row(tx, u) for u in users]
+
+
+def set_role(tx: Tx, name: str, role: str) -> dict[str, Any]:
+    user = user_by_name(tx, name)
+    old = user.role
+    if old == check_role(role):
+        return user_row(tx, user)
+    if old == "admin":
+        admins = tx.session.exec(select(func.count()).where(User.role == "admin")).one()
+        if admins <= 1:
+            raise PolicyRefusal(f"{name} is the last admin; make another user admin first")
+    user.role = role
+    tx.session.add(user)
+    tx.session.flush()
+    tx.audit("user", user.id, "update", {"role": [old, role]})
+    return user_row(tx, user)
+
+
+def ensure_admin(tx: Tx) -> bool:
+    """Register the acting user as admin when the database has no users yet."""
+    if tx.actor.id is not None:
+        return False
+    tx.session.add(tx.actor)
+    tx.session.flush()
+    tx.audit("user", tx.actor.id, "create", {"name": [None, tx.actor.name], "role": [None, "admin"]})
+    return True
+
+
+def add_campaign(tx: Tx, name: str) -> dict[str, Any]:
+    name = " ".join(name.split())
+    if not name:
+        raise BadInput("name: give the campaign a name")
+    if tx.session.exec(select(Campaign).where(Campaign.name == name)).first():
+        raise BadInput(f"name: campaign {name!r} exists already")
+    campaign = Campaign(name=name, created_at=tx.now)
+    tx.session.add(campaign)
+    tx.session.flush()
+    tx.audit("campaign", campaign.id, "create", {"name": [None, name]})
+    return {"id": campaign.id, "name": name, "created_at": campaign.created_at}
+
+
+def list_campaigns(tx: Tx) -> list[dict[str, Any]]:
+    rows = tx.session.exec(select(Campaign).order_by(col(Campaign.name))).all()
+    return [{"id": c.id, "name": c.name, "created_at": c.created_at} for c in rows]

@@ -1,0 +1,168 @@
+"""Opening the database as the acting user: one unit of work per command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from crmcli import clock
+from crmcli.context import AppContext
+from crmcli.errors import BadInput, CrmError, NotPermitted
+from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
+from crmcli.services import audit
+from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
+from crmcli.store.models import PolicyVersion, User
+
+ROLES = ("viewer", "editor", "admin")
+
+
+def role_allows(role: str, needed: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(needed)
+
+
+@dataclass
+class Tx:
+    """What a service function needs inside one transaction."""
+
+    session: Session
+    actor: User
+    now: datetime
+    policy: Policy
+    command: str
+
+    def audit(
+        self, record_type: str, record_id: int | None, action: str, changes: dict[str, Any]
+    ) -> None:
+        audit.append(
+            self.session,
+            at=self.now,
+            actor=self.actor.name,
+            command=self.command,
+            record_type=record_type,
+            record_id=record_id,
+            action=action,
+            changes=changes,
+        )
+
+
+class Workspace:
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self.url = database_url(app.db)
+
+    @cached_property
+    def now(self) -> datetime:
+        return clock.now()
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.url)
+        ensure_schema(engine)
+        return engine
+
+    def create(self) -> tuple[str | None, str]:
+        """Create or migrate the database; returns the schema (before, after)."""
+        engine = make_engine(self.url, create=True)
+        before_after = ensure_schema(engine, create=True)
+        self.__dict__["engine"] = engine
+        return before_after
+
+    @contextmanager
+    def reading(self, role: str = "viewer") -> Iterator[Tx]:
+        with self._session(write=False) as session:
+            yield self._tx(session, role)
+
+    @contextmanager
+    def writing(self, role: str = "editor", *, bootstrap: bool = False) -> Iterator[Tx]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds."""
+        with self._session(write=True) as session:
+            tx = self._tx(session, role, bootstrap=bootstrap)
+            yield tx
+            with storage_errors():
+                session.commit()
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[Session]:
+        engine = self.engine.execution_options(crm_write=write)
+        with storage_errors(), Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _tx(self, session: Session, role: str, *, bootstrap: bool = False) -> Tx:
+        actor = self._actor(session, role, bootstrap=bootstrap)
+        return Tx(session, actor, self.now, self.policy(session), self.app.command)
+
+    def acting_name(self, session: Session) -> str:
+        # on PostgreSQL the server's login is the identity; --as cannot override it
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            return session.exec(text("SELECT current_user")).scalar_one()  # type: ignore[call-overload]
+        return self.app.user
+
+    def _actor(self, session: Session, role: str, *, bootstrap: bool) -> User:
+        name = self.acting_name(session)
+        user = session.exec(select(User).where(User.name == name)).first()
+        if user is None and bootstrap and session.exec(select(User.id).limit(1)).first() is None:
+            # the very first user of a new database becomes its admin (crm init)
+            return User(name=name, role="admin", created_at=self.now)
+        if user is None or not user.active:
+            raise NotPermitted(
+                f"unknown user {name!r} (from --as, CRM_USER or the login); "
+                f"an admin can add it with: crm user add {name} --role editor"
+            )
+        if not role_allows(user.role, role):
+            raise NotPermitted(
+                f"{self.app.command} needs the {role} role; {name} is a {user.role} "
+                f"(an admin can run: crm user set-role {name} {role})"
+            )
+        return user
+
+    def policy(self, session: Session) -> Policy:
+        if "_policy" not in self.__dict__:
+            self.__dict__["_policy"] = self._load_policy(session)
+        return self.__dict__["_policy"]
+
+    def _load_policy(self, session: Session) -> Policy:
+        if self.app.policy_file is not None:
+            return read_policy_file(self.app.policy_file)
+        stored = session.exec(
+            select(PolicyVersion).order_by(col(PolicyVersion.id).desc()).limit(1)
+        ).first()
+        if stored is None:
+            from crmcli.rules.policy import default_policy
+
+            return default_policy()
+        return parse_policy(stored.content, source="stored policy")
+
+
+def read_policy_file(path: Any) -> Policy:
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file")
+    except UnicodeDecodeError:
+        raise BadInput(f"--policy: {path} is not UTF-8 text; save the policy as UTF-8") from None
+    try:
+        return parse_policy(text, source=str(path))
+    except PolicyInvalid as exc:
+        raise policy_error(exc) from None
+
+
+def policy_error(exc: PolicyInvalid) -> CrmError:
+    issues = sorted(exc.issues, key=lambda i: i.line or 0)
+    first, *rest = [i.render(exc.source) for i in issues]
+    return BadInput(first, details=rest)

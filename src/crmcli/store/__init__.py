@@ -1,0 +1,1 @@
+"""Persistence: table models, the engine factory, schema migrations."""

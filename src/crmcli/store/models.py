@@ -1,0 +1,149 @@
+"""Table models. Changing a table means adding an Alembic migration, never editing history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from crmcli.store.types import UTCDateTime
+
+
+def _when(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default_factory: Any = list) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    role: str  # viewer | editor | admin
+    territories: list[str] = _json()
+    skills: list[str] = _json()
+    capacity: int | None = None
+    active: bool = True
+    created_at: datetime = _when(nullable=False)
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    created_at: datetime = _when(nullable=False)
+
+
+class UserCampaign(SQLModel, table=True):
+    """A user's campaign scope; a user with none sees every campaign."""
+
+    __tablename__ = "user_campaign"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    industry: str | None = None
+    country: str | None = None
+    region: str | None = None
+    key_account: bool = False
+    owner_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    first_name: str
+    last_name: str
+    title: str | None = None
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
+    verified_at: datetime | None = _when()
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+
+
+class Lead(SQLModel, table=True):
+    """A lead, and the opportunity it becomes on qualification (one record, Odoo-style)."""
+
+    __tablename__ = "lead"
+    __table_args__ = (
+        Index("ix_lead_owner_status", "owner_id", "status"),
+        Index("ix_lead_company_key", "company_key"),
+        Index("ix_lead_last_key", "last_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_name: str
+    last_name: str
+    company: str | None = None
+    title: str | None = None
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
+    source: str
+    industry: str | None = None
+    employees: int | None = None
+    country: str | None = None
+    region: str | None = None
+    stage: str = Field(index=True)
+    status: str = Field(default="new")
+    score: int | None = None
+    band: str | None = None
+    owner_id: int | None = Field(default=None, foreign_key="user.id")
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    # blocking keys for fuzzy duplicate search (normalised company, first letters of last name)
+    company_key: str = ""
+    last_key: str = ""
+    extra: dict[str, Any] = _json(dict)
+    acquired_at: datetime = _when(nullable=False)
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only; each event hashes its content and the previous event's hash."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_record", "record_type", "record_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(nullable=False)
+    actor: str
+    command: str
+    record_type: str
+    record_id: int | None = None
+    action: str
+    changes: dict[str, Any] = _json(dict)
+    prev_hash: str
+    hash: str = Field(unique=True)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Every installed policy; the newest is in force."""
+
+    __tablename__ = "policy_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: str
+    source: str
+    installed_at: datetime = _when(nullable=False)
+    installed_by: str
+
+
