@@ -56,18 +56,39 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(
-        "--db", envvar="CRM_DB", metavar="PATH_OR_URL",
-        help="Database file or SQLAlchemy URL (default: crm.db in the user data dir).")] = None,
-    as_user: Annotated[str | None, typer.Option(
-        "--as", envvar="CRM_USER", metavar="USER",
-        help="Act as this user (default: your login).")] = None,
-    output: Annotated[str | None, typer.Option(
-        "--format", envvar="CRM_FORMAT", metavar="table|json|csv|ids",
-        help="Output format.")] = None,
-    policy_file: Annotated[Path | None, typer.Option(
-        "--policy", envvar="CRM_POLICY", metavar="FILE",
-        help="Use this policy file instead of the one stored in the database.")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="CRM_DB",
+            metavar="PATH_OR_URL",
+            help="Database file or SQLAlchemy URL (default: crm.db in the user data dir).",
+        ),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="CRM_USER",
+            metavar="USER",
+            help="Act as this user (default: your login).",
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--format", envvar="CRM_FORMAT", metavar="table|json|csv|ids", help="Output format."
+        ),
+    ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            envvar="CRM_POLICY",
+            metavar="FILE",
+            help="Use this policy file instead of the one stored in the database.",
+        ),
+    ] = None,
 ) -> None:
     """A command-line CRM that enforces your written sales policy.
 

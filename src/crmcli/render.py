@@ -152,6 +152,7 @@ def _print(renderable: Any) -> None:
 
 def changes_text(changes: dict[str, Any]) -> str:
     """{"title": [None, "CTO"]} -> "title: - → CTO" for tables."""
+
     def show(value: Any) -> str:
         return "-" if value in (None, "", []) else str(value)
 

@@ -13,9 +13,15 @@ from crmcli.errors import BadInput
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
 
-FormatOption = Annotated[str | None, typer.Option(
-    "--format", "-f", metavar="table|json|csv|ids",
-    help="Output format (overrides the global --format).")]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="table|json|csv|ids",
+        help="Output format (overrides the global --format).",
+    ),
+]
 
 
 def app_context(ctx: typer.Context) -> AppContext:

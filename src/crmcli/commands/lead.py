@@ -11,8 +11,20 @@ from crmcli.commands._shared import FormatOption, output_format, sub_app, worksp
 
 app = sub_app("Leads (and the opportunities they become).")
 
-LIST_COLUMNS = ("id", "first_name", "last_name", "company", "stage", "status", "score", "band",
-                "owner", "campaign", "source", "acquired_at")
+LIST_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "company",
+    "stage",
+    "status",
+    "score",
+    "band",
+    "owner",
+    "campaign",
+    "source",
+    "acquired_at",
+)
 HISTORY_COLUMNS = ("at", "actor", "command", "action", "changes")
 
 
@@ -47,26 +59,52 @@ def _fields(**options: Any) -> dict[str, Any]:
 @app.command("add")
 def lead_add(
     ctx: typer.Context,
-    first: First = None, last: Last = None, company: Company = None, email: Email = None,
-    phone: Phone = None, source: Source = None, title: Title = None, industry: Industry = None,
-    employees: Employees = None, country: Country = None, region: Region = None,
-    campaign: Campaign = None, owner: Owner = None,
-    acquired: Annotated[str | None, typer.Option(
-        "--acquired", metavar="WHEN",
-        help="When the lead was acquired (default now), e.g. '2026-03-06 16:30'.")] = None,
+    first: First = None,
+    last: Last = None,
+    company: Company = None,
+    email: Email = None,
+    phone: Phone = None,
+    source: Source = None,
+    title: Title = None,
+    industry: Industry = None,
+    employees: Employees = None,
+    country: Country = None,
+    region: Region = None,
+    campaign: Campaign = None,
+    owner: Owner = None,
+    acquired: Annotated[
+        str | None,
+        typer.Option(
+            "--acquired",
+            metavar="WHEN",
+            help="When the lead was acquired (default now), e.g. '2026-03-06 16:30'.",
+        ),
+    ] = None,
     force: Force = False,
     output: FormatOption = None,
 ) -> None:
     """Add a lead; refuses likely duplicates (exit 5) unless --force. Prints the new id.
 
-    Example: crm lead add --first Ada --last Lovelace --company Analytical --email ada@example.com --source referral
+    Example: crm lead add --first Ada --last Lovelace --email ada@example.com --source web
     """
     from crmcli.services import leads
 
-    raw = _fields(first=first, last=last, company=company, email=email, phone=phone,
-                  source=source, title=title, industry=industry, employees=employees,
-                  country=country, region=region, campaign=campaign, owner=owner,
-                  acquired=acquired)
+    raw = _fields(
+        first=first,
+        last=last,
+        company=company,
+        email=email,
+        phone=phone,
+        source=source,
+        title=title,
+        industry=industry,
+        employees=employees,
+        country=country,
+        region=region,
+        campaign=campaign,
+        owner=owner,
+        acquired=acquired,
+    )
     with workspace(ctx).writing() as tx:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
@@ -79,13 +117,15 @@ def lead_add(
 @app.command("list")
 def lead_list(
     ctx: typer.Context,
-    owner: Annotated[str | None, typer.Option(
-        "--owner", help="A user name, 'me', or 'none' for unassigned.")] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="A user name, 'me', or 'none' for unassigned.")
+    ] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Pipeline stage key.")] = None,
     source: Source = None,
     campaign: Campaign = None,
-    search: Annotated[str | None, typer.Option(
-        "--search", help="Text in name, company, email or phone.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in name, company, email or phone.")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
     output: FormatOption = None,
 ) -> None:
@@ -95,13 +135,20 @@ def lead_list(
     """
     from crmcli.services.leads import LEAD_FIELDS, LeadFilter, list_leads
 
-    where = LeadFilter(owner=owner, stage=stage, source=source, campaign=campaign,
-                       search=search, limit=limit)
+    where = LeadFilter(
+        owner=owner, stage=stage, source=source, campaign=campaign, search=search, limit=limit
+    )
     with workspace(ctx).reading() as tx:
         rows = list_leads(tx, where)
         tz = tx.policy.timezone
-    render.emit(rows, fmt=output_format(ctx, output), columns=LEAD_FIELDS,
-                table_columns=LIST_COLUMNS, tz=tz, empty="no leads match")
+    render.emit(
+        rows,
+        fmt=output_format(ctx, output),
+        columns=LEAD_FIELDS,
+        table_columns=LIST_COLUMNS,
+        tz=tz,
+        empty="no leads match",
+    )
 
 
 @app.command("show")
@@ -119,18 +166,32 @@ def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) 
     fmt = output_format(ctx, output)
     if fmt == "table":
         history = [{**event, "changes": render.changes_text(event["changes"])} for event in history]
-    render.emit_record(lead, fmt=fmt, tz=tz, title=f"lead {lead_id}",
-                       sections={"history": (history, HISTORY_COLUMNS)})
+    render.emit_record(
+        lead,
+        fmt=fmt,
+        tz=tz,
+        title=f"lead {lead_id}",
+        sections={"history": (history, HISTORY_COLUMNS)},
+    )
 
 
 @app.command("edit")
 def lead_edit(
     ctx: typer.Context,
     lead_id: LeadId,
-    first: First = None, last: Last = None, company: Company = None, email: Email = None,
-    phone: Phone = None, source: Source = None, title: Title = None, industry: Industry = None,
-    employees: Employees = None, country: Country = None, region: Region = None,
-    campaign: Campaign = None, owner: Owner = None,
+    first: First = None,
+    last: Last = None,
+    company: Company = None,
+    email: Email = None,
+    phone: Phone = None,
+    source: Source = None,
+    title: Title = None,
+    industry: Industry = None,
+    employees: Employees = None,
+    country: Country = None,
+    region: Region = None,
+    campaign: Campaign = None,
+    owner: Owner = None,
     force: Force = False,
     output: FormatOption = None,
 ) -> None:
@@ -140,9 +201,21 @@ def lead_edit(
     """
     from crmcli.services import leads
 
-    raw = _fields(first=first, last=last, company=company, email=email, phone=phone,
-                  source=source, title=title, industry=industry, employees=employees,
-                  country=country, region=region, campaign=campaign, owner=owner)
+    raw = _fields(
+        first=first,
+        last=last,
+        company=company,
+        email=email,
+        phone=phone,
+        source=source,
+        title=title,
+        industry=industry,
+        employees=employees,
+        country=country,
+        region=region,
+        campaign=campaign,
+        owner=owner,
+    )
     with workspace(ctx).writing() as tx:
         lead = leads.edit_lead(tx, lead_id, raw, force=force)
         tz = tx.policy.timezone

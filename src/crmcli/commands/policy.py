@@ -86,8 +86,9 @@ def policy_import(ctx: typer.Context, path: FileArg) -> None:
 @app.command("show")
 def policy_show(
     ctx: typer.Context,
-    explain: Annotated[bool, typer.Option(
-        "--explain", help="List every key with its value and meaning.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="List every key with its value and meaning.")
+    ] = False,
     output: FormatOption = None,
 ) -> None:
     """Print the policy in force (the stored one, or --policy FILE).

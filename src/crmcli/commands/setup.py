@@ -12,8 +12,9 @@ from crmcli.commands._shared import output_format, workspace
 
 def init(
     ctx: typer.Context,
-    example: Annotated[bool, typer.Option(
-        "--example", help="Also load example reps, campaigns and ~30 leads.")] = False,
+    example: Annotated[
+        bool, typer.Option("--example", help="Also load example reps, campaigns and ~30 leads.")
+    ] = False,
 ) -> None:
     """Create the database (or bring its schema up to date), install the default policy and
     register you as its admin. Safe to run again.

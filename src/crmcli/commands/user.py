@@ -19,14 +19,23 @@ def user_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Login-style name; what --as takes.")],
     role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "editor",
-    territory: Annotated[list[str] | None, typer.Option(
-        "--territory", help="Country or country-region, e.g. US or US-NY (repeatable).")] = None,
-    skill: Annotated[list[str] | None, typer.Option(
-        "--skill", help="Industry or product expertise (repeatable).")] = None,
-    capacity: Annotated[int | None, typer.Option(
-        "--capacity", help="How many open leads this rep can carry.")] = None,
-    campaign: Annotated[list[str] | None, typer.Option(
-        "--campaign", help="Limit the user to this campaign (repeatable).")] = None,
+    territory: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--territory", help="Country or country-region, e.g. US or US-NY (repeatable)."
+        ),
+    ] = None,
+    skill: Annotated[
+        list[str] | None,
+        typer.Option("--skill", help="Industry or product expertise (repeatable)."),
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option("--capacity", help="How many open leads this rep can carry.")
+    ] = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="Limit the user to this campaign (repeatable)."),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """Add a user (admin).
@@ -36,8 +45,15 @@ def user_add(
     from crmcli.services import users
 
     with workspace(ctx).writing(role="admin") as tx:
-        row = users.add_user(tx, name, role=role, territories=territory or [],
-                             skills=skill or [], capacity=capacity, campaigns=campaign or [])
+        row = users.add_user(
+            tx,
+            name,
+            role=role,
+            territories=territory or [],
+            skills=skill or [],
+            capacity=capacity,
+            campaigns=campaign or [],
+        )
         tz = tx.policy.timezone
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
 

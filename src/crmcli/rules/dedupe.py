@@ -9,8 +9,28 @@ from dataclasses import dataclass
 from typing import Any
 
 _COMPANY_SUFFIXES = {
-    "inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "company",
-    "gmbh", "ag", "sa", "sarl", "bv", "nv", "plc", "pty", "srl", "spa", "oy", "ab", "as",
+    "inc",
+    "incorporated",
+    "llc",
+    "ltd",
+    "limited",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "gmbh",
+    "ag",
+    "sa",
+    "sarl",
+    "bv",
+    "nv",
+    "plc",
+    "pty",
+    "srl",
+    "spa",
+    "oy",
+    "ab",
+    "as",
 }
 
 
@@ -33,7 +53,10 @@ def last_key(last_name: str | None) -> str:
 
 
 def blocking_keys(lead: dict[str, Any]) -> dict[str, str]:
-    return {"company_key": company_key(lead.get("company")), "last_key": last_key(lead.get("last_name"))}
+    return {
+        "company_key": company_key(lead.get("company")),
+        "last_key": last_key(lead.get("last_name")),
+    }
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,11 @@ def find_duplicates(
         other_name = fold(f"{other.get('first_name') or ''} {other.get('last_name') or ''}")
         name_score = fuzz.token_sort_ratio(name, other_name)
         if name_score >= name_threshold:
-            matches.append(Match(other["id"], "similar name and company",
-                                 round((name_score + company_score) / 2, 1)))
+            matches.append(
+                Match(
+                    other["id"],
+                    "similar name and company",
+                    round((name_score + company_score) / 2, 1),
+                )
+            )
     return sorted(matches, key=lambda m: (-m.score, m.record_id))

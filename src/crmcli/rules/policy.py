@@ -74,18 +74,41 @@ DEFAULT_POLICY: dict[str, Any] = {
     "pipeline": {
         "stages": [
             {"key": "prospecting", "name": "Prospecting", "probability": 10, "stale_after": "14d"},
-            {"key": "qualification", "name": "Qualification", "probability": 20,
-             "stale_after": "14d", "requires": ["score"]},
-            {"key": "needs_analysis", "name": "Needs Analysis", "probability": 40,
-             "stale_after": "21d"},
-            {"key": "proposal", "name": "Proposal", "probability": 60, "stale_after": "14d",
-             "requires": ["quote"]},
-            {"key": "negotiation", "name": "Negotiation", "probability": 80,
-             "stale_after": "14d"},
-            {"key": "closed_won", "name": "Closed Won", "probability": 100,
-             "requires": ["po_number"], "outcome": "won"},
-            {"key": "closed_lost", "name": "Closed Lost", "probability": 0,
-             "requires": ["lost_reason"], "outcome": "lost"},
+            {
+                "key": "qualification",
+                "name": "Qualification",
+                "probability": 20,
+                "stale_after": "14d",
+                "requires": ["score"],
+            },
+            {
+                "key": "needs_analysis",
+                "name": "Needs Analysis",
+                "probability": 40,
+                "stale_after": "21d",
+            },
+            {
+                "key": "proposal",
+                "name": "Proposal",
+                "probability": 60,
+                "stale_after": "14d",
+                "requires": ["quote"],
+            },
+            {"key": "negotiation", "name": "Negotiation", "probability": 80, "stale_after": "14d"},
+            {
+                "key": "closed_won",
+                "name": "Closed Won",
+                "probability": 100,
+                "requires": ["po_number"],
+                "outcome": "won",
+            },
+            {
+                "key": "closed_lost",
+                "name": "Closed Lost",
+                "probability": 0,
+                "requires": ["lost_reason"],
+                "outcome": "lost",
+            },
         ],
     },
     "activities": {
@@ -109,6 +132,7 @@ EXPLAIN: dict[str, str] = {
     "rules.<id>.clock": "business (counts only business hours) or calendar",
     "rules.lead.cadence.days": "days after first contact on which to touch a silent lead",
     "rules.lead.cadence.reengage": "how often inactive leads are re-engaged",
+    "rules.opportunity.next_step.required": "every open opportunity must have a future next step",
     "rules.opportunity.stale.suggest": "what to suggest for an opportunity stale in its stage",
     "rules.account.renewal.before": "how long before contract end renewal starts",
     "scoring.model": "bant (budget/authority/need/timeline) or engagement",
@@ -264,8 +288,14 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "true/false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _check_shape(raw: Any, default: Any, path: tuple) -> list[PolicyIssue]:
@@ -327,8 +357,10 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
     try:
         ZoneInfo(str(hours["timezone"]))
     except (ZoneInfoNotFoundError, ValueError):
-        bad(("business_hours", "timezone"),
-            f"unknown timezone {hours['timezone']!r}; use an IANA name like America/New_York")
+        bad(
+            ("business_hours", "timezone"),
+            f"unknown timezone {hours['timezone']!r}; use an IANA name like America/New_York",
+        )
     for i, day in enumerate(hours["days"]):
         if day not in WEEKDAYS:
             bad(("business_hours", "days", i), f"{day!r} is not a day; use {', '.join(WEEKDAYS)}")
@@ -337,8 +369,11 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
     for key in ("start", "end"):
         if not _HHMM.match(str(hours[key])):
             bad(("business_hours", key), f"{hours[key]!r} is not a time; write HH:MM like 09:00")
-    if (_HHMM.match(str(hours["start"])) and _HHMM.match(str(hours["end"]))
-            and hours["start"] >= hours["end"]):
+    if (
+        _HHMM.match(str(hours["start"]))
+        and _HHMM.match(str(hours["end"]))
+        and hours["start"] >= hours["end"]
+    ):
         bad(("business_hours", "end"), "must be later than start")
     for i, day in enumerate(hours["closed"]):
         if not (isinstance(day, str) and _DATE.match(day)):
@@ -368,11 +403,12 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
                 except ValueError as exc:
                     bad(("rules", rule_id, key), str(exc))
         if "clock" in settings and settings["clock"] not in CLOCKS:
-            bad(("rules", rule_id, "clock"),
-                f"{settings['clock']!r} is not a clock; use business or calendar")
+            bad(
+                ("rules", rule_id, "clock"),
+                f"{settings['clock']!r} is not a clock; use business or calendar",
+            )
     cadence = p["rules"]["lead.cadence"].get("days", [])
-    if (not all(isinstance(d, int) and d > 0 for d in cadence)
-            or cadence != sorted(set(cadence))):
+    if not all(isinstance(d, int) and d > 0 for d in cadence) or cadence != sorted(set(cadence)):
         bad(("rules", "lead.cadence", "days"), "must be increasing whole days, e.g. [1, 3, 7, 14]")
 
     scoring = p["scoring"]
@@ -384,8 +420,10 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             bad(("scoring", "engagement", "caps", group), "must be a whole number >= 0")
     for name, event in scoring["engagement"]["events"].items():
         if event.get("group") not in scoring["engagement"]["caps"]:
-            bad(("scoring", "engagement", "events", name, "group"),
-                f"must be one of {', '.join(scoring['engagement']['caps'])}")
+            bad(
+                ("scoring", "engagement", "events", name, "group"),
+                f"must be one of {', '.join(scoring['engagement']['caps'])}",
+            )
 
     issues += _check_stages(p["pipeline"]["stages"])
     return issues
@@ -397,13 +435,21 @@ def _check_holidays(country: str, subdivision: str) -> list[PolicyIssue]:
     supported = holidays.list_supported_countries()
     path = ("business_hours", "holidays")
     if country not in supported:
-        return [PolicyIssue((*path, "country"),
-                            f"{country!r} is not a country the holidays package knows; use ISO "
-                            "codes like US, GB, DE or \"\" for none")]
+        return [
+            PolicyIssue(
+                (*path, "country"),
+                f"{country!r} is not a country the holidays package knows; use ISO "
+                'codes like US, GB, DE or "" for none',
+            )
+        ]
     if subdivision and subdivision not in supported[country]:
-        return [PolicyIssue((*path, "subdivision"),
-                            f"{subdivision!r} is not a subdivision of {country}; e.g. "
-                            f"{', '.join(supported[country][:5])} or \"\" for none")]
+        return [
+            PolicyIssue(
+                (*path, "subdivision"),
+                f"{subdivision!r} is not a subdivision of {country}; e.g. "
+                f'{", ".join(supported[country][:5])} or "" for none',
+            )
+        ]
     return []
 
 
@@ -419,15 +465,22 @@ def _check_bands(bands: list[Any]) -> list[PolicyIssue]:
             issues.append(PolicyIssue(path, "min and max must be whole numbers"))
             return issues
         if band["min"] != expected_min:
-            issues.append(PolicyIssue((*path, "min"),
-                                      f"bands must cover 0-100 without gaps; expected min "
-                                      f"{expected_min}, got {band['min']}"))
+            issues.append(
+                PolicyIssue(
+                    (*path, "min"),
+                    f"bands must cover 0-100 without gaps; expected min "
+                    f"{expected_min}, got {band['min']}",
+                )
+            )
         if band["max"] < band["min"]:
             issues.append(PolicyIssue((*path, "max"), "must not be below min"))
         expected_min = band["max"] + 1
     if bands and expected_min != 101:
-        issues.append(PolicyIssue(("scoring", "bands", len(bands) - 1, "max"),
-                                  "the last band must end at 100"))
+        issues.append(
+            PolicyIssue(
+                ("scoring", "bands", len(bands) - 1, "max"), "the last band must end at 100"
+            )
+        )
     if not bands:
         issues.append(PolicyIssue(("scoring", "bands"), "at least one band is needed"))
     return issues
@@ -461,8 +514,12 @@ def _check_stages(stages: list[Any]) -> list[PolicyIssue]:
                 issues.append(PolicyIssue((*path, "stale_after"), str(exc)))
         for j, need in enumerate(stage.get("requires", [])):
             if need not in STAGE_REQUIREMENTS:
-                issues.append(PolicyIssue((*path, "requires", j),
-                                          f"{need!r} is unknown; use {', '.join(STAGE_REQUIREMENTS)}"))
+                issues.append(
+                    PolicyIssue(
+                        (*path, "requires", j),
+                        f"{need!r} is unknown; use {', '.join(STAGE_REQUIREMENTS)}",
+                    )
+                )
         if stage.get("outcome", "won") not in ("won", "lost"):
             issues.append(PolicyIssue((*path, "outcome"), "must be won or lost"))
     if not stages:
@@ -472,7 +529,9 @@ def _check_stages(stages: list[Any]) -> list[PolicyIssue]:
 
 # --- locating keys in the source text --------------------------------------------------
 
-_KEY_LINE = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY_LINE = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def _first_path(parsed: dict[str, Any]) -> tuple[str, ...]:

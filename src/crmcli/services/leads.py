@@ -21,14 +21,41 @@ from crmcli.store.models import Campaign, Lead, User
 
 # the JSON shape of a lead (SPEC §3), in display order
 LEAD_FIELDS = (
-    "id", "first_name", "last_name", "company", "title", "email", "phone", "source",
-    "industry", "employees", "country", "region", "stage", "status", "score", "band",
-    "owner", "campaign", "acquired_at", "created_at", "updated_at",
+    "id",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "source",
+    "industry",
+    "employees",
+    "country",
+    "region",
+    "stage",
+    "status",
+    "score",
+    "band",
+    "owner",
+    "campaign",
+    "acquired_at",
+    "created_at",
+    "updated_at",
 )
 # fields a user may set with add/edit (owner and campaign are names, resolved to ids)
 EDITABLE = (
-    "first_name", "last_name", "company", "title", "email", "phone", "source", "industry",
-    "employees", "country", "region",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "source",
+    "industry",
+    "employees",
+    "country",
+    "region",
 )
 # how far in the future an acquisition time may lie (clock skew between machines)
 ACQUIRED_SKEW = timedelta(minutes=5)
@@ -84,7 +111,9 @@ def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
     if where.stage:
         stages = [s["key"] for s in tx.policy.stages]
         if where.stage not in stages:
-            raise BadInput(f"--stage: {where.stage!r} is not a stage; use one of {', '.join(stages)}")
+            raise BadInput(
+                f"--stage: {where.stage!r} is not a stage; use one of {', '.join(stages)}"
+            )
         query = query.where(Lead.stage == where.stage)
     if where.source:
         query = query.where(Lead.source == where.source.strip().lower())
@@ -93,12 +122,14 @@ def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
     if where.search:
         pattern = f"%{where.search.strip().lower()}%"
         full_name = func.lower(Lead.first_name + " " + Lead.last_name)
-        query = query.where(or_(
-            full_name.like(pattern),
-            func.lower(func.coalesce(Lead.company, "")).like(pattern),
-            func.lower(func.coalesce(Lead.email, "")).like(pattern),
-            func.coalesce(Lead.phone, "").like(pattern),
-        ))
+        query = query.where(
+            or_(
+                full_name.like(pattern),
+                func.lower(func.coalesce(Lead.company, "")).like(pattern),
+                func.lower(func.coalesce(Lead.email, "")).like(pattern),
+                func.coalesce(Lead.phone, "").like(pattern),
+            )
+        )
     if where.limit is not None:
         if where.limit < 1:
             raise BadInput("--limit: give 1 or more")
@@ -139,7 +170,8 @@ def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
     fields = (Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email, Lead.phone)
     rows = tx.session.exec(select(*fields).where(or_(*conditions))).mappings()  # type: ignore[attr-defined]
     return dedupe.find_duplicates(
-        lead, rows,
+        lead,
+        rows,
         name_threshold=tx.policy.name_threshold,
         company_threshold=tx.policy.company_threshold,
     )
@@ -220,7 +252,12 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
 
 def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
     return [
-        {"at": e.at, "actor": e.actor, "command": e.command, "action": e.action,
-         "changes": e.changes}
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "command": e.command,
+            "action": e.action,
+            "changes": e.changes,
+        }
         for e in audit.history(tx.session, "lead", lead_id)
     ]

@@ -30,14 +30,20 @@ def install(tx: Tx, text: str, *, source: str) -> dict[str, Any]:
     previous = current(tx)
     if previous is not None and previous.content == text:
         return {"installed": False, "version": previous.id, "sha256": _digest(text)}
-    version = PolicyVersion(content=text, source=source, installed_at=tx.now,
-                            installed_by=tx.actor.name)
+    version = PolicyVersion(
+        content=text, source=source, installed_at=tx.now, installed_by=tx.actor.name
+    )
     tx.session.add(version)
     tx.session.flush()
-    tx.audit("policy", version.id, "install", {
-        "sha256": [_digest(previous.content) if previous else None, _digest(text)],
-        "source": [previous.source if previous else None, source],
-    })
+    tx.audit(
+        "policy",
+        version.id,
+        "install",
+        {
+            "sha256": [_digest(previous.content) if previous else None, _digest(text)],
+            "source": [previous.source if previous else None, source],
+        },
+    )
     return {"installed": True, "version": version.id, "sha256": _digest(text)}
 
 

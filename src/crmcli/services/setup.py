@@ -23,8 +23,10 @@ def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
         example_loaded = None
         if example:
             if tx.actor.role != "admin":
-                raise NotPermitted(f"loading example data needs the admin role; {tx.actor.name} "
-                                   f"is a {tx.actor.role}")
+                raise NotPermitted(
+                    f"loading example data needs the admin role; {tx.actor.name} "
+                    f"is a {tx.actor.role}"
+                )
             example_loaded = load_example(tx)
     return {
         "database": ws.url,

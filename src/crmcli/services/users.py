@@ -30,9 +30,14 @@ def user_row(tx: Tx, user: User) -> dict[str, Any]:
         .order_by(Campaign.name)
     ).all()
     return {
-        "id": user.id, "name": user.name, "role": user.role,
-        "territories": user.territories, "skills": user.skills, "capacity": user.capacity,
-        "campaigns": list(campaigns), "created_at": user.created_at,
+        "id": user.id,
+        "name": user.name,
+        "role": user.role,
+        "territories": user.territories,
+        "skills": user.skills,
+        "capacity": user.capacity,
+        "campaigns": list(campaigns),
+        "created_at": user.created_at,
     }
 
 
@@ -102,7 +107,9 @@ def ensure_admin(tx: Tx) -> bool:
         return False
     tx.session.add(tx.actor)
     tx.session.flush()
-    tx.audit("user", tx.actor.id, "create", {"name": [None, tx.actor.name], "role": [None, "admin"]})
+    tx.audit(
+        "user", tx.actor.id, "create", {"name": [None, tx.actor.name], "role": [None, "admin"]}
+    )
     return True
 
 

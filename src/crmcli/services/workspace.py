@@ -153,7 +153,9 @@ def read_policy_file(path: Any) -> Policy:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise BadInput(f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file")
+        raise BadInput(
+            f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file"
+        ) from None
     except UnicodeDecodeError:
         raise BadInput(f"--policy: {path} is not UTF-8 text; save the policy as UTF-8") from None
     try:

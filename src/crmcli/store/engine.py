@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from crmcli.errors import StorageError
 from crmcli.store.migrations import SCHEMA_HEAD
@@ -34,20 +35,20 @@ def database_url(db: str | None) -> str:
 def sqlite_path(url: str) -> Path | None:
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite:///:memory:":
-        return Path(url[len(prefix):])
+        return Path(url[len(prefix) :])
     return None
 
 
 def make_engine(url: str, *, create: bool = False) -> Engine:
     path = sqlite_path(url)
-    if path is not None:
-        if not path.exists():
-            if not create:
-                raise StorageError(f"no database at {path}; create it with: crm init")
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # created 0600 here; SQLite gives the -wal and -shm files the same mode
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    engine = create_engine(url)
+    if path is not None and not path.exists():
+        if not create:
+            raise StorageError(f"no database at {path}; create it with: crm init")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # created 0600 here; SQLite gives the -wal and -shm files the same mode
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # a CLI command is short-lived: no pool, so no connection outlives the command
+    engine = create_engine(url, poolclass=NullPool)
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     return engine

@@ -145,5 +145,3 @@ class PolicyVersion(SQLModel, table=True):
     source: str
     installed_at: datetime = _when(nullable=False)
     installed_by: str
-
-

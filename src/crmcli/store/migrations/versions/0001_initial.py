@@ -140,6 +140,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("policy_version", "audit_event", "lead", "contact", "account",
-                  "user_campaign", "campaign", "user"):
+    for table in (
+        "policy_version",
+        "audit_event",
+        "lead",
+        "contact",
+        "account",
+        "user_campaign",
+        "campaign",
+        "user",
+    ):
         op.drop_table(table)

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Start-up time of `crm`: how far above the cost of importing its libraries is it?
+
+Builds a throw-away database with 1,000 fake leads, then times (wall clock, one fresh
+process per run, runs interleaved round-robin):
+
+  python -c pass                      interpreter baseline
+  python -c "import typer, sqlmodel"  the floor: what any typer + sqlmodel CLI pays
+  crm --help                          target: median <= 150 ms
+  crm --db DB lead list  (piped)      target: median <= 1.3 x the floor
+
+It is a measurement, not a test: it prints PASS/MISS per target and always exits 0.
+
+    python benchmarks/startup.py [--runs 15] [--leads 1000] [--importtime 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HELP_TARGET_MS = 150.0
+LIST_TARGET_RATIO = 1.3
+
+
+def crm_command() -> list[str]:
+    found = shutil.which("crm")
+    return [found] if found else [sys.executable, "-m", "crmcli"]
+
+
+def bench_env(user: str) -> dict[str, str]:
+    """The environment of every timed process: no settings leaking in from the shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env["CRM_USER"] = user
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def build_database(db: Path, leads_wanted: int, env: dict[str, str]) -> float:
+    """`crm init`, then leads through the service layer in one transaction; returns seconds."""
+    subprocess.run([*crm_command(), "--db", str(db), "init"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    from faker import Faker
+
+    from crmcli.context import AppContext
+    from crmcli.services import leads
+    from crmcli.services.workspace import Workspace
+
+    Faker.seed(20240601)
+    fake = Faker("en_US")
+    started = time.perf_counter()
+    ws = Workspace(AppContext(db=str(db), user=env["CRM_USER"]))
+    with ws.writing() as tx:
+        for i in range(leads_wanted):
+            leads.add_lead(tx, {
+                "first_name": fake.first_name(),
+                "last_name": fake.last_name(),
+                "company": fake.company(),
+                "email": f"user{i}@example.com",
+                "source": "web",
+            }, force=True)
+    return time.perf_counter() - started
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: "
+                         f"{message[-1] if message else ''}")
+    return elapsed
+
+
+def measure(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, list[float]]:
+    for argv in commands.values():  # warm the page cache and __pycache__; not counted
+        time_once(argv, env)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):  # round-robin, so drift in machine load hits every command alike
+        for name, argv in commands.items():
+            samples[name].append(time_once(argv, env))
+    return samples
+
+
+def import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, str]]:
+    """Top-level packages by cumulative import time (µs) from `python -X importtime`."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    totals: dict[str, int] = {}
+    line_re = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)")
+    for line in done.stderr.splitlines():
+        found = line_re.match(line)
+        if found and len(found.group(3)) == 1:  # depth 0: a module imported by the program
+            package = found.group(4).split(".")[0]
+            totals[package] = totals.get(package, 0) + int(found.group(2))
+    return sorted(((us, name) for name, us in totals.items()), reverse=True)[:top]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per command (15)")
+    parser.add_argument("--leads", type=int, default=1000, help="leads in the database (1000)")
+    parser.add_argument("--importtime", type=int, default=0, metavar="N",
+                        help="also show the N slowest top-level imports of `lead list`")
+    args = parser.parse_args()
+
+    from crmcli.context import os_login
+
+    env = bench_env(os_login())
+    crm = crm_command()
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        db = Path(tmp) / "bench.db"
+        seconds = build_database(db, args.leads, env)
+        print(f"database: {args.leads} leads inserted in {seconds:.2f} s ({db.name}, "
+              f"{db.stat().st_size / 1e6:.1f} MB); crm = {' '.join(crm)}")
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "import typer, sqlmodel (floor)": [sys.executable, "-c", "import typer, sqlmodel"],
+            "crm --help": [*crm, "--help"],
+            "crm lead list (piped)": [*crm, "--db", str(db), "lead", "list"],
+        }
+        samples = measure(commands, args.runs, env)
+        if args.importtime:
+            profile = import_profile(["-m", "crmcli", "--db", str(db), "lead", "list"], env,
+                                     args.importtime)
+
+    width = max(map(len, commands))
+    print(f"\n{'command':<{width}}  {'median ms':>9}  {'min ms':>7}   ({args.runs} runs)")
+    for name, values in samples.items():
+        print(f"{name:<{width}}  {statistics.median(values):9.1f}  {min(values):7.1f}")
+
+    floor = statistics.median(samples["import typer, sqlmodel (floor)"])
+    help_ms = statistics.median(samples["crm --help"])
+    ratio = statistics.median(samples["crm lead list (piped)"]) / floor
+    verdict = {True: "PASS", False: "MISS"}
+    print(f"\ncrm --help median        {help_ms:7.1f} ms   target <= {HELP_TARGET_MS:.0f} ms   "
+          f"{verdict[help_ms <= HELP_TARGET_MS]}")
+    print(f"lead list / floor median {ratio:7.2f} x    target <= {LIST_TARGET_RATIO} x     "
+          f"{verdict[ratio <= LIST_TARGET_RATIO]}")
+
+    if args.importtime:
+        print("\nslowest top-level imports of `crm lead list` (cumulative, one run):")
+        for us, name in profile:
+            print(f"  {us / 1000:7.1f} ms  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""`crm init`: create, migrate, bootstrap the admin and the policy, example data."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from conftest import ADMIN, Crm
+
+
+def test_init_creates_database_admin_and_policy(fresh: Crm) -> None:
+    run = fresh("init")
+    assert run.code == 0
+    assert "created database" in run.err
+    assert f"registered {ADMIN} as admin" in run.err
+    assert fresh.db.exists()
+    users = fresh.ok("user", "list", "--format", "json").json()
+    assert [(u["name"], u["role"]) for u in users] == [(ADMIN, "admin")]
+    assert '[rules."lead.first_response"]' in fresh.ok("policy", "show").out
+
+
+def test_init_twice_is_harmless_and_says_so(fresh: Crm) -> None:
+    fresh.ok("init")
+    before = fresh.count("audit_event")
+    again = fresh.ok("init")
+    assert "already initialised" in again.err
+    assert "registered" not in again.err
+    assert fresh.count("audit_event") == before
+    assert fresh.count("user") == 1
+
+
+def test_init_example_loads_team_and_leads_once(fresh: Crm) -> None:
+    fresh.ok("init", "--example")
+    leads = fresh.ok("lead", "list", "--format", "json").json()
+    assert 25 <= len(leads) <= 40
+    assert {lead["stage"] for lead in leads} >= {"prospecting", "proposal", "closed_won"}
+    assert any(lead["owner"] is None for lead in leads)
+    assert any(lead["owner"] == "maria" for lead in leads)
+    users = {u["name"]: u for u in fresh.ok("user", "list", "--format", "json").json()}
+    assert users["maria"]["territories"] == ["US-NJ", "US-NY"]
+    assert users["sam"]["role"] == "viewer"
+    again = fresh.ok("init", "--example")
+    assert "example data already loaded" in again.err
+    assert len(fresh.ok("lead", "list", "--format", "json").json()) == len(leads)
+
+
+def test_init_by_unknown_user_on_existing_database_is_refused(crm: Crm) -> None:
+    run = crm("init", "--example", user="stranger")
+    assert run.code == 4
+    assert "unknown user 'stranger'" in run.err
+
+
+def test_example_needs_admin(team: Crm) -> None:
+    run = team("init", "--example", user="ed")
+    assert run.code == 4
+    assert team.count("lead") == 0
+
+
+def test_commands_other_than_init_do_not_create_a_database(fresh: Crm) -> None:
+    run = fresh("lead", "list")
+    assert run.code == 6
+    assert "crm init" in run.err
+    assert not fresh.db.exists()
+
+
+def test_newer_schema_is_refused_with_exit_6(crm: Crm) -> None:
+    with sqlite3.connect(crm.db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    for args in (("lead", "list"), ("init",)):
+        run = crm(*args)
+        assert run.code == 6, args
+        assert "newer than this crmcli" in run.err
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error(fresh: Crm) -> None:
+    fresh.db.parent.mkdir(parents=True)
+    fresh.db.write_text("this is not sqlite " * 100)
+    run = fresh("lead", "list")
+    assert run.code == 6
+    assert run.err.startswith("crm: database")
+    assert "Traceback" not in run.err

@@ -1,0 +1,112 @@
+"""The command surface: help everywhere, fast --help, the installed entry point, errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from conftest import NOW, Crm
+from crmcli.cli import app
+
+
+def _commands(group: typer.Typer, prefix: tuple[str, ...] = ()):
+    click_group = typer.main.get_command(group)
+    stack = [(prefix, click_group)]
+    while stack:
+        path, command = stack.pop()
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                stack.append(((*path, name), sub))
+        else:
+            yield path, command
+
+
+ALL_COMMANDS = sorted(path for path, _ in _commands(app))
+
+
+def test_the_surface_has_the_foundation_commands() -> None:
+    assert {
+        ("init",),
+        ("lead", "add"),
+        ("lead", "list"),
+        ("lead", "show"),
+        ("lead", "edit"),
+        ("user", "add"),
+        ("user", "list"),
+        ("user", "set-role"),
+        ("policy", "init"),
+        ("policy", "show"),
+        ("policy", "check"),
+        ("policy", "import"),
+        ("campaign", "add"),
+        ("campaign", "list"),
+    } <= set(ALL_COMMANDS)
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    command = dict(_commands(app))[path]
+    assert command.help and "Example: crm " in command.help, path
+    run = CliRunner().invoke(app, [*path, "--help"])  # help needs no database
+    assert run.exit_code == 0
+    assert "Usage: crm" in run.stdout
+
+
+def test_help_does_not_import_the_database_layer() -> None:
+    code = (
+        "import sys\n"
+        "from crmcli.cli import main\n"
+        "rc = main(['--help'])\n"
+        "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'rapidfuzz', 'phonenumbers',\n"
+        "                     'email_validator', 'alembic', 'holidays') if m in sys.modules]\n"
+        "print(rc, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "0 []"
+
+
+def test_installed_entry_point_runs(tmp_path) -> None:
+    crm = shutil.which("crm")
+    assert crm, "the crm script is installed with the package"
+    env = {**os.environ, "CRM_DB": str(tmp_path / "e.db"), "CRM_USER": "boss", "CRM_NOW": NOW}
+    subprocess.run([crm, "init", "--example"], env=env, check=True, capture_output=True)
+    listed = subprocess.run([crm, "lead", "list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0
+    assert "Thompson" in listed.stdout and "\x1b[" not in listed.stdout
+    missing = subprocess.run([crm, "lead", "show", "999"], env=env, capture_output=True, text=True)
+    assert missing.returncode == 3
+    assert missing.stderr == "crm: lead 999 not found; list leads with: crm lead list\n"
+    module = subprocess.run(
+        [sys.executable, "-m", "crmcli", "lead", "list", "--format", "ids"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert module.returncode == 0 and module.stdout.split()[0] == "1"
+
+
+def test_usage_errors_exit_2(crm: Crm) -> None:
+    run = crm("lead", "add", "--employees", "many")
+    assert run.code == 2
+    assert "--employees" in run.err
+    assert crm("lead", "frobnicate").code == 2
+    assert crm("--format", "xml", "lead", "list").code == 2
+
+
+def test_bad_clock_is_bad_input(crm: Crm) -> None:
+    run = crm("lead", "list", CRM_NOW="not a time")
+    assert run.code == 2 and run.err.startswith("crm: CRM_NOW:")
+
+
+def test_no_arguments_prints_help(crm: Crm) -> None:
+    run = crm()
+    assert "Usage: crm" in run.out + run.err
