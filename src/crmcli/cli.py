@@ -4,8 +4,6 @@ Only Typer and light modules are imported here so `crm --help` stays fast; comma
 the database layer inside their functions.
 """
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated

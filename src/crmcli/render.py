@@ -35,6 +35,8 @@ def json_value(value: Any, tz: tzinfo | None) -> Any:
 def text_value(value: Any, tz: tzinfo | None, *, for_table: bool) -> str:
     if value is None:
         return ""
+    if type(value) is str:  # the common case first: tables print thousands of cells
+        return value
     if isinstance(value, datetime):
         local = value.astimezone(tz) if tz else value
         return local.strftime("%Y-%m-%d %H:%M") if for_table else local.isoformat()
@@ -126,6 +128,10 @@ def _table(
     title: str | None,
     tz: tzinfo | None,
 ) -> None:
+    cells = [[text_value(row.get(c), tz, for_table=True) for c in columns] for row in rows]
+    if not sys.stdout.isatty():
+        _plain_table(cells, columns, title=title)
+        return
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -133,10 +139,23 @@ def _table(
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
+    for line in cells:
         # Text, not markup: user data such as "[bold]" must print as typed
-        table.add_row(*(Text(text_value(row.get(c), tz, for_table=True)) for c in columns))
+        table.add_row(*(Text(cell) for cell in line))
     _print(table)
+
+
+def _plain_table(cells: list[list[str]], columns: Sequence[str], *, title: str | None) -> None:
+    """Piped tables: aligned plain text, no colour, no box drawing, one line per row."""
+    cells = [[" ".join(cell.split()) for cell in line] for line in cells]
+    widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
+
+    def fmt(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    out = [title] if title else []
+    out += [fmt(columns), fmt(["-" * w for w in widths]), *(fmt(line) for line in cells)]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def _print(renderable: Any) -> None:

@@ -1,7 +1,5 @@
 """Pieces every command module uses: the workspace for this invocation, the format option."""
 
-from __future__ import annotations
-
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,7 +29,7 @@ def app_context(ctx: typer.Context) -> AppContext:
     return replace(root, command=ctx.command_path)
 
 
-def workspace(ctx: typer.Context) -> Workspace:
+def workspace(ctx: typer.Context) -> "Workspace":
     from crmcli.services.workspace import Workspace
 
     return Workspace(app_context(ctx))

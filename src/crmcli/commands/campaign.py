@@ -1,7 +1,5 @@
 """`crm campaign …`: the campaigns leads and user scopes refer to."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

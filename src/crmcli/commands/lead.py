@@ -1,7 +1,5 @@
 """`crm lead …`: add, list, show and edit leads."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -1,7 +1,5 @@
 """`crm policy …`: the sales policy as data (SPEC §4)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any

@@ -1,7 +1,5 @@
 """`crm init`."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

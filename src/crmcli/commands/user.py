@@ -1,7 +1,5 @@
 """`crm user …`: people, their roles and what they cover."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from crmcli.clock import parse_when
@@ -77,31 +76,30 @@ class AddResult:
     forced_over: list[dedupe.Match] = field(default_factory=list)
 
 
-def _columns():
-    owner = aliased(User)
-    campaign = aliased(Campaign)
+def _lead_query() -> Any:
+    """A lead's fields with its owner's and campaign's names (SPEC §3 JSON shape)."""
     columns = [getattr(Lead, name) for name in LEAD_FIELDS if name not in ("owner", "campaign")]
-    query = (
-        select(*columns, owner.name.label("owner"), campaign.name.label("campaign"))
-        .outerjoin(owner, owner.id == Lead.owner_id)
-        .outerjoin(campaign, campaign.id == Lead.campaign_id)
+    return (
+        select(*columns, col(User.name).label("owner"), col(Campaign.name).label("campaign"))
+        .outerjoin(User, col(User.id) == Lead.owner_id)
+        .outerjoin(Campaign, col(Campaign.id) == Lead.campaign_id)
     )
-    return query
 
 
-def _row(mapping: Any) -> dict[str, Any]:
-    return {name: mapping[name] for name in LEAD_FIELDS}
+def _rows(tx: Tx, query: Any) -> list[dict[str, Any]]:
+    """Plain column rows through Core: no ORM identity map for read-only listings."""
+    return [dict(m) for m in tx.session.connection().execute(query).mappings()]
 
 
 def get_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
-    row = tx.session.exec(_columns().where(Lead.id == lead_id)).mappings().first()  # type: ignore[attr-defined]
-    if row is None:
+    rows = _rows(tx, _lead_query().where(Lead.id == lead_id))
+    if not rows:
         raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
-    return _row(row)
+    return rows[0]
 
 
 def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
-    query = _columns().order_by(col(Lead.id))
+    query = _lead_query().order_by(col(Lead.id))
     if where.owner:
         if where.owner == "none":
             query = query.where(col(Lead.owner_id).is_(None))
@@ -134,7 +132,7 @@ def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
         if where.limit < 1:
             raise BadInput("--limit: give 1 or more")
         query = query.limit(where.limit)
-    return [_row(m) for m in tx.session.exec(query).mappings()]  # type: ignore[attr-defined]
+    return _rows(tx, query)
 
 
 def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +166,7 @@ def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
     if not conditions:
         return []
     fields = (Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email, Lead.phone)
-    rows = tx.session.exec(select(*fields).where(or_(*conditions))).mappings()  # type: ignore[attr-defined]
+    rows = _rows(tx, select(*fields).where(or_(*conditions)))
     return dedupe.find_duplicates(
         lead,
         rows,

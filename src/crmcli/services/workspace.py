@@ -143,7 +143,8 @@ class Workspace:
             from crmcli.rules.policy import default_policy
 
             return default_policy()
-        return parse_policy(stored.content, source="stored policy")
+        # validated by `policy import`; checking again would load every holiday calendar
+        return parse_policy(stored.content, source="stored policy", validate=False)
 
 
 def read_policy_file(path: Any) -> Policy:

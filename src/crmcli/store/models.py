@@ -11,6 +11,13 @@ from sqlmodel import Field, SQLModel
 from crmcli.store.types import UTCDateTime
 
 
+class Table(SQLModel):
+    """Base of every table model. Table models are never validated by pydantic, so its schema
+    is built only if something asks for it (keeps `crm` start-up fast)."""
+
+    model_config = {"defer_build": True}  # type: ignore[assignment]
+
+
 def _when(*, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
@@ -19,7 +26,7 @@ def _json(default_factory: Any = list) -> Any:
     return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
 
 
-class User(SQLModel, table=True):
+class User(Table, table=True):
     __tablename__ = "user"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -32,7 +39,7 @@ class User(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
-class Campaign(SQLModel, table=True):
+class Campaign(Table, table=True):
     __tablename__ = "campaign"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -40,7 +47,7 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
-class UserCampaign(SQLModel, table=True):
+class UserCampaign(Table, table=True):
     """A user's campaign scope; a user with none sees every campaign."""
 
     __tablename__ = "user_campaign"
@@ -49,7 +56,7 @@ class UserCampaign(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
 
 
-class Account(SQLModel, table=True):
+class Account(Table, table=True):
     __tablename__ = "account"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -63,7 +70,7 @@ class Account(SQLModel, table=True):
     updated_at: datetime = _when(nullable=False)
 
 
-class Contact(SQLModel, table=True):
+class Contact(Table, table=True):
     __tablename__ = "contact"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,7 +85,7 @@ class Contact(SQLModel, table=True):
     updated_at: datetime = _when(nullable=False)
 
 
-class Lead(SQLModel, table=True):
+class Lead(Table, table=True):
     """A lead, and the opportunity it becomes on qualification (one record, Odoo-style)."""
 
     __tablename__ = "lead"
@@ -117,7 +124,7 @@ class Lead(SQLModel, table=True):
     updated_at: datetime = _when(nullable=False)
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(Table, table=True):
     """Append-only; each event hashes its content and the previous event's hash."""
 
     __tablename__ = "audit_event"
@@ -135,7 +142,7 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(unique=True)
 
 
-class PolicyVersion(SQLModel, table=True):
+class PolicyVersion(Table, table=True):
     """Every installed policy; the newest is in force."""
 
     __tablename__ = "policy_version"
