@@ -46,8 +46,13 @@ def bench_env(user: str) -> dict[str, str]:
 
 def build_database(db: Path, leads_wanted: int, env: dict[str, str]) -> float:
     """`crm init`, then leads through the service layer in one transaction; returns seconds."""
-    subprocess.run([*crm_command(), "--db", str(db), "init"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [*crm_command(), "--db", str(db), "init"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     from faker import Faker
 
@@ -61,25 +66,31 @@ def build_database(db: Path, leads_wanted: int, env: dict[str, str]) -> float:
     ws = Workspace(AppContext(db=str(db), user=env["CRM_USER"]))
     with ws.writing() as tx:
         for i in range(leads_wanted):
-            leads.add_lead(tx, {
-                "first_name": fake.first_name(),
-                "last_name": fake.last_name(),
-                "company": fake.company(),
-                "email": f"user{i}@example.com",
-                "source": "web",
-            }, force=True)
+            leads.add_lead(
+                tx,
+                {
+                    "first_name": fake.first_name(),
+                    "last_name": fake.last_name(),
+                    "company": fake.company(),
+                    "email": f"user{i}@example.com",
+                    "source": "web",
+                },
+                force=True,
+            )
     return time.perf_counter() - started
 
 
 def time_once(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     elapsed = (time.perf_counter() - started) * 1000
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: "
-                         f"{message[-1] if message else ''}")
+        raise SystemExit(
+            f"{' '.join(argv)} exited {done.returncode}: {message[-1] if message else ''}"
+        )
     return elapsed
 
 
@@ -101,8 +112,13 @@ def import_profile(argv: list[str], env: dict[str, str], top: int) -> list[tuple
     Sums each module's *self* time into its top-level package (sqlalchemy.sql.compiler ->
     sqlalchemy), so a package is charged for its own modules only, whoever imported them.
     """
-    done = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     totals: dict[str, int] = {}
     line_re = re.compile(r"import time:\s+(\d+)\s+\|\s+\d+\s+\|\s*(\S+)")
     for line in done.stderr.splitlines():
@@ -117,8 +133,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs per command (15)")
     parser.add_argument("--leads", type=int, default=1000, help="leads in the database (1000)")
-    parser.add_argument("--importtime", type=int, default=0, metavar="N",
-                        help="also show the N packages slowest to import in `lead list`")
+    parser.add_argument(
+        "--importtime",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also show the N packages slowest to import in `lead list`",
+    )
     args = parser.parse_args()
 
     import compileall
@@ -134,8 +155,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         db = Path(tmp) / "bench.db"
         seconds = build_database(db, args.leads, env)
-        print(f"database: {args.leads} leads inserted in {seconds:.2f} s ({db.name}, "
-              f"{db.stat().st_size / 1e6:.1f} MB); crm = {' '.join(crm)}")
+        print(
+            f"database: {args.leads} leads inserted in {seconds:.2f} s ({db.name}, "
+            f"{db.stat().st_size / 1e6:.1f} MB); crm = {' '.join(crm)}"
+        )
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "import typer, sqlmodel (floor)": [sys.executable, "-c", "import typer, sqlmodel"],
@@ -144,8 +167,9 @@ def main() -> int:
         }
         samples = measure(commands, args.runs, env)
         if args.importtime:
-            profile = import_profile(["-m", "crmcli", "--db", str(db), "lead", "list"], env,
-                                     args.importtime)
+            profile = import_profile(
+                ["-m", "crmcli", "--db", str(db), "lead", "list"], env, args.importtime
+            )
 
     width = max(map(len, commands))
     print(f"\n{'command':<{width}}  {'median ms':>9}  {'min ms':>7}   ({args.runs} runs)")
@@ -156,10 +180,14 @@ def main() -> int:
     help_ms = statistics.median(samples["crm --help"])
     ratio = statistics.median(samples["crm lead list (piped)"]) / floor
     verdict = {True: "PASS", False: "MISS"}
-    print(f"\ncrm --help median        {help_ms:7.1f} ms   target <= {HELP_TARGET_MS:.0f} ms   "
-          f"{verdict[help_ms <= HELP_TARGET_MS]}")
-    print(f"lead list / floor median {ratio:7.2f} x    target <= {LIST_TARGET_RATIO} x     "
-          f"{verdict[ratio <= LIST_TARGET_RATIO]}")
+    print(
+        f"\ncrm --help median        {help_ms:7.1f} ms   target <= {HELP_TARGET_MS:.0f} ms   "
+        f"{verdict[help_ms <= HELP_TARGET_MS]}"
+    )
+    print(
+        f"lead list / floor median {ratio:7.2f} x    target <= {LIST_TARGET_RATIO} x     "
+        f"{verdict[ratio <= LIST_TARGET_RATIO]}"
+    )
 
     if args.importtime:
         print("\nimport time of `crm lead list` by package (self time summed, one run):")
