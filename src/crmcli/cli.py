@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from crmcli import render
-from crmcli.commands import campaign, lead, policy, setup, user
+from crmcli.commands import activity, assign, campaign, lead, pipeline, policy, scoring, setup, user
 from crmcli.context import FORMATS, AppContext, os_login
 from crmcli.errors import BadInput, CrmError
 
@@ -104,6 +104,22 @@ def root(
 
 
 app.command("init")(setup.init)
+# the lead lifecycle: top-level verbs read better than nouns here (SPEC §1)
+app.command("score")(scoring.score)
+app.command("assign")(assign.assign)
+app.command("advance")(pipeline.advance)
+app.command("log-call")(activity.log_call)
+app.command("log-meeting")(activity.log_meeting)
+app.command("log-email")(activity.log_email)
+app.command("log-chat")(activity.log_chat)
+app.command("note")(activity.note)
+app.command("next-step")(activity.next_step)
+app.command("done")(activity.done)
+app.command("agenda")(activity.agenda)
+app.command("points")(activity.points)
+app.command("explain")(pipeline.explain)
+lead.app.command("event")(scoring.lead_event)
+user.app.command("away")(assign.user_away)
 app.add_typer(lead.app, name="lead")
 app.add_typer(user.app, name="user")
 app.add_typer(campaign.app, name="campaign")

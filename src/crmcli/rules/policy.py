@@ -53,14 +53,55 @@ DEFAULT_POLICY: dict[str, Any] = {
     "scoring": {
         "model": "bant",
         "bands": [
-            {"min": 0, "max": 29, "name": "nurture"},
-            {"min": 30, "max": 59, "name": "scheduled_follow_up"},
-            {"min": 60, "max": 89, "name": "immediate_sales"},
-            {"min": 90, "max": 100, "name": "immediate_executive"},
+            {"min": 0, "max": 29, "name": "nurture", "action": "nurture"},
+            {
+                "min": 30,
+                "max": 59,
+                "name": "scheduled_follow_up",
+                "action": "follow_up",
+                "due": "3d",
+            },
+            {"min": 60, "max": 89, "name": "immediate_sales", "action": "contact", "due": "1h"},
+            {
+                "min": 90,
+                "max": 100,
+                "name": "immediate_executive",
+                "action": "contact",
+                "due": "1h",
+                "notify": ["admins"],
+            },
         ],
         "bant": {"budget": 25, "authority": 25, "need": 25, "timeline": 25},
         "engagement": {
             "caps": {"demographics": 25, "behaviour": 50, "engagement": 25},
+            # firmographics (seed 000): company size 5-15, industry fit 5-10, title 5-10
+            "demographics": {
+                "employees": [
+                    {"min": 0, "max": 49, "points": 5},
+                    {"min": 50, "max": 999, "points": 10},
+                    {"min": 1000, "max": 10000000, "points": 15},
+                ],
+                "industries": {
+                    "saas": 10,
+                    "fintech": 10,
+                    "healthcare": 8,
+                    "manufacturing": 8,
+                    "logistics": 5,
+                },
+                "titles": {
+                    "ceo": 10,
+                    "cto": 10,
+                    "cio": 10,
+                    "cfo": 10,
+                    "coo": 10,
+                    "founder": 10,
+                    "owner": 10,
+                    "vp": 8,
+                    "head": 8,
+                    "director": 7,
+                    "manager": 5,
+                },
+            },
             "events": {
                 "web-visit": {"group": "behaviour", "points": 5, "max": 20},
                 "download": {"group": "behaviour", "points": 10, "max": 15},
@@ -72,6 +113,10 @@ DEFAULT_POLICY: dict[str, Any] = {
         },
     },
     "pipeline": {
+        # entering this stage (or a later one) makes the lead an opportunity
+        "opportunity_from": "qualification",
+        # true lets `advance` jump over stages; else only stages marked skippable are skipped
+        "allow_skip": False,
         "stages": [
             {"key": "prospecting", "name": "Prospecting", "probability": 10, "stale_after": "14d"},
             {
@@ -136,17 +181,29 @@ EXPLAIN: dict[str, str] = {
     "rules.opportunity.stale.suggest": "what to suggest for an opportunity stale in its stage",
     "rules.account.renewal.before": "how long before contract end renewal starts",
     "scoring.model": "bant (budget/authority/need/timeline) or engagement",
-    "scoring.bands": "score ranges 0-100 and their names; a band decides the next obligation",
+    "scoring.bands": "score ranges 0-100, names, and what each triggers: action (nurture, "
+    "follow_up, contact, none), due (task due after), notify (owner, admins)",
     "scoring.bant": "maximum points for each BANT criterion",
     "scoring.engagement.caps": "maximum points for demographics, behaviour, engagement",
     "scoring.engagement.events": "points per engagement event, its group and its cap",
-    "pipeline.stages": "ordered stages: key, name, probability %, stale_after, requires, outcome",
+    "scoring.engagement.demographics": "firmographic points: employee bands, industries, titles",
+    "pipeline.stages": "ordered stages: key, name, probability %, stale_after, requires, "
+    "outcome, skippable",
+    "pipeline.opportunity_from": "the stage from which a lead counts as an opportunity",
+    "pipeline.allow_skip": "whether advance may jump over stages not marked skippable",
     "activities.points": "points per activity type (seed 004)",
     "activities.monthly_quota": "activity points each rep should earn per month",
 }
 
 # Tables whose keys are names the user chooses; the value under "*" is the template.
-_OPEN_TABLES = {("activities", "points"), ("scoring", "engagement", "events")}
+_OPEN_TABLES = {
+    ("activities", "points"),
+    ("scoring", "engagement", "events"),
+    ("scoring", "engagement", "demographics", "industries"),
+    ("scoring", "engagement", "demographics", "titles"),
+}
+BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
+NOTIFY_TARGETS = ("owner", "admins")
 
 
 @dataclass(frozen=True)
@@ -191,6 +248,9 @@ class Band:
     name: str
     min: int
     max: int
+    action: str = "none"
+    due: timedelta | None = None
+    notify: tuple[str, ...] = ()
 
 
 class Policy:
@@ -218,10 +278,30 @@ class Policy:
 
     @cached_property
     def bands(self) -> list[Band]:
-        return [Band(b["name"], b["min"], b["max"]) for b in self.data["scoring"]["bands"]]
+        return [
+            Band(
+                b["name"],
+                b["min"],
+                b["max"],
+                b.get("action", "none"),
+                parse_duration(b["due"]) if b.get("due") else None,
+                tuple(b.get("notify", ())),
+            )
+            for b in self.data["scoring"]["bands"]
+        ]
+
+    def band(self, score: int) -> Band | None:
+        return next((b for b in self.bands if b.min <= score <= b.max), None)
 
     def band_for(self, score: int) -> str | None:
-        return next((b.name for b in self.bands if b.min <= score <= b.max), None)
+        band = self.band(score)
+        return band.name if band else None
+
+    def stage(self, key: str) -> dict[str, Any] | None:
+        return next((s for s in self.stages if s["key"] == key), None)
+
+    def stage_keys(self) -> list[str]:
+        return [s["key"] for s in self.stages]
 
     @cached_property
     def stages(self) -> list[dict[str, Any]]:
@@ -431,6 +511,12 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             )
 
     issues += _check_stages(p["pipeline"]["stages"])
+    keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
+    if p["pipeline"]["opportunity_from"] not in keys:
+        bad(
+            ("pipeline", "opportunity_from"),
+            f"must be one of the stages: {', '.join(map(str, keys))}",
+        )
     return issues
 
 
@@ -479,6 +565,28 @@ def _check_bands(bands: list[Any]) -> list[PolicyIssue]:
             )
         if band["max"] < band["min"]:
             issues.append(PolicyIssue((*path, "max"), "must not be below min"))
+        for key in band:
+            if key not in ("min", "max", "name", "action", "due", "notify"):
+                issues.append(
+                    PolicyIssue(
+                        (*path, key),
+                        _unknown_key(
+                            key, dict.fromkeys(("min", "max", "name", "action", "due", "notify"))
+                        ),
+                    )
+                )
+        if band.get("action", "none") not in BAND_ACTIONS:
+            issues.append(PolicyIssue((*path, "action"), f"use one of {', '.join(BAND_ACTIONS)}"))
+        if "due" in band:
+            try:
+                parse_duration(band["due"])
+            except ValueError as exc:
+                issues.append(PolicyIssue((*path, "due"), str(exc)))
+        for j, target in enumerate(band.get("notify", [])):
+            if target not in NOTIFY_TARGETS:
+                issues.append(
+                    PolicyIssue((*path, "notify", j), f"use one of {', '.join(NOTIFY_TARGETS)}")
+                )
         expected_min = band["max"] + 1
     if bands and expected_min != 101:
         issues.append(
@@ -494,7 +602,7 @@ def _check_bands(bands: list[Any]) -> list[PolicyIssue]:
 def _check_stages(stages: list[Any]) -> list[PolicyIssue]:
     issues: list[PolicyIssue] = []
     seen: set[str] = set()
-    allowed = {"key", "name", "probability", "stale_after", "requires", "outcome"}
+    allowed = {"key", "name", "probability", "stale_after", "requires", "outcome", "skippable"}
     for i, stage in enumerate(stages):
         path = ("pipeline", "stages", i)
         if not isinstance(stage, dict) or "key" not in stage:

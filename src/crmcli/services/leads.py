@@ -16,7 +16,8 @@ from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import audit
 from crmcli.services.lookups import campaign_by_name, user_by_name
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Campaign, Lead, User
+from crmcli.services.obligations import refresh_lead
+from crmcli.store.models import Campaign, Lead, StageChange, User
 
 # the JSON shape of a lead (SPEC §3), in display order
 LEAD_FIELDS = (
@@ -207,14 +208,19 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
         status="new",
         created_at=tx.now,
         updated_at=tx.now,
+        stage_entered_at=tx.now,
+        assigned_at=tx.now if values.get("owner_id") else None,
     )
     tx.session.add(lead)
     tx.session.flush()
+    tx.session.add(StageChange(lead_id=lead.id, to_stage=lead.stage, at=tx.now,
+                               actor=tx.actor.name))
     created = get_lead(tx, lead.id)
     changes = {k: [None, v] for k, v in created.items() if v is not None and k != "id"}
     if matches:
         changes["forced_duplicate_of"] = [None, [m.record_id for m in matches]]
     tx.audit("lead", lead.id, "create", changes)
+    refresh_lead(tx, lead)
     return AddResult(created, matches)
 
 
@@ -243,8 +249,11 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
     if not changes:
         return before
     lead.updated_at = tx.now
+    if "owner" in changes:
+        lead.assigned_at = tx.now if lead.owner_id else None  # a new owner's 48 h start now
     tx.session.flush()
     tx.audit("lead", lead_id, "update", changes)
+    refresh_lead(tx, lead)
     return get_lead(tx, lead_id)
 
 

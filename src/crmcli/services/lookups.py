@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from crmcli.errors import NotFound
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Campaign, User
+from crmcli.store.models import Campaign, Lead, User
 
 
 def user_by_name(tx: Tx, name: str, *, field: str = "user") -> User:
@@ -24,3 +24,11 @@ def campaign_by_name(tx: Tx, name: str) -> Campaign:
             f"crm campaign add {name!r}"
         )
     return campaign
+
+
+def load_lead(tx: Tx, lead_id: int) -> Lead:
+    """The lead as an ORM object to change; NotFound (exit 3) if it does not exist."""
+    lead = tx.session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
+    return lead

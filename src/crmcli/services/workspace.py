@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -20,6 +20,9 @@ from crmcli.services import audit
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
 from crmcli.store.models import PolicyVersion, User
 
+if TYPE_CHECKING:
+    from crmcli.rules.calendar import BusinessCalendar
+
 ROLES = ("viewer", "editor", "admin")
 
 
@@ -27,7 +30,7 @@ def role_allows(role: str, needed: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
 
 
-@dataclass
+@dataclass(eq=False)
 class Tx:
     """What a service function needs inside one transaction."""
 
@@ -36,6 +39,12 @@ class Tx:
     now: datetime
     policy: Policy
     command: str
+
+    @cached_property
+    def calendar(self) -> BusinessCalendar:
+        from crmcli.rules.calendar import BusinessCalendar
+
+        return BusinessCalendar.from_policy(self.policy)
 
     def audit(
         self, record_type: str, record_id: int | None, action: str, changes: dict[str, Any]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from crmcli.store.types import UTCDateTime
+from crmcli.store.types import Money, UTCDateTime
 
 
 class Table(SQLModel):
@@ -122,6 +123,135 @@ class Lead(Table, table=True):
     acquired_at: datetime = _when(nullable=False)
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
+    # lifecycle (migration 0002)
+    kind: str = "lead"  # lead | opportunity (after qualification)
+    stage_entered_at: datetime | None = _when()
+    assigned_at: datetime | None = _when()
+    first_response_at: datetime | None = _when()
+    amount: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
+    close_date: date | None = None
+    po_number: str | None = None
+    lost_reason: str | None = None
+    quote_ref: str | None = None
+    prospect_said_no: bool = False
+
+
+class ScoreEvent(Table, table=True):
+    """Score history: every scoring with its model, total, band and term-by-term breakdown."""
+
+    __tablename__ = "score_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    model: str
+    score: int
+    band: str
+    breakdown: dict[str, Any] = _json(dict)
+    at: datetime = _when(nullable=False)
+    actor: str
+
+
+class EngagementEvent(Table, table=True):
+    """Behaviour and engagement signals (web visit, download, demo request, …) of seed 000."""
+
+    __tablename__ = "engagement_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    kind: str
+    at: datetime = _when(nullable=False)
+    actor: str
+
+
+class StageChange(Table, table=True):
+    """Every stage a lead entered, with the time spent in the stage it left (velocity)."""
+
+    __tablename__ = "stage_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    from_stage: str | None = None
+    to_stage: str
+    seconds_in_from: int | None = None
+    at: datetime = _when(nullable=False)
+    actor: str
+
+
+class Activity(Table, table=True):
+    """Calls, meetings (with call report), emails, chats, notes and tasks (next steps)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_user_status_due", "user_id", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
+    type: str  # call | meeting | email | chat | note | task
+    direction: str | None = None  # outbound | inbound
+    outcome: str | None = None
+    subject: str | None = None
+    notes: str | None = None
+    details: dict[str, Any] = _json(dict)
+    at: datetime = _when(nullable=False)  # when it happened, or when a task starts
+    due_at: datetime | None = _when()
+    duration_minutes: int | None = None
+    status: str = "logged"  # logged | open | done | cancelled
+    done_at: datetime | None = _when()
+    done_by: str | None = None
+    points: int = 0
+    parent_id: int | None = Field(default=None, foreign_key="activity.id")
+    created_at: datetime = _when(nullable=False)
+
+
+class Notification(Table, table=True):
+    """In-app notices, e.g. a manager told of an executive-band lead."""
+
+    __tablename__ = "notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    lead_id: int | None = Field(default=None, foreign_key="lead.id")
+    kind: str
+    message: str
+    created_at: datetime = _when(nullable=False)
+    read_at: datetime | None = _when()
+
+
+class UserAway(Table, table=True):
+    """Out-of-office periods (inclusive dates) that take a rep out of routing."""
+
+    __tablename__ = "user_away"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    starts_on: date
+    ends_on: date
+
+
+class Obligation(Table, table=True):
+    """A deadline a policy rule puts on a record; kept current as records change."""
+
+    __tablename__ = "obligation"
+    __table_args__ = (
+        UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
+        Index("ix_obligation_status_due", "status", "due_at"),
+        Index("ix_obligation_owner_status", "owner_id", "status"),
+        Index("ix_obligation_record", "record_type", "record_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    record_type: str
+    record_id: int
+    key: str = ""  # tells apart several obligations of one rule on one record
+    owner_id: int | None = Field(default=None, foreign_key="user.id")
+    title: str = ""
+    started_at: datetime = _when(nullable=False)
+    due_at: datetime = _when(nullable=False)
+    status: str = "open"  # open | met | cancelled
+    met_at: datetime | None = _when()
+    met_by: str | None = None
+    detail: dict[str, Any] = _json(dict)
 
 
 class AuditEvent(Table, table=True):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.types import BigInteger, DateTime, TypeDecorator
 
 
 class UTCDateTime(TypeDecorator):
@@ -26,3 +27,18 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator):
+    """Exact money: Decimal in Python, whole cents in the database (sums stay exact in SQL)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        return int((Decimal(value) * 100).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value: int | None, dialect):  # noqa: ANN001
+        return None if value is None else Decimal(value) / 100

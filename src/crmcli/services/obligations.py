@@ -1,0 +1,112 @@
+"""Keeping stored obligations in step with records (rules in rules/obligations.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from crmcli.rules import obligations as rules
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Activity, AuditEvent, Lead, Obligation, User
+
+OUTBOUND = ("call", "email", "chat", "meeting")
+
+
+def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
+    rows = tx.session.exec(
+        select(Activity, User.name)
+        .join(User, col(User.id) == Activity.user_id)
+        .where(Activity.lead_id == lead.id)
+        .order_by(col(Activity.at))
+    ).all()
+    created_by = tx.session.exec(
+        select(AuditEvent.actor)
+        .where(AuditEvent.record_type == "lead", AuditEvent.record_id == lead.id)
+        .order_by(col(AuditEvent.id))
+        .limit(1)
+    ).first()
+    return rules.LeadFacts(
+        id=lead.id,  # type: ignore[arg-type]
+        kind=lead.kind,
+        stage=lead.stage,
+        status=lead.status,
+        acquired_at=lead.acquired_at,
+        created_at=lead.created_at,
+        created_by=created_by or tx.actor.name,
+        assigned_at=lead.assigned_at,
+        stage_entered_at=lead.stage_entered_at,
+        touches=tuple(
+            rules.Touch(a.at, by, a.type)
+            for a, by in rows
+            if a.type in OUTBOUND and a.direction != "inbound" and a.status == "logged"
+        ),
+        tasks=tuple(
+            rules.Task(a.id, a.subject or "task", a.due_at, a.status, a.done_at, a.done_by)  # type: ignore[arg-type]
+            for a, _by in rows
+            if a.type == "task" and a.due_at is not None
+        ),
+    )
+
+
+def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:
+    """Recompute a lead's obligations and store the difference."""
+    due = rules.obligations("lead", lead_facts(tx, lead), tx.policy, tx.calendar)
+    return sync(tx, "lead", lead.id, due, owner_id=lead.owner_id)  # type: ignore[arg-type]
+
+
+def sync(
+    tx: Tx, record_type: str, record_id: int, due: list[rules.Due], *, owner_id: int | None
+) -> list[Obligation]:
+    stored = {
+        (o.rule, o.key): o
+        for o in tx.session.exec(
+            select(Obligation).where(
+                Obligation.record_type == record_type, Obligation.record_id == record_id
+            )
+        )
+    }
+    current = []
+    for item in due:
+        row = stored.pop((item.rule, item.key), None) or Obligation(
+            rule=item.rule,
+            record_type=record_type,
+            record_id=record_id,
+            key=item.key,
+            started_at=item.started_at,
+            due_at=item.due_at,
+        )
+        values: dict[str, Any] = {
+            "owner_id": owner_id,
+            "title": item.title,
+            "started_at": item.started_at,
+            "due_at": item.due_at,
+            "detail": item.detail,
+            "status": "met" if item.met_at else "open",
+            "met_at": item.met_at,
+            "met_by": item.met_by,
+        }
+        for key, value in values.items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+        tx.session.add(row)
+        current.append(row)
+    for row in stored.values():  # the rule no longer applies (e.g. the lead was closed)
+        if row.status == "open":
+            row.status = "cancelled"
+            tx.session.add(row)
+    tx.session.flush()
+    return current
+
+
+def open_obligations(tx: Tx, record_type: str, record_id: int) -> list[Obligation]:
+    query = (
+        select(Obligation)
+        .where(
+            Obligation.record_type == record_type,
+            Obligation.record_id == record_id,
+            Obligation.status == "open",
+        )
+        .order_by(col(Obligation.due_at))
+    )
+    return list(tx.session.exec(query))
