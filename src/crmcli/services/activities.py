@@ -56,16 +56,34 @@ def record_activity(
     )
     tx.session.add(activity)
     tx.session.flush()
-    tx.audit("activity", activity.id, "create", {
-        k: [None, v] for k, v in {
-            "lead_id": activity.lead_id, "user": user.name, "type": type, "direction": direction,
-            "outcome": outcome, "subject": subject, "at": activity.at, "due_at": due_at,
-            "status": status, "points": points,
-        }.items() if v is not None
-    })
+    tx.audit(
+        "activity",
+        activity.id,
+        "create",
+        {
+            k: [None, v]
+            for k, v in {
+                "lead_id": activity.lead_id,
+                "user": user.name,
+                "type": type,
+                "direction": direction,
+                "outcome": outcome,
+                "subject": subject,
+                "at": activity.at,
+                "due_at": due_at,
+                "status": status,
+                "points": points,
+            }.items()
+            if v is not None
+        },
+    )
     if lead is not None:
-        if (type in OUTBOUND and direction != "inbound" and status == "logged"
-                and (lead.first_response_at is None or activity.at < lead.first_response_at)):
+        if (
+            type in OUTBOUND
+            and direction != "inbound"
+            and status == "logged"
+            and (lead.first_response_at is None or activity.at < lead.first_response_at)
+        ):
             lead.first_response_at = activity.at
         lead.updated_at = tx.now
         tx.session.add(lead)

@@ -15,8 +15,8 @@ from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import audit
 from crmcli.services.lookups import campaign_by_name, user_by_name
-from crmcli.services.workspace import Tx
 from crmcli.services.obligations import refresh_lead
+from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, StageChange, User
 
 # the JSON shape of a lead (SPEC §3), in display order
@@ -213,8 +213,9 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     )
     tx.session.add(lead)
     tx.session.flush()
-    tx.session.add(StageChange(lead_id=lead.id, to_stage=lead.stage, at=tx.now,
-                               actor=tx.actor.name))
+    tx.session.add(
+        StageChange(lead_id=lead.id, to_stage=lead.stage, at=tx.now, actor=tx.actor.name)
+    )
     created = get_lead(tx, lead.id)
     changes = {k: [None, v] for k, v in created.items() if v is not None and k != "id"}
     if matches:

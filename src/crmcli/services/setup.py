@@ -10,9 +10,10 @@ from typing import Any
 from sqlmodel import select
 
 from crmcli.errors import NotPermitted
-from crmcli.services import leads, policies, users
+from crmcli.services import activities, leads, pipeline, policies, users
+from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx, Workspace
-from crmcli.store.models import Campaign, Lead
+from crmcli.store.models import Campaign, Lead, StageChange
 
 
 def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
@@ -51,15 +52,55 @@ def load_example(tx: Tx) -> bool:
     for row in data["leads"]:
         acquired_at = tx.now - timedelta(hours=row.pop("acquired_hours_ago"))
         state = {k: row.pop(k) for k in ("stage", "status", "score") if k in row}
-        extra = {k: row.pop(k) for k in ("lost_reason",) if k in row}
+        closing = {k: row.pop(k) for k in ("lost_reason", "po_number") if k in row}
         added = leads.add_lead(tx, {**row, "acquired_at": acquired_at}, force=True)
-        lead = tx.session.get(Lead, added.lead["id"])
-        lead.stage, lead.status, lead.score = state["stage"], state["status"], state["score"]
-        lead.band = tx.policy.band_for(lead.score) if lead.score is not None else None
-        lead.extra = extra
-        # example leads were created when they were acquired, an hour later
-        lead.created_at = lead.updated_at = min(acquired_at + timedelta(hours=1), tx.now)
-        tx.session.add(lead)
-        tx.audit("lead", lead.id, "update", {k: [None, v] for k, v in state.items()})
+        _place(tx, tx.session.get(Lead, added.lead["id"]), acquired_at, state, closing)
     tx.session.flush()
     return True
+
+
+def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> None:
+    """Put an example lead where the example says it stands, as if it had got there."""
+    # example leads were entered an hour after acquisition, and moved on since
+    entered = min(acquired_at + timedelta(hours=1), tx.now)
+    lead.created_at = lead.updated_at = entered
+    lead.assigned_at = entered if lead.owner_id else None
+    lead.stage_entered_at = (
+        entered + (tx.now - entered) / 2 if state["stage"] != lead.stage else entered
+    )
+    lead.score = state["score"]
+    lead.band = tx.policy.band_for(lead.score) if lead.score is not None else None
+    for key, value in closing.items():
+        setattr(lead, key, value)
+    keys = tx.policy.stage_keys()
+    passed = tx.policy.stages[: keys.index(state["stage"]) + 1]
+    if any("quote" in stage.get("requires", []) for stage in passed):
+        lead.quote_ref = f"Q-{lead.id:04d}"  # every proposal has its quote (seed 002)
+    if state["stage"] != lead.stage:
+        tx.session.add(
+            StageChange(
+                lead_id=lead.id,
+                from_stage=lead.stage,
+                to_stage=state["stage"],
+                at=lead.stage_entered_at,
+                actor=tx.actor.name,
+                seconds_in_from=int((lead.stage_entered_at - entered).total_seconds()),
+            )
+        )
+        lead.stage = state["stage"]
+        pipeline.update_status(tx, lead)
+    lead.status = state["status"]
+    if state["status"] in ("contacted", "qualified", "won", "lost"):
+        lead.first_response_at = entered + timedelta(minutes=40)
+        activities.record_activity(
+            tx,
+            lead=lead,
+            type="call",
+            outcome="connected",
+            at=lead.first_response_at,
+            notes="first call (example)",
+        )
+    tx.session.add(lead)
+    tx.session.flush()
+    tx.audit("lead", lead.id, "update", {k: [None, v] for k, v in state.items()})
+    refresh_lead(tx, lead)

@@ -1,0 +1,91 @@
+"""Stage gates: may a record move to a stage, and if not, what is missing (SPEC §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crmcli.rules.policy import Policy
+
+# what each requirement means, and the flag that supplies it
+REQUIREMENTS = {
+    "score": ("a BANT score", "crm score ID --budget … --authority … --need … --timeline …"),
+    "quote": ("a quote", "--quote REF"),
+    "po_number": ("a PO number", "--po NUMBER"),
+    "lost_reason": ("a lost reason", "--lost-reason TEXT"),
+    "next_step": ("a scheduled next step", "crm next-step ID TEXT --due WHEN"),
+    "prospect_said_no": ("the prospect's own no", "--prospect-said-no"),
+}
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    stage: str
+    score: int | None = None
+    quote_ref: str | None = None
+    po_number: str | None = None
+    lost_reason: str | None = None
+    has_next_step: bool = False
+    prospect_said_no: bool = False
+
+    def has(self, requirement: str) -> bool:
+        return {
+            "score": self.score is not None,
+            "quote": bool(self.quote_ref),
+            "po_number": bool(self.po_number),
+            "lost_reason": bool(self.lost_reason),
+            "next_step": self.has_next_step,
+            "prospect_said_no": self.prospect_said_no,
+        }[requirement]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    allowed: bool
+    reasons: tuple[str, ...] = ()  # why not, each naming the policy rule
+    missing: tuple[str, ...] = ()  # requirement keys not met
+    skipped: tuple[str, ...] = ()  # stages jumped over (allowed ones)
+
+
+def is_outcome(policy: Policy, stage: str) -> bool:
+    return "outcome" in (policy.stage(stage) or {})
+
+
+def check_move(policy: Policy, facts: GateFacts, target: str) -> GateResult:
+    """Whether `facts` (a record with any values given on this move) may enter `target`."""
+    keys = policy.stage_keys()
+    current, wanted = keys.index(facts.stage), keys.index(target)
+    target_stage = policy.stages[wanted]
+    if is_outcome(policy, facts.stage):
+        return GateResult(False, (f"it is closed ({facts.stage}); closed records do not move",))
+    reasons: list[str] = []
+    skipped: list[str] = []
+    lost = target_stage.get("outcome") == "lost"
+    if wanted > current + 1 and not lost:
+        jumped = [s for s in policy.stages[current + 1 : wanted] if "outcome" not in s]
+        skipped = [s["key"] for s in jumped]
+        not_skippable = [
+            s["key"]
+            for s in jumped
+            if not (s.get("skippable") or policy.data["pipeline"]["allow_skip"])
+        ]
+        if not_skippable:
+            reasons.append(
+                f"it would skip {', '.join(not_skippable)} (policy pipeline.allow_skip is off "
+                "and those stages are not skippable)"
+            )
+    missing = tuple(need for need in target_stage.get("requires", []) if not facts.has(need))
+    for need in missing:
+        what, how = REQUIREMENTS[need]
+        reasons.append(
+            f"{target} requires {what} (policy pipeline.stages[{wanted}].requires); give {how}"
+        )
+    return GateResult(not reasons, tuple(reasons), missing, tuple(skipped))
+
+
+def next_stage(policy: Policy, stage: str) -> str | None:
+    """The next open-or-won stage after `stage` (never the lost outcome)."""
+    keys = policy.stage_keys()
+    for candidate in policy.stages[keys.index(stage) + 1 :]:
+        if candidate.get("outcome") != "lost":
+            return candidate["key"]
+    return None

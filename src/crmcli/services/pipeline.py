@@ -1,0 +1,307 @@
+"""Moving leads through the pipeline: gates, stage history, conversion to opportunity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import col, select
+
+from crmcli.errors import BadInput, PolicyRefusal
+from crmcli.rules import dedupe
+from crmcli.rules.gates import GateFacts, check_move, is_outcome, next_stage
+from crmcli.services import audit
+from crmcli.services.lookups import load_lead
+from crmcli.services.obligations import open_obligations, refresh_lead
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Account, Activity, Contact, Lead, ScoreEvent, StageChange
+
+
+@dataclass
+class Move:
+    """Values a user may give with `crm advance`."""
+
+    po_number: str | None = None
+    lost_reason: str | None = None
+    quote_ref: str | None = None
+    close_date: date | None = None
+    amount: Decimal | None = None
+    prospect_said_no: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def gate_facts(tx: Tx, lead: Lead, move: Move | None = None) -> GateFacts:
+    move = move or Move()
+    open_task = tx.session.exec(
+        select(Activity.id).where(
+            Activity.lead_id == lead.id, Activity.type == "task", Activity.status == "open"
+        )
+    ).first()
+    return GateFacts(
+        stage=lead.stage,
+        score=lead.score,
+        quote_ref=move.quote_ref or lead.quote_ref,
+        po_number=move.po_number or lead.po_number,
+        lost_reason=move.lost_reason or lead.lost_reason,
+        has_next_step=open_task is not None,
+        prospect_said_no=move.prospect_said_no or lead.prospect_said_no,
+    )
+
+
+def _check_stage(tx: Tx, stage: str) -> str:
+    keys = tx.policy.stage_keys()
+    if stage not in keys:
+        raise BadInput(
+            f"STAGE: {stage!r} is not a stage of the policy; use one of {', '.join(keys)}"
+        )
+    return stage
+
+
+def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
+    lead = load_lead(tx, lead_id)
+    target = _check_stage(tx, stage)
+    if move.amount is not None and move.amount < 0:
+        raise BadInput("--amount: must not be negative")
+    if lead.stage == target:
+        raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
+    result = check_move(tx.policy, gate_facts(tx, lead, move), target)
+    if not result.allowed:
+        raise PolicyRefusal(
+            f"stage gate: lead {lead_id} cannot enter {target}: {result.reasons[0]}",
+            details=[f"  also: {r}" for r in result.reasons[1:]],
+        )
+    before = _snapshot(lead)
+    for name in ("po_number", "lost_reason", "quote_ref", "close_date", "amount"):
+        value = getattr(move, name)
+        if value is not None:
+            setattr(lead, name, value)
+    if move.prospect_said_no:
+        lead.prospect_said_no = True
+    spent = int((tx.now - lead.stage_entered_at).total_seconds()) if lead.stage_entered_at else None
+    tx.session.add(
+        StageChange(
+            lead_id=lead.id,
+            from_stage=lead.stage,
+            to_stage=target,
+            seconds_in_from=spent,
+            at=tx.now,
+            actor=tx.actor.name,
+        )
+    )
+    lead.stage, lead.stage_entered_at, lead.updated_at = target, tx.now, tx.now
+    converted = update_status(tx, lead)
+    tx.session.add(lead)
+    tx.session.flush()
+    changes = audit.diff(before, _snapshot(lead))
+    if result.skipped:
+        changes["skipped"] = [None, list(result.skipped)]
+    tx.audit("lead", lead.id, "advance", changes)
+    refresh_lead(tx, lead)
+    return {
+        "id": lead.id,
+        "stage": lead.stage,
+        "status": lead.status,
+        "kind": lead.kind,
+        "seconds_in_previous_stage": spent,
+        "skipped": list(result.skipped),
+        "converted": converted,
+        "account_id": lead.account_id,
+        "contact_id": lead.contact_id,
+    }
+
+
+def _snapshot(lead: Lead) -> dict[str, Any]:
+    return {
+        name: getattr(lead, name)
+        for name in (
+            "stage",
+            "status",
+            "kind",
+            "po_number",
+            "lost_reason",
+            "quote_ref",
+            "close_date",
+            "amount",
+            "prospect_said_no",
+            "account_id",
+            "contact_id",
+        )
+    }
+
+
+def update_status(tx: Tx, lead: Lead) -> bool:
+    """Status and kind follow the stage; returns True when the lead became an opportunity."""
+    stage = tx.policy.stage(lead.stage) or {}
+    if stage.get("outcome"):
+        lead.status = stage["outcome"]
+    keys = tx.policy.stage_keys()
+    qualifying = keys.index(tx.policy.data["pipeline"]["opportunity_from"])
+    if lead.kind == "lead" and keys.index(lead.stage) >= qualifying:
+        lead.kind = "opportunity"
+        if not stage.get("outcome"):
+            lead.status = "qualified"
+        _link_account_and_contact(tx, lead)
+        return True
+    return False
+
+
+def _link_account_and_contact(tx: Tx, lead: Lead) -> None:
+    """Odoo-style conversion: the opportunity gets an account and a contact, matched or new."""
+    account = None
+    key = dedupe.company_key(lead.company)
+    if key:
+        for candidate in tx.session.exec(select(Account)):
+            if dedupe.company_key(candidate.name) == key:
+                account = candidate
+                break
+    if account is None and lead.company:
+        account = Account(
+            name=lead.company,
+            industry=lead.industry,
+            country=lead.country,
+            region=lead.region,
+            owner_id=lead.owner_id,
+            created_at=tx.now,
+            updated_at=tx.now,
+        )
+        tx.session.add(account)
+        tx.session.flush()
+        tx.audit(
+            "account",
+            account.id,
+            "create",
+            {"name": [None, account.name], "from_lead": [None, lead.id]},
+        )
+    contact = None
+    conditions = [
+        c
+        for c in (
+            col(Contact.email) == lead.email if lead.email else None,
+            col(Contact.phone) == lead.phone if lead.phone else None,
+        )
+        if c is not None
+    ]
+    if conditions:
+        from sqlalchemy import or_
+
+        contact = tx.session.exec(select(Contact).where(or_(*conditions))).first()
+    if contact is None:
+        contact = Contact(
+            account_id=account.id if account else None,
+            first_name=lead.first_name,
+            last_name=lead.last_name,
+            title=lead.title,
+            email=lead.email,
+            phone=lead.phone,
+            verified_at=tx.now,
+            created_at=tx.now,
+            updated_at=tx.now,
+        )
+        tx.session.add(contact)
+        tx.session.flush()
+        tx.audit(
+            "contact",
+            contact.id,
+            "create",
+            {
+                "name": [None, f"{lead.first_name} {lead.last_name}".strip()],
+                "account_id": [None, contact.account_id],
+                "from_lead": [None, lead.id],
+            },
+        )
+    lead.account_id = account.id if account else None
+    lead.contact_id = contact.id
+
+
+def stage_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
+    rows = tx.session.exec(
+        select(StageChange).where(StageChange.lead_id == lead_id).order_by(col(StageChange.id))
+    )
+    return [
+        {
+            "at": r.at,
+            "from": r.from_stage,
+            "to": r.to_stage,
+            "seconds_in_from": r.seconds_in_from,
+            "actor": r.actor,
+        }
+        for r in rows
+    ]
+
+
+def explain(tx: Tx, lead_id: int) -> dict[str, Any]:
+    """Why a lead stands where it does: score terms, band, obligations, the next gate."""
+    lead = load_lead(tx, lead_id)
+    policy = tx.policy
+    latest = tx.session.exec(
+        select(ScoreEvent)
+        .where(ScoreEvent.lead_id == lead_id)
+        .order_by(col(ScoreEvent.id).desc())
+        .limit(1)
+    ).first()
+    band = policy.band(lead.score) if lead.score is not None else None
+    obligations = []
+    for item in open_obligations(tx, "lead", lead_id):
+        spec = policy.data["rules"].get(item.rule, {})
+        setting = ", ".join(f"{k} = {v}" for k, v in spec.items() if k in ("after", "clock"))
+        obligations.append(
+            {
+                "rule": item.rule,
+                "title": item.title,
+                "due_at": item.due_at,
+                "overdue": item.due_at <= tx.now,
+                "policy": setting or "scheduled date",
+            }
+        )
+    upcoming = next_stage(policy, lead.stage)
+    gate = None
+    if upcoming and not is_outcome(policy, lead.stage):
+        result = check_move(policy, gate_facts(tx, lead), upcoming)
+        gate = {
+            "next_stage": upcoming,
+            "allowed": result.allowed,
+            "blocked_by": list(result.reasons),
+        }
+    return {
+        "id": lead.id,
+        "name": f"{lead.first_name} {lead.last_name}".strip(),
+        "kind": lead.kind,
+        "stage": lead.stage,
+        "status": lead.status,
+        "score": lead.score,
+        "score_model": latest.model if latest else None,
+        "score_terms": _flatten(latest.breakdown) if latest else {},
+        "band": band.name if band else None,
+        "band_triggers": _band_triggers(band) if band else None,
+        "obligations": obligations,
+        "next_gate": gate,
+    }
+
+
+def _flatten(breakdown: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in breakdown.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _band_triggers(band: Any) -> str:
+    text = {
+        "nurture": "enrol in the nurture program",
+        "follow_up": "schedule a follow-up",
+        "contact": "contact the lead",
+        "none": "nothing",
+    }[band.action]
+    if band.due:
+        from crmcli.rules.durations import format_duration
+
+        text += f" within {format_duration(band.due)}"
+    if band.notify:
+        text += f"; notify {', '.join(band.notify)}"
+    return text
