@@ -65,18 +65,38 @@ def policy_check(path: FileArg) -> None:
 
 
 @app.command("import")
-def policy_import(ctx: typer.Context, path: FileArg) -> None:
-    """Install a policy file as the policy in force (admin; audited).
+def policy_import(
+    ctx: typer.Context,
+    path: FileArg,
+    map_stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map-stage",
+            metavar="OLD=NEW",
+            help="Move leads from a stage the new policy lacks (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Install a policy file as the policy in force (admin; audited); obligations are
+    recomputed under it.
 
-    Example: crm policy import examples/policies/chartec.toml
+    Example: crm policy import examples/policies/chartec.toml --map-stage prospecting=prospect
     """
     from crmcli.services import policies
 
+    stage_map = {}
+    for item in map_stage or []:
+        old, sep, new = item.partition("=")
+        if not (sep and old.strip() and new.strip()):
+            raise BadInput(f"--map-stage: {item!r} is not OLD=NEW, e.g. prospecting=prospect")
+        stage_map[old.strip()] = new.strip()
     text = _read(path)
     with workspace(ctx).writing(role="admin") as tx:
-        result = policies.install(tx, text, source=str(path))
+        result = policies.install(tx, text, source=str(path), stage_map=stage_map)
     if result["installed"]:
         render.note(f"installed policy version {result['version']} ({result['sha256']})")
+        if result["moved"]:
+            render.note(f"moved {result['moved']} leads to the new policy's stages")
     else:
         render.note(f"policy unchanged (version {result['version']}); nothing installed")
 

@@ -53,6 +53,14 @@ def is_outcome(policy: Policy, stage: str) -> bool:
 def check_move(policy: Policy, facts: GateFacts, target: str) -> GateResult:
     """Whether `facts` (a record with any values given on this move) may enter `target`."""
     keys = policy.stage_keys()
+    if facts.stage not in keys:
+        return GateResult(
+            False,
+            (
+                f"it is in stage {facts.stage!r}, which the policy in force "
+                f"does not have (stages: {', '.join(keys)})",
+            ),
+        )
     current, wanted = keys.index(facts.stage), keys.index(target)
     target_stage = policy.stages[wanted]
     if is_outcome(policy, facts.stage):
@@ -85,6 +93,8 @@ def check_move(policy: Policy, facts: GateFacts, target: str) -> GateResult:
 def next_stage(policy: Policy, stage: str) -> str | None:
     """The next open-or-won stage after `stage` (never the lost outcome)."""
     keys = policy.stage_keys()
+    if stage not in keys:
+        return None
     for candidate in policy.stages[keys.index(stage) + 1 :]:
         if candidate.get("outcome") != "lost":
             return candidate["key"]

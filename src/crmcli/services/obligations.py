@@ -110,3 +110,12 @@ def open_obligations(tx: Tx, record_type: str, record_id: int) -> list[Obligatio
         .order_by(col(Obligation.due_at))
     )
     return list(tx.session.exec(query))
+
+
+def refresh_all(tx: Tx) -> int:
+    """Recompute every lead's obligations (after a policy change); returns how many."""
+    count = 0
+    for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
+        refresh_lead(tx, lead)
+        count += 1
+    return count

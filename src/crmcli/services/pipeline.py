@@ -138,7 +138,7 @@ def update_status(tx: Tx, lead: Lead) -> bool:
         lead.status = stage["outcome"]
     keys = tx.policy.stage_keys()
     qualifying = keys.index(tx.policy.data["pipeline"]["opportunity_from"])
-    if lead.kind == "lead" and keys.index(lead.stage) >= qualifying:
+    if lead.kind == "lead" and lead.stage in keys and keys.index(lead.stage) >= qualifying:
         lead.kind = "opportunity"
         if not stage.get("outcome"):
             lead.status = "qualified"
@@ -257,7 +257,13 @@ def explain(tx: Tx, lead_id: int) -> dict[str, Any]:
         )
     upcoming = next_stage(policy, lead.stage)
     gate = None
-    if upcoming and not is_outcome(policy, lead.stage):
+    if lead.stage not in policy.stage_keys():
+        gate = {
+            "next_stage": None,
+            "allowed": False,
+            "blocked_by": [check_move(policy, gate_facts(tx, lead), policy.first_stage).reasons[0]],
+        }
+    elif upcoming and not is_outcome(policy, lead.stage):
         result = check_move(policy, gate_facts(tx, lead), upcoming)
         gate = {
             "next_stage": upcoming,
