@@ -137,3 +137,23 @@ def test_default_database_lives_in_the_user_data_dir(tmp_path: Path, monkeypatch
     assert len(created) == 1 and "crmcli" in str(created[0])
     assert cli.ok("lead", "list", "--format", "json").json() == []
     assert store.sqlite_path("sqlite:///:memory:") is None
+
+
+def test_upgrade_from_0001_keeps_data_and_backfills(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = store.make_engine(url, create=True)
+    store.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO lead (first_name, last_name, source, stage, status, company_key, "
+            "last_key, extra, acquired_at, created_at, updated_at) VALUES ('A', 'B', 'web', "
+            "'prospecting', 'new', '', 'b', '{}', '2026-01-01 10:00:00', '2026-01-01 11:00:00', "
+            "'2026-01-01 11:00:00')"
+        )
+    assert store.ensure_schema(engine) == ("0001", SCHEMA_HEAD)
+    with engine.connect() as conn:
+        lead = conn.exec_driver_sql(
+            "SELECT kind, stage_entered_at, prospect_said_no FROM lead").one()
+        assert tuple(lead) == ("lead", "2026-01-01 11:00:00", 0)
+        history = conn.exec_driver_sql("SELECT from_stage, to_stage FROM stage_change").all()
+        assert [tuple(h) for h in history] == [(None, "prospecting")]

@@ -187,7 +187,8 @@ def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:
         )
     raise PolicyRefusal(
         f"likely duplicate of lead {matches[0].record_id} ({matches[0].reason}); "
-        "check it, or add anyway with --force",
+        "check it, or add anyway with --force (policy dedupe: same email or phone, or names "
+        f">= {tx.policy.name_threshold} and companies >= {tx.policy.company_threshold} similar)",
         details=details,
     )
 
