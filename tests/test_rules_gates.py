@@ -102,7 +102,7 @@ def by_rule(facts: ob.LeadFacts) -> dict[str, ob.Due]:
 
 def test_new_lead_owes_entry_and_first_response() -> None:
     dues = by_rule(lead())
-    assert set(dues) == {"lead.entry", "lead.first_response"}
+    assert set(dues) == {"lead.entry", "lead.first_response", "opportunity.stale:prospecting"}
     entry = dues["lead.entry"]
     assert entry.due_at == T0 - timedelta(hours=6) and entry.met_at == T0  # entered 6 h late
     response = dues["lead.first_response"]
@@ -130,3 +130,48 @@ def test_tasks_and_next_step_for_opportunities() -> None:
 def test_closed_leads_owe_nothing_new() -> None:
     dues = by_rule(lead(stage="closed_lost", status="lost", assigned_at=T0))
     assert set(dues) == {"lead.entry"}
+
+
+DAY = timedelta(days=1)
+
+
+def test_cadence_touches_then_monthly_reengagement() -> None:
+    first = ob.Touch(T0, "ed", "call")
+    dues = [d for d in ob.obligations("lead", lead(touches=(first,)), POLICY, CAL)
+            if d.rule == "lead.cadence"]
+    assert [(d.key, d.due_at - T0) for d in dues] == [
+        ("day1", DAY), ("day3", 3 * DAY), ("day7", 7 * DAY), ("day14", 14 * DAY),
+        ("reengage1", 14 * DAY + 30 * DAY)]
+    assert all(d.met_at is None for d in dues)
+    assert dues[-1].detail == {"inactive": True}
+
+
+def test_cadence_touches_are_met_in_order_and_a_reply_ends_it() -> None:
+    touches = (ob.Touch(T0, "ed", "call"), ob.Touch(T0 + DAY, "ed", "email"),
+               ob.Touch(T0 + 3 * DAY, "ed", "call"))
+    dues = {d.key: d for d in ob.obligations("lead", lead(touches=touches), POLICY, CAL)
+            if d.rule == "lead.cadence"}
+    assert dues["day1"].met_at == T0 + DAY and dues["day3"].met_at == T0 + 3 * DAY
+    assert dues["day7"].met_at is None and dues["day7"].due_at == T0 + 7 * DAY
+    replied = lead(touches=touches, inbound=(ob.Touch(T0 + 2 * DAY, "", "email"),))
+    keys = [d.key for d in ob.obligations("lead", replied, POLICY, CAL) if d.rule == "lead.cadence"]
+    assert keys == ["day1", "day3"]  # the reply came before day 3's window closed
+
+
+def test_customer_response_within_four_business_hours() -> None:
+    message = ob.Touch(datetime(2026, 3, 9, 14, 0, tzinfo=UTC), "", "email")  # Mon 10:00 EDT
+    dues = by_rule(lead(kind="opportunity", status="won", stage="closed_won", is_customer=True,
+                        inbound=(message,)))
+    assert dues["customer.response:1"].due_at == datetime(2026, 3, 9, 18, 0, tzinfo=UTC)
+    assert by_rule(lead(inbound=(message,))).get("customer.response:1") is None
+
+
+def test_weekly_update_and_stale_opportunity() -> None:
+    facts = lead(kind="opportunity", stage="proposal", status="qualified", stage_entered_at=T0,
+                 updated_at=T0 + DAY, tasks=(ob.Task(1, "call", T0 + 2 * DAY, "open"),),
+                 touches=(ob.Touch(T0, "ed", "call"),))
+    dues = by_rule(facts)
+    weekly = dues["opportunity.weekly_update"]
+    assert weekly.due_at == T0 + 8 * DAY and weekly.detail == {"missing": ["close date"]}
+    stale = dues["opportunity.stale:proposal"]
+    assert stale.due_at == T0 + 14 * DAY and stale.detail["suggest"] == ["nurture", "closed_lost"]

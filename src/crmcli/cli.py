@@ -12,7 +12,18 @@ import typer
 from typer.core import TyperGroup
 
 from crmcli import render
-from crmcli.commands import activity, assign, campaign, lead, pipeline, policy, scoring, setup, user
+from crmcli.commands import (
+    activity,
+    assign,
+    campaign,
+    lead,
+    pipeline,
+    policy,
+    report,
+    scoring,
+    setup,
+    user,
+)
 from crmcli.context import FORMATS, AppContext, os_login
 from crmcli.errors import BadInput, CrmError
 
@@ -124,6 +135,7 @@ app.add_typer(lead.app, name="lead")
 app.add_typer(user.app, name="user")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(policy.app, name="policy")
+app.add_typer(report.app, name="report")
 
 
 def main(argv: list[str] | None = None) -> int:

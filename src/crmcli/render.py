@@ -79,6 +79,42 @@ def emit(
         _table(rows, table_columns or columns, title=title, tz=tz)
 
 
+def emit_stream(
+    rows: Iterable[dict[str, Any]],
+    *,
+    fmt: str,
+    columns: Sequence[str],
+    tz: tzinfo | None = None,
+) -> int:
+    """Write json/csv/ids row by row as they arrive (reports over millions of rows); returns
+    the number of rows written."""
+    count = 0
+    write = sys.stdout.write
+    if fmt == "json":
+        write("[")
+        for row in rows:
+            prefix = "\n" if count == 0 else ",\n"
+            write(
+                prefix
+                + json.dumps({c: json_value(row.get(c), tz) for c in columns}, ensure_ascii=False)
+            )
+            count += 1
+        write("\n]\n" if count else "]\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([text_value(row.get(c), tz, for_table=False) for c in columns])
+            count += 1
+    elif fmt == "ids":
+        for row in rows:
+            write(f"{row['id']}\n")
+            count += 1
+    else:
+        raise ValueError(f"emit_stream does not draw tables ({fmt})")
+    return count
+
+
 def emit_record(
     record: dict[str, Any],
     *,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from crmcli.rules.calendar import BusinessCalendar, due_after
+from crmcli.rules.durations import parse_duration
 from crmcli.rules.policy import Policy
 
 
@@ -60,8 +61,16 @@ class LeadFacts:
     created_by: str
     assigned_at: datetime | None = None
     stage_entered_at: datetime | None = None
-    touches: tuple[Touch, ...] = ()
+    touches: tuple[Touch, ...] = ()  # outbound, oldest first
     tasks: tuple[Task, ...] = ()
+    label: str = ""  # "Ada Lovelace, Analytical Engines": shown in every obligation's title
+    inbound: tuple[Touch, ...] = ()  # replies and inbound contacts, oldest first
+    is_customer: bool = False  # the lead's account has won business
+    updated_at: datetime | None = None
+    close_date: date | None = None
+
+    def titled(self, text: str) -> str:
+        return f"{text}: {self.label}" if self.label else text
 
 
 Rule = Callable[[Any, Policy, BusinessCalendar], list[Due]]
@@ -99,7 +108,7 @@ def lead_entry(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> l
     return [
         Due(
             "lead.entry",
-            "enter the lead in the CRM",
+            lead.titled("enter the lead"),
             lead.acquired_at,
             due,
             met_at=lead.created_at,
@@ -117,7 +126,7 @@ def lead_first_response(lead: LeadFacts, policy: Policy, calendar: BusinessCalen
     return [
         Due(
             "lead.first_response",
-            "first response to a new lead",
+            lead.titled("first response"),
             lead.created_at,
             due,
             met_at=touch.at if touch else None,
@@ -137,7 +146,7 @@ def lead_follow_up(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) 
     return [
         Due(
             "lead.follow_up",
-            "follow up the assigned lead",
+            lead.titled("follow up"),
             lead.assigned_at,
             due,
             met_at=touch.at if touch else None,
@@ -151,7 +160,7 @@ def scheduled_tasks(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar)
     return [
         Due(
             "task.due",
-            task.title,
+            lead.titled(task.title),
             task.due_at,
             task.due_at,
             key=str(task.id),
@@ -174,4 +183,129 @@ def opportunity_next_step(lead: LeadFacts, policy: Policy, calendar: BusinessCal
         return []  # an open next step exists; its own task.due obligation watches the date
     last_done = max((t.done_at for t in lead.tasks if t.done_at), default=None)
     started = max(d for d in (lead.stage_entered_at, last_done, lead.created_at) if d)
-    return [Due("opportunity.next_step", "schedule a next step", started, started)]
+    return [Due("opportunity.next_step", lead.titled("schedule a next step"), started, started)]
+
+
+def _first_touch_between(lead: LeadFacts, after: datetime, until: datetime | None):
+    return next(
+        (t for t in lead.touches if t.at > after and (until is None or t.at <= until)), None
+    )
+
+
+@rule("lead", "lead.cadence")
+def lead_cadence(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> list[Due]:
+    """Touches on day 1, 3, 7, 14 after a first contact that got no reply, then monthly
+    re-engagement. A reply ends the cadence; qualified and closed leads leave it."""
+    if lead.kind != "lead" or is_closed(lead, policy) or not lead.touches:
+        return []
+    settings = policy.data["rules"]["lead.cadence"]
+    first = lead.touches[0].at
+    replied = next((t.at for t in lead.inbound if t.at >= first), None)
+    dues: list[Due] = []
+    previous = first
+    for day in settings["days"]:
+        due = first + timedelta(days=day)
+        if replied is not None and replied <= previous:
+            return dues
+        touch = _first_touch_between(lead, previous, None)
+        dues.append(
+            Due(
+                "lead.cadence",
+                lead.titled(f"day {day} touch"),
+                previous,
+                due,
+                key=f"day{day}",
+                met_at=touch.at if touch else None,
+                met_by=touch.by if touch else None,
+            )
+        )
+        previous = touch.at if touch else due
+    # the cadence is exhausted: the lead is inactive; re-engage it every `reengage`
+    every = parse_duration(settings["reengage"])
+    count = 0
+    while replied is None or replied > previous:
+        due = previous + every
+        touch = _first_touch_between(lead, previous, None)
+        dues.append(
+            Due(
+                "lead.cadence",
+                lead.titled("monthly re-engagement"),
+                previous,
+                due,
+                key=f"reengage{count + 1}",
+                met_at=touch.at if touch else None,
+                met_by=touch.by if touch else None,
+                detail={"inactive": True},
+            )
+        )
+        if touch is None:
+            break
+        previous, count = touch.at, count + 1
+    return dues
+
+
+@rule("lead", "customer.response")
+def customer_response(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> list[Due]:
+    """Every inbound contact from an existing customer is answered within the policy's time."""
+    if not lead.is_customer:
+        return []
+    dues = []
+    for number, message in enumerate(lead.inbound, start=1):
+        answer = _first_touch_between(lead, message.at, None)
+        due = due_after(policy, calendar, message.at, "customer.response")
+        dues.append(
+            Due(
+                "customer.response",
+                lead.titled(f"answer the customer's {message.type}"),
+                message.at,
+                due,
+                key=str(number),
+                met_at=answer.at if answer else None,
+                met_by=answer.by if answer else None,
+            )
+        )
+    return dues
+
+
+@rule("lead", "opportunity.weekly_update")
+def weekly_update(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> list[Due]:
+    if lead.kind != "opportunity" or is_closed(lead, policy):
+        return []
+    last = lead.updated_at or lead.created_at
+    missing = [
+        what
+        for what, ok in (
+            ("next step", any(t.status == "open" for t in lead.tasks)),
+            ("close date", lead.close_date is not None),
+        )
+        if not ok
+    ]
+    title = "weekly update" + (f" (set {' and '.join(missing)})" if missing else "")
+    return [
+        Due(
+            "opportunity.weekly_update",
+            lead.titled(title),
+            last,
+            due_after(policy, calendar, last, "opportunity.weekly_update"),
+            detail={"missing": missing},
+        )
+    ]
+
+
+@rule("lead", "opportunity.stale")
+def stale_in_stage(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> list[Due]:
+    stage = policy.stage(lead.stage) or {}
+    if is_closed(lead, policy) or not stage.get("stale_after") or lead.status == "nurture":
+        return []
+    entered = lead.stage_entered_at or lead.created_at
+    suggest = policy.data["rules"]["opportunity.stale"]["suggest"]
+    return [
+        Due(
+            "opportunity.stale",
+            lead.titled(f"stale in {lead.stage}; move on or to {' or '.join(suggest)}"),
+            entered,
+            entered + parse_duration(stage["stale_after"]),
+            key=lead.stage,
+            detail={"suggest": suggest},
+        )
+    ]

@@ -41,12 +41,32 @@ def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
             for a, by in rows
             if a.type in OUTBOUND and a.direction != "inbound" and a.status == "logged"
         ),
+        inbound=tuple(
+            rules.Touch(a.at, by, a.type)
+            for a, by in rows
+            if a.type in OUTBOUND and a.direction == "inbound"
+        ),
+        label=", ".join(
+            part for part in (f"{lead.first_name} {lead.last_name}".strip(), lead.company) if part
+        ),
+        is_customer=_is_customer(tx, lead),
+        updated_at=lead.updated_at,
+        close_date=lead.close_date,
         tasks=tuple(
             rules.Task(a.id, a.subject or "task", a.due_at, a.status, a.done_at, a.done_by)  # type: ignore[arg-type]
             for a, _by in rows
             if a.type == "task" and a.due_at is not None
         ),
     )
+
+
+def _is_customer(tx: Tx, lead: Lead) -> bool:
+    if lead.status == "won":
+        return True
+    if lead.account_id is None:
+        return False
+    won = select(Lead.id).where(Lead.account_id == lead.account_id, Lead.status == "won")
+    return tx.session.exec(won.limit(1)).first() is not None
 
 
 def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:

@@ -235,7 +235,8 @@ class Obligation(Table, table=True):
     __table_args__ = (
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
-        Index("ix_obligation_owner_status", "owner_id", "status"),
+        # the overdue report: open obligations by owner, then due time
+        Index("ix_obligation_open_owner_due", "status", "owner_id", "due_at"),
         Index("ix_obligation_record", "record_type", "record_id"),
     )
 

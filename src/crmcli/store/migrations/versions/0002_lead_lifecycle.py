@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
     )
     with op.batch_alter_table("obligation", schema=None) as batch_op:
-        batch_op.create_index("ix_obligation_owner_status", ["owner_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_obligation_open_owner_due", ["status", "owner_id", "due_at"], unique=False
+        )
         batch_op.create_index("ix_obligation_record", ["record_type", "record_id"], unique=False)
         batch_op.create_index("ix_obligation_status_due", ["status", "due_at"], unique=False)
 
@@ -240,6 +242,6 @@ def downgrade() -> None:
     with op.batch_alter_table("obligation", schema=None) as batch_op:
         batch_op.drop_index("ix_obligation_status_due")
         batch_op.drop_index("ix_obligation_record")
-        batch_op.drop_index("ix_obligation_owner_status")
+        batch_op.drop_index("ix_obligation_open_owner_due")
 
     op.drop_table("obligation")

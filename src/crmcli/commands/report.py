@@ -1,0 +1,92 @@
+"""`crm report …`: what breached policy, and (later) how the pipeline performs."""
+
+from typing import Annotated
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.errors import BadInput, CheckFailed
+
+app = sub_app("Reports: overdue obligations (cron-ready).")
+
+TABLE_COLUMNS = ("rule", "record", "title", "due_at", "overdue_by")
+
+
+def _overdue_by(seconds: int) -> str:
+    from datetime import timedelta
+
+    from crmcli.rules.durations import format_duration
+
+    text = format_duration(timedelta(seconds=abs(seconds)))
+    return text if seconds > 0 else f"due in {text}"
+
+
+@app.command("overdue")
+def report_overdue(
+    ctx: typer.Context,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="Only this user's items ('me', or 'none' for unassigned)."),
+    ] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    due_within: Annotated[
+        str | None,
+        typer.Option(
+            "--due-within", metavar="DURATION", help="Also list what falls due within, e.g. 2d."
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when anything is overdue (for cron).")
+    ] = False,
+    output: FormatOption = None,
+) -> None:
+    """Every open obligation past its due time (SPEC §4 rules), grouped by owner.
+
+    Example: crm report overdue --owner me --due-within 2d
+    """
+    from crmcli.rules.durations import parse_duration
+    from crmcli.services.reports import OVERDUE_FIELDS, overdue
+
+    within = None
+    if due_within is not None:
+        try:
+            within = parse_duration(due_within)
+        except ValueError as exc:
+            raise BadInput(f"--due-within: {exc}") from None
+    fmt = output_format(ctx, output)
+    overdue_count = 0
+
+    def counted(rows):  # noqa: ANN001, ANN202
+        nonlocal overdue_count
+        for row in rows:
+            overdue_count += row["overdue_by_seconds"] > 0
+            yield row
+
+    with workspace(ctx).reading() as tx:
+        tz = tx.policy.timezone
+        rows = counted(overdue(tx, owner=owner, rule=rule, due_within=within))
+        if fmt == "table":
+            _table(list(rows), tz)
+        elif fmt == "ids":
+            render.emit_stream(({"id": r["record_id"]} for r in rows), fmt="ids", columns=("id",))
+        else:
+            render.emit_stream(rows, fmt=fmt, columns=OVERDUE_FIELDS, tz=tz)
+    if check and overdue_count:
+        raise CheckFailed(f"{overdue_count} obligation{'s' if overdue_count != 1 else ''} overdue")
+
+
+def _table(rows: list[dict], tz) -> None:  # noqa: ANN001
+    if not rows:
+        render.note("nothing overdue")
+        return
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        row["record"] = f"{row['record_type']} {row['record_id']}"
+        row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
+        groups.setdefault(row["owner"] or "(unassigned)", []).append(row)
+    for owner, items in groups.items():
+        late = sum(1 for r in items if r["overdue_by_seconds"] > 0)
+        soon = len(items) - late
+        title = f"{owner}: {late} overdue" + (f", {soon} due soon" if soon else "")
+        render.emit(items, fmt="table", columns=TABLE_COLUMNS, title=title, tz=tz)

@@ -1,0 +1,67 @@
+"""Reports read stored obligations and records with indexed queries; they never print."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from crmcli.errors import BadInput
+from crmcli.services.lookups import user_by_name
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Obligation, User
+
+OVERDUE_FIELDS = (
+    "rule",
+    "record_type",
+    "record_id",
+    "title",
+    "owner",
+    "due_at",
+    "overdue_by_seconds",
+)
+# rules whose obligations carry their own dates rather than a policy duration
+SCHEDULED_RULES = ("task.due",)
+
+
+def overdue(
+    tx: Tx,
+    *,
+    owner: str | None = None,
+    rule: str | None = None,
+    due_within: timedelta | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Open obligations due by now (+ `due_within`), by owner then due time, streamed."""
+    horizon = tx.now + (due_within or timedelta(0))
+    query = (
+        select(
+            Obligation.rule,
+            Obligation.record_type,
+            Obligation.record_id,
+            Obligation.title,
+            User.name.label("owner"),
+            Obligation.due_at,
+        )
+        .outerjoin(User, User.id == Obligation.owner_id)
+        .where(Obligation.status == "open", Obligation.due_at <= horizon)
+        .order_by(Obligation.owner_id, Obligation.due_at, Obligation.id)
+    )
+    if owner:
+        if owner == "none":
+            query = query.where(Obligation.owner_id.is_(None))
+        else:
+            name = tx.actor.name if owner == "me" else owner
+            query = query.where(Obligation.owner_id == user_by_name(tx, name, field="--owner").id)
+    if rule:
+        known = [*tx.policy.data["rules"], *SCHEDULED_RULES]
+        if rule not in known:
+            raise BadInput(f"--rule: {rule!r} is not a rule; use one of {', '.join(known)}")
+        query = query.where(Obligation.rule == rule)
+    result = tx.session.connection().execution_options(yield_per=2000).execute(query)
+    now = tx.now
+    for row in result.mappings():
+        item = dict(row)
+        item["overdue_by_seconds"] = int((now - item["due_at"]).total_seconds())
+        yield item
