@@ -22,6 +22,7 @@ from crmcli.commands import (
     report,
     scoring,
     setup,
+    tick,
     user,
 )
 from crmcli.context import FORMATS, AppContext, os_login
@@ -129,6 +130,7 @@ app.command("done")(activity.done)
 app.command("agenda")(activity.agenda)
 app.command("points")(activity.points)
 app.command("explain")(pipeline.explain)
+app.command("tick")(tick.tick)
 lead.app.command("event")(scoring.lead_event)
 user.app.command("away")(assign.user_away)
 app.add_typer(lead.app, name="lead")

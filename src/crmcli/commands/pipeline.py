@@ -109,7 +109,7 @@ def explain(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) ->
         "kind / stage / status": f"{result['kind']} / {result['stage']} / {result['status']}",
         "score": "not scored"
         if result["score"] is None
-        else f"{result['score']} ({result['score_model']})",
+        else f"{result['score']} ({result['score_model'] or 'set directly'})",
         "band": result["band"] or "",
         "band triggers": result["band_triggers"] or "",
         "next stage": ""

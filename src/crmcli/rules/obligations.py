@@ -39,6 +39,7 @@ class Task:
     status: str  # open | done | cancelled
     done_at: datetime | None = None
     done_by: str | None = None
+    serves: str | None = None  # the rule a reminder task was created for (by `crm tick`)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def scheduled_tasks(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar)
             detail={"task": task.id},
         )
         for task in lead.tasks
-        if task.status in ("open", "done")
+        # a reminder created for another rule's obligation is watched by that obligation
+        if task.status in ("open", "done") and not task.serves
     ]
 
 

@@ -43,7 +43,13 @@ DEFAULT_POLICY: dict[str, Any] = {
         "case.resolve": {"after": "24h", "clock": "calendar"},
         "opportunity.next_step": {"required": True},
         "opportunity.weekly_update": {"after": "7d", "clock": "calendar"},
-        "opportunity.stale": {"clock": "calendar", "suggest": ["nurture", "closed_lost"]},
+        # move_to: what `crm tick` does with a stale record: "" (only flag it), "nurture", or
+        # a lost stage (closed with the reason "stale in <stage>")
+        "opportunity.stale": {
+            "clock": "calendar",
+            "suggest": ["nurture", "closed_lost"],
+            "move_to": "",
+        },
         "quote.approval": {"after": "8h", "clock": "business"},
         "account.onboarding": {"after": "30d", "clock": "calendar"},
         "account.qbr": {"after": "13w", "clock": "calendar"},
@@ -179,6 +185,8 @@ EXPLAIN: dict[str, str] = {
     "rules.lead.cadence.reengage": "how often inactive leads are re-engaged",
     "rules.opportunity.next_step.required": "every open opportunity must have a future next step",
     "rules.opportunity.stale.suggest": "what to suggest for an opportunity stale in its stage",
+    "rules.opportunity.stale.move_to": 'what crm tick does with stale records: "" (flag only), '
+    "nurture, or a lost stage",
     "rules.account.renewal.before": "how long before contract end renewal starts",
     "scoring.model": "bant (budget/authority/need/timeline) or engagement",
     "scoring.bands": "score ranges 0-100, names, and what each triggers: action (nurture, "
@@ -511,6 +519,17 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             )
 
     issues += _check_stages(p["pipeline"]["stages"])
+    move_to = p["rules"]["opportunity.stale"].get("move_to", "")
+    lost = [
+        s.get("key")
+        for s in p["pipeline"]["stages"]
+        if isinstance(s, dict) and s.get("outcome") == "lost"
+    ]
+    if move_to not in ("", "nurture", *lost):
+        bad(
+            ("rules", "opportunity.stale", "move_to"),
+            f'use "", nurture or a lost stage ({", ".join(map(str, lost))})',
+        )
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
     if p["pipeline"]["opportunity_from"] not in keys:
         bad(

@@ -53,7 +53,15 @@ def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
         updated_at=lead.updated_at,
         close_date=lead.close_date,
         tasks=tuple(
-            rules.Task(a.id, a.subject or "task", a.due_at, a.status, a.done_at, a.done_by)  # type: ignore[arg-type]
+            rules.Task(
+                a.id,
+                a.subject or "task",
+                a.due_at,
+                a.status,
+                a.done_at,
+                a.done_by,  # type: ignore[arg-type]
+                a.details.get("serves"),
+            )
             for a, _by in rows
             if a.type == "task" and a.due_at is not None
         ),

@@ -89,13 +89,18 @@ class Workspace:
             yield self._tx(session, role)
 
     @contextmanager
-    def writing(self, role: str = "editor", *, bootstrap: bool = False) -> Iterator[Tx]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds."""
+    def writing(
+        self, role: str = "editor", *, bootstrap: bool = False, dry_run: bool = False
+    ) -> Iterator[Tx]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds.
+
+        `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
+        """
         with self._session(write=True) as session:
             tx = self._tx(session, role, bootstrap=bootstrap)
             yield tx
             with storage_errors():
-                session.commit()
+                session.rollback() if dry_run else session.commit()
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[Session]:
