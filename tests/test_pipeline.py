@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from conftest import Crm
 
 CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.toml")
@@ -18,8 +19,18 @@ def rows(crm: Crm, sql: str, *args) -> list[tuple]:
 
 def scored(crm: Crm, **fields: str) -> int:
     lead = crm.add_lead(**fields)
-    crm.ok("score", str(lead), "--budget", "20", "--authority", "15", "--need", "20",
-           "--timeline", "10")
+    crm.ok(
+        "score",
+        str(lead),
+        "--budget",
+        "20",
+        "--authority",
+        "15",
+        "--need",
+        "20",
+        "--timeline",
+        "10",
+    )
     return lead
 
 
@@ -27,20 +38,40 @@ def test_happy_path_to_closed_won_records_every_stage(team: Crm) -> None:
     lead = scored(team)
     team.ok("advance", str(lead), "qualification", user="ed")
     team.ok("advance", str(lead), "needs_analysis")
-    team.ok("advance", str(lead), "proposal", "--quote", "Q-1001", "--amount", "18,500.50",
-            "--close-date", "2026-04-30")
+    team.ok(
+        "advance",
+        str(lead),
+        "proposal",
+        "--quote",
+        "Q-1001",
+        "--amount",
+        "18,500.50",
+        "--close-date",
+        "2026-04-30",
+    )
     team.ok("advance", str(lead), "negotiation")
     won = team.ok("advance", str(lead), "closed_won", "--po", "PO-4471", "--format", "json").json()
     assert won["status"] == "won" and won["stage"] == "closed_won"
     data = team.ok("lead", "show", str(lead), "--format", "json").json()
     assert data["stage"] == "closed_won" and data["status"] == "won"
-    history = rows(team, "SELECT from_stage, to_stage, seconds_in_from FROM stage_change "
-                         "WHERE lead_id = ? ORDER BY id", lead)
-    assert [h[1] for h in history] == ["prospecting", "qualification", "needs_analysis",
-                                       "proposal", "negotiation", "closed_won"]
+    history = rows(
+        team,
+        "SELECT from_stage, to_stage, seconds_in_from FROM stage_change "
+        "WHERE lead_id = ? ORDER BY id",
+        lead,
+    )
+    assert [h[1] for h in history] == [
+        "prospecting",
+        "qualification",
+        "needs_analysis",
+        "proposal",
+        "negotiation",
+        "closed_won",
+    ]
     assert history[0][0] is None and all(h[2] == 0 for h in history[1:])  # CRM_NOW is fixed
-    assert rows(team, "SELECT amount, po_number, quote_ref, close_date FROM lead WHERE id = ?",
-                lead) == [(1850050, "PO-4471", "Q-1001", "2026-04-30")]
+    assert rows(
+        team, "SELECT amount, po_number, quote_ref, close_date FROM lead WHERE id = ?", lead
+    ) == [(1850050, "PO-4471", "Q-1001", "2026-04-30")]
     actions = [e["action"] for e in data["history"]]
     assert actions.count("advance") == 5
 
@@ -48,8 +79,9 @@ def test_happy_path_to_closed_won_records_every_stage(team: Crm) -> None:
 def test_time_in_stage_is_recorded(team: Crm) -> None:
     lead = scored(team)
     team.ok("advance", str(lead), "qualification", CRM_NOW="2026-03-09T15:30:00+00:00")
-    assert rows(team, "SELECT seconds_in_from FROM stage_change WHERE to_stage = "
-                      "'qualification'") == [(3 * 86400 - 6 * 3600,)]
+    assert rows(
+        team, "SELECT seconds_in_from FROM stage_change WHERE to_stage = 'qualification'"
+    ) == [(3 * 86400 - 6 * 3600,)]
 
 
 def test_qualifying_converts_to_opportunity_with_account_and_contact(team: Crm) -> None:
@@ -58,23 +90,32 @@ def test_qualifying_converts_to_opportunity_with_account_and_contact(team: Crm) 
     assert result["converted"] is True and result["kind"] == "opportunity"
     assert rows(team, "SELECT name FROM account") == [("Analytical Engines Ltd",)]
     assert rows(team, "SELECT first_name, email, account_id FROM contact") == [
-        ("Ada", "ada@ae.example", result["account_id"])]
+        ("Ada", "ada@ae.example", result["account_id"])
+    ]
     # a second lead at the same company joins the existing account
-    other = scored(team, first="Charles", last="Babbage", company="analytical engines",
-                   email="cb@ae.example")
+    other = scored(
+        team, first="Charles", last="Babbage", company="analytical engines", email="cb@ae.example"
+    )
     second = team.ok("advance", str(other), "qualification", "--format", "json").json()
     assert second["account_id"] == result["account_id"]
     assert len(rows(team, "SELECT id FROM contact")) == 2
 
 
-@pytest.mark.parametrize(("setup", "target", "flags", "needle"), [
-    ([], "qualification", [], "qualification requires a BANT score"),
-    (["qualification", "needs_analysis"], "proposal", [], "proposal requires a quote"),
-    (["qualification", "needs_analysis", "proposal:--quote=Q1", "negotiation"], "closed_won", [],
-     "closed_won requires a PO number"),
-    (["qualification"], "closed_lost", [], "closed_lost requires a lost reason"),
-    (["qualification"], "negotiation", [], "it would skip needs_analysis, proposal"),
-])
+@pytest.mark.parametrize(
+    ("setup", "target", "flags", "needle"),
+    [
+        ([], "qualification", [], "qualification requires a BANT score"),
+        (["qualification", "needs_analysis"], "proposal", [], "proposal requires a quote"),
+        (
+            ["qualification", "needs_analysis", "proposal:--quote=Q1", "negotiation"],
+            "closed_won",
+            [],
+            "closed_won requires a PO number",
+        ),
+        (["qualification"], "closed_lost", [], "closed_lost requires a lost reason"),
+        (["qualification"], "negotiation", [], "it would skip needs_analysis, proposal"),
+    ],
+)
 def test_gate_failures_exit_5_and_change_nothing(team: Crm, setup, target, flags, needle) -> None:
     lead = team.add_lead() if target == "qualification" else scored(team)
     for step in setup:
@@ -98,26 +139,52 @@ def test_lost_with_reason_and_closed_is_final(team: Crm) -> None:
 
 
 def test_chartec_policy_skip_and_prospects_no(team: Crm) -> None:
-    lead = int(team.ok("--policy", CHARTEC, "lead", "add", "--first", "A", "--email",
-                       "a@example.com", "--source", "web").out)
-    assert team.ok("--policy", CHARTEC, "lead", "show", str(lead), "--format",
-                   "json").json()["stage"] == "prospect"
+    lead = int(
+        team.ok(
+            "--policy",
+            CHARTEC,
+            "lead",
+            "add",
+            "--first",
+            "A",
+            "--email",
+            "a@example.com",
+            "--source",
+            "web",
+        ).out
+    )
+    assert (
+        team.ok("--policy", CHARTEC, "lead", "show", str(lead), "--format", "json").json()["stage"]
+        == "prospect"
+    )
     run = team("--policy", CHARTEC, "advance", str(lead), "discovery")
     assert run.code == 5 and "first_appointment" in run.err
-    refused = team("--policy", CHARTEC, "advance", str(lead), "closed_lost", "--lost-reason",
-                   "went quiet")
+    refused = team(
+        "--policy", CHARTEC, "advance", str(lead), "closed_lost", "--lost-reason", "went quiet"
+    )
     assert refused.code == 5 and "prospect's own no" in refused.err
-    team.ok("--policy", CHARTEC, "advance", str(lead), "closed_lost", "--lost-reason",
-            "said no to price", "--prospect-said-no")
+    team.ok(
+        "--policy",
+        CHARTEC,
+        "advance",
+        str(lead),
+        "closed_lost",
+        "--lost-reason",
+        "said no to price",
+        "--prospect-said-no",
+    )
 
 
-@pytest.mark.parametrize(("args", "code", "needle"), [
-    (["1", "heaven"], 2, "not a stage"),
-    (["1", "prospecting"], 2, "already in prospecting"),
-    (["1", "qualification", "--amount", "lots"], 2, "--amount"),
-    (["1", "qualification", "--close-date", "31/04/2026"], 2, "--close-date"),
-    (["99", "qualification"], 3, "lead 99 not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["1", "heaven"], 2, "not a stage"),
+        (["1", "prospecting"], 2, "already in prospecting"),
+        (["1", "qualification", "--amount", "lots"], 2, "--amount"),
+        (["1", "qualification", "--close-date", "31/04/2026"], 2, "--close-date"),
+        (["99", "qualification"], 3, "lead 99 not found"),
+    ],
+)
 def test_advance_bad_input(team: Crm, args, code, needle) -> None:
     team.add_lead()
     run = team("advance", *args)
@@ -143,8 +210,9 @@ def test_explain_shows_terms_band_obligations_and_gate(team: Crm) -> None:
     assert data["next_gate"] == {"next_stage": "qualification", "allowed": True, "blocked_by": []}
     table = team.ok("explain", str(lead)).out
     assert "score terms" in table and "open obligations" in table and "budget" in table
-    blocked = team.ok("explain", str(team.add_lead(first="Bo", email="bo@x.example")),
-                      "--format", "json").json()
+    blocked = team.ok(
+        "explain", str(team.add_lead(first="Bo", email="bo@x.example")), "--format", "json"
+    ).json()
     assert "requires a BANT score" in blocked["next_gate"]["blocked_by"][0]
     assert team("explain", "404").code == 3
 
@@ -166,7 +234,8 @@ def test_policy_import_maps_stranded_stages(team: Crm) -> None:
     team.ok("policy", "import", CHARTEC, "--map-stage", "prospecting=prospect")
     assert team.ok("lead", "show", str(lead), "--format", "json").json()["stage"] == "prospect"
     assert rows(team, "SELECT from_stage, to_stage FROM stage_change ORDER BY id DESC LIMIT 1") == [
-        ("prospecting", "prospect")]
+        ("prospecting", "prospect")
+    ]
 
 
 def test_policy_import_recomputes_obligations(team: Crm, tmp_path: Path) -> None:

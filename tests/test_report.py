@@ -25,7 +25,8 @@ def test_new_lead_first_response_falls_due_next_business_hour(team: Crm) -> None
     later = report(team, CRM_NOW="2026-03-09T15:00:00Z")  # Monday 11:00 EDT
     assert later[0]["overdue_by_seconds"] == 5400
     assert {"rule", "record_type", "record_id", "owner", "due_at", "overdue_by_seconds"} <= set(
-        later[0])
+        later[0]
+    )
 
 
 def test_check_exits_1_only_when_something_is_overdue(team: Crm) -> None:
@@ -43,12 +44,22 @@ def test_check_exits_1_only_when_something_is_overdue(team: Crm) -> None:
 def test_late_entry_and_logged_touch(team: Crm) -> None:
     team.add_lead(acquired="2026-03-04 09:00")
     with sqlite3.connect(team.db) as conn:
-        entry = conn.execute("SELECT status, due_at, met_at FROM obligation "
-                             "WHERE rule = 'lead.entry'").fetchone()
+        entry = conn.execute(
+            "SELECT status, due_at, met_at FROM obligation WHERE rule = 'lead.entry'"
+        ).fetchone()
     # acquired Wednesday 09:00 EST, due 24 h later, met late on Friday
     assert entry == ("met", "2026-03-05 14:00:00.000000", "2026-03-06 21:30:00.000000")
-    team.ok("log-call", "1", "--outcome", "connected", "--notes", "intro",
-            "--at", "2026-03-09 09:10", CRM_NOW="2026-03-09T14:00:00Z")
+    team.ok(
+        "log-call",
+        "1",
+        "--outcome",
+        "connected",
+        "--notes",
+        "intro",
+        "--at",
+        "2026-03-09 09:10",
+        CRM_NOW="2026-03-09T14:00:00Z",
+    )
     rows = report(team, "--due-within", "30d", CRM_NOW="2026-03-09T14:00:00Z")
     assert "lead.first_response" not in {r["rule"] for r in rows}
 
@@ -70,13 +81,16 @@ def test_report_filters_and_formats(team: Crm) -> None:
     table = team.ok("report", "overdue", **later).out
     assert "ed:" in table and "(unassigned):" in table and "\x1b[" not in table
     assert table.index("(unassigned)") < table.index("ed:")  # grouped by owner
-    rows = list(csv.DictReader(io.StringIO(team.ok("report", "overdue", "--format", "csv",
-                                                   **later).out)))
+    rows = list(
+        csv.DictReader(io.StringIO(team.ok("report", "overdue", "--format", "csv", **later).out))
+    )
     assert {r["rule"] for r in rows} == {"lead.first_response", "lead.follow_up"}
     ids = team.ok("report", "overdue", "--format", "ids", "--owner", "none", **later).out
     assert ids.split() == ["2"]
-    for args, needle in ((["--rule", "lead.nope"], "--rule"), (["--due-within", "soon"],
-                                                             "--due-within")):
+    for args, needle in (
+        (["--rule", "lead.nope"], "--rule"),
+        (["--due-within", "soon"], "--due-within"),
+    ):
         bad = team("report", "overdue", *args)
         assert bad.code == 2 and needle in bad.err
     assert team("report", "overdue", "--owner", "ghost").code == 3

@@ -47,8 +47,9 @@ def test_dst_weekend_keeps_wall_clock_hours(calendar: BusinessCalendar) -> None:
     due = calendar.add(ny(2026, 3, 6, 16, 30), HOUR)
     assert due == datetime(2026, 3, 9, 13, 30, tzinfo=UTC)
     # autumn: clocks go back on Sunday 2026-11-01
-    assert calendar.add(ny(2026, 10, 30, 16, 0), 2 * HOUR) == datetime(2026, 11, 2, 15, 0,
-                                                                        tzinfo=UTC)
+    assert calendar.add(ny(2026, 10, 30, 16, 0), 2 * HOUR) == datetime(
+        2026, 11, 2, 15, 0, tzinfo=UTC
+    )
 
 
 def test_multi_day_spans_and_extra_closed_dates() -> None:
@@ -56,7 +57,8 @@ def test_multi_day_spans_and_extra_closed_dates() -> None:
     calendar = BusinessCalendar.from_policy(policy)
     # 16 business hours from Wednesday 2026-12-23 09:00: the 24th is closed, the 25th a holiday
     assert calendar.add(ny(2026, 12, 23, 9, 0), 16 * HOUR) == ny(2026, 12, 28, 17, 0).astimezone(
-        UTC)
+        UTC
+    )
 
 
 def test_no_holidays_when_country_is_empty() -> None:
@@ -66,8 +68,10 @@ def test_no_holidays_when_country_is_empty() -> None:
 
 
 def test_subdivision_holidays() -> None:
-    policy = parse_policy('[business_hours]\ntimezone = "Europe/Berlin"\n'
-                          'holidays = { country = "DE", subdivision = "BY" }\n')
+    policy = parse_policy(
+        '[business_hours]\ntimezone = "Europe/Berlin"\n'
+        'holidays = { country = "DE", subdivision = "BY" }\n'
+    )
     calendar = BusinessCalendar.from_policy(policy)
     berlin = ZoneInfo("Europe/Berlin")
     # Epiphany (6 Jan) is a holiday in Bavaria: Tuesday 2026-01-06

@@ -25,11 +25,14 @@ def test_qualification_needs_a_score() -> None:
     assert check_move(POLICY, GateFacts(stage="prospecting", score=40), "qualification").allowed
 
 
-@pytest.mark.parametrize(("stage", "facts", "missing"), [
-    ("proposal", {"stage": "needs_analysis"}, ("quote",)),
-    ("closed_won", {"stage": "negotiation"}, ("po_number",)),
-    ("closed_lost", {"stage": "prospecting"}, ("lost_reason",)),
-])
+@pytest.mark.parametrize(
+    ("stage", "facts", "missing"),
+    [
+        ("proposal", {"stage": "needs_analysis"}, ("quote",)),
+        ("closed_won", {"stage": "negotiation"}, ("po_number",)),
+        ("closed_lost", {"stage": "prospecting"}, ("lost_reason",)),
+    ],
+)
 def test_entry_requirements(stage: str, facts: dict, missing: tuple) -> None:
     result = check_move(POLICY, GateFacts(**facts), stage)
     assert result.missing == missing and not result.allowed
@@ -46,7 +49,9 @@ def test_skipping_needs_policy_consent() -> None:
 
 def test_lost_is_reachable_from_any_open_stage_and_closed_is_final() -> None:
     for stage in STAGES[:5]:
-        assert check_move(POLICY, GateFacts(stage=stage, lost_reason="budget"), "closed_lost").allowed
+        assert check_move(
+            POLICY, GateFacts(stage=stage, lost_reason="budget"), "closed_lost"
+        ).allowed
     closed = check_move(POLICY, GateFacts(stage="closed_won", lost_reason="x"), "closed_lost")
     assert not closed.allowed and "closed" in closed.reasons[0]
 
@@ -74,11 +79,18 @@ def test_next_stage_never_suggests_lost() -> None:
     assert next_stage(POLICY, "closed_won") is None
 
 
-@given(st.sampled_from(STAGES), st.sampled_from(STAGES),
-       st.fixed_dictionaries({"score": st.none() | st.integers(0, 100),
-                              "quote_ref": st.none() | st.just("Q"),
-                              "po_number": st.none() | st.just("PO"),
-                              "lost_reason": st.none() | st.just("r")}))
+@given(
+    st.sampled_from(STAGES),
+    st.sampled_from(STAGES),
+    st.fixed_dictionaries(
+        {
+            "score": st.none() | st.integers(0, 100),
+            "quote_ref": st.none() | st.just("Q"),
+            "po_number": st.none() | st.just("PO"),
+            "lost_reason": st.none() | st.just("r"),
+        }
+    ),
+)
 def test_gate_reasons_explain_every_refusal(current: str, target: str, values: dict) -> None:
     result = check_move(POLICY, GateFacts(stage=current, **values), target)
     assert result.allowed == (not result.reasons)
@@ -90,14 +102,23 @@ CAL = BusinessCalendar.from_policy(POLICY)
 
 
 def lead(**kw) -> ob.LeadFacts:
-    base = {"id": 1, "kind": "lead", "stage": "prospecting", "status": "new",
-            "acquired_at": T0 - timedelta(hours=30), "created_at": T0, "created_by": "ed"}
+    base = {
+        "id": 1,
+        "kind": "lead",
+        "stage": "prospecting",
+        "status": "new",
+        "acquired_at": T0 - timedelta(hours=30),
+        "created_at": T0,
+        "created_by": "ed",
+    }
     return ob.LeadFacts(**(base | kw))
 
 
 def by_rule(facts: ob.LeadFacts) -> dict[str, ob.Due]:
-    return {d.rule + (f":{d.key}" if d.key else ""): d
-            for d in ob.obligations("lead", facts, POLICY, CAL)}
+    return {
+        d.rule + (f":{d.key}" if d.key else ""): d
+        for d in ob.obligations("lead", facts, POLICY, CAL)
+    }
 
 
 def test_new_lead_owes_entry_and_first_response() -> None:
@@ -119,11 +140,25 @@ def test_touch_meets_first_response_and_follow_up() -> None:
 
 def test_tasks_and_next_step_for_opportunities() -> None:
     task = ob.Task(7, "send proposal", T0 + timedelta(days=2), "open")
-    dues = by_rule(lead(kind="opportunity", stage="needs_analysis", status="qualified",
-                        tasks=(task,), touches=(ob.Touch(T0, "ed", "call"),)))
+    dues = by_rule(
+        lead(
+            kind="opportunity",
+            stage="needs_analysis",
+            status="qualified",
+            tasks=(task,),
+            touches=(ob.Touch(T0, "ed", "call"),),
+        )
+    )
     assert "task.due:7" in dues and "opportunity.next_step" not in dues
-    without = by_rule(lead(kind="opportunity", stage="needs_analysis", status="qualified",
-                           stage_entered_at=T0, touches=(ob.Touch(T0, "ed", "call"),)))
+    without = by_rule(
+        lead(
+            kind="opportunity",
+            stage="needs_analysis",
+            status="qualified",
+            stage_entered_at=T0,
+            touches=(ob.Touch(T0, "ed", "call"),),
+        )
+    )
     assert without["opportunity.next_step"].due_at == T0
 
 
@@ -137,20 +172,33 @@ DAY = timedelta(days=1)
 
 def test_cadence_touches_then_monthly_reengagement() -> None:
     first = ob.Touch(T0, "ed", "call")
-    dues = [d for d in ob.obligations("lead", lead(touches=(first,)), POLICY, CAL)
-            if d.rule == "lead.cadence"]
+    dues = [
+        d
+        for d in ob.obligations("lead", lead(touches=(first,)), POLICY, CAL)
+        if d.rule == "lead.cadence"
+    ]
     assert [(d.key, d.due_at - T0) for d in dues] == [
-        ("day1", DAY), ("day3", 3 * DAY), ("day7", 7 * DAY), ("day14", 14 * DAY),
-        ("reengage1", 14 * DAY + 30 * DAY)]
+        ("day1", DAY),
+        ("day3", 3 * DAY),
+        ("day7", 7 * DAY),
+        ("day14", 14 * DAY),
+        ("reengage1", 14 * DAY + 30 * DAY),
+    ]
     assert all(d.met_at is None for d in dues)
     assert dues[-1].detail == {"inactive": True}
 
 
 def test_cadence_touches_are_met_in_order_and_a_reply_ends_it() -> None:
-    touches = (ob.Touch(T0, "ed", "call"), ob.Touch(T0 + DAY, "ed", "email"),
-               ob.Touch(T0 + 3 * DAY, "ed", "call"))
-    dues = {d.key: d for d in ob.obligations("lead", lead(touches=touches), POLICY, CAL)
-            if d.rule == "lead.cadence"}
+    touches = (
+        ob.Touch(T0, "ed", "call"),
+        ob.Touch(T0 + DAY, "ed", "email"),
+        ob.Touch(T0 + 3 * DAY, "ed", "call"),
+    )
+    dues = {
+        d.key: d
+        for d in ob.obligations("lead", lead(touches=touches), POLICY, CAL)
+        if d.rule == "lead.cadence"
+    }
     assert dues["day1"].met_at == T0 + DAY and dues["day3"].met_at == T0 + 3 * DAY
     assert dues["day7"].met_at is None and dues["day7"].due_at == T0 + 7 * DAY
     replied = lead(touches=touches, inbound=(ob.Touch(T0 + 2 * DAY, "", "email"),))
@@ -160,16 +208,29 @@ def test_cadence_touches_are_met_in_order_and_a_reply_ends_it() -> None:
 
 def test_customer_response_within_four_business_hours() -> None:
     message = ob.Touch(datetime(2026, 3, 9, 14, 0, tzinfo=UTC), "", "email")  # Mon 10:00 EDT
-    dues = by_rule(lead(kind="opportunity", status="won", stage="closed_won", is_customer=True,
-                        inbound=(message,)))
+    dues = by_rule(
+        lead(
+            kind="opportunity",
+            status="won",
+            stage="closed_won",
+            is_customer=True,
+            inbound=(message,),
+        )
+    )
     assert dues["customer.response:1"].due_at == datetime(2026, 3, 9, 18, 0, tzinfo=UTC)
     assert by_rule(lead(inbound=(message,))).get("customer.response:1") is None
 
 
 def test_weekly_update_and_stale_opportunity() -> None:
-    facts = lead(kind="opportunity", stage="proposal", status="qualified", stage_entered_at=T0,
-                 updated_at=T0 + DAY, tasks=(ob.Task(1, "call", T0 + 2 * DAY, "open"),),
-                 touches=(ob.Touch(T0, "ed", "call"),))
+    facts = lead(
+        kind="opportunity",
+        stage="proposal",
+        status="qualified",
+        stage_entered_at=T0,
+        updated_at=T0 + DAY,
+        tasks=(ob.Task(1, "call", T0 + 2 * DAY, "open"),),
+        touches=(ob.Touch(T0, "ed", "call"),),
+    )
     dues = by_rule(facts)
     weekly = dues["opportunity.weekly_update"]
     assert weekly.due_at == T0 + 8 * DAY and weekly.detail == {"missing": ["close date"]}
