@@ -164,7 +164,11 @@ DEFAULT_POLICY: dict[str, Any] = {
     },
     "activities": {
         "points": {"call": 4, "meeting": 10, "email": 2, "chat": 1, "note": 0, "task": 0},
+        # recommended monthly count per activity kind (seed 004), shown by `crm points`
+        "recommended": {},
         "monthly_quota": 500,
+        # how long a scheduled item without --duration blocks the rep's calendar
+        "default_duration": "30m",
     },
 }
 
@@ -200,15 +204,18 @@ EXPLAIN: dict[str, str] = {
     "pipeline.opportunity_from": "the stage from which a lead counts as an opportunity",
     "pipeline.allow_skip": "whether advance may jump over stages not marked skippable",
     "activities.points": "points per activity type (seed 004)",
+    "activities.recommended": "recommended monthly count per activity kind (seed 004)",
+    "activities.default_duration": "calendar time a scheduled item takes when none is given",
     "activities.monthly_quota": "activity points each rep should earn per month",
 }
 
-# Tables whose keys are names the user chooses; the value under "*" is the template.
-_OPEN_TABLES = {
-    ("activities", "points"),
-    ("scoring", "engagement", "events"),
-    ("scoring", "engagement", "demographics", "industries"),
-    ("scoring", "engagement", "demographics", "titles"),
+# Tables whose keys the user names; each maps to the shape every value must have.
+_OPEN_TABLES: dict[tuple[str, ...], Any] = {
+    ("activities", "points"): 0,
+    ("activities", "recommended"): 0,
+    ("scoring", "engagement", "events"): {"group": "", "points": 0, "max": 0},
+    ("scoring", "engagement", "demographics", "industries"): 0,
+    ("scoring", "engagement", "demographics", "titles"): 0,
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
 NOTIFY_TARGETS = ("owner", "admins")
@@ -398,7 +405,7 @@ def _check_shape(raw: Any, default: Any, path: tuple) -> list[PolicyIssue]:
         if not isinstance(raw, dict):
             return [PolicyIssue(path, f"must be a table, not {_type_name(raw)}")]
         open_table = path in _OPEN_TABLES
-        template = next(iter(default.values()), None) if open_table else None
+        template = _OPEN_TABLES.get(path)
         for key, value in raw.items():
             if open_table:
                 issues += _check_shape(value, template, (*path, key))
@@ -519,6 +526,17 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             )
 
     issues += _check_stages(p["pipeline"]["stages"])
+    try:
+        parse_duration(p["activities"]["default_duration"])
+    except ValueError as exc:
+        bad(("activities", "default_duration"), str(exc))
+    for kind, count in p["activities"]["recommended"].items():
+        if isinstance(count, int) and count < 0:
+            bad(("activities", "recommended", kind), "must be 0 or more")
+    for name, event in p["scoring"]["engagement"]["events"].items():
+        for key in ("points", "max"):
+            if isinstance(event.get(key), int) and event[key] < 0:
+                bad(("scoring", "engagement", "events", name, key), "must be 0 or more")
     move_to = p["rules"]["opportunity.stale"].get("move_to", "")
     lost = [
         s.get("key")
