@@ -107,6 +107,23 @@ def test_bad_clock_is_bad_input(crm: Crm) -> None:
     assert run.code == 2 and run.err.startswith("crm: CRM_NOW:")
 
 
-def test_no_arguments_prints_help(crm: Crm) -> None:
-    run = crm()
-    assert "Usage: crm" in run.out + run.err
+def test_no_arguments_without_a_database_prints_help_and_the_way_in(fresh: Crm) -> None:
+    run = fresh()
+    assert run.code == 0
+    assert "Usage: crm" in run.out and "crm init" in run.err
+    assert not fresh.db.exists()
+
+
+def test_no_arguments_shows_my_day(team: Crm) -> None:
+    team.add_lead(owner="ed")  # first response due Monday 09:30, follow-up Sunday 17:30
+    team.ok("next-step", "1", "call back", "--due", "2026-03-09 11:00", user="ed")
+    monday = {"CRM_NOW": "2026-03-09T13:00:00Z"}  # Monday 09:00 EDT
+    day = team.ok("--format", "json", user="ed", **monday).json()
+    assert [r["rule"] for r in day["overdue"]] == ["lead.follow_up"]
+    assert [r["rule"] for r in day["due_today"]] == ["lead.first_response", "task.due"]
+    assert [a["subject"] for a in day["agenda"]] == ["call back"]
+    table = team.ok(user="ed", **monday)
+    assert "my day, ed: 1 overdue, 2 due today, 1 on the agenda" in table.err
+    assert "overdue" in table.out and "call back" in table.out
+    assert team.ok(user="vi", **monday).out == ""  # nothing for the viewer
+    assert team(user="stranger").code == 4

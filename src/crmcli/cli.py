@@ -17,6 +17,7 @@ from crmcli.commands import (
     assign,
     campaign,
     lead,
+    myday,
     pipeline,
     policy,
     report,
@@ -55,7 +56,6 @@ app = typer.Typer(
     cls=CrmGroup,
     name="crm",
     help="A command-line CRM that enforces your written sales policy.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -63,7 +63,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     db: Annotated[
@@ -113,6 +113,8 @@ def root(
         format=fmt,
         policy_file=policy_file,
     )
+    if ctx.invoked_subcommand is None:
+        myday.my_day(ctx)
 
 
 app.command("init")(setup.init)

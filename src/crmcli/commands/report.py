@@ -76,14 +76,20 @@ def report_overdue(
         raise CheckFailed(f"{overdue_count} obligation{'s' if overdue_count != 1 else ''} overdue")
 
 
+def for_table(rows: list[dict]) -> list[dict]:
+    """Report rows with the human columns the table shows (record, overdue_by)."""
+    for row in rows:
+        row["record"] = f"{row['record_type']} {row['record_id']}"
+        row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
+    return rows
+
+
 def _table(rows: list[dict], tz) -> None:  # noqa: ANN001
     if not rows:
         render.note("nothing overdue")
         return
     groups: dict[str, list[dict]] = {}
-    for row in rows:
-        row["record"] = f"{row['record_type']} {row['record_id']}"
-        row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
+    for row in for_table(rows):
         groups.setdefault(row["owner"] or "(unassigned)", []).append(row)
     for owner, items in groups.items():
         late = sum(1 for r in items if r["overdue_by_seconds"] > 0)

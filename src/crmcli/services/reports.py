@@ -65,3 +65,17 @@ def overdue(
         item = dict(row)
         item["overdue_by_seconds"] = int((now - item["due_at"]).total_seconds())
         yield item
+
+
+def my_day(tx: Tx) -> dict[str, list[dict[str, Any]]]:
+    """The acting user's overdue items, what falls due today, and today's agenda."""
+    from crmcli.rules.schedule import agenda_window
+    from crmcli.services.activities import agenda
+
+    end_of_today = agenda_window(tx.now, 1, tx.policy.timezone)
+    mine = list(overdue(tx, owner="me", due_within=end_of_today - tx.now))
+    return {
+        "overdue": [r for r in mine if r["overdue_by_seconds"] > 0],
+        "due_today": [r for r in mine if r["overdue_by_seconds"] <= 0],
+        "agenda": agenda(tx, None, 1),
+    }
