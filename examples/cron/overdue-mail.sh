@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mail the overdue report when anything breached policy (SPEC §1, §5).
+# Mail the overdue report when anything breached policy (SPEC §1, §5), after `crm tick`.
 #
 #   crm report overdue --check exits 0 when nothing is overdue (stay silent),
 #   1 when something is (mail the report to $CRM_REPORT_TO, then exit 0), 2..6 on an error
@@ -21,7 +21,17 @@ out="$(mktemp)"
 err="$(mktemp)"
 trap 'rm -f "$out" "$err"' EXIT
 
+# the daily tick first: reminders for due cadence touches, inactive leads, stale records
 code=0
+"$crm" tick >/dev/null 2>"$err" || code=$?
+if [[ "$code" -ne 0 ]]; then
+  {
+    echo "overdue-mail: '$crm tick' failed with exit code $code"
+    cat "$err"
+  } >&2
+  exit "$code"
+fi
+
 "$crm" report overdue --check --format table >"$out" 2>"$err" || code=$?
 
 case "$code" in
