@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import NOW, Crm
 
 WRAPPER = Path(__file__).parent.parent / "examples" / "cron" / "overdue-mail.sh"
