@@ -131,7 +131,11 @@ def unavailability(rep: Rep) -> str | None:
 
 def concerns(lead: LeadFacts, rep: Rep) -> list[str]:
     """What routing would have held against a rep chosen by hand (warnings, not refusals)."""
-    found = [problem for problem in (unavailability(rep),) if problem]
+    found = []
+    if rep.away_until is not None:
+        found.append(f"{rep.name} is away until {rep.away_until.isoformat()}")
+    if rep.capacity is not None and rep.load >= rep.capacity:
+        found.append(f"{rep.name} is at capacity {rep.load_text}")
     if territory_fit(lead, rep)[0] == NO_FIT:
         found.append(f"{rep.name} covers {', '.join(sorted(rep.territories))}, not {lead.location}")
     return found
