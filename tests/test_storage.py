@@ -153,7 +153,8 @@ def test_upgrade_from_0001_keeps_data_and_backfills(tmp_path: Path) -> None:
     assert store.ensure_schema(engine) == ("0001", SCHEMA_HEAD)
     with engine.connect() as conn:
         lead = conn.exec_driver_sql(
-            "SELECT kind, stage_entered_at, prospect_said_no FROM lead").one()
+            "SELECT kind, stage_entered_at, prospect_said_no FROM lead"
+        ).one()
         assert tuple(lead) == ("lead", "2026-01-01 11:00:00", 0)
         history = conn.exec_driver_sql("SELECT from_stage, to_stage FROM stage_change").all()
         assert [tuple(h) for h in history] == [(None, "prospecting")]
