@@ -47,7 +47,7 @@ class BatchResult:
         if self.left and not self.assigned:
             return PolicyRefusal(
                 f"no lead assigned: none of the {self.left} open unassigned leads has an "
-                "eligible rep",
+                "eligible rep (routing policy of seed 003: territory, expertise, availability)",
                 details=self.details,
             )
         return None
@@ -89,7 +89,8 @@ def assign_lead(
         decision = routing.route(facts, _reps(tx, _owner_candidates(tx), moving=lead))
         if decision.rep is None:
             raise PolicyRefusal(
-                f"lead {lead_id}: {decision.reason}",
+                f"lead {lead_id}: {decision.reason} (routing policy of seed 003: territory, "
+                "then expertise, then availability)",
                 details=[f"  {line}" for line in decision.reasons] if explain else [],
             )
         user = user_by_name(tx, decision.rep)
