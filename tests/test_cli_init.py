@@ -78,3 +78,23 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(fresh: Crm) -> None:
     assert run.code == 6
     assert run.err.startswith("crm: database")
     assert "Traceback" not in run.err
+
+
+def test_example_gives_a_meaningful_first_report(fresh: Crm) -> None:
+    fresh.ok("init", "--example")
+    rows = fresh.ok("report", "overdue", "--due-within", "2d", "--format", "json").json()
+    overdue = [r for r in rows if r["overdue_by_seconds"] > 0]
+    soon = [r for r in rows if r["overdue_by_seconds"] <= 0]
+    assert len({r["rule"] for r in overdue}) >= 4
+    assert len({r["owner"] for r in overdue}) >= 4
+    assert soon, "some items fall due in the next two days"
+    assert {"customer.response", "task.due"} <= {r["rule"] for r in rows}
+    assert fresh("report", "overdue", "--check").code == 1
+
+
+def test_example_after_other_leads_keeps_its_links(crm: Crm) -> None:
+    crm.add_lead(first="Before", last="Example", email="before@example.com")
+    crm.ok("init", "--example")
+    rows = crm.ok("report", "overdue", "--due-within", "2d", "--format", "json").json()
+    customer = next(r for r in rows if r["rule"] == "customer.response")
+    assert "Amelia Taylor" in customer["title"] or "Ella Young" in customer["title"]

@@ -13,7 +13,7 @@ from crmcli.errors import NotPermitted
 from crmcli.services import activities, leads, pipeline, policies, users
 from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx, Workspace
-from crmcli.store.models import Campaign, Lead, StageChange
+from crmcli.store.models import Campaign, Lead, StageChange, User
 
 
 def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
@@ -49,14 +49,49 @@ def load_example(tx: Tx) -> bool:
         users.add_campaign(tx, name)
     for user in data["users"]:
         users.add_user(tx, user.pop("name"), **user)
+    lead_ids = []
     for row in data["leads"]:
         acquired_at = tx.now - timedelta(hours=row.pop("acquired_hours_ago"))
         state = {k: row.pop(k) for k in ("stage", "status", "score") if k in row}
         closing = {k: row.pop(k) for k in ("lost_reason", "po_number") if k in row}
         added = leads.add_lead(tx, {**row, "acquired_at": acquired_at}, force=True)
         _place(tx, tx.session.get(Lead, added.lead["id"]), acquired_at, state, closing)
+        lead_ids.append(added.lead["id"])
+    for item in data.get("activities", []):
+        # "lead" is the 1-based position in the example's lead list, not a database id
+        _example_activity(tx, tx.session.get(Lead, lead_ids[item["lead"] - 1]), item)
     tx.session.flush()
     return True
+
+
+def _example_activity(tx: Tx, lead: Lead | None, item: dict) -> None:
+    """An inbound message from a customer, or a scheduled next step, relative to now."""
+    owner = tx.session.get(User, lead.owner_id) if lead and lead.owner_id else None
+    if lead is None or owner is None:
+        return
+    if item["type"] == "task":
+        due_at = tx.now + timedelta(hours=item["due_in_hours"])
+        activities.record_activity(
+            tx,
+            lead=lead,
+            type="task",
+            user=owner,
+            status="open",
+            at=due_at,
+            due_at=due_at,
+            subject=item["subject"],
+            duration_minutes=30,
+        )
+    else:
+        activities.record_activity(
+            tx,
+            lead=lead,
+            type=item["type"],
+            user=owner,
+            direction=item["direction"],
+            subject=item["subject"],
+            at=tx.now - timedelta(hours=item["hours_ago"]),
+        )
 
 
 def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> None:
