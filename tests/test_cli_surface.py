@@ -127,3 +127,20 @@ def test_no_arguments_shows_my_day(team: Crm) -> None:
     assert "overdue" in table.out and "call back" in table.out
     assert team.ok(user="vi", **monday).out == ""  # nothing for the viewer
     assert team(user="stranger").code == 4
+
+
+def test_lead_list_loads_only_what_it_needs(crm: Crm) -> None:
+    crm.add_lead()
+    code = (
+        "import sys\n"
+        "from crmcli.cli import main\n"
+        "rc = main(['lead', 'list', '--format', 'ids'])\n"
+        "loaded = [m for m in ('crmcli.store.models.lifecycle', 'rapidfuzz', 'phonenumbers',\n"
+        "                      'email_validator', 'alembic', 'holidays', 'dateutil')\n"
+        "          if m in sys.modules]\n"
+        "print(rc, loaded)\n"
+    )
+    env = {**os.environ, "CRM_DB": str(crm.db), "CRM_USER": "boss", "CRM_NOW": NOW}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []"

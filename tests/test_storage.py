@@ -17,7 +17,7 @@ from conftest import NOW, Crm
 from crmcli.errors import StorageError
 from crmcli.store import engine as store
 from crmcli.store.migrations import SCHEMA_HEAD
-from crmcli.store.models import SQLModel
+from crmcli.store.models import all_metadata
 
 
 def test_database_and_wal_files_are_private(crm: Crm) -> None:
@@ -113,7 +113,7 @@ def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     assert store.ensure_schema(engine, create=True) == (None, SCHEMA_HEAD)
     assert store.schema_version(engine) == SCHEMA_HEAD
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), all_metadata())
     assert diffs == []
     config = Config()
     config.set_main_option("script_location", str(store.MIGRATIONS_DIR))

@@ -30,14 +30,14 @@ def parse_when(
 
     Returns an aware datetime in UTC.
     """
-    from dateutil import parser
-
     raw = text.strip()
     if not raw:
         raise BadInput(f"{field}: empty date; use ISO 8601 like 2026-03-06 16:30")
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
+        from dateutil import parser  # only for the forms ISO 8601 does not cover
+
         try:
             value = parser.parse(raw, dayfirst=day_first)
         except (ValueError, OverflowError, parser.ParserError):

@@ -15,9 +15,8 @@ from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import audit
 from crmcli.services.lookups import campaign_by_name, user_by_name
-from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Campaign, Lead, StageChange, User
+from crmcli.store.models import Campaign, Lead, User
 
 # the JSON shape of a lead (SPEC §3), in display order
 LEAD_FIELDS = (
@@ -194,6 +193,10 @@ def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:
 
 
 def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
+    # imported here: `crm lead list` should not load the lifecycle tables and rules
+    from crmcli.services.obligations import refresh_lead
+    from crmcli.store.models import StageChange
+
     values = _validated(tx, raw)
     check_complete(values)
     values.setdefault("acquired_at", tx.now)
@@ -227,6 +230,8 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
 
 
 def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+    from crmcli.services.obligations import refresh_lead
+
     if not raw:
         raise BadInput("nothing to change; give at least one field, e.g. --email or --phone")
     lead = tx.session.get(Lead, lead_id)

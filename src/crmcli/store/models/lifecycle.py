@@ -1,60 +1,16 @@
-"""Table models. Changing a table means adding an Alembic migration, never editing history."""
+"""Accounts, contacts, scores, engagement, stage history, activities, notifications,
+absences, obligations:
+loaded only by the commands that use them (start-up time)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field
 
-from crmcli.store.types import Money, UTCDateTime
-
-
-class Table(SQLModel):
-    """Base of every table model. Table models are never validated by pydantic, so its schema
-    is built only if something asks for it (keeps `crm` start-up fast)."""
-
-    model_config = {"defer_build": True}  # type: ignore[assignment]
-
-
-def _when(*, nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-def _json(default_factory: Any = list) -> Any:
-    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
-
-
-class User(Table, table=True):
-    __tablename__ = "user"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True, index=True)
-    role: str  # viewer | editor | admin
-    territories: list[str] = _json()
-    skills: list[str] = _json()
-    capacity: int | None = None
-    active: bool = True
-    created_at: datetime = _when(nullable=False)
-
-
-class Campaign(Table, table=True):
-    __tablename__ = "campaign"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True, index=True)
-    created_at: datetime = _when(nullable=False)
-
-
-class UserCampaign(Table, table=True):
-    """A user's campaign scope; a user with none sees every campaign."""
-
-    __tablename__ = "user_campaign"
-
-    user_id: int = Field(foreign_key="user.id", primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+from crmcli.store.models.base import Table, _json, _when
 
 
 class Account(Table, table=True):
@@ -84,56 +40,6 @@ class Contact(Table, table=True):
     verified_at: datetime | None = _when()
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
-
-
-class Lead(Table, table=True):
-    """A lead, and the opportunity it becomes on qualification (one record, Odoo-style)."""
-
-    __tablename__ = "lead"
-    __table_args__ = (
-        Index("ix_lead_owner_status", "owner_id", "status"),
-        Index("ix_lead_company_key", "company_key"),
-        Index("ix_lead_last_key", "last_key"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    first_name: str
-    last_name: str
-    company: str | None = None
-    title: str | None = None
-    email: str | None = Field(default=None, index=True)
-    phone: str | None = Field(default=None, index=True)
-    source: str
-    industry: str | None = None
-    employees: int | None = None
-    country: str | None = None
-    region: str | None = None
-    stage: str = Field(index=True)
-    status: str = Field(default="new")
-    score: int | None = None
-    band: str | None = None
-    owner_id: int | None = Field(default=None, foreign_key="user.id")
-    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
-    account_id: int | None = Field(default=None, foreign_key="account.id")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id")
-    # blocking keys for fuzzy duplicate search (normalised company, first letters of last name)
-    company_key: str = ""
-    last_key: str = ""
-    extra: dict[str, Any] = _json(dict)
-    acquired_at: datetime = _when(nullable=False)
-    created_at: datetime = _when(nullable=False)
-    updated_at: datetime = _when(nullable=False)
-    # lifecycle (migration 0002)
-    kind: str = "lead"  # lead | opportunity (after qualification)
-    stage_entered_at: datetime | None = _when()
-    assigned_at: datetime | None = _when()
-    first_response_at: datetime | None = _when()
-    amount: Decimal | None = Field(default=None, sa_column=Column(Money(), nullable=True))
-    close_date: date | None = None
-    po_number: str | None = None
-    lost_reason: str | None = None
-    quote_ref: str | None = None
-    prospect_said_no: bool = False
 
 
 class ScoreEvent(Table, table=True):
@@ -253,33 +159,3 @@ class Obligation(Table, table=True):
     met_at: datetime | None = _when()
     met_by: str | None = None
     detail: dict[str, Any] = _json(dict)
-
-
-class AuditEvent(Table, table=True):
-    """Append-only; each event hashes its content and the previous event's hash."""
-
-    __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_record", "record_type", "record_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _when(nullable=False)
-    actor: str
-    command: str
-    record_type: str
-    record_id: int | None = None
-    action: str
-    changes: dict[str, Any] = _json(dict)
-    prev_hash: str
-    hash: str = Field(unique=True)
-
-
-class PolicyVersion(Table, table=True):
-    """Every installed policy; the newest is in force."""
-
-    __tablename__ = "policy_version"
-
-    id: int | None = Field(default=None, primary_key=True)
-    content: str
-    source: str
-    installed_at: datetime = _when(nullable=False)
-    installed_by: str

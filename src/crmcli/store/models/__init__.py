@@ -1,0 +1,59 @@
+"""Table models. Changing a table means adding an Alembic migration, never editing history.
+
+The core tables load with this package; the lifecycle tables load on first use
+(`from crmcli.store.models import Activity` works as usual), so `crm lead list` does not pay
+for tables it never touches. `all_metadata()` loads every table (migrations, tests).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from sqlmodel import SQLModel
+
+from crmcli.store.models.core import (
+    AuditEvent,
+    Campaign,
+    Lead,
+    PolicyVersion,
+    User,
+    UserCampaign,
+)
+
+# Lead's foreign keys to account and contact are only resolved when writing, and every
+# command that writes leads loads these tables first.
+_LIFECYCLE = {
+    "Account",
+    "Contact",
+    "ScoreEvent",
+    "EngagementEvent",
+    "StageChange",
+    "Activity",
+    "Notification",
+    "UserAway",
+    "Obligation",
+}
+
+__all__ = [
+    "AuditEvent",
+    "Campaign",
+    "Lead",
+    "PolicyVersion",
+    "SQLModel",
+    "User",
+    "UserCampaign",
+    "all_metadata",
+    *sorted(_LIFECYCLE),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIFECYCLE:
+        return getattr(import_module("crmcli.store.models.lifecycle"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def all_metadata() -> Any:
+    import_module("crmcli.store.models.lifecycle")
+    return SQLModel.metadata
