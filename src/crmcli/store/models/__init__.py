@@ -23,16 +23,24 @@ from crmcli.store.models.core import (
 
 # Lead's foreign keys to account and contact are only resolved when writing, and every
 # command that writes leads loads these tables first.
-_LIFECYCLE = {
-    "Account",
-    "Contact",
-    "ScoreEvent",
-    "EngagementEvent",
-    "StageChange",
-    "Activity",
-    "Notification",
-    "UserAway",
-    "Obligation",
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "Account",
+            "Contact",
+            "ScoreEvent",
+            "EngagementEvent",
+            "StageChange",
+            "Activity",
+            "Notification",
+            "UserAway",
+            "Obligation",
+        ),
+        "lifecycle",
+    ),
+    **dict.fromkeys(
+        ("ImportBatch", "ImportRow", "ReviewItem", "PersonalKey", "AuditPersonal"), "data"
+    ),
 }
 
 __all__ = [
@@ -44,16 +52,17 @@ __all__ = [
     "User",
     "UserCampaign",
     "all_metadata",
-    *sorted(_LIFECYCLE),
+    *sorted(_LAZY),
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LIFECYCLE:
-        return getattr(import_module("crmcli.store.models.lifecycle"), name)
+    if name in _LAZY:
+        return getattr(import_module(f"crmcli.store.models.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def all_metadata() -> Any:
-    import_module("crmcli.store.models.lifecycle")
+    for module in set(_LAZY.values()):
+        import_module(f"crmcli.store.models.{module}")
     return SQLModel.metadata

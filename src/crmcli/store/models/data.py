@@ -1,0 +1,84 @@
+"""Bulk import batches, the review queue, and erasable personal data of the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field
+
+from crmcli.store.models.base import Table, _json, _when
+
+
+class ImportBatch(Table, table=True):
+    """One run of `crm lead import` over one file; re-runs of the same file resume it."""
+
+    __tablename__ = "import_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str
+    file_sha256: str = Field(index=True)
+    format: str  # csv | jsonl
+    status: str = "running"  # running | done | undone
+    actor: str
+    options: dict[str, Any] = _json(dict)
+    counts: dict[str, Any] = _json(dict)  # read, imported, merged, queued, rejected
+    started_at: datetime = _when(nullable=False)
+    finished_at: datetime | None = _when()
+
+
+class ImportRow(Table, table=True):
+    """What happened to each row of a batch: the resume point, and what `imports undo` reverts."""
+
+    __tablename__ = "import_row"
+    __table_args__ = (Index("ix_import_row_lead", "lead_id"),)
+
+    batch_id: int = Field(foreign_key="import_batch.id", primary_key=True)
+    row_number: int = Field(primary_key=True)
+    outcome: str  # imported | merged | queued | rejected | duplicate
+    lead_id: int | None = Field(default=None, foreign_key="lead.id")
+    reason: str | None = None
+    changes: dict[str, Any] = _json(dict)  # enrichment applied: field -> [old, new]
+
+
+class ReviewItem(Table, table=True):
+    """A conflicting value for a known person, waiting for a human (seed 001 §2.3)."""
+
+    __tablename__ = "review_item"
+    __table_args__ = (Index("ix_review_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    field: str
+    current_value: str | None = None
+    proposed_value: str | None = None
+    source: str  # e.g. "import 3 row 17"
+    batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    status: str = "open"  # open | accepted | rejected
+    created_at: datetime = _when(nullable=False)
+    resolved_at: datetime | None = _when()
+    resolved_by: str | None = None
+
+
+class PersonalKey(Table, table=True):
+    """A per-record secret: the audit chain stores keyed hashes of personal values, so
+    deleting this key (and the values) erases a person without breaking the chain."""
+
+    __tablename__ = "personal_key"
+
+    record_type: str = Field(primary_key=True)
+    record_id: int = Field(primary_key=True)
+    key: str  # hex
+    created_at: datetime = _when(nullable=False)
+
+
+class AuditPersonal(Table, table=True):
+    """The readable personal values behind an audit event's keyed hashes (erasable)."""
+
+    __tablename__ = "audit_personal"
+
+    event_id: int = Field(foreign_key="audit_event.id", primary_key=True)
+    field: str = Field(primary_key=True)
+    old: str | None = None
+    new: str | None = None
