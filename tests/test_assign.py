@@ -337,9 +337,9 @@ def test_campaign_scope(sales: Crm) -> None:
     refused = sales("assign", str(plain), "--to", "sam")
     assert refused.code == 5
     assert "sam works only campaign Expo (the lead is in no campaign)" in refused.err
-    # a scoped user touches only their campaign's leads
+    # a scoped user touches only their campaign's leads; others do not exist for them
     outside = sales("assign", str(plain), "--to", "me", user="sam")
-    assert outside.code == 4 and "outside your campaigns" in outside.err
+    assert outside.code == 3 and f"lead {plain} not found" in outside.err
 
 
 def test_ids_and_csv_formats(sales: Crm) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 PIPED_WIDTH = 200  # wide enough that piped tables are not wrapped mid-word
@@ -80,39 +81,53 @@ def emit(
 
 
 def emit_stream(
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[Sequence[Any] | dict[str, Any]],
     *,
     fmt: str,
     columns: Sequence[str],
     tz: tzinfo | None = None,
 ) -> int:
-    """Write json/csv/ids row by row as they arrive (reports over millions of rows); returns
-    the number of rows written."""
+    """Write json/csv/ids row by row as they arrive (reports over millions of rows); rows are
+    dicts or tuples in `columns` order. Returns the number of rows written."""
     count = 0
     write = sys.stdout.write
     if fmt == "json":
+        keys = [encode_basestring(c) + ": " for c in columns]
         write("[")
         for row in rows:
-            prefix = "\n" if count == 0 else ",\n"
-            write(
-                prefix
-                + json.dumps({c: json_value(row.get(c), tz) for c in columns}, ensure_ascii=False)
-            )
+            values = [row.get(c) for c in columns] if isinstance(row, dict) else row
+            line = ", ".join([k + _json_scalar(v, tz) for k, v in zip(keys, values, strict=True)])
+            write(("\n{" if count == 0 else ",\n{") + line + "}")
             count += 1
         write("\n]\n" if count else "]\n")
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([text_value(row.get(c), tz, for_table=False) for c in columns])
+            values = [row.get(c) for c in columns] if isinstance(row, dict) else row
+            writer.writerow([text_value(v, tz, for_table=False) for v in values])
             count += 1
     elif fmt == "ids":
         for row in rows:
-            write(f"{row['id']}\n")
+            write(f"{row['id'] if isinstance(row, dict) else row[0]}\n")
             count += 1
     else:
         raise ValueError(f"emit_stream does not draw tables ({fmt})")
     return count
+
+
+def _json_scalar(value: Any, tz: tzinfo | None) -> str:
+    """One JSON value, as json.dumps(..., ensure_ascii=False) writes it, without its cost."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is datetime:
+        return '"' + (value.astimezone(tz) if tz else value).isoformat() + '"'
+    return json.dumps(json_value(value, tz), ensure_ascii=False)
 
 
 def emit_record(

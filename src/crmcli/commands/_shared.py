@@ -1,12 +1,18 @@
 """Pieces every command module uses: the workspace for this invocation, the format option."""
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
+from crmcli import render
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput
+from crmcli.errors import BadInput, CrmError
+
+INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
+PENDING_ROLE_CHECK = "crm.pending_role_check"
 
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
@@ -45,4 +51,54 @@ def output_format(ctx: typer.Context, override: str | None) -> str:
 
 
 def sub_app(help_text: str) -> typer.Typer:
-    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+    return typer.Typer(cls=CrmGroup, help=help_text, no_args_is_help=True, rich_markup_mode=None)
+
+
+def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
+    """Check the acting user's role for `path` before the command parses its arguments, so
+    a viewer's write is refused the same way whatever arguments came with it."""
+    from crmcli.roles import role_for
+
+    if any(arg in ("--help", "-h") for arg in remaining):
+        return
+    role = role_for(path)
+    if role in ("none", "viewer"):
+        return  # reads check the user when they open the database
+    context = replace(app_context(ctx), command=f"crm {path}")
+    from crmcli.services.workspace import Workspace
+
+    with Workspace(context).reading(role=role):
+        pass
+
+
+class CrmGroup(TyperGroup):
+    """Turns CrmError (and database failures) into one line on stderr and its exit code, and
+    enforces each sub-command's role before it runs."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not hasattr(command, "commands"):
+            path = " ".join([*ctx.command_path.split()[1:], name or ""])
+            if ctx.parent is None:
+                # a top-level command (`crm score`): the root callback, which builds the
+                # context, runs next and does the check
+                ctx.meta[PENDING_ROLE_CHECK] = (path, rest)
+            else:
+                enforce_role(ctx, path, rest)
+        return name, command, rest
+
+    def invoke(self, ctx: typer.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except CrmError as exc:
+            render.error(exc.message, exc.details)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
+        except Exception as exc:
+            if os.environ.get("CRM_DEBUG"):
+                raise
+            render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
+            ctx.exit(INTERNAL_ERROR)

@@ -46,7 +46,7 @@ def report_overdue(
     Example: crm report overdue --owner me --due-within 2d
     """
     from crmcli.rules.durations import parse_duration
-    from crmcli.services.reports import OVERDUE_FIELDS, overdue
+    from crmcli.services.reports import OVERDUE_FIELDS, overdue_rows
 
     within = None
     if due_within is not None:
@@ -57,19 +57,22 @@ def report_overdue(
     fmt = output_format(ctx, output)
     overdue_count = 0
 
+    late = OVERDUE_FIELDS.index("overdue_by_seconds")
+
     def counted(rows):  # noqa: ANN001, ANN202
         nonlocal overdue_count
         for row in rows:
-            overdue_count += row["overdue_by_seconds"] > 0
+            overdue_count += row[late] > 0
             yield row
 
     with workspace(ctx).reading() as tx:
         tz = tx.policy.timezone
-        rows = counted(overdue(tx, owner=owner, rule=rule, due_within=within))
+        rows = counted(overdue_rows(tx, owner=owner, rule=rule, due_within=within))
         if fmt == "table":
-            _table(list(rows), tz)
+            _table([dict(zip(OVERDUE_FIELDS, row, strict=True)) for row in rows], tz)
         elif fmt == "ids":
-            render.emit_stream(({"id": r["record_id"]} for r in rows), fmt="ids", columns=("id",))
+            record = OVERDUE_FIELDS.index("record_id")
+            render.emit_stream(((row[record],) for row in rows), fmt="ids", columns=("id",))
         else:
             render.emit_stream(rows, fmt=fmt, columns=OVERDUE_FIELDS, tz=tz)
     if check and overdue_count:

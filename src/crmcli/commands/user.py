@@ -85,3 +85,25 @@ def user_set_role(
     with workspace(ctx).writing(role="admin") as tx:
         row = users.set_role(tx, name, role)
     render.note(f"{row['name']} is now {row['role']}")
+
+
+@app.command("scope")
+def user_scope(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="A campaign the user works in (repeatable)."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Lift the limit.")] = False,
+) -> None:
+    """Limit a user to campaigns: they see and touch only those campaigns' leads (admin).
+
+    Example: crm user scope pat --campaign "Spring Expo 2026"
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.set_scope(tx, name, campaign or [], clear=clear)
+    scope = ", ".join(row["campaigns"]) or "every campaign"
+    render.note(f"{row['name']} now works in {scope}")

@@ -19,6 +19,7 @@ from crmcli.clock import parse_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import schedule
 from crmcli.rules.durations import parse_duration
+from crmcli.services import scope
 from crmcli.services.lookups import load_lead, user_by_name
 from crmcli.services.obligations import OUTBOUND, refresh_lead
 from crmcli.services.workspace import Tx
@@ -413,7 +414,8 @@ def done(tx: Tx, task_id: int) -> DoneResult:
     Done twice is a no-op that says so (`changed` False): scripts may repeat it safely.
     """
     activity = tx.session.get(Activity, task_id)
-    if activity is None:
+    lead = tx.session.get(Lead, activity.lead_id) if activity and activity.lead_id else None
+    if activity is None or (lead is not None and not scope.in_scope(tx, lead.campaign_id)):
         raise NotFound(f"task {task_id} not found; see your open tasks with: crm agenda")
     label = f"{activity.type} {task_id}"
     if activity.type not in ("task", "meeting"):

@@ -261,3 +261,64 @@ def verify_chain(session: Session) -> dict[str, Any]:
             }
         previous = event.hash
     return {"ok": True, "events": count, "first_broken": None, "head": previous, "reason": None}
+
+
+# lead fields whose every change is audited: a difference between the row and the replayed
+# events means someone changed the row outside crm
+TRACKED = {
+    "lead": (
+        "first_name",
+        "last_name",
+        "company",
+        "title",
+        "email",
+        "phone",
+        "source",
+        "industry",
+        "employees",
+        "country",
+        "region",
+        "stage",
+        "status",
+        "score",
+        "band",
+        "owner",
+        "campaign",
+    ),
+}
+
+
+def replay(events: list[AuditEvent]) -> dict[str, Any]:
+    """The state a record's events say it has: each field's latest recorded value."""
+    state: dict[str, Any] = {}
+    for event in events:
+        if event.action == "forget":
+            for field in event.changes.get("erased", [None, []])[1]:
+                state[field] = ERASED
+            continue
+        for field, values in event.changes.items():
+            if isinstance(values, list) and len(values) == 2:
+                state[field] = values[1]
+    return state
+
+
+def drift(
+    session: Session,
+    record_type: str,
+    record_id: int,
+    events: list[AuditEvent],
+    current: dict[str, Any],
+) -> list[str]:
+    """Fields whose stored value differs from what the audit log says (edits outside crm)."""
+    expected = replay(events)
+    key = personal_key(session, record_type, record_id, create=False)
+    found = []
+    for field in TRACKED.get(record_type, ()):
+        if field not in expected or expected[field] == ERASED:
+            continue
+        value = jsonable(current.get(field))
+        if field in PERSONAL.get(record_type, ()) and key is not None:
+            value = seal(key, value)
+        if value != expected[field]:
+            found.append(field)
+    return found

@@ -13,8 +13,8 @@ from crmcli.clock import parse_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
-from crmcli.services import audit
-from crmcli.services.lookups import campaign_by_name, user_by_name
+from crmcli.services import audit, scope
+from crmcli.services.lookups import campaign_by_name, load_lead, user_by_name
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
@@ -92,14 +92,14 @@ def _rows(tx: Tx, query: Any) -> list[dict[str, Any]]:
 
 
 def get_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
-    rows = _rows(tx, _lead_query().where(Lead.id == lead_id))
+    rows = _rows(tx, scope.scoped(tx, _lead_query().where(Lead.id == lead_id)))
     if not rows:
         raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
     return rows[0]
 
 
 def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
-    query = _lead_query().order_by(col(Lead.id))
+    query = scope.scoped(tx, _lead_query().order_by(col(Lead.id)))
     if where.owner:
         if where.owner == "none":
             query = query.where(col(Lead.owner_id).is_(None))
@@ -149,6 +149,7 @@ def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
         values["owner_id"] = user_by_name(tx, name, field="--owner").id
     if raw.get("campaign"):
         values["campaign_id"] = campaign_by_name(tx, raw["campaign"]).id
+        scope.require_campaign(tx, values["campaign_id"], raw["campaign"])
     return values
 
 
@@ -176,6 +177,14 @@ def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
 
 
 def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:
+    visible = [m for m in matches if _visible(tx, m.record_id)]
+    if not visible:
+        # the duplicate lies outside the user's campaigns: say so, show nothing of it
+        raise PolicyRefusal(
+            f"likely duplicate of a lead outside your campaigns ({matches[0].reason}); ask an "
+            "admin, or add anyway with --force (policy dedupe)"
+        )
+    matches = visible
     details = []
     for match in matches[:5]:
         other = get_lead(tx, match.record_id)
@@ -192,12 +201,19 @@ def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:
     )
 
 
+def _visible(tx: Tx, lead_id: int) -> bool:
+    lead = tx.session.get(Lead, lead_id)
+    return lead is not None and scope.in_scope(tx, lead.campaign_id)
+
+
 def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     # imported here: `crm lead list` should not load the lifecycle tables and rules
     from crmcli.services.obligations import refresh_lead
     from crmcli.store.models import StageChange
 
     values = _validated(tx, raw)
+    if "campaign_id" not in values:
+        values["campaign_id"] = _default_campaign(tx)
     check_complete(values)
     values.setdefault("acquired_at", tx.now)
     for name in ("first_name", "last_name"):
@@ -234,9 +250,7 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
 
     if not raw:
         raise BadInput("nothing to change; give at least one field, e.g. --email or --phone")
-    lead = tx.session.get(Lead, lead_id)
-    if lead is None:
-        raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
+    lead = load_lead(tx, lead_id)
     before = get_lead(tx, lead_id)
     values = _validated(tx, raw)
     for name in ("first_name", "last_name"):
@@ -275,3 +289,16 @@ def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
         }
         for e in audit.history(tx.session, "lead", lead_id)
     ]
+
+
+def _default_campaign(tx: Tx) -> int | None:
+    """A user scoped to one campaign adds leads to it; scoped to several, they must say which."""
+    allowed = scope.campaign_scope(tx)
+    if allowed is None:
+        return None
+    if len(allowed) == 1:
+        return next(iter(allowed))
+    from crmcli.store.models import Campaign
+
+    names = sorted(tx.session.get(Campaign, cid).name for cid in allowed)  # type: ignore[union-attr]
+    raise BadInput(f"--campaign: you work in several campaigns ({', '.join(names)}); say which")

@@ -27,8 +27,8 @@ def campaign_by_name(tx: Tx, name: str) -> Campaign:
 
 
 def load_lead(tx: Tx, lead_id: int) -> Lead:
-    """The lead as an ORM object to change; NotFound (exit 3) if it does not exist."""
-    lead = tx.session.get(Lead, lead_id)
-    if lead is None:
-        raise NotFound(f"lead {lead_id} not found; list leads with: crm lead list")
-    return lead
+    """The lead as an ORM object to change; NotFound (exit 3) if it does not exist or lies
+    outside the acting user's campaigns (scope must not reveal what exists)."""
+    from crmcli.services.scope import require_lead
+
+    return require_lead(tx, tx.session.get(Lead, lead_id), lead_id)

@@ -129,3 +129,22 @@ def add_campaign(tx: Tx, name: str) -> dict[str, Any]:
 def list_campaigns(tx: Tx) -> list[dict[str, Any]]:
     rows = tx.session.exec(select(Campaign).order_by(col(Campaign.name))).all()
     return [{"id": c.id, "name": c.name, "created_at": c.created_at} for c in rows]
+
+
+def set_scope(tx: Tx, name: str, campaigns: list[str], *, clear: bool) -> dict[str, Any]:
+    """Limit a user to campaigns (or lift the limit); admins always see everything."""
+    if clear == bool(campaigns):
+        raise BadInput("--campaign: give the campaigns to limit the user to, or --clear")
+    user = user_by_name(tx, name)
+    before = user_row(tx, user)["campaigns"]
+    wanted = [] if clear else [campaign_by_name(tx, c) for c in campaigns]
+    for link in tx.session.exec(select(UserCampaign).where(UserCampaign.user_id == user.id)):
+        tx.session.delete(link)
+    tx.session.flush()
+    for campaign in wanted:
+        tx.session.add(UserCampaign(user_id=user.id, campaign_id=campaign.id))
+    tx.session.flush()
+    row = user_row(tx, user)
+    if row["campaigns"] != before:
+        tx.audit("user", user.id, "update", {"campaigns": [before, row["campaigns"]]})
+    return row

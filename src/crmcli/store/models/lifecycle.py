@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field
 
 from crmcli.store.models.base import Table, _json, _when
@@ -141,8 +141,20 @@ class Obligation(Table, table=True):
     __table_args__ = (
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
-        # the overdue report: open obligations by owner, then due time
-        Index("ix_obligation_open_owner_due", "status", "owner_id", "due_at"),
+        # the overdue report: open obligations by owner, then due time, covering what it
+        # prints; partial (open rows only), so queries must say status = 'open' literally
+        Index(
+            "ix_obligation_open_owner_due",
+            "owner_id",
+            "due_at",
+            "id",
+            "rule",
+            "record_type",
+            "record_id",
+            "title",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
         Index("ix_obligation_record", "record_type", "record_id"),
     )
 

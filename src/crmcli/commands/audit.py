@@ -1,0 +1,203 @@
+"""`crm audit …`, `crm history`, and the privacy commands (SPEC §7)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.errors import BadInput, CheckFailed
+
+app = sub_app("Audit log: verify the chain, anchor its head, list events, sample for audits.")
+
+LOG_COLUMNS = ("id", "at", "actor", "command", "record", "action", "changes")
+
+
+@app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor", metavar="FILE", help="Also prove the chain extends every head in FILE."
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Print only problems (for cron); the exit code is the same."),
+    ] = False,
+    output: FormatOption = None,
+) -> None:
+    """Recompute the hash chain, check anchored heads, and compare every lead with what its
+    audit events say; exit 1 on any sign of tampering.
+
+    Example: crm audit verify --anchor anchors.jsonl
+    """
+    from crmcli.services import governance
+
+    anchors = governance.read_anchors(anchor) if anchor else []
+    with workspace(ctx).reading() as tx:
+        result = governance.verify(tx, anchors)
+        tz = tx.policy.timezone
+    fmt = output_format(ctx, output)
+    if fmt != "table":
+        render.emit_record(result, fmt=fmt, tz=tz)
+    elif result["ok"] and not check:
+        render.note(
+            f"audit log intact: {result['events']} events, head {result['head'][:16]}…"
+            + (f", {result['anchors']} anchors extended" if result["anchors"] else "")
+        )
+    if not result["ok"]:
+        first, *rest = result["problems"]
+        raise CheckFailed(f"audit verification failed: {first}", details=rest)
+
+
+@app.command("anchor")
+def audit_anchor(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="FILE", help="Append the anchor line to FILE (keep it elsewhere)."
+        ),
+    ] = None,
+) -> None:
+    """Print (or append to FILE) the chain's head hash, event count and time, for safekeeping
+    outside the database.
+
+    Example: crm audit anchor --out /mnt/offsite/crm-anchors.jsonl
+    """
+    import json
+
+    from crmcli.services import governance
+
+    with workspace(ctx).reading() as tx:
+        result = governance.anchor(tx)
+    if not result.pop("chain_ok"):
+        raise CheckFailed("the chain is broken; run crm audit verify before anchoring it")
+    line = json.dumps(result, sort_keys=True)
+    if out is None:
+        typer.echo(line)
+        return
+    try:
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write {out}: {exc.strerror}") from None
+    render.note(f"anchored {result['events']} events at {result['head'][:16]}… in {out}")
+
+
+@app.command("log")
+def audit_log(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
+    start: Annotated[str | None, typer.Option("--from", metavar="WHEN", help="From.")] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
+    output: FormatOption = None,
+) -> None:
+    """List audit events, oldest first.
+
+    Example: crm audit log --user maria --from 2026-11-01
+    """
+    from crmcli.clock import parse_when
+    from crmcli.services import governance
+
+    with workspace(ctx).reading(role="admin") as tx:
+        tz = tx.policy.timezone
+        rows = governance.audit_log(
+            tx,
+            user=user,
+            start=parse_when(start, default_tz=tz, field="--from") if start else None,
+            end=parse_when(end, default_tz=tz, field="--to") if end else None,
+        )
+    _emit_events(ctx, rows, output, tz)
+
+
+def _emit_events(ctx: typer.Context, rows: list, output: str | None, tz) -> None:  # noqa: ANN001
+    fmt = output_format(ctx, output)
+    if fmt == "table":
+        rows = [{**row, "changes": render.changes_text(row["changes"])} for row in rows]
+    render.emit(rows, fmt=fmt, columns=LOG_COLUMNS, tz=tz, empty="no events")
+
+
+def history(
+    ctx: typer.Context,
+    record: Annotated[
+        str,
+        typer.Argument(
+            metavar="RECORD", help="lead:12, contact:3, user:2 … (a bare number is a lead)."
+        ),
+    ],
+    output: FormatOption = None,
+) -> None:
+    """A record's audit events: who changed what, when, with which command.
+
+    Example: crm history lead:12
+    """
+    from crmcli.services import governance
+    from crmcli.services.lookups import load_lead
+
+    kind, _, number = record.rpartition(":") if ":" in record else ("lead", ":", record)
+    if not number.strip().isdigit() or not kind:
+        raise BadInput(f"RECORD: {record!r} is not a record; write TYPE:ID like lead:12")
+    with workspace(ctx).reading() as tx:
+        if kind == "lead":
+            load_lead(tx, int(number))  # exists and in the user's scope
+        elif tx.actor.role != "admin":
+            from crmcli.errors import NotPermitted
+
+            raise NotPermitted(
+                f"crm history {kind}:… needs the admin role; history of leads "
+                "is open to their readers"
+            )
+        rows = governance.audit_log(tx, user=None, start=None, end=None, record=(kind, int(number)))
+        tz = tx.policy.timezone
+    _emit_events(ctx, rows, output, tz)
+
+
+def _confirm(what: str, yes: bool) -> None:
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"--yes: erasing {what} cannot be undone; confirm with --yes")
+    typer.confirm(f"Erase {what}? This cannot be undone", abort=True)
+
+
+def lead_forget(
+    ctx: typer.Context,
+    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a lead's personal data (names, email, phone, notes; its contact's too) and the
+    personal values in its audit history, keeping the facts for reports (admin).
+
+    Example: crm lead forget 12 --yes
+    """
+    from crmcli.services import governance
+
+    _confirm(f"the personal data of lead {lead_id}", yes)
+    with workspace(ctx).writing(role="admin") as tx:
+        result = governance.forget_lead(tx, lead_id)
+    render.note(
+        f"erased lead {lead_id}: {result['records']} records, "
+        f"{result['values_erased']} audited values; the audit chain still verifies"
+    )
+
+
+def lead_export_personal(
+    ctx: typer.Context,
+    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+) -> None:
+    """Everything held about the person behind a lead, as JSON (a data-subject export).
+
+    Example: crm lead export-personal 12 > subject-12.json
+    """
+    from crmcli.services import governance
+
+    with workspace(ctx).reading(role="admin") as tx:
+        result = governance.export_personal(tx, lead_id)
+        tz = tx.policy.timezone
+    render.emit_record(result, fmt="json", tz=tz)

@@ -1,0 +1,74 @@
+"""Which role each command needs (SPEC §7): checked centrally before a command parses its
+arguments, so no command can forget it. A test walks the Typer app and fails on any command
+missing from this table.
+
+viewer reads (and audits, seed 001 §3.1); editor creates and changes records; admin changes
+policy, users, campaigns, and handles personal data; "none" needs no database user.
+"""
+
+from __future__ import annotations
+
+ROLE_ORDER = ("viewer", "editor", "admin")
+
+COMMAND_ROLES: dict[str, str] = {
+    # no user needed: work on files, or create the first user
+    "init": "none",
+    "policy init": "none",
+    "policy check": "none",
+    # read
+    "agenda": "viewer",
+    "audit anchor": "viewer",
+    "audit sample": "viewer",
+    "audit verify": "viewer",
+    "campaign list": "viewer",
+    "doctor": "viewer",
+    "explain": "viewer",
+    "history": "viewer",
+    "imports list": "viewer",
+    "lead dupes": "viewer",
+    "lead export": "viewer",
+    "lead list": "viewer",
+    "lead show": "viewer",
+    "points": "viewer",
+    "policy show": "viewer",
+    "report overdue": "viewer",
+    "review list": "viewer",
+    "review show": "viewer",
+    "user list": "viewer",
+    # lists absences to anyone; setting or clearing them needs editor (checked by the service)
+    "user away": "viewer",
+    # write records
+    "advance": "editor",
+    "assign": "editor",
+    "done": "editor",
+    "imports undo": "editor",
+    "lead add": "editor",
+    "lead edit": "editor",
+    "lead event": "editor",
+    "lead import": "editor",
+    "lead merge": "editor",
+    "log-call": "editor",
+    "log-chat": "editor",
+    "log-email": "editor",
+    "log-meeting": "editor",
+    "next-step": "editor",
+    "note": "editor",
+    "review accept": "editor",
+    "review reject": "editor",
+    "score": "editor",
+    "tick": "editor",
+    # configuration, people and personal data
+    "audit log": "admin",
+    "campaign add": "admin",
+    "lead export-personal": "admin",
+    "lead forget": "admin",
+    "policy import": "admin",
+    "user add": "admin",
+    "user scope": "admin",
+    "user set-role": "admin",
+}
+
+
+def role_for(command: str) -> str:
+    """The role a command path needs; unknown commands fail closed (admin)."""
+    return COMMAND_ROLES.get(command, "admin")

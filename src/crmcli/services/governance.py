@@ -1,0 +1,245 @@
+"""Verifying the audit log, anchoring its head, and erasing a person on request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from crmcli.errors import BadInput, NotFound
+from crmcli.services import audit
+from crmcli.services.leads import LEAD_FIELDS, get_lead
+from crmcli.services.lookups import load_lead
+from crmcli.services.workspace import Tx
+from crmcli.store.models import AuditEvent, Lead
+
+
+def verify(tx: Tx, anchors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The chain, every anchored head, and every lead against its own history."""
+    chain = audit.verify_chain(tx.session)
+    problems: list[str] = []
+    if not chain["ok"]:
+        problems.append(chain["reason"])
+    for anchor in anchors or []:
+        problems += _check_anchor(tx, anchor)
+    drifted = list(_lead_drift(tx))
+    problems += [
+        f"lead {lead_id}: {', '.join(fields)} changed outside crm (no audit event)"
+        for lead_id, fields in drifted
+    ]
+    return {
+        "ok": not problems,
+        "events": chain["events"],
+        "head": chain["head"],
+        "first_broken": chain["first_broken"],
+        "anchors": len(anchors or []),
+        "records_changed_outside": [lead_id for lead_id, _ in drifted],
+        "problems": problems,
+    }
+
+
+def _check_anchor(tx: Tx, anchor: dict[str, Any]) -> list[str]:
+    count, head = anchor["events"], anchor["head"]
+    event = (
+        tx.session.exec(
+            select(AuditEvent).order_by(col(AuditEvent.id)).offset(count - 1).limit(1)
+        ).first()
+        if count
+        else None
+    )
+    if count and (event is None or event.hash != head):
+        return [
+            f"the chain no longer extends the head anchored at {anchor.get('at')} "
+            f"({count} events, {head[:12]}…): the log was rewritten"
+        ]
+    return []
+
+
+def _lead_drift(tx: Tx) -> Iterator[tuple[int, list[str]]]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.record_type == "lead")
+        .order_by(col(AuditEvent.record_id), col(AuditEvent.id))
+        .execution_options(yield_per=2000)
+    )
+    batch: list[AuditEvent] = []
+    for event in tx.session.exec(query):
+        if batch and event.record_id != batch[0].record_id:
+            yield from _compare(tx, batch)
+            batch = []
+        batch.append(event)
+    if batch:
+        yield from _compare(tx, batch)
+
+
+def _compare(tx: Tx, events: list[AuditEvent]) -> Iterator[tuple[int, list[str]]]:
+    lead_id = events[0].record_id
+    try:
+        current = get_lead(tx, lead_id)  # type: ignore[arg-type]
+    except NotFound:
+        yield lead_id, ["the whole record (deleted)"]  # type: ignore[misc]
+        return
+    fields = audit.drift(tx.session, "lead", lead_id, events, current)  # type: ignore[arg-type]
+    if fields:
+        yield lead_id, fields  # type: ignore[misc]
+
+
+def anchor(tx: Tx) -> dict[str, Any]:
+    chain = audit.verify_chain(tx.session)
+    return {
+        "head": chain["head"],
+        "events": chain["events"],
+        "at": tx.now.isoformat(),
+        "chain_ok": chain["ok"],
+    }
+
+
+def read_anchors(path: Path) -> list[dict[str, Any]]:
+    anchors = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadInput(f"--anchor: cannot read {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            anchors.append(
+                {"head": str(item["head"]), "events": int(item["events"]), "at": item.get("at")}
+            )
+        except (ValueError, KeyError, TypeError):
+            raise BadInput(
+                f"--anchor: {path}:{number} is not an anchor line written by crm audit anchor"
+            ) from None
+    return anchors
+
+
+ERASE_LEAD = {"first_name": "", "last_name": "", "email": None, "phone": None, "title": None}
+
+
+def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
+    """Erase a lead's personal data (and its contact's and activities'), keep the facts."""
+    from crmcli.services.obligations import refresh_lead
+    from crmcli.store.models import Activity, AuditPersonal, Contact, Notification, PersonalKey
+
+    lead = load_lead(tx, lead_id)
+    for field, value in ERASE_LEAD.items():
+        setattr(lead, field, value)
+    lead.extra = {}
+    lead.last_key = ""
+    lead.updated_at = tx.now
+    tx.session.add(lead)
+    records = [("lead", lead_id)]
+    activities = tx.session.exec(select(Activity).where(Activity.lead_id == lead_id)).all()
+    for activity in activities:
+        activity.subject, activity.notes, activity.details = None, None, {}
+        tx.session.add(activity)
+        records.append(("activity", activity.id))  # type: ignore[arg-type]
+    if lead.contact_id is not None:
+        contact = tx.session.get(Contact, lead.contact_id)
+        if contact is not None:
+            contact.first_name, contact.last_name = "", ""
+            contact.email = contact.phone = contact.title = None
+            tx.session.add(contact)
+            records.append(("contact", contact.id))  # type: ignore[arg-type]
+    erased_values = 0
+    for record_type, record_id in records:
+        event_ids = select(AuditEvent.id).where(
+            AuditEvent.record_type == record_type, AuditEvent.record_id == record_id
+        )
+        for row in tx.session.exec(
+            select(AuditPersonal).where(col(AuditPersonal.event_id).in_(event_ids))
+        ):
+            tx.session.delete(row)
+            erased_values += 1
+        key = tx.session.get(PersonalKey, (record_type, record_id))
+        if key is not None:
+            tx.session.delete(key)
+    for notice in tx.session.exec(select(Notification).where(Notification.lead_id == lead_id)):
+        notice.message = audit.ERASED
+        tx.session.add(notice)
+    tx.session.flush()
+    refresh_lead(tx, lead)  # obligation titles carry the name
+    tx.audit(
+        "lead",
+        lead_id,
+        "forget",
+        {
+            "erased": [None, sorted(ERASE_LEAD)],
+            "records": [None, [f"{t} {i}" for t, i in records]],
+        },
+    )
+    return {
+        "id": lead_id,
+        "records": len(records),
+        "values_erased": erased_values,
+        "erased_fields": sorted(ERASE_LEAD),
+    }
+
+
+def export_personal(tx: Tx, lead_id: int) -> dict[str, Any]:
+    """Everything crm holds about the person behind a lead (a data-subject export)."""
+    from crmcli.store.models import Activity
+
+    lead = get_lead(tx, lead_id)
+    load_lead(tx, lead_id)
+    activities = tx.session.exec(
+        select(Activity).where(Activity.lead_id == lead_id).order_by(col(Activity.at))
+    ).all()
+    return {
+        "lead": {k: lead[k] for k in LEAD_FIELDS},
+        "activities": [
+            {
+                "id": a.id,
+                "type": a.type,
+                "at": a.at,
+                "subject": a.subject,
+                "notes": a.notes,
+                "details": a.details,
+                "status": a.status,
+            }
+            for a in activities
+        ],
+        "history": [
+            {"at": e.at, "actor": e.actor, "action": e.action, "changes": e.changes}
+            for e in audit.history(tx.session, "lead", lead_id)
+        ],
+        "exported_at": tx.now,
+    }
+
+
+def audit_log(
+    tx: Tx, *, user: str | None, start: Any, end: Any, record: tuple[str, int] | None = None
+) -> list[dict[str, Any]]:
+    query = select(AuditEvent).order_by(col(AuditEvent.id))
+    if user:
+        query = query.where(AuditEvent.actor == user)
+    if start is not None:
+        query = query.where(AuditEvent.at >= start)
+    if end is not None:
+        query = query.where(AuditEvent.at < end)
+    if record is not None:
+        query = query.where(AuditEvent.record_type == record[0], AuditEvent.record_id == record[1])
+    events = audit.reveal(tx.session, list(tx.session.exec(query)))
+    return [
+        {
+            "id": e.id,
+            "at": e.at,
+            "actor": e.actor,
+            "command": e.command,
+            "record": f"{e.record_type} {e.record_id}"
+            if e.record_id is not None
+            else e.record_type,
+            "action": e.action,
+            "changes": e.changes,
+        }
+        for e in events
+    ]
+
+
+def lead_exists(tx: Tx, lead_id: int) -> bool:
+    return tx.session.get(Lead, lead_id) is not None
