@@ -305,3 +305,12 @@ def test_history_and_audit_log(team: Crm) -> None:
     log = team.ok("audit", "log", "--user", "ed", "--format", "json").json()
     assert [(r["record"], r["action"]) for r in log] == [("lead 1", "update")]
     assert team.ok("audit", "log", "--from", "2026-03-07", "--format", "json").json() == []
+
+
+def test_readme_roles_table_matches_the_code() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("| role needed | commands |"):].split("\n\n")[0]
+    rows = {line.split("|")[1].split()[0]: line for line in table.splitlines()[2:]}
+    label = {"none": "no", "viewer": "viewer", "editor": "editor", "admin": "admin"}
+    for command, role in COMMAND_ROLES.items():
+        assert f"`{command}`" in rows[label[role]], (command, role)
