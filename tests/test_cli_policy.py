@@ -173,3 +173,19 @@ def test_policy_flag_overrides_stored_policy(crm: Crm, tmp_path: Path) -> None:
     broken.write_text("[[[")
     run = crm("--policy", str(broken), "lead", "list")
     assert run.code == 2 and str(broken) in run.err
+
+
+def test_a_broken_stored_policy_is_a_storage_error_that_policy_import_fixes(
+    crm: Crm, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(crm.db) as conn:
+        conn.execute("INSERT INTO policy_version (content, source, installed_at, installed_by) "
+                     "VALUES ('[[[', 'sabotage', '2026-01-01 00:00:00', 'x')")
+    run = crm("lead", "list")
+    assert run.code == 6 and "stored policy is unreadable" in run.err
+    good = tmp_path / "good.toml"
+    crm.ok("policy", "init", str(good))
+    crm.ok("policy", "import", str(good))
+    assert crm("lead", "list").code == 0

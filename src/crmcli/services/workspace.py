@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from crmcli import clock
 from crmcli.context import AppContext
-from crmcli.errors import BadInput, CrmError, NotPermitted
+from crmcli.errors import BadInput, CrmError, NotPermitted, StorageError
 from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
 from crmcli.services import audit
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
@@ -37,8 +37,13 @@ class Tx:
     session: Session
     actor: User
     now: datetime
-    policy: Policy
     command: str
+    load_policy: Callable[[], Policy] = field(repr=False)
+
+    @cached_property
+    def policy(self) -> Policy:
+        """Loaded on first use: a role check needs no policy (nor a readable one)."""
+        return self.load_policy()
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
@@ -65,6 +70,8 @@ class Workspace:
     def __init__(self, app: AppContext) -> None:
         self.app = app
         self.url = database_url(app.db)
+        # `policy import` must still run when the stored policy is broken: it is the fix
+        self.tolerate_bad_policy = False
 
     @cached_property
     def now(self) -> datetime:
@@ -114,7 +121,7 @@ class Workspace:
 
     def _tx(self, session: Session, role: str, *, bootstrap: bool = False) -> Tx:
         actor = self._actor(session, role, bootstrap=bootstrap)
-        return Tx(session, actor, self.now, self.policy(session), self.app.command)
+        return Tx(session, actor, self.now, self.app.command, lambda: self.policy(session))
 
     def acting_name(self, session: Session) -> str:
         # on PostgreSQL the server's login is the identity; --as cannot override it
@@ -158,7 +165,17 @@ class Workspace:
 
             return default_policy()
         # validated by `policy import`; checking again would load every holiday calendar
-        return parse_policy(stored.content, source="stored policy", validate=False)
+        try:
+            return parse_policy(stored.content, source="stored policy", validate=False)
+        except PolicyInvalid as exc:
+            if self.tolerate_bad_policy:
+                from crmcli.rules.policy import default_policy
+
+                return default_policy()
+            raise StorageError(
+                f"the stored policy is unreadable ({exc}); see crm doctor, then install a "
+                "good one with: crm policy import FILE"
+            ) from None
 
 
 def read_policy_file(path: Any) -> Policy:
