@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from crmcli.records import LEAD_AUDITED
 from crmcli.store.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -263,29 +264,9 @@ def verify_chain(session: Session) -> dict[str, Any]:
     return {"ok": True, "events": count, "first_broken": None, "head": previous, "reason": None}
 
 
-# lead fields whose every change is audited: a difference between the row and the replayed
+# fields whose every change is audited: a difference between the row and the replayed
 # events means someone changed the row outside crm
-TRACKED = {
-    "lead": (
-        "first_name",
-        "last_name",
-        "company",
-        "title",
-        "email",
-        "phone",
-        "source",
-        "industry",
-        "employees",
-        "country",
-        "region",
-        "stage",
-        "status",
-        "score",
-        "band",
-        "owner",
-        "campaign",
-    ),
-}
+TRACKED = {"lead": LEAD_AUDITED}
 
 
 def replay(events: list[AuditEvent]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
+from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import audit, scope
@@ -18,44 +19,6 @@ from crmcli.services.lookups import campaign_by_name, load_lead, user_by_name
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
-# the JSON shape of a lead (SPEC §3), in display order
-LEAD_FIELDS = (
-    "id",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "phone",
-    "source",
-    "industry",
-    "employees",
-    "country",
-    "region",
-    "stage",
-    "status",
-    "score",
-    "band",
-    "owner",
-    "campaign",
-    "acquired_at",
-    "created_at",
-    "updated_at",
-)
-# fields a user may set with add/edit (owner and campaign are names, resolved to ids)
-EDITABLE = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "phone",
-    "source",
-    "industry",
-    "employees",
-    "country",
-    "region",
-)
 # how far in the future an acquisition time may lie (clock skew between machines)
 ACQUIRED_SKEW = timedelta(minutes=5)
 
@@ -256,7 +219,7 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
     for name in ("first_name", "last_name"):
         if name in values:
             values[name] = values[name] or ""
-    merged = {k: getattr(lead, k) for k in EDITABLE} | values
+    merged = {k: getattr(lead, k) for k in LEAD_EDITABLE} | values
     check_complete(merged)
     identity = {"first_name", "last_name", "company", "email", "phone"}
     if identity & values.keys():
