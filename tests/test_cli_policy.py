@@ -181,8 +181,10 @@ def test_a_broken_stored_policy_is_a_storage_error_that_policy_import_fixes(
     import sqlite3
 
     with sqlite3.connect(crm.db) as conn:
-        conn.execute("INSERT INTO policy_version (content, source, installed_at, installed_by) "
-                     "VALUES ('[[[', 'sabotage', '2026-01-01 00:00:00', 'x')")
+        conn.execute(
+            "INSERT INTO policy_version (content, source, installed_at, installed_by) "
+            "VALUES ('[[[', 'sabotage', '2026-01-01 00:00:00', 'x')"
+        )
     run = crm("lead", "list")
     assert run.code == 6 and "stored policy is unreadable" in run.err
     good = tmp_path / "good.toml"

@@ -309,8 +309,35 @@ def test_history_and_audit_log(team: Crm) -> None:
 
 def test_readme_roles_table_matches_the_code() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    table = readme[readme.index("| role needed | commands |"):].split("\n\n")[0]
+    table = readme[readme.index("| role needed | commands |") :].split("\n\n")[0]
     rows = {line.split("|")[1].split()[0]: line for line in table.splitlines()[2:]}
     label = {"none": "no", "viewer": "viewer", "editor": "editor", "admin": "admin"}
     for command, role in COMMAND_ROLES.items():
         assert f"`{command}`" in rows[label[role]], (command, role)
+
+
+def test_verify_accepts_leads_removed_by_crm_and_flags_a_sql_delete(team: Crm) -> None:
+    team.add_lead()
+    team.ok(
+        "lead",
+        "add",
+        "--first",
+        "Ada",
+        "--last",
+        "Lovelace",
+        "--company",
+        "Analytical Engines",
+        "--email",
+        "ada.l@example.com",
+        "--source",
+        "web",
+        "--force",
+    )
+    team.ok("lead", "merge", "1", "2", "--prefer", "keep")
+    assert team("audit", "verify").code == 0
+    team.add_lead(first="Grace", last="Hopper", company="Navy", email="g@navy.example")
+    sql(team, "DELETE FROM obligation WHERE record_id = 3")
+    sql(team, "DELETE FROM stage_change WHERE lead_id = 3")
+    sql(team, "DELETE FROM lead WHERE id = 3")
+    run = team("audit", "verify")
+    assert run.code == 1 and "lead 3: the whole record (deleted)" in run.err

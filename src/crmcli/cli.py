@@ -4,53 +4,33 @@ Only Typer and light modules are imported here so `crm --help` stays fast; comma
 the database layer inside their functions.
 """
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from crmcli import render
 from crmcli.commands import (
     activity,
     assign,
+    audit,
     campaign,
+    compliance,
+    imports,
     lead,
+    lead_data,
     myday,
     pipeline,
     policy,
     report,
+    review,
     scoring,
     setup,
     tick,
     user,
 )
+from crmcli.commands._shared import PENDING_ROLE_CHECK, CrmGroup, enforce_role
 from crmcli.context import FORMATS, AppContext, os_login
-from crmcli.errors import BadInput, CrmError
-
-INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
-
-
-class CrmGroup(TyperGroup):
-    """Turns CrmError (and database failures) into one line on stderr and its exit code."""
-
-    def invoke(self, ctx: typer.Context):  # noqa: ANN201
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise
-        except CrmError as exc:
-            render.error(exc.message, exc.details)
-            ctx.exit(exc.exit_code)
-        except BrokenPipeError:
-            ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
-        except Exception as exc:
-            if os.environ.get("CRM_DEBUG"):
-                raise
-            render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
-            ctx.exit(INTERNAL_ERROR)
-
+from crmcli.errors import BadInput
 
 app = typer.Typer(
     cls=CrmGroup,
@@ -115,6 +95,9 @@ def root(
     )
     if ctx.invoked_subcommand is None:
         myday.my_day(ctx)
+    elif PENDING_ROLE_CHECK in ctx.meta:
+        # a top-level command (`crm score`): its role is checked here, before it parses
+        enforce_role(ctx, *ctx.meta.pop(PENDING_ROLE_CHECK))
 
 
 app.command("init")(setup.init)
@@ -134,12 +117,26 @@ app.command("points")(activity.points)
 app.command("explain")(pipeline.explain)
 app.command("tick")(tick.tick)
 lead.app.command("event")(scoring.lead_event)
+lead.app.command("import")(lead_data.lead_import)
+lead.app.command("dupes")(lead_data.lead_dupes)
+lead.app.command("merge")(lead_data.lead_merge)
+lead.app.command("export")(lead_data.lead_export)
+lead.app.command("forget")(audit.lead_forget)
+lead.app.command("export-personal")(audit.lead_export_personal)
+app.command("history")(audit.history)
 user.app.command("away")(assign.user_away)
 app.add_typer(lead.app, name="lead")
 app.add_typer(user.app, name="user")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(policy.app, name="policy")
 app.add_typer(report.app, name="report")
+app.add_typer(imports.app, name="imports")
+app.add_typer(review.app, name="review")
+# one `crm audit` group: commands/audit.py's (verify, anchor, log), which sample joins
+audit_app = audit.app
+audit_app.command("sample")(compliance.audit_sample)
+app.command("doctor")(compliance.doctor)
+app.add_typer(audit.app, name="audit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,12 @@ def _compare(tx: Tx, events: list[AuditEvent]) -> Iterator[tuple[int, list[str]]
     try:
         current = get_lead(tx, lead_id)  # type: ignore[arg-type]
     except NotFound:
-        yield lead_id, ["the whole record (deleted)"]  # type: ignore[misc]
+        # gone through crm (an import undone, a merge) is fine; gone any other way is not
+        gone_by_crm = events[-1].action == "delete" or (
+            events[-1].action == "merge" and "merged_into" in events[-1].changes
+        )
+        if not gone_by_crm:
+            yield lead_id, ["the whole record (deleted)"]  # type: ignore[misc]
         return
     fields = audit.drift(tx.session, "lead", lead_id, events, current)  # type: ignore[arg-type]
     if fields:

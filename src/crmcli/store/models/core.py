@@ -52,6 +52,8 @@ class Lead(Table, table=True):
         Index("ix_lead_owner_status", "owner_id", "status"),
         Index("ix_lead_company_key", "company_key"),
         Index("ix_lead_last_key", "last_key"),
+        # ids are never reused: a deleted lead's audit history must not become another's
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -105,6 +105,7 @@ def upgrade() -> None:
         sa.Column("last_key", sa.String(), nullable=False),
         sa.Column("extra", sa.JSON(), nullable=False),
         *_stamps("acquired_at", "created_at", "updated_at"),
+        sqlite_autoincrement=True,  # ids are never reused (audit history)
     )
     op.create_index("ix_lead_email", "lead", ["email"])
     op.create_index("ix_lead_phone", "lead", ["phone"])

@@ -185,7 +185,8 @@ def upgrade() -> None:
     with op.batch_alter_table("stage_change", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_stage_change_lead_id"), ["lead_id"], unique=False)
 
-    with op.batch_alter_table("lead", schema=None) as batch_op:
+    # added columns only: ALTER TABLE in place, never a copy (keeps AUTOINCREMENT, and fast)
+    with op.batch_alter_table("lead", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("kind", sa.String(), nullable=False, server_default="lead"))
         batch_op.add_column(sa.Column("stage_entered_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("assigned_at", UTCDateTime(), nullable=True))

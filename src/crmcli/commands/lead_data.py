@@ -1,0 +1,276 @@
+"""`crm lead import|dupes|merge|export`: leads in bulk, and their duplicates.
+
+Registered on the `lead` sub-app in cli.py.
+"""
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, workspace
+from crmcli.commands.lead import Campaign, Owner, Source
+from crmcli.errors import BadInput
+
+DUPES_COLUMNS = ("lead", "duplicate", "reason", "score", "lead_name", "duplicate_name")
+SUMMARY_FIELDS = ("read", "imported", "merged", "queued", "rejected")
+FileFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="csv|jsonl",
+        help="The file's format (default: from its name). json|table choose the output.",
+    ),
+]
+
+
+@contextmanager
+def _progress(enabled: bool):  # noqa: ANN202
+    """A Rich progress bar on stderr when it is a terminal; None (no bar) when piped."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("importing", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _split_format(ctx: typer.Context, given: str | None) -> tuple[str | None, str]:
+    """`--format` names the file's format (csv, jsonl); json or table name the output's."""
+    if given is None:
+        return None, output_format(ctx, None)
+    value = given.strip().lower()
+    if value in ("csv", "jsonl"):
+        return value, output_format(ctx, None)
+    if value in ("json", "table"):
+        return None, value
+    raise BadInput(f"--format: {given!r} is not csv or jsonl (or json/table for the output)")
+
+
+def lead_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or JSONL export.")],
+    file_format: FileFormat = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", metavar="COLUMN=FIELD", help="Map a column to a lead field (repeatable)."
+        ),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Source for rows that have none, e.g. expo.")
+    ] = None,
+    campaign: Campaign = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Text encoding (default: UTF-8, BOM or cp1252 detected)."),
+    ] = None,
+    day_first: Annotated[
+        bool, typer.Option("--day-first", help="Read 01/02/2026 as 1 February (default: US).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything, then roll it back: a preview.")
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", metavar="FILE", help="Write rejected rows here, with reasons."),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", metavar="N", help="Rows per committed batch.")
+    ] = 2000,
+) -> None:
+    """Import leads from a Salesforce/HubSpot-style CSV or JSONL export.
+
+    Rows are validated like `lead add`; duplicates (same email or phone, or similar name and
+    company) enrich the existing lead's empty fields, and conflicting values wait in
+    `crm review`. Batches commit one by one: re-running a file resumes an interrupted import
+    and adds nothing to a finished one. Exit 0 when rows were taken in, 2 when none could be.
+
+    Example: crm lead import leads.csv --source expo --rejects rejected.csv
+    """
+    from crmcli.services.importer import ImportOptions, run_import
+
+    given_format, fmt = _split_format(ctx, file_format)
+    options = ImportOptions(
+        path=file,
+        file_format=given_format,
+        maps=tuple(maps or ()),
+        source=source,
+        campaign=campaign,
+        encoding=encoding,
+        day_first=day_first,
+        batch_size=batch_size,
+        rejects=rejects,
+    )
+    with _progress(sys.stderr.isatty()) as progress:
+        summary = run_import(workspace(ctx), options, dry_run=dry_run, progress=progress)
+    if summary.already_imported:
+        render.note(
+            f"{summary.file} was already imported as batch {summary.batch}; nothing new "
+            f"(undo it with: crm imports undo {summary.batch})"
+        )
+    if summary.unknown_columns:
+        render.note(
+            f"kept {len(summary.unknown_columns)} unknown column"
+            f"{'s' if len(summary.unknown_columns) != 1 else ''} in each lead's extra: "
+            + ", ".join(summary.unknown_columns)
+        )
+    if summary.resumed_after_row:
+        render.note(f"resumed batch {summary.batch} after row {summary.resumed_after_row}")
+    for row, reason in summary.first_rejects:
+        render.note(f"row {row}: {reason}")
+    if summary.rejected > len(summary.first_rejects) and not rejects:
+        render.note(f"… {summary.rejected} rejected in all; write them out with --rejects FILE")
+    if fmt == "json":
+        render.emit_record(summary.as_dict(), fmt="json")
+    else:
+        prefix = "dry run: would have " if summary.dry_run else ""
+        render.emit(
+            [summary.as_dict()],
+            fmt=fmt if fmt in ("csv", "table") else "table",
+            columns=("batch", *SUMMARY_FIELDS),
+            title=f"{prefix}import of {summary.file} ({summary.format}, {summary.encoding})",
+        )
+    if summary.read and not summary.accepted and not summary.already_imported:
+        raise BadInput(f"no row of {summary.file} could be imported ({summary.rejected} rejected)")
+    if not summary.read and not summary.already_imported and not summary.resumed_after_row:
+        raise BadInput(f"{summary.file} has no rows under its header")
+
+
+def lead_dupes(
+    ctx: typer.Context,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            metavar="0-100",
+            help="How similar names must be (default: the policy's dedupe.name_threshold).",
+        ),
+    ] = None,
+    output: FormatOption = None,
+) -> None:
+    """List likely duplicate pairs already in the database (same email or phone, or similar
+    name at a similar company), best first.
+
+    Example: crm lead dupes --threshold 85 --format csv
+    """
+    from crmcli.services.lead_data import DUPE_FIELDS, find_dupes
+
+    if threshold is not None and not 0 <= threshold <= 100:
+        raise BadInput("--threshold: give a similarity from 0 to 100")
+    with workspace(ctx).reading() as tx:
+        pairs = find_dupes(tx, name_threshold=threshold)
+    fmt = output_format(ctx, output)
+    rows = [{"id": p["lead"], **p} for p in pairs]
+    render.emit(
+        rows,
+        fmt=fmt,
+        columns=("id", *DUPE_FIELDS) if fmt == "ids" else DUPE_FIELDS,
+        table_columns=DUPES_COLUMNS,
+        empty="no likely duplicates",
+    )
+
+
+def lead_merge(
+    ctx: typer.Context,
+    keep: Annotated[int, typer.Argument(metavar="KEEP", help="The lead that stays.")],
+    other: Annotated[int, typer.Argument(metavar="OTHER", help="The lead merged into KEEP.")],
+    prefer: Annotated[
+        str | None,
+        typer.Option(
+            "--prefer", metavar="keep|other", help="Whose value wins where both have one."
+        ),
+    ] = None,
+    take: Annotated[
+        list[str] | None,
+        typer.Option("--take", metavar="FIELD", help="Take this field from OTHER (repeatable)."),
+    ] = None,
+    keep_field: Annotated[
+        list[str] | None,
+        typer.Option("--keep", metavar="FIELD", help="Keep this field from KEEP (repeatable)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the merge, change nothing.")] = (
+        False
+    ),
+    output: FormatOption = None,
+) -> None:
+    """Merge OTHER into KEEP: empty fields of KEEP are filled from OTHER; activities,
+    obligations, stage history and scores move to KEEP; OTHER is deleted. Audited, with
+    OTHER's full record, so it can be rebuilt from the audit trail.
+
+    Example: crm lead merge 12 31 --prefer keep --take phone
+    """
+    from crmcli.services.lead_data import merge_leads
+
+    if prefer is not None and prefer not in ("keep", "other"):
+        raise BadInput("--prefer: give keep or other")
+    with workspace(ctx).writing(dry_run=dry_run) as tx:
+        result = merge_leads(
+            tx,
+            keep,
+            other,
+            prefer=prefer,
+            take=tuple(take or ()),
+            keep_fields=tuple(keep_field or ()),
+        )
+        tz = tx.policy.timezone
+    fmt = output_format(ctx, output)
+    if fmt in ("json", "csv"):
+        render.emit_record(result, fmt=fmt, tz=tz)
+        return
+    moved = ", ".join(f"{n} {kind}" for kind, n in result["moved"].items() if n) or "nothing"
+    verb = "would merge" if dry_run else "merged"
+    render.note(f"{verb} lead {other} into {keep}; moved {moved}")
+    if result["changes"]:
+        render.note("changed on lead " + f"{keep}: " + render.changes_text(result["changes"]))
+
+
+def lead_export(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Where to write ('-': stdout).")],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", metavar="csv|jsonl", help="File format (default: from its name)."
+        ),
+    ] = None,
+    owner: Owner = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Pipeline stage key.")] = None,
+    source: Source = None,
+    campaign: Campaign = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in name, company, email or phone.")
+    ] = None,
+) -> None:
+    """Export leads (with the filters of `lead list`) to CSV or JSONL. CSV cells that start
+    with = + - @ are prefixed with ' so spreadsheets show them as text, never run them.
+
+    Example: crm lead export leads.csv --stage prospecting --campaign "Spring Expo"
+    """
+    from crmcli.services.lead_data import export_leads
+    from crmcli.services.leads import LeadFilter
+
+    fmt = file_format or ("jsonl" if file.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    fmt = fmt.strip().lower()
+    if fmt not in ("csv", "jsonl"):
+        raise BadInput(f"--format: {file_format!r} is not csv or jsonl")
+    where = LeadFilter(owner=owner, stage=stage, source=source, campaign=campaign, search=search)
+    with workspace(ctx).reading() as tx:
+        count = export_leads(tx, where, file, fmt=fmt)
+    render.note(
+        f"exported {count} lead{'s' if count != 1 else ''}" + ("" if file == "-" else f" to {file}")
+    )

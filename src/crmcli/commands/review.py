@@ -1,0 +1,106 @@
+"""`crm review …`: conflicting values from imports, waiting for a human decision."""
+
+from typing import Annotated
+
+import typer
+
+from crmcli import render
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+
+app = sub_app("The review queue: conflicting values for known leads.")
+
+ItemId = Annotated[int, typer.Argument(metavar="ID", help="Review item id.")]
+TABLE_COLUMNS = ("id", "lead", "name", "field", "current_value", "proposed_value", "source")
+
+
+@app.command("list")
+def review_list(
+    ctx: typer.Context,
+    status: Annotated[
+        str, typer.Option("--status", help="open, accepted, rejected or all.")
+    ] = "open",
+    lead: Annotated[
+        int | None, typer.Option("--lead", metavar="ID", help="Only this lead.")
+    ] = None,
+    output: FormatOption = None,
+) -> None:
+    """List review items (open ones by default).
+
+    Example: crm review list --status all --format json
+    """
+    from crmcli.services.review import REVIEW_FIELDS, list_reviews
+
+    with workspace(ctx).reading() as tx:
+        rows = list_reviews(tx, status=None if status == "all" else status, lead_id=lead)
+        tz = tx.policy.timezone
+    render.emit(
+        rows,
+        fmt=output_format(ctx, output),
+        columns=REVIEW_FIELDS,
+        table_columns=TABLE_COLUMNS if status == "open" else (*TABLE_COLUMNS, "status"),
+        tz=tz,
+        empty="nothing to review",
+    )
+
+
+@app.command("show")
+def review_show(ctx: typer.Context, item: ItemId, output: FormatOption = None) -> None:
+    """Show one review item: the lead, the field, its value and the proposed one.
+
+    Example: crm review show 4
+    """
+    from crmcli.services.review import get_review
+
+    with workspace(ctx).reading() as tx:
+        row = get_review(tx, item)
+        tz = tx.policy.timezone
+    render.emit_record(row, fmt=output_format(ctx, output), tz=tz, title=f"review item {item}")
+
+
+@app.command("accept")
+def review_accept(
+    ctx: typer.Context,
+    item: ItemId,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even if the value makes a likely duplicate.")
+    ] = False,
+    output: FormatOption = None,
+) -> None:
+    """Apply the proposed value to the lead (validated and audited like lead edit).
+
+    Example: crm review accept 4
+    """
+    from crmcli.services.review import accept
+
+    with workspace(ctx).writing() as tx:
+        row = accept(tx, item, force=force)
+        tz = tx.policy.timezone
+    _done(
+        ctx,
+        row,
+        tz,
+        output,
+        f"accepted: lead {row['lead']} {row['field']} is now {row['proposed_value']}",
+    )
+
+
+@app.command("reject")
+def review_reject(ctx: typer.Context, item: ItemId, output: FormatOption = None) -> None:
+    """Keep the lead's value; later imports do not propose this value again.
+
+    Example: crm review reject 4
+    """
+    from crmcli.services.review import reject
+
+    with workspace(ctx).writing() as tx:
+        row = reject(tx, item)
+        tz = tx.policy.timezone
+    _done(ctx, row, tz, output, f"rejected: lead {row['lead']} keeps its {row['field']}")
+
+
+def _done(ctx: typer.Context, row: dict, tz, output: str | None, message: str) -> None:  # noqa: ANN001
+    fmt = output_format(ctx, output)
+    if fmt in ("json", "csv"):
+        render.emit_record(row, fmt=fmt, tz=tz)
+    else:
+        render.note(message)

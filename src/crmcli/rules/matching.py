@@ -1,0 +1,145 @@
+"""Duplicate search at scale: blocking keys, an in-memory block index, and reconciling a
+duplicate's values with the record it matched. Pure; scoring is `rules.dedupe`.
+
+A pair of records is only compared when it shares a blocking key, so the work grows with the
+number of records times the (small) block size, never with all pairs. The keys mirror the
+database's indexes (migration 0004), so a duplicate is found the same way whether it sits in
+the database or earlier in the same file.
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from crmcli.rules import dedupe
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+# fields a duplicate may fill when the record has them empty, or conflict on
+RECONCILED = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "industry",
+    "employees",
+    "country",
+    "region",
+)
+_TEXT = {"first_name", "last_name", "company", "title", "industry"}
+
+
+def sql_lower(text: str | None) -> str:
+    """Lower-case as SQLite's lower() does (ASCII letters only), so keys match its indexes."""
+    return (text or "").translate(_ASCII_LOWER)
+
+
+def block_keys(lead: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The blocks a lead belongs to: exact email and phone; and, for the fuzzy name+company
+    match (which needs a company on both sides): same company with the same last-name key or
+    first name (a typo in the name), or the same name (a typo in the company)."""
+    keys: list[tuple[str, ...]] = []
+    if lead.get("email"):
+        keys.append(("email", lead["email"]))
+    if lead.get("phone"):
+        keys.append(("phone", lead["phone"]))
+    company = dedupe.company_key(lead.get("company"))
+    if company:
+        first = sql_lower(lead.get("first_name"))
+        last = sql_lower(lead.get("last_name"))
+        last_key = dedupe.last_key(lead.get("last_name"))
+        if last_key:
+            keys.append(("company_last", company, last_key))
+        if first:
+            keys.append(("company_first", company, first))
+        if first and last:
+            keys.append(("name", last, first))
+    return keys
+
+
+class BlockIndex:
+    """Records by blocking key; `candidates` returns those sharing a key with a record."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Index `record` (again, after its values changed: new keys are added)."""
+        for key in block_keys(record):
+            block = self._blocks[key]
+            if not any(other is record for other in block):
+                block.append(record)
+
+    def candidates(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        found: dict[int, dict[str, Any]] = {}
+        for key in block_keys(record):
+            for other in self._blocks.get(key, ()):
+                found.setdefault(other["id"], other)
+        return list(found.values())
+
+
+def best_match(
+    record: dict[str, Any],
+    candidates: Iterable[dict[str, Any]],
+    *,
+    name_threshold: float,
+    company_threshold: float,
+) -> dedupe.Match | None:
+    matches = dedupe.find_duplicates(
+        record, candidates, name_threshold=name_threshold, company_threshold=company_threshold
+    )
+    return matches[0] if matches else None
+
+
+def same_value(name: str, old: Any, new: Any) -> bool:
+    """Equal for a person: text fields compare folded ('ADA' is 'Ada'), companies by their
+    key ('Acme Inc' is 'ACME')."""
+    if name == "company":
+        return dedupe.company_key(str(old)) == dedupe.company_key(str(new))
+    if name in _TEXT:
+        return dedupe.fold(str(old)) == dedupe.fold(str(new))
+    return old == new
+
+
+def reconcile(
+    existing: dict[str, Any], incoming: dict[str, Any], fields: Sequence[str] = RECONCILED
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """(enrichment, conflicts) of a duplicate: {field: [old, new]}.
+
+    Enrichment fills fields `existing` has empty; a different non-empty value is a conflict
+    for a human (seed 001 §2.3): never overwritten. Unknown columns (`extra`) only enrich, as
+    `extra.KEY`: they are free text of the export (ids, descriptions), where a different
+    value is not a fact about the person to decide on.
+    """
+    enrich: dict[str, list[Any]] = {}
+    conflicts: dict[str, list[Any]] = {}
+
+    def weigh(name: str, old: Any, new: Any) -> None:
+        if new in (None, ""):
+            return
+        if old in (None, ""):
+            enrich[name] = [old, new]
+        elif not same_value(name, old, new):
+            conflicts[name] = [old, new]
+
+    for name in fields:
+        weigh(name, existing.get(name), incoming.get(name))
+    old_extra = existing.get("extra") or {}
+    for key, value in (incoming.get("extra") or {}).items():
+        if old_extra.get(key) in (None, "") and value not in (None, ""):
+            enrich[f"extra.{key}"] = [old_extra.get(key), value]
+    return enrich, conflicts
+
+
+def apply(record: dict[str, Any], changes: dict[str, list[Any]]) -> None:
+    """Write `changes` ({field: [old, new]}, `extra.KEY` too) into `record` in place."""
+    for name, (_old, new) in changes.items():
+        if name.startswith("extra."):
+            record["extra"] = {**(record.get("extra") or {}), name[len("extra.") :]: new}
+        else:
+            record[name] = new

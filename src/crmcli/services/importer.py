@@ -1,0 +1,1362 @@
+"""Bulk import of leads (SPEC §6): read CSV/JSONL exports, validate each row like `lead add`,
+find duplicates in the file and in the database, enrich empty fields, queue conflicts for
+review, and write in batches that each commit atomically with their ImportRow records.
+
+A run is resumable: the batch of a file (by SHA-256) records every row it handled, so a run
+killed at any point leaves whole batches behind and the next run of the same file carries on
+after the last committed row. A file already imported is not imported again.
+
+Rows are written with SQLAlchemy Core (lists of dicts), not one ORM object per row; every new
+or enriched lead still gets its audit event (`append_events`, the hash chain of
+services.audit) and its obligations (`rules.obligations`, as `refresh_lead` computes them).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, text, update
+from sqlmodel import col, select
+
+from crmcli.clock import parse_when
+from crmcli.errors import BadInput, CrmError, NotFound, NotPermitted, PolicyRefusal
+from crmcli.rules import dedupe, mapping, matching
+from crmcli.rules import obligations as obligation_rules
+from crmcli.rules.validation import check_complete, clean_text, normalise_lead
+from crmcli.services import audit, scope
+from crmcli.services.leads import ACQUIRED_SKEW
+from crmcli.services.lookups import campaign_by_name
+from crmcli.services.workspace import Tx, Workspace
+from crmcli.store.models import (
+    AuditEvent,
+    Campaign,
+    ImportBatch,
+    ImportRow,
+    Lead,
+    Obligation,
+    ReviewItem,
+    StageChange,
+)
+
+FORMATS = ("csv", "jsonl")
+DEFAULT_BATCH_SIZE = 2000
+MAX_CELL = 1_000_000  # characters; a larger cell is a broken export, rejected (kept in rejects)
+SCAN_CHUNK = 1 << 20
+IN_CHUNK = 500  # values per IN (...) list
+_CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+# the keys of a batch's audit events: undo finds what a batch wrote by them
+BATCH_KEY = "import_batch"
+UNDO_KEY = "undo_import_batch"
+
+# blocks of name+company candidates, looked up through the indexes of migration 0004
+_BLOCK_SQL = {
+    "company_last": "lead.company_key = json_extract(k.value, '$[0]') "
+    "AND lead.last_key = json_extract(k.value, '$[1]')",
+    "company_first": "lead.company_key = json_extract(k.value, '$[0]') "
+    "AND lower(lead.first_name) = json_extract(k.value, '$[1]')",
+    "name": "lower(lead.last_name) = json_extract(k.value, '$[0]') "
+    "AND lower(lead.first_name) = json_extract(k.value, '$[1]')",
+}
+_CANDIDATE_FIELDS = (
+    "id",
+    *matching.RECONCILED,
+    "source",
+    "campaign_id",
+    "kind",
+    "extra",
+)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    path: Path
+    file_format: str | None = None  # csv | jsonl; None: from the file name
+    maps: tuple[str, ...] = ()  # "Column=field"
+    source: str | None = None  # for rows without one
+    campaign: str | None = None
+    encoding: str | None = None  # None: detected
+    day_first: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    rejects: Path | None = None
+
+
+@dataclass
+class ImportSummary:
+    batch: int | None
+    file: str
+    format: str
+    encoding: str
+    read: int = 0
+    imported: int = 0
+    merged: int = 0
+    queued: int = 0
+    rejected: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+    resumed_after_row: int | None = None
+    already_imported: bool = False
+    dry_run: bool = False
+    first_rejects: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.imported + self.merged + self.queued
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            "file": self.file,
+            "format": self.format,
+            "encoding": self.encoding,
+            "read": self.read,
+            "imported": self.imported,
+            "merged": self.merged,
+            "queued": self.queued,
+            "rejected": self.rejected,
+            "unknown_columns": self.unknown_columns,
+            "resumed_after_row": self.resumed_after_row,
+            "already_imported": self.already_imported,
+            "dry_run": self.dry_run,
+        }
+
+
+COUNTS = ("read", "imported", "merged", "queued", "rejected")
+
+
+# --- reading the file -------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    row: int  # the line the record starts on (the header is line 1)
+    values: dict[str, str]  # lead field -> raw text
+    extra: dict[str, Any]  # unknown column -> value
+    original: list[str] | str  # the cells (CSV) or the line (JSONL), for the rejects file
+    error: str | None = None
+
+
+def _scan(path: Path, encoding: str | None) -> tuple[int, str, str]:
+    """(size, sha256, encoding) in one pass; the encoding is checked against every byte, so
+    reading can never fail half-way through an import."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}; check the path") from None
+    with handle:
+        first = handle.read(4)
+        if encoding is None:
+            if first.startswith(codecs.BOM_UTF8):
+                encoding = "utf-8-sig"
+            elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                encoding = "utf-16"
+        checks = {encoding} if encoding else {"utf-8"}
+        decoders = {}
+        for name in checks:
+            try:
+                decoders[name] = codecs.getincrementaldecoder(name)("strict")
+            except LookupError:
+                raise BadInput(
+                    f"--encoding: {name!r} is not an encoding; use utf-8, cp1252 or latin-1"
+                ) from None
+        cp1252_ok = True
+        chunk = first
+        while chunk:
+            digest.update(chunk)
+            size += len(chunk)
+            for name in list(decoders):
+                try:
+                    decoders[name].decode(chunk)
+                except UnicodeDecodeError:
+                    del decoders[name]
+            if encoding is None and cp1252_ok:
+                cp1252_ok = not any(byte in chunk for byte in _CP1252_UNDEFINED)
+            chunk = handle.read(SCAN_CHUNK)
+        for name in list(decoders):
+            try:
+                decoders[name].decode(b"", final=True)
+            except UnicodeDecodeError:
+                del decoders[name]
+    if encoding is not None:
+        if not decoders:
+            raise BadInput(
+                f"{path.name}: is not {encoding} text; give the right --encoding "
+                "(utf-8, cp1252, latin-1)"
+            )
+        return size, digest.hexdigest(), encoding
+    if decoders:
+        return size, digest.hexdigest(), "utf-8"
+    # not UTF-8: Windows exports are cp1252; bytes it leaves undefined mean plain Latin-1
+    return size, digest.hexdigest(), "cp1252" if cp1252_ok else "latin-1"
+
+
+class SourceFile:
+    """One export file: its fingerprint, encoding, column mapping and records."""
+
+    def __init__(self, options: ImportOptions) -> None:
+        self.path = options.path
+        if options.file_format is not None and options.file_format not in FORMATS:
+            raise BadInput(f"--format: {options.file_format!r} is not csv or jsonl")
+        suffix = self.path.suffix.lower()
+        self.format = options.file_format or (
+            "jsonl" if suffix in (".jsonl", ".ndjson", ".json") else "csv"
+        )
+        self.overrides = mapping.parse_overrides(options.maps)
+        if self.path.is_dir():
+            raise BadInput(f"cannot read {self.path}: it is a directory; give a file")
+        self.size, self.sha256, self.encoding = _scan(self.path, options.encoding)
+        self._binary = self.path.open("rb")
+        self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
+        self._unknown: dict[str, None] = {}
+        self.headers: list[str] = []
+        self.columns: mapping.Mapping | None = None
+        self._csv: Iterator[list[str]] | None = None
+        self._line = 0
+        if self.format == "csv":
+            self._open_csv()
+
+    def close(self) -> None:
+        self._text.close()
+
+    @property
+    def position(self) -> int:
+        return self._binary.tell()
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        return list(self._unknown)
+
+    def _open_csv(self) -> None:
+        csv.field_size_limit(256 * 1024 * 1024)  # read any cell; large ones are rejected
+        first_line = self._text.readline()
+        while first_line and not first_line.strip():
+            self._line += 1
+            first_line = self._text.readline()
+        if not first_line:
+            raise BadInput(f"{self.path.name}: is empty; give a file with a header row")
+        # a semicolon- or tab-separated export (spreadsheets in many locales)
+        delimiter = max((",", ";", "\t"), key=first_line.count)
+        self._delimiter = delimiter
+        header = next(csv.reader([first_line], delimiter=delimiter), [])
+        self._line += 1
+        self.columns = mapping.map_headers(header, self.overrides)
+        self.headers = self.columns.headers
+        for name in self.columns.unknown:
+            self._unknown[name] = None
+
+    def records(self) -> Iterator[Record]:
+        return self._csv_records() if self.format == "csv" else self._jsonl_records()
+
+    def _csv_records(self) -> Iterator[Record]:
+        assert self.columns is not None
+        reader = csv.reader(self._text, delimiter=self._delimiter)
+        offset = self._line  # lines consumed by the header
+        fields = self.columns.fields
+        extra_columns = self.columns.extra
+        width = len(self.headers)
+        while True:
+            start = offset + reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield Record(start, {}, {}, [], f"unreadable CSV: {exc}")
+                continue
+            if not cells or not any(cell.strip() for cell in cells):
+                continue  # blank lines are not rows
+            error = None
+            if len(cells) > width:
+                if any(cell.strip() for cell in cells[width:]):
+                    error = (
+                        f"row has {len(cells)} cells but the header has {width}; "
+                        "a quote or a delimiter is probably missing"
+                    )
+                else:
+                    cells = cells[:width]  # trailing empty cells some spreadsheets add
+            if error is None:
+                big = next((i for i, cell in enumerate(cells) if len(cell) > MAX_CELL), None)
+                if big is not None:
+                    error = (
+                        f"{self.headers[big] if big < width else f'cell {big + 1}'}: "
+                        f"{len(cells[big]):,} characters, over the {MAX_CELL:,} limit"
+                    )
+            count = len(cells)
+            values = {name: cells[i] for i, name in fields.items() if i < count}
+            extra = {name: cells[i] for i, name in extra_columns.items() if i < count and cells[i]}
+            yield Record(start, values, extra, cells, error)
+
+    def _jsonl_records(self) -> Iterator[Record]:
+        targets: dict[str, str | None] = {}
+        for number, line in enumerate(self._text, start=self._line + 1):
+            if not line.strip():
+                continue
+            original = line.rstrip("\r\n")
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                reason = f"line is not JSON: {exc.msg} at character {exc.pos + 1}"
+                yield Record(number, {}, {}, original, reason)
+                continue
+            if not isinstance(data, dict):
+                yield Record(number, {}, {}, original, "line is not a JSON object")
+                continue
+            values: dict[str, str] = {}
+            extra: dict[str, Any] = {}
+            error = None
+            for key, value in data.items():
+                if key not in targets:
+                    targets[key] = mapping.field_for_key(key, self.overrides)
+                    if targets[key] is None:
+                        self._unknown[key] = None
+                target = targets[key]
+                if isinstance(value, str) and len(value) > MAX_CELL:
+                    error = f"{key}: {len(value):,} characters, over the {MAX_CELL:,} limit"
+                elif target is None:
+                    if value not in (None, ""):
+                        extra[key] = value
+                elif isinstance(value, dict | list):
+                    error = f"{key}: a JSON {type(value).__name__} where text was expected"
+                elif value is not None:
+                    values[target] = value if isinstance(value, str) else json.dumps(value)
+            yield Record(number, values, extra, original, error)
+
+
+class RejectsWriter:
+    """The rejected rows, as they were, with `row` and `reason` first."""
+
+    def __init__(self, path: Path, source: SourceFile) -> None:
+        self.format = source.format
+        try:
+            self._file = path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise BadInput(f"--rejects: cannot write {path}: {exc.strerror or exc}") from None
+        if self.format == "csv":
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["row", "reason", *source.headers])
+
+    def write(self, record: Record, reason: str) -> None:
+        if self.format == "csv":
+            self._writer.writerow([record.row, reason, *record.original])
+            return
+        original: Any = record.original
+        try:
+            parsed = json.loads(original) if isinstance(original, str) else original
+        except ValueError:
+            parsed = None
+        line = {"row": record.row, "reason": reason}
+        if isinstance(parsed, dict):
+            line.update(parsed)
+        else:
+            line["line"] = original
+        self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# --- the audit chain, in bulk -----------------------------------------------------------------
+
+
+def append_events(tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str, Any]]]) -> None:
+    """Append (record_type, record_id, action, changes) events to the audit chain in bulk,
+    stored exactly as `services.audit.append` stores them one at a time: personal values
+    sealed with the record's key, their readable originals in `audit_personal`."""
+    if not events:
+        return
+    from crmcli.store.models import AuditPersonal
+
+    conn = tx.session.connection()
+    head = tx.session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1))
+    previous = head.first() or audit.GENESIS
+    # ids given here (the write lock is held) so the personal values can point at their event
+    next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
+    keys = _personal_keys(tx, events)
+    rows: list[dict[str, Any]] = []
+    personal_rows: list[dict[str, Any]] = []
+    for record_type, record_id, action, raw_changes in events:
+        changes = audit.jsonable(raw_changes)
+        personal = {
+            name: values
+            for name, values in changes.items()
+            if name in audit.PERSONAL.get(record_type, ()) and record_id is not None
+        }
+        if personal:
+            key = keys[(record_type, record_id)]
+            changes = {**changes, **{f: audit._seal_pair(key, v) for f, v in personal.items()}}
+            for name, values in personal.items():
+                pair = isinstance(values, list) and len(values) == 2
+                old, new = values if pair else (None, values)
+                personal_rows.append(
+                    {
+                        "event_id": next_id,
+                        "field": name,
+                        "old": audit._text(old),
+                        "new": audit._text(new),
+                    }
+                )
+        row = {
+            "id": next_id,
+            "at": tx.now,
+            "actor": tx.actor.name,
+            "command": tx.command,
+            "record_type": record_type,
+            "record_id": record_id,
+            "action": action,
+            "changes": changes,
+            "prev_hash": previous,
+            "hash": "",
+        }
+        # event_hash reads an event's attributes; a model instance per event costs more
+        previous = row["hash"] = audit.event_hash(SimpleNamespace(**row))  # type: ignore[arg-type]
+        rows.append(row)
+        next_id += 1
+    conn.execute(insert(AuditEvent), rows)
+    if personal_rows:
+        conn.execute(insert(AuditPersonal), personal_rows)
+
+
+def _personal_keys(
+    tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str, Any]]]
+) -> dict[tuple[str, int], bytes]:
+    """Each record's audit key (services.audit.personal_key), made in bulk where missing."""
+    import secrets
+
+    from crmcli.store.models import PersonalKey
+
+    wanted: dict[str, set[int]] = {}
+    for record_type, record_id, _action, changes in events:
+        if record_id is not None and changes.keys() & audit.PERSONAL.get(record_type, set()):
+            wanted.setdefault(record_type, set()).add(record_id)
+    conn = tx.session.connection()
+    tx.session.flush()
+    keys: dict[tuple[str, int], bytes] = {}
+    made = []
+    for record_type, ids in wanted.items():
+        ordered = sorted(ids)
+        for chunk in _chunks(ordered):
+            query = select(PersonalKey.record_id, PersonalKey.key).where(
+                PersonalKey.record_type == record_type, col(PersonalKey.record_id).in_(chunk)
+            )
+            keys.update({(record_type, i): bytes.fromhex(k) for i, k in conn.execute(query)})
+        for record_id in ordered:
+            if (record_type, record_id) not in keys:
+                secret = secrets.token_hex(32)
+                keys[(record_type, record_id)] = bytes.fromhex(secret)
+                made.append(
+                    {
+                        "record_type": record_type,
+                        "record_id": record_id,
+                        "key": secret,
+                        "created_at": tx.now,
+                    }
+                )
+    if made:
+        conn.execute(insert(PersonalKey), made)
+    return keys
+
+
+# --- importing --------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass
+class _Outcome:
+    row: int
+    outcome: str
+    lead: dict[str, Any] | None = None
+    reason: str | None = None
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class Importer:
+    """What one import run knows across its batches: options, caches, the batch record."""
+
+    def __init__(self, options: ImportOptions, source: SourceFile) -> None:
+        self.options = options
+        self.source = source
+        self.batch_id: int | None = None
+        self._dates: dict[str, datetime] = {}
+        self._campaigns: dict[str, int | str] = {}  # name -> id, or the reason it is refused
+        self._campaign_names: dict[int, str] = {}
+        self.default_campaign: int | None = None
+        self._no_default: str | None = None
+        self.date_column = "acquired_at"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options that decide what a row becomes; a resumed run must use the same."""
+        return {
+            "format": self.source.format,
+            "encoding": self.source.encoding,
+            "map": list(self.options.maps),
+            "source": self.options.source,
+            "campaign": self.options.campaign,
+            "day_first": self.options.day_first,
+        }
+
+    # per run, checked before any row is read: role, campaign scope
+    def check_access(self, tx: Tx) -> None:
+        """The campaign rows go to without one of their own: --campaign, or as `lead add`
+        chooses (a user scoped to one campaign works in it)."""
+        from crmcli.services.leads import _default_campaign
+
+        if self.options.campaign:
+            campaign = campaign_by_name(tx, self.options.campaign)
+            scope.require_campaign(tx, campaign.id, self.options.campaign)
+            self.default_campaign = campaign.id
+            return
+        try:
+            self.default_campaign = _default_campaign(tx)
+        except BadInput as exc:
+            if "campaign" not in self._mapped_fields():
+                raise
+            self._no_default = exc.message  # rows that name their campaign are fine
+
+    def _mapped_fields(self) -> set[str]:
+        if self.source.format == "csv" and self.source.columns is not None:
+            return set(self.source.columns.fields.values())
+        return {"campaign"}  # JSONL: known per row
+
+    # -- validation (the rules of `lead add`) --
+
+    def validate(self, tx: Tx, record: Record) -> dict[str, Any]:
+        raw: dict[str, Any] = dict(record.values)
+        acquired_text = clean_text(raw.pop("acquired_at", None))
+        campaign_name = clean_text(raw.pop("campaign", None))
+        if raw.get("country"):
+            raw["country"] = mapping.country_code(raw["country"])
+        if not clean_text(raw.get("source")) and self.options.source:
+            raw["source"] = self.options.source
+        values = normalise_lead(raw, phone_region=tx.policy.phone_region)
+        check_complete(values)
+        values["first_name"] = values.get("first_name") or ""
+        values["last_name"] = values.get("last_name") or ""
+        values["acquired_at"] = self._acquired(tx, acquired_text) if acquired_text else tx.now
+        values["campaign_id"] = self._campaign(tx, campaign_name)
+        values["extra"] = record.extra
+        return values
+
+    def _acquired(self, tx: Tx, raw: str) -> datetime:
+        when = self._dates.get(raw)
+        if when is None:
+            tz = tx.policy.timezone
+            fast = mapping.export_datetime(raw, tz=tz, day_first=self.options.day_first)
+            when = (
+                fast.astimezone(UTC)
+                if fast is not None
+                else parse_when(
+                    raw, default_tz=tz, field=self.date_column, day_first=self.options.day_first
+                )
+            )
+            if len(self._dates) < 100_000:
+                self._dates[raw] = when
+        if when > tx.now + ACQUIRED_SKEW:
+            raise BadInput(
+                f"{self.date_column}: {raw!r} lies in the future; give when the lead was acquired"
+            )
+        return when
+
+    def _campaign(self, tx: Tx, name: str | None) -> int | None:
+        if not name:
+            if self._no_default:
+                raise BadInput(self._no_default.replace("--campaign: ", "campaign: "))
+            return self.default_campaign
+        found = self._campaigns.get(name)
+        if found is None:
+            try:
+                campaign = campaign_by_name(tx, name)
+                scope.require_campaign(tx, campaign.id, name)
+            except CrmError as exc:
+                found = exc.message
+            else:
+                found = campaign.id  # type: ignore[assignment]
+                self._campaign_names[campaign.id] = campaign.name  # type: ignore[index]
+            self._campaigns[name] = found  # type: ignore[assignment]
+        if isinstance(found, str):
+            raise BadInput(found.replace("--campaign: ", "campaign: "))
+        return found
+
+    def campaign_name(self, tx: Tx, campaign_id: int | None) -> str | None:
+        if campaign_id is None:
+            return None
+        if campaign_id not in self._campaign_names:
+            campaign = tx.session.get(Campaign, campaign_id)
+            self._campaign_names[campaign_id] = campaign.name if campaign else str(campaign_id)
+        return self._campaign_names[campaign_id]
+
+    # -- one batch of rows, one transaction --
+
+    def process(self, tx: Tx, records: list[Record]) -> tuple[dict[str, int], list[_Outcome]]:
+        outcomes: list[_Outcome] = []
+        valid: list[tuple[Record, dict[str, Any]]] = []
+        for record in records:
+            if record.error:
+                outcomes.append(_Outcome(record.row, "rejected", reason=record.error))
+                continue
+            try:
+                valid.append((record, self.validate(tx, record)))
+            except CrmError as exc:
+                outcomes.append(_Outcome(record.row, "rejected", reason=exc.message))
+        known = {c["id"]: c for c in _candidates(tx, [values for _record, values in valid])}
+        before = {lead_id: dict(lead) for lead_id, lead in known.items()}
+        queued_before = _queued(tx, list(known))
+        index = matching.BlockIndex()
+        for candidate in known.values():
+            index.add(candidate)
+        next_id = _next_lead_id(tx.session.connection())
+        new: list[dict[str, Any]] = []
+        enriched: dict[int, dict[str, list[Any]]] = {}  # existing lead id -> changes
+        reviews: list[tuple[dict[str, Any], str, Any, Any, int]] = []
+        for record, values in valid:
+            match = matching.best_match(
+                values,
+                index.candidates(values),
+                name_threshold=tx.policy.name_threshold,
+                company_threshold=tx.policy.company_threshold,
+            )
+            if match is None:
+                # ids given now (the write lock is held), so the file order decides them
+                values["id"] = next_id
+                next_id += 1
+                new.append(values)
+                known[values["id"]] = values
+                index.add(values)
+                outcomes.append(_Outcome(record.row, "imported", values))
+                continue
+            target = known[match.record_id]
+            enrich, conflicts = matching.reconcile(target, values)
+            if values["campaign_id"] and not target.get("campaign_id"):
+                enrich["campaign_id"] = [None, values["campaign_id"]]
+            for name, (old, proposed) in list(conflicts.items()):
+                key = (target["id"], name, _text(proposed))
+                if key in queued_before:
+                    del conflicts[name]  # already waiting for (or turned down by) a human
+                    continue
+                queued_before.add(key)
+                reviews.append((target, name, old, proposed, record.row))
+            if enrich:
+                matching.apply(target, enrich)
+                index.add(target)
+                if target["id"] in before:
+                    so_far = enriched.setdefault(target["id"], {})
+                    for name, (old, proposed) in enrich.items():
+                        so_far[name] = [so_far[name][0] if name in so_far else old, proposed]
+            outcomes.append(
+                _Outcome(
+                    record.row,
+                    "queued" if conflicts else "merged",
+                    target,
+                    reason=f"duplicate of lead {target['id']} ({match.reason})",
+                    changes=enrich,
+                )
+            )
+        self._write_new(tx, new)
+        self._write_enriched(tx, enriched, before)
+        self._write_reviews(tx, reviews)
+        self._write_rows(tx, outcomes)
+        counts = dict.fromkeys(COUNTS, 0)
+        counts["read"] = len(records)
+        for outcome in outcomes:
+            counts[outcome.outcome] += 1
+        return counts, outcomes
+
+    def _write_new(self, tx: Tx, new: list[dict[str, Any]]) -> None:
+        if not new:
+            return
+        now, actor, first_stage = tx.now, tx.actor.name, tx.policy.first_stage
+        conn = tx.session.connection()
+        rows = []
+        events = []
+        obligation_rows = []
+        for lead in new:
+            row = {name: lead.get(name) for name in matching.RECONCILED}
+            row.update(
+                id=lead["id"],
+                source=lead["source"],
+                stage=first_stage,
+                status="new",
+                campaign_id=lead["campaign_id"],
+                extra=lead["extra"],
+                acquired_at=lead["acquired_at"],
+                created_at=now,
+                updated_at=now,
+                stage_entered_at=now,
+                kind="lead",
+                prospect_said_no=False,
+                **dedupe.blocking_keys(lead),
+            )
+            rows.append(row)
+            events.append(("lead", lead["id"], "create", self._created_changes(tx, row)))
+            obligation_rows += _obligations(tx, row, created_by=actor)
+        conn.execute(insert(Lead), rows)
+        conn.execute(
+            insert(StageChange),
+            [
+                {"lead_id": lead["id"], "to_stage": first_stage, "at": now, "actor": actor}
+                for lead in new
+            ],
+        )
+        append_events(tx, events)
+        if obligation_rows:
+            conn.execute(insert(Obligation), obligation_rows)
+
+    def _created_changes(self, tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
+        """What `lead add` records for a new lead (its JSON shape), plus extra and the batch."""
+        shown = {name: row.get(name) for name in _SHOWN_FIELDS}
+        shown["campaign"] = self.campaign_name(tx, row["campaign_id"])
+        changes: dict[str, Any] = {k: [None, v] for k, v in shown.items() if v is not None}
+        if row["extra"]:
+            changes["extra"] = [None, row["extra"]]
+        changes[BATCH_KEY] = [None, self.batch_id]
+        return changes
+
+    def _write_enriched(
+        self, tx: Tx, enriched: dict[int, dict[str, list[Any]]], before: dict[int, dict[str, Any]]
+    ) -> None:
+        if not enriched:
+            return
+        from crmcli.services.obligations import refresh_lead
+
+        conn = tx.session.connection()
+        table = Lead.__table__  # type: ignore[attr-defined]
+        columns = [*matching.RECONCILED, "campaign_id", "extra", "company_key", "last_key"]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("lead_id"))
+            .values({name: bindparam(f"new_{name}") for name in [*columns, "updated_at"]})
+        )
+        params = []
+        events = []
+        for lead_id, changes in enriched.items():
+            current = {**before[lead_id]}
+            matching.apply(current, changes)
+            current.update(dedupe.blocking_keys(current))
+            params.append(
+                {"lead_id": lead_id, "new_updated_at": tx.now}
+                | {f"new_{name}": current.get(name) for name in columns}
+            )
+            shown = {
+                ("campaign" if name == "campaign_id" else name): (
+                    [None, self.campaign_name(tx, new)] if name == "campaign_id" else [old, new]
+                )
+                for name, (old, new) in changes.items()
+            }
+            events.append(("lead", lead_id, "update", shown | {BATCH_KEY: [None, self.batch_id]}))
+        conn.execute(statement, params)
+        append_events(tx, events)
+        for lead_id, changes in enriched.items():
+            # an obligation's title names the lead; an opportunity's weekly update restarts
+            if changes.keys() & {"first_name", "last_name", "company"} or (
+                before[lead_id]["kind"] != "lead"
+            ):
+                lead = tx.session.get(Lead, lead_id)
+                if lead is not None:
+                    tx.session.refresh(lead)
+                    refresh_lead(tx, lead)
+
+    def _write_reviews(self, tx: Tx, reviews: list[tuple[dict[str, Any], str, Any, Any, int]]):
+        if not reviews:
+            return
+        tx.session.connection().execute(
+            insert(ReviewItem),
+            [
+                {
+                    "lead_id": lead["id"],
+                    "field": name,
+                    "current_value": _text(old),
+                    "proposed_value": _text(proposed),
+                    "source": f"import {self.batch_id} row {row}",
+                    "batch_id": self.batch_id,
+                    "status": "open",
+                    "created_at": tx.now,
+                }
+                for lead, name, old, proposed, row in reviews
+            ],
+        )
+
+    def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
+        if not outcomes:
+            return
+        tx.session.connection().execute(
+            insert(ImportRow),
+            [
+                {
+                    "batch_id": self.batch_id,
+                    "row_number": o.row,
+                    "outcome": o.outcome,
+                    "lead_id": o.lead["id"] if o.lead else None,
+                    "reason": o.reason,
+                    "changes": o.changes,
+                }
+                for o in outcomes
+            ],
+        )
+
+
+# the lead's JSON shape (services.leads.LEAD_FIELDS) as stored columns, for the create event
+_SHOWN_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "source",
+    "industry",
+    "employees",
+    "country",
+    "region",
+    "stage",
+    "status",
+    "acquired_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[dict[str, Any]]:
+    """A new lead's obligations, as `refresh_lead` stores them (no activities yet)."""
+    label = ", ".join(
+        part
+        for part in (f"{lead['first_name']} {lead['last_name']}".strip(), lead["company"])
+        if part
+    )
+    facts = obligation_rules.LeadFacts(
+        id=lead["id"],
+        kind=lead["kind"],
+        stage=lead["stage"],
+        status=lead["status"],
+        acquired_at=lead["acquired_at"],
+        created_at=lead["created_at"],
+        created_by=created_by,
+        assigned_at=None,
+        stage_entered_at=lead["stage_entered_at"],
+        label=label,
+        updated_at=lead["updated_at"],
+    )
+    return [
+        {
+            "rule": due.rule,
+            "record_type": "lead",
+            "record_id": lead["id"],
+            "key": due.key,
+            "owner_id": None,
+            "title": due.title,
+            "started_at": due.started_at,
+            "due_at": due.due_at,
+            "status": "met" if due.met_at else "open",
+            "met_at": due.met_at,
+            "met_by": due.met_by,
+            "detail": due.detail,
+        }
+        for due in obligation_rules.obligations("lead", facts, tx.policy, tx.calendar)
+    ]
+
+
+def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leads in the database (and in the acting user's scope) sharing a blocking key with
+    any of `leads`: index lookups, a few queries per batch."""
+    wanted: dict[str, set[tuple[str, ...]]] = {}
+    for lead in leads:
+        for kind, *values in matching.block_keys(lead):
+            wanted.setdefault(kind, set()).add(tuple(values))
+    conn = tx.session.connection()
+    ids: set[int] = set()
+    for kind, column in (("email", Lead.email), ("phone", Lead.phone)):
+        values = sorted(v[0] for v in wanted.get(kind, ()))
+        for chunk in _chunks(values):
+            ids.update(conn.execute(select(Lead.id).where(col(column).in_(chunk))).scalars())
+    for kind, condition in _BLOCK_SQL.items():
+        if wanted.get(kind):
+            query = text(f"SELECT lead.id FROM json_each(:keys) AS k JOIN lead ON {condition}")
+            keys = json.dumps(sorted(wanted[kind]))
+            ids.update(conn.execute(query, {"keys": keys}).scalars())
+    found: list[dict[str, Any]] = []
+    columns = [getattr(Lead, name) for name in _CANDIDATE_FIELDS]
+    for chunk in _chunks(sorted(ids)):
+        query = scope.scoped(tx, select(*columns).where(col(Lead.id).in_(chunk)))
+        found += [dict(row) for row in conn.execute(query).mappings()]
+    for lead in found:
+        lead["extra"] = dict(lead["extra"] or {})
+    return found
+
+
+def _queued(tx: Tx, lead_ids: list[int]) -> set[tuple[int, str, str | None]]:
+    """(lead, field, proposed value) already queued or turned down: not asked again."""
+    found: set[tuple[int, str, str | None]] = set()
+    conn = tx.session.connection()
+    for chunk in _chunks(lead_ids):
+        query = select(ReviewItem.lead_id, ReviewItem.field, ReviewItem.proposed_value).where(
+            col(ReviewItem.lead_id).in_(chunk), col(ReviewItem.status).in_(("open", "rejected"))
+        )
+        found.update((row[0], row[1], row[2]) for row in conn.execute(query))
+    return found
+
+
+Progress = Callable[[int, int], None]
+
+
+def run_import(
+    ws: Workspace,
+    options: ImportOptions,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a file: batch by batch, each committed with its ImportRow records; a re-run of
+    an interrupted file resumes after its last committed row; a finished file is not
+    imported again. `dry_run` does the whole import in one transaction and rolls it back."""
+    if options.batch_size < 1:
+        raise BadInput("--batch-size: give 1 or more")
+    source = SourceFile(options)
+    try:
+        return _run(ws, options, source, dry_run=dry_run, progress=progress)
+    finally:
+        source.close()
+
+
+def _run(
+    ws: Workspace,
+    options: ImportOptions,
+    source: SourceFile,
+    *,
+    dry_run: bool,
+    progress: Progress | None,
+) -> ImportSummary:
+    importer = Importer(options, source)
+    summary = ImportSummary(
+        batch=None,
+        file=source.path.name,
+        format=source.format,
+        encoding=source.encoding,
+        dry_run=dry_run,
+    )
+    with ws.reading(role="editor") as tx:
+        importer.check_access(tx)
+    if dry_run:
+        with ws.writing(dry_run=True) as tx:
+            _import_all(
+                tx_factory=lambda: _Same(tx), importer=importer, summary=summary, progress=progress
+            )
+        return summary
+    _import_all(tx_factory=ws.writing, importer=importer, summary=summary, progress=progress)
+    return summary
+
+
+class _Same:
+    """A dry run's batches share its one transaction (rolled back at the end)."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    def __enter__(self) -> Tx:
+        return self.tx
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _import_all(
+    *,
+    tx_factory: Callable[[], Any],
+    importer: Importer,
+    summary: ImportSummary,
+    progress: Progress | None,
+) -> None:
+    source, options = importer.source, importer.options
+    with tx_factory() as tx:
+        batch, resume_after, earlier = _open_batch(tx, importer)
+    summary.batch = batch.id
+    summary.unknown_columns = source.unknown_columns
+    if batch.status == "done":
+        summary.already_imported = True
+        return
+    importer.batch_id = batch.id
+    counts = {name: int(batch.counts.get(name, 0)) for name in COUNTS}
+    summary.resumed_after_row = resume_after or None
+    rejects = RejectsWriter(options.rejects, source) if options.rejects else None
+    try:
+        chunk: list[Record] = []
+
+        def flush() -> None:
+            with tx_factory() as tx:
+                added, outcomes = importer.process(tx, chunk)
+                for name in COUNTS:
+                    counts[name] += added[name]
+                tx.session.connection().execute(
+                    update(ImportBatch)
+                    .where(col(ImportBatch.id) == batch.id)
+                    .values(counts={**batch.counts, **counts})
+                )
+            by_row = {record.row: record for record in chunk}
+            for outcome in outcomes:
+                if outcome.outcome == "rejected":
+                    if rejects:
+                        rejects.write(by_row[outcome.row], outcome.reason or "")
+                    if len(summary.first_rejects) < 5:
+                        summary.first_rejects.append((outcome.row, outcome.reason or ""))
+            if progress:
+                progress(source.position, source.size)
+            chunk.clear()
+
+        for record in source.records():
+            if record.row <= resume_after:
+                if rejects and record.row in earlier:
+                    rejects.write(record, earlier[record.row])
+                continue
+            chunk.append(record)
+            if len(chunk) >= options.batch_size:
+                flush()
+        if chunk:
+            flush()
+    finally:
+        if rejects:
+            rejects.close()
+    summary.unknown_columns = source.unknown_columns
+    with tx_factory() as tx:
+        tx.session.connection().execute(
+            update(ImportBatch)
+            .where(col(ImportBatch.id) == batch.id)
+            .values(
+                status="done",
+                finished_at=tx.now,
+                counts={**counts, "unknown_columns": summary.unknown_columns},
+            )
+        )
+        tx.audit("import_batch", batch.id, "import", {k: [None, v] for k, v in counts.items()})
+    for name in COUNTS:
+        setattr(summary, name, counts[name])
+    if progress:
+        progress(source.size, source.size)
+
+
+def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch, int, dict[int, str]]:
+    """The batch of this file: a new one, the interrupted one to resume (with the last row it
+    committed and the rows it rejected), or the finished one."""
+    source = importer.source
+    batch = tx.session.exec(
+        select(ImportBatch)
+        .where(
+            ImportBatch.file_sha256 == source.sha256,
+            col(ImportBatch.status).in_(("running", "done")),
+        )
+        .order_by(col(ImportBatch.id).desc())
+        .limit(1)
+    ).first()
+    fingerprint = importer.fingerprint()
+    if batch is not None and batch.status == "done":
+        return batch, 0, {}
+    if batch is not None:
+        stored = {k: batch.options.get(k) for k in fingerprint}
+        if stored != fingerprint:
+            differs = ", ".join(
+                f"{k} {stored[k]!r} (now {fingerprint[k]!r})"
+                for k in fingerprint
+                if stored[k] != fingerprint[k]
+            )
+            raise BadInput(
+                f"import batch {batch.id} of this file stopped part-way with other options: "
+                f"{differs}; re-run it with the same options to finish it, or undo it first: "
+                f"crm imports undo {batch.id}"
+            )
+        conn = tx.session.connection()
+        last = conn.execute(
+            select(func.max(ImportRow.row_number)).where(ImportRow.batch_id == batch.id)
+        ).scalar()
+        rejected = dict(
+            conn.execute(
+                select(ImportRow.row_number, ImportRow.reason).where(
+                    ImportRow.batch_id == batch.id, ImportRow.outcome == "rejected"
+                )
+            ).all()
+        )
+        return batch, last or 0, rejected
+    batch = ImportBatch(
+        file_name=source.path.name,
+        file_sha256=source.sha256,
+        format=source.format,
+        status="running",
+        actor=tx.actor.name,
+        options=fingerprint | {"batch_size": importer.options.batch_size},
+        counts={},
+        started_at=tx.now,
+    )
+    tx.session.add(batch)
+    tx.session.flush()
+    return batch, 0, {}
+
+
+# --- listing and undoing batches ----------------------------------------------------------------
+
+BATCH_FIELDS = (
+    "id",
+    "file",
+    "status",
+    "actor",
+    "started_at",
+    "finished_at",
+    *COUNTS,
+)
+
+
+def list_batches(tx: Tx) -> list[dict[str, Any]]:
+    batches = tx.session.exec(select(ImportBatch).order_by(col(ImportBatch.id))).all()
+    return [
+        {
+            "id": b.id,
+            "file": b.file_name,
+            "status": b.status,
+            "actor": b.actor,
+            "started_at": b.started_at,
+            "finished_at": b.finished_at,
+            **{name: int(b.counts.get(name, 0)) for name in COUNTS},
+        }
+        for b in batches
+    ]
+
+
+@dataclass
+class UndoResult:
+    batch: int
+    deleted: int
+    reverted: int
+    reviews_withdrawn: int
+
+
+def undo_batch(tx: Tx, batch_id: int) -> UndoResult:
+    """Remove the leads a batch added and revert what it enriched (audited); refused when a
+    later change depends on them (an edit, an activity, another import's match)."""
+    batch = tx.session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"import batch {batch_id} not found; see: crm imports list")
+    if batch.status == "undone":
+        raise BadInput(f"import batch {batch_id} is already undone")
+    conn = tx.session.connection()
+    rows = conn.execute(
+        select(ImportRow.row_number, ImportRow.outcome, ImportRow.lead_id, ImportRow.changes)
+        .where(ImportRow.batch_id == batch_id, col(ImportRow.lead_id).is_not(None))
+        .order_by(col(ImportRow.row_number))
+    ).all()
+    created = [lead_id for _row, outcome, lead_id, _c in rows if outcome == "imported"]
+    created_set = set(created)
+    enriched: dict[int, dict[str, list[Any]]] = {}
+    for _row, _outcome, lead_id, changes in rows:
+        if changes and lead_id not in created_set:
+            so_far = enriched.setdefault(lead_id, {})
+            for name, (old, new) in changes.items():
+                so_far[name] = [so_far[name][0] if name in so_far else old, new]
+    touched = sorted(created_set | set(enriched))
+    _check_undo_scope(tx, touched)
+    blockers = _later_changes(tx, batch_id, touched) + _references(tx, batch_id, created)
+    if blockers:
+        raise PolicyRefusal(
+            f"import batch {batch_id} cannot be undone: {len(blockers)} of its leads changed "
+            "after it; undo later changes first",
+            details=[f"  {line}" for line in blockers[:10]],
+        )
+    _revert(tx, batch_id, enriched)
+    withdrawn = conn.execute(
+        delete(ReviewItem).where(
+            col(ReviewItem.batch_id) == batch_id,
+            col(ReviewItem.status).in_(("open", "rejected")),
+        )
+    ).rowcount
+    _delete_leads(tx, batch_id, created)
+    batch.status = "undone"
+    batch.finished_at = batch.finished_at or tx.now
+    tx.session.add(batch)
+    tx.session.flush()
+    tx.audit(
+        "import_batch",
+        batch_id,
+        "undo",
+        {
+            "status": ["done", "undone"],
+            "leads_deleted": [None, len(created)],
+            "leads_reverted": [None, len(enriched)],
+        },
+    )
+    return UndoResult(batch_id, len(created), len(enriched), withdrawn)
+
+
+def _check_undo_scope(tx: Tx, lead_ids: list[int]) -> None:
+    if scope.campaign_scope(tx) is None:
+        return
+    conn = tx.session.connection()
+    for chunk in _chunks(lead_ids):
+        for campaign_id in conn.execute(
+            select(Lead.campaign_id).where(col(Lead.id).in_(chunk))
+        ).scalars():
+            if not scope.in_scope(tx, campaign_id):
+                raise NotPermitted(
+                    "this import touched leads outside your campaigns; ask an admin to undo it"
+                )
+
+
+def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
+    """Leads with an audit event after the last one this batch wrote for them."""
+    conn = tx.session.connection()
+    ours: dict[int, int] = {}
+    latest: dict[int, tuple[int, str, str]] = {}
+    for chunk in _chunks(lead_ids):
+        query = (
+            select(
+                AuditEvent.id,
+                AuditEvent.record_id,
+                AuditEvent.changes,
+                AuditEvent.command,
+                AuditEvent.action,
+            )
+            .where(AuditEvent.record_type == "lead", col(AuditEvent.record_id).in_(chunk))
+            .order_by(col(AuditEvent.id))
+        )
+        for event_id, lead_id, changes, command, action in conn.execute(query):
+            if (changes or {}).get(BATCH_KEY) == [None, batch_id]:
+                ours[lead_id] = event_id
+            latest[lead_id] = (event_id, command, action)
+    return [
+        f"lead {lead_id}: {command} ({action}) after the import"
+        for lead_id, (event_id, command, action) in sorted(latest.items())
+        if event_id > ours.get(lead_id, 0)
+    ]
+
+
+def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
+    """Records other than this batch's own that point at leads it created."""
+    from crmcli.store.models import all_metadata
+
+    conn = tx.session.connection()
+    found: list[str] = []
+    own = {"import_row", "review_item", "stage_change"}  # this batch's (checked below)
+    for table in all_metadata().sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name != "lead" or table.name in own:
+                continue
+            for chunk in _chunks(lead_ids):
+                for lead_id in conn.execute(
+                    select(fk.parent).where(fk.parent.in_(chunk)).distinct()
+                ).scalars():
+                    found.append(f"lead {lead_id}: has {table.name} records")
+    for chunk in _chunks(lead_ids):
+        others = conn.execute(
+            select(ImportRow.lead_id, ImportRow.batch_id)
+            .where(col(ImportRow.lead_id).in_(chunk), ImportRow.batch_id != batch_id)
+            .distinct()
+        ).all()
+        found += [f"lead {lead_id}: matched by import batch {other}" for lead_id, other in others]
+        moved = conn.execute(
+            select(StageChange.lead_id)
+            .where(col(StageChange.lead_id).in_(chunk), col(StageChange.from_stage).is_not(None))
+            .distinct()
+        ).scalars()
+        found += [f"lead {lead_id}: changed stage" for lead_id in moved]
+        reviewed = conn.execute(
+            select(ReviewItem.lead_id)
+            .where(col(ReviewItem.lead_id).in_(chunk), ReviewItem.batch_id != batch_id)
+            .distinct()
+        ).scalars()
+        found += [f"lead {lead_id}: has review items of another import" for lead_id in reviewed]
+    return found
+
+
+def _revert(tx: Tx, batch_id: int, enriched: dict[int, dict[str, list[Any]]]) -> None:
+    from crmcli.services.obligations import refresh_lead
+
+    events = []
+    for lead_id, changes in enriched.items():
+        lead = tx.session.get(Lead, lead_id)
+        if lead is None:
+            continue
+        shown: dict[str, Any] = {}
+        for name, (old, new) in changes.items():
+            if name.startswith("extra."):
+                key = name[len("extra.") :]
+                extra = dict(lead.extra or {})
+                if old is None:
+                    extra.pop(key, None)
+                else:
+                    extra[key] = old
+                lead.extra = extra
+            else:
+                setattr(lead, name, old)
+            shown["campaign" if name == "campaign_id" else name] = [new, old]
+        for key, value in dedupe.blocking_keys(
+            {"company": lead.company, "last_name": lead.last_name}
+        ).items():
+            setattr(lead, key, value)
+        lead.updated_at = tx.now
+        tx.session.add(lead)
+        events.append(("lead", lead_id, "update", shown))
+    tx.session.flush()
+    append_events(
+        tx,
+        [
+            (kind, lead_id, action, shown | {UNDO_KEY: [None, batch_id]})
+            for kind, lead_id, action, shown in events
+        ],
+    )
+    for lead_id in enriched:
+        lead = tx.session.get(Lead, lead_id)
+        if lead is not None:
+            refresh_lead(tx, lead)
+
+
+def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
+    from crmcli.services.leads import get_lead
+
+    conn = tx.session.connection()
+    events = []
+    for lead_id in lead_ids:
+        snapshot = get_lead(tx, lead_id)
+        events.append(
+            (
+                "lead",
+                lead_id,
+                "delete",
+                {k: [v, None] for k, v in snapshot.items() if v is not None and k != "id"}
+                | {UNDO_KEY: [None, batch_id]},
+            )
+        )
+    for chunk in _chunks(lead_ids):
+        conn.execute(
+            delete(Obligation).where(
+                col(Obligation.record_type) == "lead", col(Obligation.record_id).in_(chunk)
+            )
+        )
+        conn.execute(delete(StageChange).where(col(StageChange.lead_id).in_(chunk)))
+        conn.execute(
+            update(ImportRow).where(col(ImportRow.lead_id).in_(chunk)).values(lead_id=None)
+        )
+        conn.execute(delete(ReviewItem).where(col(ReviewItem.lead_id).in_(chunk)))
+        conn.execute(delete(Lead).where(col(Lead.id).in_(chunk)))
+    tx.session.expire_all()
+    append_events(tx, events)
+
+
+def _next_lead_id(conn: Any) -> int:
+    """The id the next new lead gets: past every id ever used, never a deleted lead's."""
+    top = conn.execute(select(func.max(Lead.id))).scalar() or 0
+    if conn.dialect.name == "sqlite":  # AUTOINCREMENT remembers ids of deleted rows
+        used = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'lead'")
+        top = max(top, used.scalar() or 0)
+    return top + 1

@@ -1,0 +1,128 @@
+"""The review queue: conflicting values for known people, resolved by a human (seed 001 §2.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from crmcli.errors import BadInput, NotFound
+from crmcli.services import scope
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Lead, ReviewItem
+
+REVIEW_FIELDS = (
+    "id",
+    "lead",
+    "name",
+    "field",
+    "current_value",
+    "proposed_value",
+    "source",
+    "status",
+    "created_at",
+    "resolved_at",
+    "resolved_by",
+)
+STATUSES = ("open", "accepted", "rejected")
+
+
+def _query() -> Any:
+    return select(
+        ReviewItem,
+        Lead.first_name,
+        Lead.last_name,
+        Lead.company,
+    ).join(Lead, col(Lead.id) == ReviewItem.lead_id)
+
+
+def _row(item: ReviewItem, first: str, last: str, company: str | None) -> dict[str, Any]:
+    name = f"{first} {last}".strip()
+    return {
+        "id": item.id,
+        "lead": item.lead_id,
+        "name": f"{name}, {company}" if company else name,
+        "field": item.field,
+        "current_value": item.current_value,
+        "proposed_value": item.proposed_value,
+        "source": item.source,
+        "status": item.status,
+        "created_at": item.created_at,
+        "resolved_at": item.resolved_at,
+        "resolved_by": item.resolved_by,
+    }
+
+
+def list_reviews(
+    tx: Tx, *, status: str | None = "open", lead_id: int | None = None
+) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise BadInput(f"--status: {status!r} is not a status; use {', '.join(STATUSES)}")
+    query = _query().order_by(col(ReviewItem.id))
+    if status is not None:
+        query = query.where(ReviewItem.status == status)
+    if lead_id is not None:
+        query = query.where(ReviewItem.lead_id == lead_id)
+    return [_row(*found) for found in tx.session.exec(scope.scoped(tx, query))]
+
+
+def _item(tx: Tx, item_id: int) -> tuple[ReviewItem, dict[str, Any]]:
+    found = tx.session.exec(scope.scoped(tx, _query().where(ReviewItem.id == item_id))).first()
+    if found is None:
+        raise NotFound(f"review item {item_id} not found; see: crm review list")
+    return found[0], _row(*found)
+
+
+def get_review(tx: Tx, item_id: int) -> dict[str, Any]:
+    return _item(tx, item_id)[1]
+
+
+def _resolve(tx: Tx, item: ReviewItem, status: str) -> None:
+    if item.status != "open":
+        raise BadInput(f"review item {item.id} is already {item.status}")
+    item.status = status
+    item.resolved_at = tx.now
+    item.resolved_by = tx.actor.name
+    tx.session.add(item)
+    tx.session.flush()
+    tx.audit(
+        "review_item",
+        item.id,
+        status[:-2] if status.endswith("ed") else status,  # accept | reject
+        {
+            "status": ["open", status],
+            "lead": [None, item.lead_id],
+            "field": [None, item.field],
+            "proposed_value": [None, item.proposed_value],
+        },
+    )
+
+
+def accept(tx: Tx, item_id: int, *, force: bool = False) -> dict[str, Any]:
+    """Apply the proposed value to the lead, validated and audited like `lead edit`."""
+    from crmcli.services import leads
+
+    item, _shown = _item(tx, item_id)
+    if item.status != "open":
+        raise BadInput(f"review item {item_id} is already {item.status}")
+    if item.field.startswith("extra."):
+        lead = tx.session.get(Lead, item.lead_id)
+        assert lead is not None
+        key = item.field[len("extra.") :]
+        old = (lead.extra or {}).get(key)
+        lead.extra = {**(lead.extra or {}), key: item.proposed_value}
+        lead.updated_at = tx.now
+        tx.session.add(lead)
+        tx.session.flush()
+        tx.audit("lead", item.lead_id, "update", {item.field: [old, item.proposed_value]})
+    else:
+        leads.edit_lead(tx, item.lead_id, {item.field: item.proposed_value or ""}, force=force)
+    _resolve(tx, item, "accepted")
+    return _item(tx, item_id)[1]
+
+
+def reject(tx: Tx, item_id: int) -> dict[str, Any]:
+    """Keep the lead as it is; the proposal is not asked again by later imports."""
+    item, _shown = _item(tx, item_id)
+    _resolve(tx, item, "rejected")
+    return _item(tx, item_id)[1]
