@@ -341,3 +341,28 @@ def test_verify_accepts_leads_removed_by_crm_and_flags_a_sql_delete(team: Crm) -
     sql(team, "DELETE FROM lead WHERE id = 3")
     run = team("audit", "verify")
     assert run.code == 1 and "lead 3: the whole record (deleted)" in run.err
+
+
+def test_contact_forget_erases_the_person_behind_the_opportunity(team: Crm) -> None:
+    lead = team.add_lead(email="ada@secret.example")
+    team.ok(
+        "score",
+        str(lead),
+        "--budget",
+        "20",
+        "--authority",
+        "20",
+        "--need",
+        "20",
+        "--timeline",
+        "20",
+    )
+    team.ok("advance", str(lead), "qualification")  # creates the account and the contact
+    contact = sqlite3.connect(team.db).execute("SELECT id FROM contact").fetchone()[0]
+    assert team("contact", "forget", str(contact), "--yes", user="ed").code == 4
+    assert team("contact", "forget", "999", "--yes").code == 3
+    team.ok("contact", "forget", str(contact), "--yes")
+    with sqlite3.connect(team.db) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "ada@secret.example" not in dump and "Lovelace" not in dump
+    assert team("audit", "verify").code == 0

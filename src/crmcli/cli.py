@@ -137,6 +137,7 @@ audit_app = audit.app
 audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
+app.add_typer(audit.contact_app, name="contact")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,7 @@ COMMAND_ROLES: dict[str, str] = {
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",
+    "contact forget": "admin",
     "lead export-personal": "admin",
     "lead forget": "admin",
     "policy import": "admin",

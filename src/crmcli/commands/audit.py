@@ -201,3 +201,29 @@ def lead_export_personal(
         result = governance.export_personal(tx, lead_id)
         tz = tx.policy.timezone
     render.emit_record(result, fmt="json", tz=tz)
+
+
+contact_app = sub_app("Contacts (the people behind accounts and opportunities).")
+
+
+@contact_app.command("forget")
+def contact_forget(
+    ctx: typer.Context,
+    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a contact's personal data and that of the leads that are the same person,
+    keeping the facts for reports (admin).
+
+    Example: crm contact forget 7 --yes
+    """
+    from crmcli.services import governance
+
+    _confirm(f"the personal data of contact {contact_id}", yes)
+    with workspace(ctx).writing(role="admin") as tx:
+        result = governance.forget_contact(tx, contact_id)
+    leads = ", ".join(map(str, result["leads"])) or "none"
+    render.note(
+        f"erased contact {contact_id} (leads: {leads}); {result['values_erased']} "
+        "audited values; the audit chain still verifies"
+    )

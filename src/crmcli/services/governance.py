@@ -129,7 +129,7 @@ ERASE_LEAD = {"first_name": "", "last_name": "", "email": None, "phone": None, "
 def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
     """Erase a lead's personal data (and its contact's and activities'), keep the facts."""
     from crmcli.services.obligations import refresh_lead
-    from crmcli.store.models import Activity, AuditPersonal, Contact, Notification, PersonalKey
+    from crmcli.store.models import Activity, Contact, Notification, Obligation
 
     lead = load_lead(tx, lead_id)
     for field, value in ERASE_LEAD.items():
@@ -147,28 +147,19 @@ def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
     if lead.contact_id is not None:
         contact = tx.session.get(Contact, lead.contact_id)
         if contact is not None:
-            contact.first_name, contact.last_name = "", ""
-            contact.email = contact.phone = contact.title = None
-            tx.session.add(contact)
+            _erase_contact(tx, contact)
             records.append(("contact", contact.id))  # type: ignore[arg-type]
-    erased_values = 0
-    for record_type, record_id in records:
-        event_ids = select(AuditEvent.id).where(
-            AuditEvent.record_type == record_type, AuditEvent.record_id == record_id
-        )
-        for row in tx.session.exec(
-            select(AuditPersonal).where(col(AuditPersonal.event_id).in_(event_ids))
-        ):
-            tx.session.delete(row)
-            erased_values += 1
-        key = tx.session.get(PersonalKey, (record_type, record_id))
-        if key is not None:
-            tx.session.delete(key)
+    erased_values = _erase_audited_values(tx, records)
     for notice in tx.session.exec(select(Notification).where(Notification.lead_id == lead_id)):
         notice.message = audit.ERASED
         tx.session.add(notice)
     tx.session.flush()
     refresh_lead(tx, lead)  # obligation titles carry the name
+    for obligation in tx.session.exec(
+        select(Obligation).where(Obligation.record_type == "lead", Obligation.record_id == lead_id)
+    ):
+        obligation.title = obligation.title.split(": ", 1)[0]  # "first response: <name>"
+        tx.session.add(obligation)
     tx.audit(
         "lead",
         lead_id,
@@ -184,6 +175,58 @@ def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
         "values_erased": erased_values,
         "erased_fields": sorted(ERASE_LEAD),
     }
+
+
+def _erase_contact(tx: Tx, contact: Any) -> None:
+    contact.first_name, contact.last_name = "", ""
+    contact.email = contact.phone = contact.title = None
+    contact.updated_at = tx.now
+    tx.session.add(contact)
+
+
+def _erase_audited_values(tx: Tx, records: list[tuple[str, int]]) -> int:
+    """Delete the readable personal values of the records' audit events, and their keys."""
+    from crmcli.store.models import AuditPersonal, PersonalKey
+
+    erased = 0
+    for record_type, record_id in records:
+        event_ids = select(AuditEvent.id).where(
+            AuditEvent.record_type == record_type, AuditEvent.record_id == record_id
+        )
+        for row in tx.session.exec(
+            select(AuditPersonal).where(col(AuditPersonal.event_id).in_(event_ids))
+        ):
+            tx.session.delete(row)
+            erased += 1
+        key = tx.session.get(PersonalKey, (record_type, record_id))
+        if key is not None:
+            tx.session.delete(key)
+    return erased
+
+
+def forget_contact(tx: Tx, contact_id: int) -> dict[str, Any]:
+    """Erase a contact, and every lead that is the same person (linked to the contact)."""
+    from crmcli.services.scope import in_scope
+    from crmcli.store.models import Contact
+
+    contact = tx.session.get(Contact, contact_id)
+    leads = list(tx.session.exec(select(Lead).where(Lead.contact_id == contact_id)))
+    if contact is None or any(not in_scope(tx, lead.campaign_id) for lead in leads):
+        raise NotFound(f"contact {contact_id} not found")
+    results = [forget_lead(tx, lead.id) for lead in leads]  # type: ignore[arg-type]
+    if not results:
+        _erase_contact(tx, contact)
+        values = _erase_audited_values(tx, [("contact", contact_id)])
+        tx.session.flush()
+        tx.audit(
+            "contact",
+            contact_id,
+            "forget",
+            {"erased": [None, ["email", "first_name", "last_name", "phone", "title"]]},
+        )
+    else:
+        values = sum(r["values_erased"] for r in results)
+    return {"id": contact_id, "leads": [r["id"] for r in results], "values_erased": values}
 
 
 def export_personal(tx: Tx, lead_id: int) -> dict[str, Any]:
