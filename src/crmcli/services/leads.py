@@ -14,7 +14,7 @@ from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
-from crmcli.services import audit, scope
+from crmcli.services import scope
 from crmcli.services.lookups import campaign_by_name, load_lead, user_by_name
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
@@ -229,6 +229,8 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
     for key, value in (values | dedupe.blocking_keys(merged)).items():
         setattr(lead, key, value)
     tx.session.flush()
+    from crmcli.services import audit
+
     changes = audit.diff(before, get_lead(tx, lead_id))
     if not changes:
         return before
@@ -250,7 +252,7 @@ def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
             "action": e.action,
             "changes": e.changes,
         }
-        for e in audit.history(tx.session, "lead", lead_id)
+        for e in _audit().history(tx.session, "lead", lead_id)
     ]
 
 
@@ -265,3 +267,9 @@ def _default_campaign(tx: Tx) -> int | None:
 
     names = sorted(tx.session.get(Campaign, cid).name for cid in allowed)  # type: ignore[union-attr]
     raise BadInput(f"--campaign: you work in several campaigns ({', '.join(names)}); say which")
+
+
+def _audit():  # noqa: ANN202
+    from crmcli.services import audit  # not needed by `crm lead list`
+
+    return audit

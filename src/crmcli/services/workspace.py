@@ -16,9 +16,8 @@ from crmcli import clock
 from crmcli.context import AppContext
 from crmcli.errors import BadInput, CrmError, NotPermitted, StorageError
 from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
-from crmcli.services import audit
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
-from crmcli.store.models import PolicyVersion, User
+from crmcli.store.models import User
 
 if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
@@ -54,6 +53,8 @@ class Tx:
     def audit(
         self, record_type: str, record_id: int | None, action: str, changes: dict[str, Any]
     ) -> None:
+        from crmcli.services import audit  # writes only: reads skip the audit tables
+
         audit.append(
             self.session,
             at=self.now,
@@ -157,6 +158,8 @@ class Workspace:
     def _load_policy(self, session: Session) -> Policy:
         if self.app.policy_file is not None:
             return read_policy_file(self.app.policy_file)
+        from crmcli.store.models import PolicyVersion
+
         stored = session.exec(
             select(PolicyVersion).order_by(col(PolicyVersion.id).desc()).limit(1)
         ).first()

@@ -12,14 +12,7 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
-from crmcli.store.models.core import (
-    AuditEvent,
-    Campaign,
-    Lead,
-    PolicyVersion,
-    User,
-    UserCampaign,
-)
+from crmcli.store.models.core import Campaign, Lead, PolicyVersion, User, UserCampaign
 
 # Lead's foreign keys to account and contact are only resolved when writing, and every
 # command that writes leads loads these tables first.
@@ -39,12 +32,20 @@ _LAZY = {
         "lifecycle",
     ),
     **dict.fromkeys(
-        ("ImportBatch", "ImportRow", "ReviewItem", "PersonalKey", "AuditPersonal"), "data"
+        (
+            "AuditEvent",
+            "AuditPersonal",
+            "PersonalKey",
+            "PolicyVersion",
+            "ImportBatch",
+            "ImportRow",
+            "ReviewItem",
+        ),
+        "data",
     ),
 }
 
 __all__ = [
-    "AuditEvent",
     "Campaign",
     "Lead",
     "PolicyVersion",

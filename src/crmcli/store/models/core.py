@@ -1,5 +1,4 @@
-"""Users, campaigns, leads, the audit log and policy versions:
-what every command needs."""
+"""Users, campaigns, leads and the policy versions: what every command needs."""
 
 from __future__ import annotations
 
@@ -94,24 +93,6 @@ class Lead(Table, table=True):
     lost_reason: str | None = None
     quote_ref: str | None = None
     prospect_said_no: bool = False
-
-
-class AuditEvent(Table, table=True):
-    """Append-only; each event hashes its content and the previous event's hash."""
-
-    __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_record", "record_type", "record_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _when(nullable=False)
-    actor: str
-    command: str
-    record_type: str
-    record_id: int | None = None
-    action: str
-    changes: dict[str, Any] = _json(dict)
-    prev_hash: str
-    hash: str = Field(unique=True)
 
 
 class PolicyVersion(Table, table=True):

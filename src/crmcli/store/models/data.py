@@ -1,4 +1,5 @@
-"""Bulk import batches, the review queue, and erasable personal data of the audit log."""
+"""The audit log and its erasable personal data, import batches and the
+review queue: loaded when a command writes or needs them."""
 
 from __future__ import annotations
 
@@ -82,3 +83,21 @@ class AuditPersonal(Table, table=True):
     field: str = Field(primary_key=True)
     old: str | None = None
     new: str | None = None
+
+
+class AuditEvent(Table, table=True):
+    """Append-only; each event hashes its content and the previous event's hash."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_record", "record_type", "record_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(nullable=False)
+    actor: str
+    command: str
+    record_type: str
+    record_id: int | None = None
+    action: str
+    changes: dict[str, Any] = _json(dict)
+    prev_hash: str
+    hash: str = Field(unique=True)
