@@ -9,23 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from crmcli.errors import BadInput
+from crmcli.records import LEAD_EDITABLE
 
 # what a column can fill; everything else is kept in the lead's `extra`
-IMPORT_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "phone",
-    "source",
-    "industry",
-    "employees",
-    "country",
-    "region",
-    "campaign",
-    "acquired_at",
-)
+IMPORT_FIELDS = (*LEAD_EDITABLE, "campaign", "acquired_at")
 EXTRA = "extra"  # `--map "Col=extra"` keeps a column in `extra` even if its name is known
 
 # header (normalised: lower-case words) -> field; earlier aliases win when several match

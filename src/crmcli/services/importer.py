@@ -30,6 +30,7 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput, CrmError, NotFound, NotPermitted, PolicyRefusal
+from crmcli.records import LEAD_FIELDS
 from crmcli.rules import dedupe, mapping, matching
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
@@ -813,24 +814,10 @@ class Importer:
         )
 
 
-# the lead's JSON shape (services.leads.LEAD_FIELDS) as stored columns, for the create event
-_SHOWN_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "phone",
-    "source",
-    "industry",
-    "employees",
-    "country",
-    "region",
-    "stage",
-    "status",
-    "acquired_at",
-    "created_at",
-    "updated_at",
+# the lead's JSON shape as stored columns (owner and campaign are names there), for the
+# create event
+_SHOWN_FIELDS = tuple(
+    f for f in LEAD_FIELDS if f not in ("id", "score", "band", "owner", "campaign")
 )
 
 
