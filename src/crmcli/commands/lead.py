@@ -48,10 +48,32 @@ Force = Annotated[bool, typer.Option("--force", help="Save even if it looks like
 LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
 
 
-def _fields(**options: Any) -> dict[str, Any]:
-    """Option values given on the command line, keyed by lead field name."""
-    names = {"first": "first_name", "last": "last_name"}
-    return {names.get(k, k): v for k, v in options.items() if v is not None}
+# command option name -> lead field, for the options add and edit share
+FIELD_OPTIONS = {
+    "first": "first_name",
+    "last": "last_name",
+    "company": "company",
+    "email": "email",
+    "phone": "phone",
+    "source": "source",
+    "title": "title",
+    "industry": "industry",
+    "employees": "employees",
+    "country": "country",
+    "region": "region",
+    "campaign": "campaign",
+    "owner": "owner",
+    "acquired": "acquired",
+}
+
+
+def _fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The field options given on the command line, keyed by lead field name."""
+    return {
+        field: options[name]
+        for name, field in FIELD_OPTIONS.items()
+        if options.get(name) is not None
+    }
 
 
 @app.command("add")
@@ -87,22 +109,7 @@ def lead_add(
     """
     from crmcli.services import leads
 
-    raw = _fields(
-        first=first,
-        last=last,
-        company=company,
-        email=email,
-        phone=phone,
-        source=source,
-        title=title,
-        industry=industry,
-        employees=employees,
-        country=country,
-        region=region,
-        campaign=campaign,
-        owner=owner,
-        acquired=acquired,
-    )
+    raw = _fields(locals())
     with workspace(ctx).writing() as tx:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
@@ -199,21 +206,7 @@ def lead_edit(
     """
     from crmcli.services import leads
 
-    raw = _fields(
-        first=first,
-        last=last,
-        company=company,
-        email=email,
-        phone=phone,
-        source=source,
-        title=title,
-        industry=industry,
-        employees=employees,
-        country=country,
-        region=region,
-        campaign=campaign,
-        owner=owner,
-    )
+    raw = _fields(locals())
     with workspace(ctx).writing() as tx:
         lead = leads.edit_lead(tx, lead_id, raw, force=force)
         tz = tx.policy.timezone
