@@ -145,3 +145,33 @@ def test_lead_list_loads_only_what_it_needs(crm: Crm) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["lead", "list", "--format", "json"], ["lead", "list"]),
+        (["--db", "x.db", "--as", "ed", "lead", "add", "--first", "A"], ["lead", "add"]),
+        (["--db=x.db", "score", "1", "--budget", "3"], ["score", "1"]),
+        (["--format", "json"], []),
+        (["lead", "list", "--help"], []),
+        (["-h"], []),
+    ],
+)
+def test_command_words(argv: list[str], words: list[str]) -> None:
+    from crmcli.cli import command_words
+
+    assert command_words(argv) == words
+
+
+def test_trimmed_app_holds_only_the_command_and_leaves_the_app_whole() -> None:
+    from crmcli.cli import trimmed
+
+    small = trimmed(app, ["lead", "list"])
+    assert [g.name for g in small.registered_groups] == ["lead"]
+    assert [c.name for c in small.registered_groups[0].typer_instance.registered_commands] == [
+        "list"
+    ]
+    assert trimmed(app, ["score", "1"]).registered_commands[0].name == "score"
+    assert trimmed(app, ["nonsense"]) is app
+    assert len(app.registered_commands) > 10 and len(app.registered_groups) > 5

@@ -4,6 +4,8 @@ Only Typer and light modules are imported here so `crm --help` stays fast; comma
 the database layer inside their functions.
 """
 
+import copy
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -140,9 +142,56 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
 
 
+GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")
+
+
+def command_words(argv: list[str]) -> list[str]:
+    """The command path in argv (`crm --db x lead list -f json` -> ["lead", "list"]); empty
+    when help is asked for, since help lists every command."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        return []
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in GLOBAL_OPTIONS_WITH_VALUE and not words:
+            skip = True
+        elif arg.startswith("-"):
+            if words:
+                break  # the command's own options start here
+        else:
+            words.append(arg)
+            if len(words) == 2:
+                break
+    return words
+
+
+def trimmed(typer_app: typer.Typer, words: list[str]) -> typer.Typer:
+    """A copy of the app holding only the command `words` name, so Typer does not build the
+    parameters of every other command on each run (start-up time); unknown words get the
+    whole app, which then explains what exists."""
+    if not words:
+        return typer_app
+    head, rest = words[0], words[1:]
+    copy_app = copy.copy(typer_app)
+    commands = [c for c in typer_app.registered_commands if c.name == head]
+    groups = [g for g in typer_app.registered_groups if g.name == head]
+    if commands:
+        copy_app.registered_commands, copy_app.registered_groups = commands, []
+    elif groups:
+        group = copy.copy(groups[0])
+        group.typer_instance = trimmed(groups[0].typer_instance, rest)  # type: ignore[arg-type]
+        copy_app.registered_commands, copy_app.registered_groups = [], [group]
+    else:
+        return typer_app
+    return copy_app
+
+
 def main(argv: list[str] | None = None) -> int:
+    words = command_words(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, prog_name="crm")
+        trimmed(app, words)(args=argv, prog_name="crm")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
