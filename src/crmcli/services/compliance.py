@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from crmcli.context import AppContext
 from crmcli.errors import BadInput
 from crmcli.rules import sampling
-from crmcli.rules.policy import Policy, PolicyInvalid, default_policy, parse_policy
+from crmcli.rules.policy import PolicyInvalid, parse_policy
 from crmcli.services import audit
 from crmcli.services.scope import scoped
 from crmcli.services.workspace import Tx, Workspace
@@ -188,17 +188,6 @@ def _row(
 OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
 
 
-class _Inspection(Workspace):
-    """A workspace that opens even when the stored policy is unreadable: the doctor's job
-    is to report that, so meanwhile the defaults stand in."""
-
-    def _load_policy(self, session: Session) -> Policy:
-        try:
-            return super()._load_policy(session)
-        except PolicyInvalid:
-            return default_policy()
-
-
 def doctor(app: AppContext) -> dict[str, Any]:
     """Health of the database: file permissions, schema, stored policy, audit chain.
 
@@ -208,7 +197,8 @@ def doctor(app: AppContext) -> dict[str, Any]:
     from crmcli.store.engine import make_engine, schema_version, sqlite_path
     from crmcli.store.migrations import SCHEMA_HEAD
 
-    ws = _Inspection(app)
+    ws = Workspace(app)
+    ws.tolerate_bad_policy = True  # reporting an unreadable stored policy is the doctor's job
     found_schema = schema_version(make_engine(ws.url))  # before opening migrates it
     current_schema = schema_version(ws.engine)  # opening refuses a newer schema (exit 6)
     path = sqlite_path(ws.url)

@@ -287,7 +287,3 @@ def audit_log(
         }
         for e in events
     ]
-
-
-def lead_exists(tx: Tx, lead_id: int) -> bool:
-    return tx.session.get(Lead, lead_id) is not None

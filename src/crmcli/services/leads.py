@@ -244,6 +244,8 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
 
 
 def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
+    from crmcli.services import audit  # not needed by `crm lead list`
+
     return [
         {
             "at": e.at,
@@ -252,7 +254,7 @@ def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
             "action": e.action,
             "changes": e.changes,
         }
-        for e in _audit().history(tx.session, "lead", lead_id)
+        for e in audit.history(tx.session, "lead", lead_id)
     ]
 
 
@@ -267,9 +269,3 @@ def _default_campaign(tx: Tx) -> int | None:
 
     names = sorted(tx.session.get(Campaign, cid).name for cid in allowed)  # type: ignore[union-attr]
     raise BadInput(f"--campaign: you work in several campaigns ({', '.join(names)}); say which")
-
-
-def _audit():  # noqa: ANN202
-    from crmcli.services import audit  # not needed by `crm lead list`
-
-    return audit
