@@ -116,6 +116,29 @@ def emit_stream(
     return count
 
 
+def emit_lines(batches: Iterable[Sequence[str]], *, fmt: str, columns: Sequence[str]) -> int:
+    """Write finished JSON-object or CSV lines (made by the database), in batches, as
+    emit_stream would write the rows they came from. Returns the number of lines."""
+    count = 0
+    write = sys.stdout.write
+    if fmt == "json":
+        write("[")
+        for lines in batches:
+            if lines:
+                write(("\n" if count == 0 else ",\n") + ",\n".join(lines))
+                count += len(lines)
+        write("\n]\n" if count else "]\n")
+    elif fmt == "csv":
+        csv.writer(sys.stdout, lineterminator="\n").writerow(columns)
+        for lines in batches:
+            if lines:
+                write("\n".join(lines) + "\n")
+                count += len(lines)
+    else:
+        raise ValueError(f"emit_lines writes json or csv, not {fmt}")
+    return count
+
+
 def _json_scalar(value: Any, tz: tzinfo | None) -> str:
     """One JSON value, as json.dumps(..., ensure_ascii=False) writes it, without its cost."""
     kind = type(value)

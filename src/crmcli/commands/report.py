@@ -46,7 +46,7 @@ def report_overdue(
     Example: crm report overdue --owner me --due-within 2d
     """
     from crmcli.rules.durations import parse_duration
-    from crmcli.services.reports import OVERDUE_FIELDS, overdue_rows
+    from crmcli.services.reports import OVERDUE_FIELDS, overdue_lines, overdue_rows
 
     within = None
     if due_within is not None:
@@ -56,7 +56,6 @@ def report_overdue(
             raise BadInput(f"--due-within: {exc}") from None
     fmt = output_format(ctx, output)
     overdue_count = 0
-
     late = OVERDUE_FIELDS.index("overdue_by_seconds")
 
     def counted(rows):  # noqa: ANN001, ANN202
@@ -67,12 +66,16 @@ def report_overdue(
 
     with workspace(ctx).reading() as tx:
         tz = tx.policy.timezone
-        rows = counted(overdue_rows(tx, owner=owner, rule=rule, due_within=within))
+        filters = {"owner": owner, "rule": rule, "due_within": within}
+        rows = counted(overdue_rows(tx, **filters))
         if fmt == "table":
             _table([dict(zip(OVERDUE_FIELDS, row, strict=True)) for row in rows], tz)
         elif fmt == "ids":
             record = OVERDUE_FIELDS.index("record_id")
             render.emit_stream(((row[record],) for row in rows), fmt="ids", columns=("id",))
+        elif (made := overdue_lines(tx, fmt, **filters)) is not None:
+            lines, overdue_count = made  # SQLite wrote each line: millions of rows
+            render.emit_lines(lines, fmt=fmt, columns=OVERDUE_FIELDS)
         else:
             render.emit_stream(rows, fmt=fmt, columns=OVERDUE_FIELDS, tz=tz)
     if check and overdue_count:
