@@ -45,14 +45,22 @@ def upgrade() -> None:
         sa.column("key_since", UTCDateTime()),
         sa.column("created_at", UTCDateTime()),
     )
-    for row in connection.execute(sa.select(accounts)).mappings().all():
+    found = connection.execute(
+        sa.select(accounts.c.id, accounts.c.name, accounts.c.key_account, accounts.c.created_at)
+    ).all()
+    if found:  # one executemany: databases with many accounts upgrade in seconds
         connection.execute(
             accounts.update()
-            .where(accounts.c.id == row["id"])
-            .values(
-                name_key=company_key(row["name"]),
-                key_since=row["created_at"] if row["key_account"] else None,
-            )
+            .where(accounts.c.id == sa.bindparam("account_id"))
+            .values(name_key=sa.bindparam("key"), key_since=sa.bindparam("since")),
+            [
+                {
+                    "account_id": account_id,
+                    "key": company_key(name),
+                    "since": created_at if key_account else None,
+                }
+                for account_id, name, key_account, created_at in found
+            ],
         )
 
 
