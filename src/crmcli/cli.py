@@ -12,11 +12,13 @@ from typing import Annotated
 import typer
 
 from crmcli.commands import (
+    account,
     activity,
     assign,
     audit,
     campaign,
     compliance,
+    contact,
     imports,
     lead,
     lead_data,
@@ -139,7 +141,9 @@ audit_app = audit.app
 audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
-app.add_typer(audit.contact_app, name="contact")
+contact.app.command("forget")(audit.contact_forget)
+app.add_typer(contact.app, name="contact")
+app.add_typer(account.app, name="account")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

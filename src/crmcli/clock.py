@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 from crmcli.errors import BadInput
 
@@ -47,3 +47,11 @@ def parse_when(
     if value.tzinfo is None:
         value = value.replace(tzinfo=default_tz)
     return value.astimezone(UTC)
+
+
+def parse_date(text: str, *, field: str) -> date:
+    """A calendar date written YYYY-MM-DD (contract ends, close dates)."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{field}: {text!r} is not a date; write YYYY-MM-DD") from None

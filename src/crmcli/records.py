@@ -19,6 +19,7 @@ LEAD_FIELDS = (
     "region",
     "stage",
     "status",
+    "type",
     "score",
     "band",
     "owner",

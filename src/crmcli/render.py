@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -24,6 +24,8 @@ def _console():
 def json_value(value: Any, tz: tzinfo | None) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(tz).isoformat() if tz else value.isoformat()
+    if isinstance(value, date):  # contract ends, close dates
+        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):

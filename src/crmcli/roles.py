@@ -37,6 +37,11 @@ COMMAND_ROLES: dict[str, str] = {
     "user list": "viewer",
     # lists absences to anyone; setting or clearing them needs editor (checked by the service)
     "user away": "viewer",
+    # accounts and contacts (issue 6)
+    "account list": "viewer",
+    "account show": "viewer",
+    "contact list": "viewer",
+    "contact show": "viewer",
     # write records
     "advance": "editor",
     "assign": "editor",
@@ -57,6 +62,11 @@ COMMAND_ROLES: dict[str, str] = {
     "review reject": "editor",
     "score": "editor",
     "tick": "editor",
+    "account add": "editor",
+    "account edit": "editor",
+    "contact add": "editor",
+    "contact edit": "editor",
+    "contact verify": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",

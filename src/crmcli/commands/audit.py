@@ -203,10 +203,6 @@ def lead_export_personal(
     render.emit_record(result, fmt="json", tz=tz)
 
 
-contact_app = sub_app("Contacts (the people behind accounts and opportunities).")
-
-
-@contact_app.command("forget")
 def contact_forget(
     ctx: typer.Context,
     contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],

@@ -44,6 +44,7 @@ Country = _opt("--country", "ISO country code, e.g. US.")
 Region = _opt("--region", "Region or state, e.g. NY (or US-NY).")
 Campaign = _opt("--campaign", "Campaign name.")
 Owner = _opt("--owner", "Owning user (or 'me').")
+Type = _opt("--type", "Opportunity type (one of the policy's pipeline.opportunity_types).")
 Force = Annotated[bool, typer.Option("--force", help="Save even if it looks like a duplicate.")]
 LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
 
@@ -63,6 +64,7 @@ FIELD_OPTIONS = {
     "region": "region",
     "campaign": "campaign",
     "owner": "owner",
+    "type": "type",
     "acquired": "acquired",
 }
 
@@ -197,12 +199,13 @@ def lead_edit(
     region: Region = None,
     campaign: Campaign = None,
     owner: Owner = None,
+    type: Type = None,
     force: Force = False,
     output: FormatOption = None,
 ) -> None:
     """Change a lead's fields, validated like add; audited old → new.
 
-    Example: crm lead edit 12 --phone "+1 212 555 0199" --title CTO
+    Example: crm lead edit 12 --phone "+1 212 555 0199" --title CTO --type renewal
     """
     from crmcli.services import leads
 

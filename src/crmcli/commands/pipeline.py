@@ -12,14 +12,9 @@ LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead or opportunity i
 
 
 def _date(text: str | None, field: str):  # noqa: ANN202
-    if text is None:
-        return None
-    from datetime import date
+    from crmcli.clock import parse_date
 
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"{field}: {text!r} is not a date; write YYYY-MM-DD") from None
+    return None if text is None else parse_date(text, field=field)
 
 
 def _money(text: str | None):  # noqa: ANN202
@@ -53,6 +48,10 @@ def advance(
     prospect_said_no: Annotated[
         bool, typer.Option("--prospect-said-no", help="The prospect said no themselves (seed 004).")
     ] = False,
+    type: Annotated[
+        str | None,
+        typer.Option("--type", help="Opportunity type (policy pipeline.opportunity_types)."),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """Move a lead to STAGE through the policy's gates (exit 5 names what is missing).
@@ -69,6 +68,7 @@ def advance(
         close_date=_date(close_date, "--close-date"),
         amount=_money(amount),
         prospect_said_no=prospect_said_no,
+        type=type,
     )
     with workspace(ctx).writing() as tx:
         result = advance_lead(tx, lead_id, stage, move)

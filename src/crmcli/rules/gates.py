@@ -99,3 +99,37 @@ def next_stage(policy: Policy, stage: str) -> str | None:
         if candidate.get("outcome") != "lost":
             return candidate["key"]
     return None
+
+
+def opportunity_types(policy: Policy) -> list[str]:
+    """The policy's opportunity types (seed 004); empty allows any."""
+    return list(policy.data["pipeline"].get("opportunity_types", []))
+
+
+def normalise_type(policy: Policy, raw: str, *, field: str = "--type") -> str:
+    """The policy's spelling of a type given in any case; BadInput naming the allowed ones."""
+    from crmcli.errors import BadInput
+
+    text = " ".join(raw.split())
+    allowed = opportunity_types(policy)
+    if not text:
+        raise BadInput(f"{field}: empty; give an opportunity type")
+    if not allowed:
+        return text
+    for kind in allowed:
+        if kind.lower() == text.lower():
+            return kind
+    raise BadInput(
+        f"{field}: {raw!r} is not an opportunity type of the policy; use one of "
+        f"{', '.join(allowed)} (policy pipeline.opportunity_types)"
+    )
+
+
+def type_required(policy: Policy, target: str) -> bool:
+    """Entering an opportunity stage (not a lost outcome) needs a type when types are listed."""
+    keys = policy.stage_keys()
+    start = policy.data["pipeline"]["opportunity_from"]
+    if not opportunity_types(policy) or target not in keys or start not in keys:
+        return False
+    stage = policy.stages[keys.index(target)]
+    return keys.index(target) >= keys.index(start) and stage.get("outcome") != "lost"

@@ -311,3 +311,7 @@ def stale_in_stage(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) 
             detail={"suggest": suggest},
         )
     ]
+
+
+# account and contact rules register themselves with the same engine
+from crmcli.rules import account_rules  # noqa: E402, F401

@@ -51,9 +51,25 @@ DEFAULT_POLICY: dict[str, Any] = {
             "move_to": "",
         },
         "quote.approval": {"after": "8h", "clock": "business"},
-        "account.onboarding": {"after": "30d", "clock": "calendar"},
-        "account.qbr": {"after": "13w", "clock": "calendar"},
-        "account.renewal": {"before": "90d", "clock": "calendar"},
+        # tasks: the onboarding checklist, each due `day` days after the account is won
+        "account.onboarding": {
+            "after": "30d",
+            "clock": "calendar",
+            "tasks": [
+                {"title": "Kick-off call", "day": 2},
+                {"title": "Technical setup", "day": 7},
+                {"title": "Training", "day": 14},
+                {"title": "30-day success review", "day": 30},
+            ],
+        },
+        # a held meeting whose subject names one of meeting_subjects counts as the QBR
+        "account.qbr": {
+            "after": "13w",
+            "clock": "calendar",
+            "meeting_subjects": ["QBR", "business review"],
+        },
+        # met by opening an opportunity of this type for the account
+        "account.renewal": {"before": "90d", "clock": "calendar", "opportunity_type": "renewal"},
         "contact.verify": {"after": "13w", "clock": "calendar"},
     },
     "scoring": {
@@ -121,6 +137,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "pipeline": {
         # entering this stage (or a later one) makes the lead an opportunity
         "opportunity_from": "qualification",
+        # what an opportunity may be (seed 004): one per product or service sold on its own;
+        # when listed, entering an opportunity stage needs one of them; [] allows any type
+        "opportunity_types": [],
         # true lets `advance` jump over stages; else only stages marked skippable are skipped
         "allow_skip": False,
         "stages": [
@@ -192,6 +211,12 @@ EXPLAIN: dict[str, str] = {
     "rules.opportunity.stale.move_to": 'what crm tick does with stale records: "" (flag only), '
     "nurture, or a lost stage",
     "rules.account.renewal.before": "how long before contract end renewal starts",
+    "rules.account.renewal.opportunity_type": "the opportunity type that starts a renewal",
+    "rules.account.onboarding.tasks": "onboarding checklist: {title, day} tasks created when "
+    "an account's first opportunity is won, each due `day` days later",
+    "rules.account.qbr.meeting_subjects": "words in a meeting's subject that make it the QBR",
+    "pipeline.opportunity_types": "allowed opportunity types (seed 004); when listed, a type "
+    "is required to enter an opportunity stage; [] allows any",
     "scoring.model": "bant (budget/authority/need/timeline) or engagement",
     "scoring.bands": "score ranges 0-100, names, and what each triggers: action (nurture, "
     "follow_up, contact, none), due (task due after), notify (owner, admins)",
@@ -548,12 +573,66 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             ("rules", "opportunity.stale", "move_to"),
             f'use "", nurture or a lost stage ({", ".join(map(str, lost))})',
         )
+    issues += _check_account_rules(p)
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
     if p["pipeline"]["opportunity_from"] not in keys:
         bad(
             ("pipeline", "opportunity_from"),
             f"must be one of the stages: {', '.join(map(str, keys))}",
         )
+    return issues
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list's items; anything else was reported by the shape check."""
+    return value if isinstance(value, list) else []
+
+
+def _check_account_rules(p: dict[str, Any]) -> list[PolicyIssue]:
+    """Opportunity types, the onboarding checklist and the QBR meeting words."""
+    issues: list[PolicyIssue] = []
+    types = _listed(p["pipeline"]["opportunity_types"])
+    seen: set[str] = set()
+    for i, kind in enumerate(types):
+        if not isinstance(kind, str) or not kind.strip():
+            issues.append(PolicyIssue(("pipeline", "opportunity_types", i), "must be a name"))
+        elif kind.strip().lower() in seen:
+            issues.append(
+                PolicyIssue(("pipeline", "opportunity_types", i), f"{kind!r} appears twice")
+            )
+        else:
+            seen.add(kind.strip().lower())
+    renewal = p["rules"]["account.renewal"].get("opportunity_type", "")
+    if seen and isinstance(renewal, str) and renewal and renewal.lower() not in seen:
+        issues.append(
+            PolicyIssue(
+                ("pipeline", "opportunity_types"),
+                f"lacks {renewal!r}, the type that starts a renewal "
+                '(rules."account.renewal".opportunity_type); add it, or set that to "" '
+                "when renewals are not opportunities",
+            )
+        )
+    onboarding = p["rules"]["account.onboarding"]
+    try:
+        span = parse_duration(onboarding.get("after", "30d")).days
+    except ValueError:
+        span = None  # reported with the other durations
+    for i, task in enumerate(_listed(onboarding.get("tasks", []))):
+        path = ("rules", "account.onboarding", "tasks", i)
+        if not isinstance(task, dict) or set(task) != {"title", "day"}:
+            issues.append(PolicyIssue(path, 'write each task as {title = "Training", day = 14}'))
+        elif not isinstance(task["title"], str) or not task["title"].strip():
+            issues.append(PolicyIssue((*path, "title"), "must be a non-empty name"))
+        elif not isinstance(task["day"], int) or isinstance(task["day"], bool) or task["day"] < 0:
+            issues.append(PolicyIssue((*path, "day"), "must be a whole number of days >= 0"))
+        elif span is not None and task["day"] > span:
+            issues.append(
+                PolicyIssue((*path, "day"), f"lies after the {span}-day plan (after); shorten it")
+            )
+    for i, word in enumerate(_listed(p["rules"]["account.qbr"].get("meeting_subjects", []))):
+        if not isinstance(word, str) or not word.strip():
+            path = ("rules", "account.qbr", "meeting_subjects", i)
+            issues.append(PolicyIssue(path, "must be a word or phrase"))
     return issues
 
 

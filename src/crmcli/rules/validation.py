@@ -114,11 +114,19 @@ def normalise_lead(raw: dict[str, Any], *, phone_region: str) -> dict[str, Any]:
     return out
 
 
+def check_named(person: dict[str, Any], noun: str = "lead") -> None:
+    if not (person.get("first_name") or person.get("last_name")):
+        raise BadInput(f"name: a {noun} needs --first or --last")
+
+
+def check_reachable(person: dict[str, Any], noun: str = "lead") -> None:
+    if not (person.get("email") or person.get("phone")):
+        raise BadInput(f"email/phone: a {noun} needs --email or --phone to be reachable")
+
+
 def check_complete(lead: dict[str, Any]) -> None:
     """Name, a way to reach the lead, and a source must be present (seed 001 §2.2)."""
-    if not (lead.get("first_name") or lead.get("last_name")):
-        raise BadInput("name: a lead needs --first or --last")
-    if not (lead.get("email") or lead.get("phone")):
-        raise BadInput("email/phone: a lead needs --email or --phone to be reachable")
+    check_named(lead)
+    check_reachable(lead)
     if not lead.get("source"):
         raise BadInput("source: say where the lead came from with --source (e.g. web, referral)")

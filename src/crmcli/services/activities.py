@@ -156,6 +156,11 @@ def _lead_touched(tx: Tx, lead: Lead, activity: Activity) -> None:
     lead.updated_at = tx.now
     tx.session.add(lead)
     refresh_lead(tx, lead)
+    if lead.account_id is not None and activity.type in ("meeting", "task"):
+        # a QBR held, an onboarding task done: the account's obligations follow
+        from crmcli.services.accounts import refresh_account_id
+
+        refresh_account_id(tx, lead.account_id)
 
 
 # --- logging what happened ------------------------------------------------------------------

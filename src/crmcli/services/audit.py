@@ -186,6 +186,20 @@ def history(session: Session, record_type: str, record_id: int) -> list[EventVie
     return reveal(session, list(session.exec(query)))
 
 
+def history_rows(session: Session, record_type: str, record_id: int) -> list[dict[str, Any]]:
+    """A record's history as rows for `show` commands: at, actor, command, action, changes."""
+    return [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "command": e.command,
+            "action": e.action,
+            "changes": e.changes,
+        }
+        for e in history(session, record_type, record_id)
+    ]
+
+
 def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
     """Copies of `events` with sealed personal values replaced by the stored originals."""
     from crmcli.store.models import AuditPersonal

@@ -178,10 +178,22 @@ def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
 
 
 def _erase_contact(tx: Tx, contact: Any) -> None:
+    from crmcli.services.contacts import refresh_contact
+    from crmcli.store.models import Obligation
+
     contact.first_name, contact.last_name = "", ""
     contact.email = contact.phone = contact.title = None
     contact.updated_at = tx.now
     tx.session.add(contact)
+    tx.session.flush()
+    refresh_contact(tx, contact)  # nothing left to verify: contact.verify is cancelled
+    for obligation in tx.session.exec(
+        select(Obligation).where(
+            Obligation.record_type == "contact", Obligation.record_id == contact.id
+        )
+    ):
+        obligation.title = obligation.title.split(": ", 1)[0]  # the title carries the name
+        tx.session.add(obligation)
 
 
 def _erase_audited_values(tx: Tx, records: list[tuple[str, int]]) -> int:

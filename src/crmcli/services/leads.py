@@ -15,7 +15,7 @@ from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import scope
-from crmcli.services.lookups import campaign_by_name, load_lead, user_by_name
+from crmcli.services.lookups import campaign_by_name, limited, load_lead, owned_by, user_by_name
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
@@ -64,11 +64,7 @@ def get_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
 def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
     query = scope.scoped(tx, _lead_query().order_by(col(Lead.id)))
     if where.owner:
-        if where.owner == "none":
-            query = query.where(col(Lead.owner_id).is_(None))
-        else:
-            name = tx.actor.name if where.owner == "me" else where.owner
-            query = query.where(Lead.owner_id == user_by_name(tx, name, field="--owner").id)
+        query = query.where(owned_by(tx, Lead.owner_id, where.owner))
     if where.stage:
         stages = [s["key"] for s in tx.policy.stages]
         if where.stage not in stages:
@@ -91,11 +87,7 @@ def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
                 func.coalesce(Lead.phone, "").like(pattern),
             )
         )
-    if where.limit is not None:
-        if where.limit < 1:
-            raise BadInput("--limit: give 1 or more")
-        query = query.limit(where.limit)
-    return _rows(tx, query)
+    return _rows(tx, limited(query, where.limit))
 
 
 def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +99,10 @@ def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
         if acquired > tx.now + ACQUIRED_SKEW:
             raise BadInput("--acquired: lies in the future; give when the lead was acquired")
         values["acquired_at"] = acquired
+    if raw.get("type") is not None:
+        from crmcli.rules.gates import normalise_type
+
+        values["type"] = normalise_type(tx.policy, raw["type"])
     if raw.get("owner"):
         name = tx.actor.name if raw["owner"] == "me" else raw["owner"]
         values["owner_id"] = user_by_name(tx, name, field="--owner").id
@@ -246,16 +242,7 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
 def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
     from crmcli.services import audit  # not needed by `crm lead list`
 
-    return [
-        {
-            "at": e.at,
-            "actor": e.actor,
-            "command": e.command,
-            "action": e.action,
-            "changes": e.changes,
-        }
-        for e in audit.history(tx.session, "lead", lead_id)
-    ]
+    return audit.history_rows(tx.session, "lead", lead_id)
 
 
 def _default_campaign(tx: Tx) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from typing import Any
 
-from crmcli.errors import NotFound
+from sqlmodel import col, select
+
+from crmcli.errors import BadInput, NotFound
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
@@ -32,3 +34,29 @@ def load_lead(tx: Tx, lead_id: int) -> Lead:
     from crmcli.services.scope import require_lead
 
     return require_lead(tx, tx.session.get(Lead, lead_id), lead_id)
+
+
+def owner_id(tx: Tx, owner: str, *, field: str = "--owner") -> int | None:
+    """A user name, "me" (the acting user) or "none" (no owner) as a user id."""
+    if owner == "none":
+        return None
+    return user_by_name(tx, tx.actor.name if owner == "me" else owner, field=field).id
+
+
+def owned_by(tx: Tx, column: Any, owner: str) -> Any:
+    """The filter of `--owner NAME|me|none` on a record's owner column."""
+    found = owner_id(tx, owner)
+    return col(column).is_(None) if found is None else column == found
+
+
+def limited(query: Any, limit: int | None) -> Any:
+    if limit is None:
+        return query
+    if limit < 1:
+        raise BadInput("--limit: give 1 or more")
+    return query.limit(limit)
+
+
+def rows(tx: Tx, query: Any) -> list[dict[str, Any]]:
+    """Plain column rows through Core: no ORM identity map for read-only listings."""
+    return [dict(m) for m in tx.session.connection().execute(query).mappings()]

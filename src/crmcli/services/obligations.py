@@ -141,9 +141,12 @@ def open_obligations(tx: Tx, record_type: str, record_id: int) -> list[Obligatio
 
 
 def refresh_all(tx: Tx) -> int:
-    """Recompute every lead's obligations (after a policy change); returns how many."""
+    """Recompute every record's obligations (after a policy change); returns how many."""
+    from crmcli.services.accounts import refresh_every_account
+    from crmcli.services.contacts import refresh_every_contact
+
     count = 0
     for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
         refresh_lead(tx, lead)
         count += 1
-    return count
+    return count + refresh_every_account(tx) + refresh_every_contact(tx)

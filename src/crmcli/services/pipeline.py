@@ -11,7 +11,15 @@ from sqlmodel import col, select
 
 from crmcli.errors import BadInput, PolicyRefusal
 from crmcli.rules import dedupe
-from crmcli.rules.gates import GateFacts, check_move, is_outcome, next_stage
+from crmcli.rules.gates import (
+    GateFacts,
+    check_move,
+    is_outcome,
+    next_stage,
+    normalise_type,
+    opportunity_types,
+    type_required,
+)
 from crmcli.services import audit
 from crmcli.services.lookups import load_lead
 from crmcli.services.obligations import open_obligations, refresh_lead
@@ -29,6 +37,7 @@ class Move:
     close_date: date | None = None
     amount: Decimal | None = None
     prospect_said_no: bool = False
+    type: str | None = None  # opportunity type (seed 004)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,13 +75,24 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
         raise BadInput("--amount: must not be negative")
     if lead.stage == target:
         raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
+    kind = normalise_type(tx.policy, move.type) if move.type is not None else None
     result = check_move(tx.policy, gate_facts(tx, lead, move), target)
     if not result.allowed:
         raise PolicyRefusal(
             f"stage gate: lead {lead_id} cannot enter {target}: {result.reasons[0]}",
             details=[f"  also: {r}" for r in result.reasons[1:]],
         )
+    if kind is None and type_required(tx.policy, target):
+        allowed = opportunity_types(tx.policy)
+        if lead.type not in allowed:
+            raise PolicyRefusal(
+                f"stage gate: lead {lead_id} cannot enter {target}: an opportunity needs a "
+                f"type (policy pipeline.opportunity_types); give --type with one of "
+                f"{', '.join(allowed)}"
+            )
     before = _snapshot(lead)
+    if kind is not None:
+        lead.type = kind
     for name in ("po_number", "lost_reason", "quote_ref", "close_date", "amount"):
         value = getattr(move, name)
         if value is not None:
@@ -99,11 +119,15 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
         changes["skipped"] = [None, list(result.skipped)]
     tx.audit("lead", lead.id, "advance", changes)
     refresh_lead(tx, lead)
+    from crmcli.services.accounts import lead_changed
+
+    lead_changed(tx, lead)  # a won account starts onboarding; a renewal may be opened
     return {
         "id": lead.id,
         "stage": lead.stage,
         "status": lead.status,
         "kind": lead.kind,
+        "type": lead.type,
         "seconds_in_previous_stage": spent,
         "skipped": list(result.skipped),
         "converted": converted,
@@ -119,6 +143,7 @@ def _snapshot(lead: Lead) -> dict[str, Any]:
             "stage",
             "status",
             "kind",
+            "type",
             "po_number",
             "lost_reason",
             "quote_ref",
@@ -149,16 +174,14 @@ def update_status(tx: Tx, lead: Lead) -> bool:
 
 def _link_account_and_contact(tx: Tx, lead: Lead) -> None:
     """Odoo-style conversion: the opportunity gets an account and a contact, matched or new."""
-    account = None
-    key = dedupe.company_key(lead.company)
-    if key:
-        for candidate in tx.session.exec(select(Account)):
-            if dedupe.company_key(candidate.name) == key:
-                account = candidate
-                break
+    from crmcli.services.accounts import by_name_key
+    from crmcli.services.contacts import refresh_contact
+
+    account = by_name_key(tx, lead.company)  # indexed on the normalised name
     if account is None and lead.company:
         account = Account(
             name=lead.company,
+            name_key=dedupe.company_key(lead.company),
             industry=lead.industry,
             country=lead.country,
             region=lead.region,
@@ -211,6 +234,7 @@ def _link_account_and_contact(tx: Tx, lead: Lead) -> None:
                 "from_lead": [None, lead.id],
             },
         )
+        refresh_contact(tx, contact)
     lead.account_id = account.id if account else None
     lead.contact_id = contact.id
 

@@ -73,7 +73,7 @@ class Lead(Table, table=True):
     band: str | None = None
     owner_id: int | None = Field(default=None, foreign_key="user.id")
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
-    account_id: int | None = Field(default=None, foreign_key="account.id")
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
     # blocking keys for fuzzy duplicate search (normalised company, first letters of last name)
     company_key: str = ""
@@ -93,6 +93,7 @@ class Lead(Table, table=True):
     lost_reason: str | None = None
     quote_ref: str | None = None
     prospect_said_no: bool = False
+    type: str | None = None  # opportunity type from the policy's pipeline.opportunity_types
 
 
 class PolicyVersion(Table, table=True):

@@ -25,6 +25,11 @@ class Account(Table, table=True):
     owner_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
+    # account management (migration 0005)
+    name_key: str = Field(default="", index=True)  # dedupe.company_key(name): duplicates, match
+    contract_end: date | None = None
+    won_at: datetime | None = _when()  # its first opportunity was won: onboarding starts
+    key_since: datetime | None = _when()  # flagged key account: QBRs count from here
 
 
 class Contact(Table, table=True):
