@@ -16,6 +16,7 @@ from crmcli.commands import (
     assign,
     audit,
     campaign,
+    case,
     compliance,
     imports,
     lead,
@@ -140,6 +141,7 @@ audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
+app.add_typer(case.app, name="case")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

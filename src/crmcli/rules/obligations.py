@@ -29,6 +29,7 @@ class Due:
     met_at: datetime | None = None
     met_by: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    paused: bool = False  # the clock stands still (a case waiting on the customer)
 
 
 @dataclass(frozen=True)
@@ -311,3 +312,7 @@ def stale_in_stage(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) 
             detail={"suggest": suggest},
         )
     ]
+
+
+# rules of other record types register themselves on import
+from crmcli.rules import cases as _cases  # noqa: E402, F401, I001
