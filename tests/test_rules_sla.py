@@ -133,9 +133,7 @@ moments = st.integers(min_value=0, max_value=14 * 24 * 60).map(
 @given(
     after=st.integers(min_value=1, max_value=40 * 60).map(lambda m: timedelta(minutes=m)),
     clock=st.sampled_from(["business", "calendar"]),
-    spans=st.lists(
-        st.tuples(moments, st.integers(min_value=1, max_value=3 * 24 * 60)), max_size=4
-    ),
+    spans=st.lists(st.tuples(moments, st.integers(min_value=1, max_value=3 * 24 * 60)), max_size=4),
 )
 def test_running_time_between_open_and_due_is_the_target(
     calendar: BusinessCalendar, after: timedelta, clock: str, spans: list

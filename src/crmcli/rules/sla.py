@@ -126,9 +126,6 @@ def stopped(
 ) -> timedelta:
     """How much `clock` time the pauses stopped since `start` (an open pause counts to now)."""
     return sum(
-        (
-            elapsed(p.started_at, p.ended_at or now, clock, calendar)
-            for p in merged(pauses, start)
-        ),
+        (elapsed(p.started_at, p.ended_at or now, clock, calendar) for p in merged(pauses, start)),
         timedelta(0),
     )

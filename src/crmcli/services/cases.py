@@ -424,9 +424,7 @@ def _start_pause(tx: Tx, case_id: int, kind: str, reason: str | None) -> None:
     )
 
 
-def change_status(
-    tx: Tx, case_id: int, action: str, *, text: str | None = None
-) -> dict[str, Any]:
+def change_status(tx: Tx, case_id: int, action: str, *, text: str | None = None) -> dict[str, Any]:
     """ack, wait, resume, resolve, close or reopen; `text` is the resolution (resolve) or
     the reason (wait, reopen). Illegal moves are refused (exit 5) naming what is allowed."""
     case = load_case(tx, case_id)
@@ -488,7 +486,11 @@ def add_comment(tx: Tx, case_id: int, text: str, *, internal: bool = False) -> d
         "case",
         case_id,
         "comment",
-        {"comment_id": [None, comment.id], "text": [None, comment.text], "internal": [None, internal]},
+        {
+            "comment_id": [None, comment.id],
+            "text": [None, comment.text],
+            "internal": [None, internal],
+        },
     )
     return {k: getattr(comment, k) for k in COMMENT_FIELDS}
 
