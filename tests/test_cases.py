@@ -76,10 +76,14 @@ def test_open_for_an_account_or_a_contact(desk: Crm) -> None:
         "LOW",
         "--owner",
         "boss",
+        "--no-warranty",
         "--format",
         "json",
     ).json()
     assert (by_contact["contact"], by_contact["account_id"]) == ("Ann Lee", 1)
+    assert by_contact["warranty"] is False
+    created = desk.ok("history", "case:2", "--format", "json").json()[0]["changes"]
+    assert created["warranty"] == [None, False] and "product" not in created
     assert by_contact["owner"] == "boss" and by_contact["severity"] == "low"
     bare = open_case(desk, target="1")  # a bare number is an account
     assert case_json(desk, bare)["account_id"] == 1

@@ -383,7 +383,9 @@ def open_case(
     tx.session.flush()
     created = get_case(tx, case.id)  # type: ignore[arg-type]
     audited = ("title", "severity", "status", "account_id", "contact_id", "product", "warranty")
-    changes = {k: [None, created[k]] for k in (*audited, "owner", "opened_at") if created[k]}
+    changes = {
+        k: [None, created[k]] for k in (*audited, "owner", "opened_at") if created[k] is not None
+    }
     tx.audit("case", case.id, "create", changes)
     refresh_case(tx, case)
     return get_case(tx, case.id)  # type: ignore[arg-type]
