@@ -265,14 +265,27 @@ def _duration(seconds: int | None) -> str | None:
 # --- obligations -------------------------------------------------------------------------
 
 
-def case_facts(tx: Tx, case: ServiceCase) -> rules.CaseFacts:
-    pauses = tx.session.exec(
-        select(CasePause).where(CasePause.case_id == case.id).order_by(col(CasePause.id))
-    )
+def case_facts(
+    tx: Tx,
+    case: ServiceCase,
+    *,
+    pauses: list[CasePause] | None = None,
+    account_names: dict[int, str] | None = None,
+) -> rules.CaseFacts:
+    """What the SLA rules need of a case; `pauses` and `account_names` may come preloaded
+    (refreshing every case)."""
+    if pauses is None:
+        pauses = list(
+            tx.session.exec(
+                select(CasePause).where(CasePause.case_id == case.id).order_by(col(CasePause.id))
+            )
+        )
     label = ""
     if case.account_id:
-        account = tx.session.get(Account, case.account_id)
-        label = account.name if account else ""
+        if account_names is None:
+            account = tx.session.get(Account, case.account_id)
+            account_names = {case.account_id: account.name} if account else {}
+        label = account_names.get(case.account_id, "")
     elif case.contact_id:
         label = f"contact {case.contact_id}"  # not the name: titles are not erased data
     return rules.CaseFacts(
@@ -290,19 +303,25 @@ def case_facts(tx: Tx, case: ServiceCase) -> rules.CaseFacts:
     )
 
 
-def refresh_case(tx: Tx, case: ServiceCase) -> list[Obligation]:
+def refresh_case(tx: Tx, case: ServiceCase, facts: rules.CaseFacts | None = None) -> None:
     from crmcli.rules import obligations
 
-    due = obligations.obligations("case", case_facts(tx, case), tx.policy, tx.calendar)
-    return sync(tx, "case", case.id, due, owner_id=case.owner_id)  # type: ignore[arg-type]
+    facts = facts or case_facts(tx, case)
+    due = obligations.obligations("case", facts, tx.policy, tx.calendar)
+    sync(tx, "case", case.id, due, owner_id=case.owner_id)  # type: ignore[arg-type]
 
 
 def refresh_all_cases(tx: Tx) -> int:
-    count = 0
-    for case in tx.session.exec(select(ServiceCase).order_by(col(ServiceCase.id))).all():
-        refresh_case(tx, case)
-        count += 1
-    return count
+    """Recompute every case's SLA obligations (after a policy change); returns how many."""
+    pauses: dict[int, list[CasePause]] = {}
+    for pause in tx.session.exec(select(CasePause).order_by(col(CasePause.id))):
+        pauses.setdefault(pause.case_id, []).append(pause)
+    names = {a.id: a.name for a in tx.session.exec(select(Account))}
+    everything = tx.session.exec(select(ServiceCase).order_by(col(ServiceCase.id))).all()
+    for case in everything:
+        facts = case_facts(tx, case, pauses=pauses.get(case.id, []), account_names=names)  # type: ignore[arg-type]
+        refresh_case(tx, case, facts)
+    return len(everything)
 
 
 # --- changing ----------------------------------------------------------------------------
