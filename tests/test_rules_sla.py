@@ -316,3 +316,19 @@ def test_cases_policy_errors_name_the_line() -> None:
     assert [line for line, _ in found] == [2, 3, 6, 7, 9]
     assert "cases.sla.urgent.ack: 'soon' is not a duration" in found[2][1]
     assert "cases.sla.critical: unknown key" in found[4][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[cases]\nsla = 5\n", "cases.sla: must be a table"),
+        ('[cases]\nallowed_types = "image/png"\n', "cases.allowed_types: must be a list"),
+        ('[cases]\nmax_attachment_mb = "ten"\n', "cases.max_attachment_mb: must be a number"),
+        ('[cases.sla]\nurgent = "30m"\n', "cases.sla.urgent: must be a table"),
+    ],
+)
+def test_cases_policy_of_the_wrong_shape_is_one_clear_error(text: str, message: str) -> None:
+    with pytest.raises(PolicyInvalid) as invalid:
+        parse_policy(text, source="p.toml")
+    [issue] = invalid.value.issues
+    assert issue.line == 2 and issue.render("p.toml").startswith(f"p.toml:2: {message}")

@@ -171,7 +171,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         "default_duration": "30m",
     },
     "cases": {
-        "max_attachment_mb": 10,
+        "max_attachment_mb": 10.0,
         # media types sniffed from the content (fnmatch patterns): photos, PDF, text, office
         "allowed_types": [
             "image/jpeg",
@@ -596,12 +596,16 @@ CASE_SEVERITIES = ("low", "normal", "high", "urgent")
 _MEDIA_TYPE = re.compile(r"^[a-z*]+/[a-z0-9.+*-]+$")
 
 
-def _check_cases(cases: dict[str, Any]) -> list[PolicyIssue]:
+def _check_cases(cases: Any) -> list[PolicyIssue]:
+    """Values of the [cases] section; wrong shapes are the shape check's to report."""
     issues: list[PolicyIssue] = []
+    if not isinstance(cases, dict):
+        return issues
     limit = cases["max_attachment_mb"]
     if isinstance(limit, int | float) and not isinstance(limit, bool) and limit <= 0:
         issues.append(PolicyIssue(("cases", "max_attachment_mb"), "must be more than 0"))
-    for i, pattern in enumerate(cases["allowed_types"]):
+    patterns = cases["allowed_types"] if isinstance(cases["allowed_types"], list) else []
+    for i, pattern in enumerate(patterns):
         if not (isinstance(pattern, str) and _MEDIA_TYPE.match(pattern)):
             issues.append(
                 PolicyIssue(
@@ -609,7 +613,8 @@ def _check_cases(cases: dict[str, Any]) -> list[PolicyIssue]:
                     f"{pattern!r} is not a media type; write e.g. image/png or image/*",
                 )
             )
-    for severity, sla in cases["sla"].items():
+    slas = cases["sla"] if isinstance(cases["sla"], dict) else {}
+    for severity, sla in slas.items():
         path = ("cases", "sla", severity)
         if severity not in CASE_SEVERITIES:
             issues.append(PolicyIssue(path, _unknown_key(severity, dict.fromkeys(CASE_SEVERITIES))))
