@@ -17,6 +17,7 @@ from crmcli.commands import (
     assign,
     audit,
     campaign,
+    case,
     compliance,
     contact,
     imports,
@@ -144,6 +145,7 @@ app.add_typer(audit.app, name="audit")
 contact.app.command("forget")(audit.contact_forget)
 app.add_typer(contact.app, name="contact")
 app.add_typer(account.app, name="account")
+app.add_typer(case.app, name="case")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

@@ -29,6 +29,7 @@ class Due:
     met_at: datetime | None = None
     met_by: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    paused: bool = False  # the clock stands still (a case waiting on the customer)
 
 
 @dataclass(frozen=True)
@@ -313,5 +314,6 @@ def stale_in_stage(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) 
     ]
 
 
-# account and contact rules register themselves with the same engine
-from crmcli.rules import account_rules  # noqa: E402, F401
+# rules of other record types (accounts, contacts, cases, …) register themselves on import
+from crmcli.rules import account_rules as _accounts  # noqa: E402, F401, I001
+from crmcli.rules import cases as _cases  # noqa: E402, F401, I001

@@ -189,6 +189,34 @@ DEFAULT_POLICY: dict[str, Any] = {
         # how long a scheduled item without --duration blocks the rep's calendar
         "default_duration": "30m",
     },
+    "cases": {
+        "max_attachment_mb": 10.0,
+        # media types sniffed from the content (fnmatch patterns): photos, PDF, text, office
+        "allowed_types": [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "image/heic",
+            "image/avif",
+            "image/tiff",
+            "image/bmp",
+            "application/pdf",
+            "text/plain",
+            "application/rtf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.*",
+            "application/vnd.oasis.opendocument.*",
+        ],
+        # per severity: ack and resolve durations (and optionally ack_clock, resolve_clock);
+        # a severity or key not given here takes rules."case.ack" / rules."case.resolve"
+        "sla": {
+            "urgent": {"ack": "30m", "resolve": "4h"},
+            "high": {"ack": "1h", "resolve": "8h"},
+        },
+    },
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -232,6 +260,12 @@ EXPLAIN: dict[str, str] = {
     "activities.recommended": "recommended monthly count per activity kind (seed 004)",
     "activities.default_duration": "calendar time a scheduled item takes when none is given",
     "activities.monthly_quota": "activity points each rep should earn per month",
+    "cases.max_attachment_mb": "largest file crm case attach accepts, in MB (MiB)",
+    "cases.allowed_types": "media types case attachments may have, sniffed from the content "
+    "(not the name); patterns like image/* allowed",
+    "cases.sla": "per severity (low, normal, high, urgent): ack and resolve durations, "
+    'optional ack_clock/resolve_clock; missing ones come from rules."case.ack" and '
+    'rules."case.resolve". Waiting on the customer stops the clock',
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.
@@ -241,6 +275,7 @@ _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("scoring", "engagement", "events"): {"group": "", "points": 0, "max": 0},
     ("scoring", "engagement", "demographics", "industries"): 0,
     ("scoring", "engagement", "demographics", "titles"): 0,
+    ("cases", "sla"): {"ack": "", "resolve": "", "ack_clock": "", "resolve_clock": ""},
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
 NOTIFY_TARGETS = ("owner", "admins")
@@ -580,6 +615,52 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             ("pipeline", "opportunity_from"),
             f"must be one of the stages: {', '.join(map(str, keys))}",
         )
+    return issues + _check_cases(p["cases"])
+
+
+CASE_SEVERITIES = ("low", "normal", "high", "urgent")
+_MEDIA_TYPE = re.compile(r"^[a-z*]+/[a-z0-9.+*-]+$")
+
+
+def _check_cases(cases: Any) -> list[PolicyIssue]:
+    """Values of the [cases] section; wrong shapes are the shape check's to report."""
+    issues: list[PolicyIssue] = []
+    if not isinstance(cases, dict):
+        return issues
+    limit = cases["max_attachment_mb"]
+    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit <= 0:
+        issues.append(PolicyIssue(("cases", "max_attachment_mb"), "must be more than 0"))
+    patterns = cases["allowed_types"] if isinstance(cases["allowed_types"], list) else []
+    for i, pattern in enumerate(patterns):
+        if not (isinstance(pattern, str) and _MEDIA_TYPE.match(pattern)):
+            issues.append(
+                PolicyIssue(
+                    ("cases", "allowed_types", i),
+                    f"{pattern!r} is not a media type; write e.g. image/png or image/*",
+                )
+            )
+    slas = cases["sla"] if isinstance(cases["sla"], dict) else {}
+    for severity, sla in slas.items():
+        path = ("cases", "sla", severity)
+        if severity not in CASE_SEVERITIES:
+            issues.append(PolicyIssue(path, _unknown_key(severity, dict.fromkeys(CASE_SEVERITIES))))
+            continue
+        if not isinstance(sla, dict):
+            continue  # reported by the shape check
+        for key in ("ack", "resolve"):
+            if isinstance(sla.get(key), str):
+                try:
+                    parse_duration(sla[key])
+                except ValueError as exc:
+                    issues.append(PolicyIssue((*path, key), str(exc)))
+            clock = sla.get(f"{key}_clock")
+            if isinstance(clock, str) and clock not in CLOCKS:
+                issues.append(
+                    PolicyIssue(
+                        (*path, f"{key}_clock"),
+                        f"{clock!r} is not a clock; use business or calendar",
+                    )
+                )
     return issues
 
 

@@ -110,7 +110,7 @@ def sync(
             "started_at": item.started_at,
             "due_at": item.due_at,
             "detail": item.detail,
-            "status": "met" if item.met_at else "open",
+            "status": "met" if item.met_at else ("paused" if item.paused else "open"),
             "met_at": item.met_at,
             "met_by": item.met_by,
         }
@@ -120,7 +120,7 @@ def sync(
         tx.session.add(row)
         current.append(row)
     for row in stored.values():  # the rule no longer applies (e.g. the lead was closed)
-        if row.status == "open":
+        if row.status in ("open", "paused"):
             row.status = "cancelled"
             tx.session.add(row)
     tx.session.flush()
@@ -143,10 +143,11 @@ def open_obligations(tx: Tx, record_type: str, record_id: int) -> list[Obligatio
 def refresh_all(tx: Tx) -> int:
     """Recompute every record's obligations (after a policy change); returns how many."""
     from crmcli.services.accounts import refresh_every_account
+    from crmcli.services.cases import refresh_all_cases
     from crmcli.services.contacts import refresh_every_contact
 
     count = 0
     for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
         refresh_lead(tx, lead)
         count += 1
-    return count + refresh_every_account(tx) + refresh_every_contact(tx)
+    return count + refresh_every_account(tx) + refresh_every_contact(tx) + refresh_all_cases(tx)

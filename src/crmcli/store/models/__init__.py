@@ -43,6 +43,7 @@ _LAZY = {
         ),
         "data",
     ),
+    **dict.fromkeys(("ServiceCase", "CaseComment", "CaseAttachment", "CasePause"), "cases"),
 }
 
 __all__ = [

@@ -172,7 +172,7 @@ class Obligation(Table, table=True):
     title: str = ""
     started_at: datetime = _when(nullable=False)
     due_at: datetime = _when(nullable=False)
-    status: str = "open"  # open | met | cancelled
+    status: str = "open"  # open | met | cancelled | paused (the clock stands still)
     met_at: datetime | None = _when()
     met_by: str | None = None
     detail: dict[str, Any] = _json(dict)
