@@ -23,6 +23,7 @@ from crmcli.commands import (
     myday,
     pipeline,
     policy,
+    quote,
     report,
     review,
     scoring,
@@ -140,6 +141,7 @@ audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
+app.add_typer(quote.app, name="quote")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

@@ -35,6 +35,9 @@ COMMAND_ROLES: dict[str, str] = {
     "review list": "viewer",
     "review show": "viewer",
     "user list": "viewer",
+    "quote export": "viewer",
+    "quote list": "viewer",
+    "quote show": "viewer",
     # lists absences to anyone; setting or clearing them needs editor (checked by the service)
     "user away": "viewer",
     # write records
@@ -57,6 +60,14 @@ COMMAND_ROLES: dict[str, str] = {
     "review reject": "editor",
     "score": "editor",
     "tick": "editor",
+    "quote accept": "editor",
+    "quote line": "editor",
+    "quote new": "editor",
+    "quote send": "editor",
+    "quote submit": "editor",
+    # deciding also needs the policy's approver role or a name in quotes.approval.approvers
+    "quote approve": "editor",
+    "quote reject": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",

@@ -146,4 +146,7 @@ def refresh_all(tx: Tx) -> int:
     for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
         refresh_lead(tx, lead)
         count += 1
+    from crmcli.services.quotes import refresh_all_quotes
+
+    count += refresh_all_quotes(tx)
     return count

@@ -39,11 +39,15 @@ def gate_facts(tx: Tx, lead: Lead, move: Move | None = None) -> GateFacts:
             Activity.lead_id == lead.id, Activity.type == "task", Activity.status == "open"
         )
     ).first()
+    from crmcli.services.quotes import gate_quote
+
+    # the quote gate counts only real quotes in the CRM (seed 002), never a typed reference
+    quote = gate_quote(tx, lead.id, move.quote_ref)  # type: ignore[arg-type]
     return GateFacts(
         stage=lead.stage,
         score=lead.score,
-        quote_ref=move.quote_ref or lead.quote_ref,
-        po_number=move.po_number or lead.po_number,
+        quote_ref=quote.ref,
+        po_number=move.po_number or lead.po_number or quote.po_number,
         lost_reason=move.lost_reason or lead.lost_reason,
         has_next_step=open_task is not None,
         prospect_said_no=move.prospect_said_no or lead.prospect_said_no,
@@ -66,12 +70,18 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
         raise BadInput("--amount: must not be negative")
     if lead.stage == target:
         raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
-    result = check_move(tx.policy, gate_facts(tx, lead, move), target)
+    facts = gate_facts(tx, lead, move)
+    result = check_move(tx.policy, facts, target)
     if not result.allowed:
         raise PolicyRefusal(
             f"stage gate: lead {lead_id} cannot enter {target}: {result.reasons[0]}",
             details=[f"  also: {r}" for r in result.reasons[1:]],
         )
+    requires = (tx.policy.stage(target) or {}).get("requires", [])
+    if "quote" in requires:
+        move.quote_ref = facts.quote_ref  # the quote the proposal rests on
+    if "po_number" in requires and not move.po_number:
+        move.po_number = facts.po_number  # e.g. the PO of an accepted quote
     before = _snapshot(lead)
     for name in ("po_number", "lost_reason", "quote_ref", "close_date", "amount"):
         value = getattr(move, name)

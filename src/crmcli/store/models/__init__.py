@@ -43,6 +43,7 @@ _LAZY = {
         ),
         "data",
     ),
+    **dict.fromkeys(("Quote", "QuoteLine", "QuoteApproval"), "quotes"),
 }
 
 __all__ = [
