@@ -766,7 +766,8 @@ def gate_quote(tx: Tx, lead_id: int, named: str | None = None) -> GateQuote:
     status = status_of(tx, quote)
     if status not in rules.PRESENTED:
         raise PolicyRefusal(
-            f"stage gate: --quote {label} is {status}; a proposal needs a submitted quote"
+            f"stage gate: --quote {label} is {status}; the policy's quote requirement counts "
+            "only submitted, approved, sent or accepted quotes"
             + (f": crm quote submit {label}" if status in ("draft", "rejected") else "")
         )
     return GateQuote(label, po)
