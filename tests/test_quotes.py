@@ -220,7 +220,7 @@ def test_approval_workflow_with_its_obligation(quoted) -> None:
             "rule": "quote.approval",
             "record_type": "quote",
             "record_id": 1,
-            "title": "approve quote Q-0001: Ada Lovelace, Analytical Engines",
+            "title": "approve quote Q-0001: Analytical Engines",  # no personal data
             "owner": "boss",
             "due_at": "2026-03-09T16:30:00-04:00",
             "overdue_by_seconds": 1800,
@@ -467,3 +467,12 @@ def test_policy_check_names_quote_keys_by_line(crm: Crm, tmp_path: Path) -> None
     assert f"{path}:7: quotes.approval.approver_role: use editor or admin" in run.err
     keys = {r["key"] for r in crm.ok("policy", "show", "--explain", "--format", "json").json()}
     assert {"quotes.currency", "quotes.approval.max_discount", "quotes.rounding"} <= keys
+
+
+def test_forgetting_the_person_leaves_no_name_in_quote_deadlines(quoted) -> None:
+    crm, lead, quote = quoted
+    needs_approval(crm, quote)
+    crm.ok("lead", "forget", str(lead), "--yes")
+    titles = [title for (title,) in rows(crm, "SELECT title FROM obligation")]
+    assert "approve quote Q-0001: Analytical Engines" in titles
+    assert not [t for t in titles if "Ada" in t or "Lovelace" in t]

@@ -183,7 +183,7 @@ def facts(**changes) -> q.QuoteFacts:
     values = {
         "id": 1,
         "number": "Q-0001",
-        "label": "Ada Lovelace, AE",
+        "label": "Analytical Engines",
         "status": "submitted",
         "submitted_at": FRIDAY,
         "approval_needed": True,
@@ -196,7 +196,7 @@ def test_quote_approval_obligation() -> None:
     (due,) = q.quote_approval(facts(), POLICY, calendar)
     # 8 business hours: half an hour on Friday, then Monday 09:00 + 7.5 h
     assert due.due_at == datetime(2026, 3, 9, 20, 30, tzinfo=UTC)
-    assert due.title == "approve quote Q-0001: Ada Lovelace, AE" and due.met_at is None
+    assert due.title == "approve quote Q-0001: Analytical Engines" and due.met_at is None
     decided = FRIDAY.replace(hour=22)
     (met,) = q.quote_approval(
         facts(status="approved", decided_at=decided, decided_by="boss"), POLICY, calendar

@@ -242,7 +242,7 @@ def effective_status(status: str, valid_until: date, today: date) -> str:
 class QuoteFacts:
     id: int
     number: str
-    label: str  # the lead or opportunity it is for
+    label: str  # whom it is for (a company, not a person: titles outlive `lead forget`)
     status: str
     submitted_at: datetime | None
     approval_needed: bool

@@ -711,7 +711,8 @@ def quote_facts(tx: Tx, quote: Quote) -> rules.QuoteFacts:
     return rules.QuoteFacts(
         id=quote.id,  # type: ignore[arg-type]
         number=number(quote.id),  # type: ignore[arg-type]
-        label=_lead_label(lead) or "",
+        # the company, never the person: obligation titles outlive `lead forget`
+        label=(lead.company if lead and lead.company else f"lead {quote.lead_id}"),
         status=quote.status,
         submitted_at=quote.submitted_at,
         approval_needed=quote.approval_needed,
