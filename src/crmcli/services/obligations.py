@@ -141,7 +141,8 @@ def open_obligations(tx: Tx, record_type: str, record_id: int) -> list[Obligatio
 
 
 def refresh_all(tx: Tx) -> int:
-    """Recompute every lead's obligations (after a policy change); returns how many."""
+    """Recompute every lead's and quote's obligations (after a policy change); returns how
+    many."""
     count = 0
     for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
         refresh_lead(tx, lead)
