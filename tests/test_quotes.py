@@ -409,7 +409,12 @@ def test_campaign_scope_hides_quotes(team: Crm) -> None:
 
 def test_export_markdown_and_html(quoted, tmp_path: Path) -> None:
     crm, _lead, quote = quoted
-    add_line(crm, quote, "--product", '<script>alert("x")</script> & Co | *bold*', "--sku", "A_1")
+    add_line(
+        crm,
+        quote,
+        *["--product", '<script>alert("x")</script> & Co | *bold*', "--sku", "A_1"],
+        *["--discount", "10"],
+    )
     crm.ok("quote", "send", quote, user="ed")
     md = tmp_path / "q.md"
     crm.ok("quote", "export", quote, "--out", str(md), user="vi")
@@ -418,14 +423,18 @@ def test_export_markdown_and_html(quoted, tmp_path: Path) -> None:
     assert "**For:** Ada Lovelace, Analytical Engines" in text
     assert "| 1 | Router X2 |  | 3 | $1,250.00 |  | $3,750.00 |" in text
     assert r'\<script\>alert("x")\</script\> \& Co \| \*bold\*' in text
-    assert "| A\\_1 |" in text and "**Total:** $7,500.00" in text
+    assert "| A\\_1 | 3 | $1,250.00 | 10% | $3,375.00 |" in text
+    # the line amounts are net, so the totals say what the discounts took off
+    assert "**Total before discounts:** $7,500.00  \n**Discounts:** -$375.00  \n" in text
+    assert text.endswith("**Total:** $7,125.00\n")
     assert "DRAFT" not in text  # sent: a real offer
     page = tmp_path / "q.html"
     crm.ok("quote", "export", quote, "--out", str(page))
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html and "<script>" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co | *bold*" in html
-    assert '<td class="n">$7,500.00</td>' in html and "http" not in html  # self-contained
+    assert '<tr class="total"><td>Total</td><td class="n">$7,125.00</td></tr>' in html
+    assert "http" not in html  # self-contained: no external stylesheet, font or image
 
 
 def test_export_marks_unapproved_quotes_and_refuses_bad_names(quoted, tmp_path: Path) -> None:

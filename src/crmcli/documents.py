@@ -85,9 +85,10 @@ HEADERS = ["#", "Product", "SKU", "Qty", "Unit price", "Discount", "Amount"]
 
 def _totals(record: dict[str, Any]) -> list[tuple[str, str]]:
     currency = record["currency"]
-    rows = [("Subtotal", money(record["subtotal"], currency))]
-    if record["discount"]:
-        rows.append(("Discount", "-" + money(record["discount"], currency)))
+    rows = []
+    if record["discount"]:  # line amounts are net: show what the discounts took off
+        rows.append(("Total before discounts", money(record["subtotal"], currency)))
+        rows.append(("Discounts", "-" + money(record["discount"], currency)))
     rows.append(("Total", money(record["total"], currency)))
     return rows
 
