@@ -485,3 +485,16 @@ def test_forgetting_the_person_leaves_no_name_in_quote_deadlines(quoted) -> None
     titles = [title for (title,) in rows(crm, "SELECT title FROM obligation")]
     assert "approve quote Q-0001: Analytical Engines" in titles
     assert not [t for t in titles if "Ada" in t or "Lovelace" in t]
+
+
+def test_a_quote_keeps_the_rounding_it_was_made_with(team: Crm, tmp_path: Path) -> None:
+    lead = scored(team)
+    half_up = new_quote(team, lead)
+    policy = tmp_path / "bankers.toml"
+    policy.write_text('[quotes]\nrounding = "half_even"\n')
+    team.ok("policy", "import", str(policy))
+    half_even = new_quote(team, lead)
+    for quote in (half_up, half_even):
+        add_line(team, quote, "--qty", "1", "--price", "0.50", "--discount", "5")
+    # 5% of 0.50 is 0.025: half-up takes 0.03 off, banker's rounding 0.02
+    assert [show(team, q)["total"] for q in (half_up, half_even)] == ["0.47", "0.48"]

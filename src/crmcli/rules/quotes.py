@@ -126,10 +126,6 @@ def parse_discount(text: str) -> Decimal:
     )
 
 
-def rounding(policy: Policy) -> str:
-    return ROUNDINGS[policy.data["quotes"]["rounding"]]
-
-
 def round_money(amount: Decimal, currency: str, mode: str = ROUND_HALF_UP) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-currency_places(currency)), rounding=mode)
 

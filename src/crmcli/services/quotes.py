@@ -122,7 +122,13 @@ def _rule_lines(lines: list[QuoteLine]) -> list[rules.Line]:
 
 
 def _totals(tx: Tx, quote: Quote, lines: list[QuoteLine]) -> rules.Totals:
-    return rules.totals(_rule_lines(lines), quote.currency, rules.rounding(tx.policy))
+    # a quote keeps the rounding it was made with: a later policy never changes its amounts
+    mode = rules.ROUNDINGS[(quote.extra or {}).get("rounding", _policy_rounding(tx))]
+    return rules.totals(_rule_lines(lines), quote.currency, mode)
+
+
+def _policy_rounding(tx: Tx) -> str:
+    return tx.policy.data["quotes"]["rounding"]
 
 
 def _reasons(tx: Tx, quote: Quote, lines: list[QuoteLine]) -> list[str]:
@@ -190,6 +196,7 @@ def new_quote(
         created_by=tx.actor.name,
         created_at=tx.now,
         updated_at=tx.now,
+        extra={"rounding": _policy_rounding(tx)},
     )
     tx.session.add(quote)
     tx.session.flush()
@@ -560,6 +567,7 @@ def example_quote(
         created_by=by,
         created_at=lead.stage_entered_at or tx.now,
         updated_at=tx.now,
+        extra={"rounding": _policy_rounding(tx)},
     )
     tx.session.add(quote)
     tx.session.flush()
