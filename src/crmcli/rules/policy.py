@@ -221,8 +221,8 @@ EXPLAIN: dict[str, str] = {
     "activities.monthly_quota": "activity points each rep should earn per month",
     "quotes.currency": "ISO 4217 currency of new quotes (at most 2 decimals), e.g. USD",
     "quotes.valid_days": "days a new quote stays valid when no --valid-until is given",
-    "quotes.rounding": "how line amounts round to the currency's minor unit: half_up or "
-    "half_even (banker's)",
+    "quotes.rounding": "how line amounts of new quotes round to the currency's minor unit: "
+    "half_up or half_even (banker's)",
     "quotes.approval.max_discount": "percent; a quote with a line discounted more needs approval",
     "quotes.approval.max_total": "a quote totalling more than this (policy currency) needs "
     "approval; quotes in other currencies always do",
