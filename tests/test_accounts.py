@@ -56,7 +56,10 @@ def scored(crm: Crm, **fields: str) -> int:
 def win(crm: Crm, lead: int) -> None:
     crm.ok("advance", str(lead), "qualification")
     crm.ok("advance", str(lead), "needs_analysis")
-    crm.ok("advance", str(lead), "proposal", "--quote", "Q-1")
+    quote = crm.ok("quote", "new", str(lead)).out.strip()
+    crm.ok("quote", "line", quote, "--product", "Router", "--qty", "1", "--price", "9000")
+    crm.ok("quote", "submit", quote)
+    crm.ok("advance", str(lead), "proposal")
     crm.ok("advance", str(lead), "negotiation")
     crm.ok("advance", str(lead), "closed_won", "--po", "PO-1")
 
@@ -221,6 +224,26 @@ def test_account_show_is_the_360_view(team: Crm) -> None:
     table = team.ok("account", "show", str(account)).out
     for title in ("contacts", "open opportunities", "recent activities", "open obligations"):
         assert f"\n{title}\n" in table
+
+
+def test_account_show_lists_its_quotes_and_cases(team: Crm) -> None:
+    account = add_account(team, "--name", "Analytical Engines")
+    lead = scored(team, company="Analytical Engines", email="ada@ae.example")
+    team.ok("advance", str(lead), "qualification")
+    quote = team.ok("quote", "new", str(lead)).out.strip()
+    team.ok("quote", "line", quote, "--product", "Engine", "--qty", "2", "--price", "1200.50")
+    other = scored(team, first="Bob", company="Difference Engines", email="bob@de.example")
+    team.ok("quote", "new", str(other))  # another company's quote stays out of the view
+    case = team.ok("case", "open", f"account:{account}", "--title", "Gears jam",
+                   "--severity", "high", user="ed").out.strip()  # fmt: skip
+    data = team.ok("account", "show", str(account), "--format", "json").json()
+    [listed] = data["quotes"]
+    assert (listed["lead_id"], listed["status"], listed["total"]) == (lead, "draft", "2401.00")
+    assert [(c["id"], c["severity"], c["status"]) for c in data["cases"]] == [
+        (int(case), "high", "open")
+    ]
+    table = team.ok("account", "show", str(account)).out
+    assert "\nquotes\n" in table and "\ncases\n" in table and "Gears jam" in table
 
 
 # --- contacts ----------------------------------------------------------------------------

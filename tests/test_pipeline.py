@@ -34,16 +34,25 @@ def scored(crm: Crm, **fields: str) -> int:
     return lead
 
 
+def submitted_quote(crm: Crm, lead: int) -> str:
+    """A real quote in the CRM, submitted (and, within the policy, approved at once)."""
+    quote = crm.ok("quote", "new", str(lead)).out.strip()
+    crm.ok("quote", "line", quote, "--product", "Router", "--qty", "2", "--price", "9250.25")
+    crm.ok("quote", "submit", quote)
+    return quote
+
+
 def test_happy_path_to_closed_won_records_every_stage(team: Crm) -> None:
     lead = scored(team)
     team.ok("advance", str(lead), "qualification", user="ed")
     team.ok("advance", str(lead), "needs_analysis")
+    quote = submitted_quote(team, lead)
     team.ok(
         "advance",
         str(lead),
         "proposal",
         "--quote",
-        "Q-1001",
+        f"Q-{quote}",
         "--amount",
         "18,500.50",
         "--close-date",
@@ -71,7 +80,7 @@ def test_happy_path_to_closed_won_records_every_stage(team: Crm) -> None:
     assert history[0][0] is None and all(h[2] == 0 for h in history[1:])  # CRM_NOW is fixed
     assert rows(
         team, "SELECT amount, po_number, quote_ref, close_date FROM lead WHERE id = ?", lead
-    ) == [(1850050, "PO-4471", "Q-1001", "2026-04-30")]
+    ) == [(1850050, "PO-4471", "Q-0001", "2026-04-30")]
     actions = [e["action"] for e in data["history"]]
     assert actions.count("advance") == 5
 
@@ -105,9 +114,27 @@ def test_qualifying_converts_to_opportunity_with_account_and_contact(team: Crm) 
     ("setup", "target", "flags", "needle"),
     [
         ([], "qualification", [], "qualification requires a BANT score"),
-        (["qualification", "needs_analysis"], "proposal", [], "proposal requires a quote"),
         (
-            ["qualification", "needs_analysis", "proposal:--quote=Q1", "negotiation"],
+            ["qualification", "needs_analysis"],
+            "proposal",
+            [],
+            "proposal requires a submitted quote",
+        ),
+        # a draft is not yet a quote the customer could see
+        (
+            ["qualification", "needs_analysis", "draft"],
+            "proposal",
+            [],
+            "requires a submitted quote",
+        ),
+        (
+            ["qualification", "needs_analysis", "draft"],
+            "proposal",
+            ["--quote", "1"],
+            "--quote Q-0001 is draft",
+        ),
+        (
+            ["qualification", "needs_analysis", "quote", "proposal", "negotiation"],
             "closed_won",
             [],
             "closed_won requires a PO number",
@@ -119,8 +146,12 @@ def test_qualifying_converts_to_opportunity_with_account_and_contact(team: Crm) 
 def test_gate_failures_exit_5_and_change_nothing(team: Crm, setup, target, flags, needle) -> None:
     lead = team.add_lead() if target == "qualification" else scored(team)
     for step in setup:
-        stage, _, flag = step.partition(":")
-        team.ok("advance", str(lead), stage, *(flag.split("=") if flag else []))
+        if step == "quote":
+            submitted_quote(team, lead)
+        elif step == "draft":
+            team.ok("quote", "new", str(lead))
+        else:
+            team.ok("advance", str(lead), step)
     events = team.count("audit_event")
     before = team.ok("lead", "show", str(lead), "--format", "json").json()["stage"]
     run = team("advance", str(lead), target, *flags)

@@ -26,6 +26,7 @@ from crmcli.commands import (
     myday,
     pipeline,
     policy,
+    quote,
     report,
     review,
     scoring,
@@ -146,6 +147,7 @@ contact.app.command("forget")(audit.contact_forget)
 app.add_typer(contact.app, name="contact")
 app.add_typer(account.app, name="account")
 app.add_typer(case.app, name="case")
+app.add_typer(quote.app, name="quote")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

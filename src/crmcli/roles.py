@@ -37,6 +37,9 @@ COMMAND_ROLES: dict[str, str] = {
     "review list": "viewer",
     "review show": "viewer",
     "user list": "viewer",
+    "quote export": "viewer",
+    "quote list": "viewer",
+    "quote show": "viewer",
     # lists absences to anyone; setting or clearing them needs editor (checked by the service)
     "user away": "viewer",
     # accounts and contacts (issue 6)
@@ -78,6 +81,14 @@ COMMAND_ROLES: dict[str, str] = {
     "contact add": "editor",
     "contact edit": "editor",
     "contact verify": "editor",
+    "quote accept": "editor",
+    "quote line": "editor",
+    "quote new": "editor",
+    "quote send": "editor",
+    "quote submit": "editor",
+    # deciding also needs the policy's approver role or a name in quotes.approval.approvers
+    "quote approve": "editor",
+    "quote reject": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",

@@ -9,7 +9,11 @@ from crmcli.rules.policy import Policy
 # what each requirement means, and the flag that supplies it
 REQUIREMENTS = {
     "score": ("a BANT score", "crm score ID --budget … --authority … --need … --timeline …"),
-    "quote": ("a quote", "--quote REF"),
+    # a real quote in the CRM (seed 002), past draft: submitted, approved, sent or accepted
+    "quote": (
+        "a submitted quote",
+        "crm quote new ID, crm quote line QUOTE …, crm quote submit QUOTE",
+    ),
     "po_number": ("a PO number", "--po NUMBER"),
     "lost_reason": ("a lost reason", "--lost-reason TEXT"),
     "next_step": ("a scheduled next step", "crm next-step ID TEXT --due WHEN"),
@@ -21,7 +25,7 @@ REQUIREMENTS = {
 class GateFacts:
     stage: str
     score: int | None = None
-    quote_ref: str | None = None
+    quote_ref: str | None = None  # the number of the record's submitted (or later) quote
     po_number: str | None = None
     lost_reason: str | None = None
     has_next_step: bool = False

@@ -217,6 +217,18 @@ DEFAULT_POLICY: dict[str, Any] = {
             "high": {"ack": "1h", "resolve": "8h"},
         },
     },
+    "quotes": {
+        "currency": "USD",  # ISO 4217; a quote may name another with --currency
+        "valid_days": 30,  # a new quote is valid this many days unless --valid-until
+        "rounding": "half_up",  # or "half_even" (banker's): how line amounts are rounded
+        "approval": {
+            "max_discount": 15,  # percent: a line discounted more needs approval
+            "max_total": 50000,  # a quote totalling more (policy currency) needs approval
+            "approver_role": "admin",  # users with this role (or above) may approve
+            "approvers": [],  # named users who may approve too; the first owns the deadline
+            "self_approval": False,  # may the quote's submitter or owner approve it?
+        },
+    },
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -266,6 +278,17 @@ EXPLAIN: dict[str, str] = {
     "cases.sla": "per severity (low, normal, high, urgent): ack and resolve durations, "
     'optional ack_clock/resolve_clock; missing ones come from rules."case.ack" and '
     'rules."case.resolve". Waiting on the customer stops the clock',
+    "quotes.currency": "ISO 4217 currency of new quotes (at most 2 decimals), e.g. USD",
+    "quotes.valid_days": "days a new quote stays valid when no --valid-until is given",
+    "quotes.rounding": "how line amounts of new quotes round to the currency's minor unit: "
+    "half_up or half_even (banker's)",
+    "quotes.approval.max_discount": "percent; a quote with a line discounted more needs approval",
+    "quotes.approval.max_total": "a quote totalling more than this (policy currency) needs "
+    "approval; quotes in other currencies always do",
+    "quotes.approval.approver_role": "the role (editor or admin) whose users may approve quotes",
+    "quotes.approval.approvers": "user names who may approve quotes besides that role; the "
+    "first listed owns the quote.approval deadline",
+    "quotes.approval.self_approval": "whether the quote's submitter or owner may approve it",
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.
@@ -609,6 +632,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             f'use "", nurture or a lost stage ({", ".join(map(str, lost))})',
         )
     issues += _check_account_rules(p)
+    issues += _check_quotes(p["quotes"])
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
     if p["pipeline"]["opportunity_from"] not in keys:
         bad(
@@ -714,6 +738,32 @@ def _check_account_rules(p: dict[str, Any]) -> list[PolicyIssue]:
         if not isinstance(word, str) or not word.strip():
             path = ("rules", "account.qbr", "meeting_subjects", i)
             issues.append(PolicyIssue(path, "must be a word or phrase"))
+    return issues
+
+
+def _check_quotes(quotes: dict[str, Any]) -> list[PolicyIssue]:
+    from crmcli.rules.quotes import ROUNDINGS, currency_problem
+
+    issues: list[PolicyIssue] = []
+    problem = currency_problem(quotes["currency"])
+    if problem:
+        issues.append(PolicyIssue(("quotes", "currency"), problem))
+    if isinstance(quotes["valid_days"], int) and quotes["valid_days"] < 1:
+        issues.append(PolicyIssue(("quotes", "valid_days"), "must be 1 or more"))
+    if quotes["rounding"] not in ROUNDINGS:
+        issues.append(PolicyIssue(("quotes", "rounding"), f"use one of {', '.join(ROUNDINGS)}"))
+    approval = quotes["approval"]
+    path = ("quotes", "approval")
+    limits = {"max_discount": 100, "max_total": 10**13}
+    for key, top in limits.items():
+        value = approval[key]
+        if isinstance(value, int | float) and not 0 <= value <= top:
+            issues.append(PolicyIssue((*path, key), f"{value} is out of range; use 0-{top}"))
+    if approval["approver_role"] not in ("editor", "admin"):
+        issues.append(PolicyIssue((*path, "approver_role"), "use editor or admin"))
+    for i, name in enumerate(approval["approvers"]):
+        if not (isinstance(name, str) and name.strip()):
+            issues.append(PolicyIssue((*path, "approvers", i), "must be a user name"))
     return issues
 
 

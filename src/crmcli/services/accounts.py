@@ -413,7 +413,19 @@ def _open_obligations(tx: Tx, account: Account, contact_ids: list[int]) -> list[
     ]
 
 
-# more sections (quotes, cases) are added by appending a Section here
+def _quotes(tx: Tx, account: Account, contact_ids: list[int]) -> list[dict[str, Any]]:
+    from crmcli.services.quotes import list_quotes
+
+    return list_quotes(tx, leads=select(Lead.id).where(_account_leads(account, contact_ids)))
+
+
+def _cases(tx: Tx, account: Account, contact_ids: list[int]) -> list[dict[str, Any]]:
+    from crmcli.services.cases import CaseFilter, list_cases
+
+    return list_cases(tx, CaseFilter(account_id=account.id))
+
+
+# a new part of the view is one more Section here
 SECTIONS: list[Section] = [
     Section(
         "contacts",
@@ -429,6 +441,14 @@ SECTIONS: list[Section] = [
         "recent_activities",
         ("id", "at", "type", "status", "subject", "lead_id", "user"),
         _recent_activities,
+    ),
+    Section(
+        "quotes",
+        ("number", "lead_id", "status", "currency", "total", "valid_until", "owner"),
+        _quotes,
+    ),
+    Section(
+        "cases", ("id", "title", "severity", "status", "contact", "sla_state", "owner"), _cases
     ),
     Section(
         "open_obligations", ("rule", "record", "title", "due_at", "overdue"), _open_obligations

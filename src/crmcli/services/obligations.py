@@ -145,9 +145,11 @@ def refresh_all(tx: Tx) -> int:
     from crmcli.services.accounts import refresh_every_account
     from crmcli.services.cases import refresh_all_cases
     from crmcli.services.contacts import refresh_every_contact
+    from crmcli.services.quotes import refresh_all_quotes
 
     count = 0
     for lead in tx.session.exec(select(Lead).order_by(col(Lead.id))).all():
         refresh_lead(tx, lead)
         count += 1
-    return count + refresh_every_account(tx) + refresh_every_contact(tx) + refresh_all_cases(tx)
+    others = (refresh_every_account, refresh_every_contact, refresh_all_cases, refresh_all_quotes)
+    return count + sum(refresh(tx) for refresh in others)

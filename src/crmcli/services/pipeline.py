@@ -48,11 +48,15 @@ def gate_facts(tx: Tx, lead: Lead, move: Move | None = None) -> GateFacts:
             Activity.lead_id == lead.id, Activity.type == "task", Activity.status == "open"
         )
     ).first()
+    from crmcli.services.quotes import gate_quote
+
+    # the quote gate counts only real quotes in the CRM (seed 002), never a typed reference
+    quote = gate_quote(tx, lead.id, move.quote_ref)  # type: ignore[arg-type]
     return GateFacts(
         stage=lead.stage,
         score=lead.score,
-        quote_ref=move.quote_ref or lead.quote_ref,
-        po_number=move.po_number or lead.po_number,
+        quote_ref=quote.ref,
+        po_number=move.po_number or lead.po_number or quote.po_number,
         lost_reason=move.lost_reason or lead.lost_reason,
         has_next_step=open_task is not None,
         prospect_said_no=move.prospect_said_no or lead.prospect_said_no,
@@ -76,7 +80,8 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     if lead.stage == target:
         raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
     kind = normalise_type(tx.policy, move.type) if move.type is not None else None
-    result = check_move(tx.policy, gate_facts(tx, lead, move), target)
+    facts = gate_facts(tx, lead, move)
+    result = check_move(tx.policy, facts, target)
     if not result.allowed:
         raise PolicyRefusal(
             f"stage gate: lead {lead_id} cannot enter {target}: {result.reasons[0]}",
@@ -90,6 +95,11 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
                 f"type (policy pipeline.opportunity_types); give --type with one of "
                 f"{', '.join(allowed)}"
             )
+    requires = (tx.policy.stage(target) or {}).get("requires", [])
+    if "quote" in requires:
+        move.quote_ref = facts.quote_ref  # the quote the proposal rests on
+    if "po_number" in requires and not move.po_number:
+        move.po_number = facts.po_number  # e.g. the PO of an accepted quote
     before = _snapshot(lead)
     if kind is not None:
         lead.type = kind

@@ -107,10 +107,6 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
     lead.band = tx.policy.band_for(lead.score) if lead.score is not None else None
     for key, value in closing.items():
         setattr(lead, key, value)
-    keys = tx.policy.stage_keys()
-    passed = tx.policy.stages[: keys.index(state["stage"]) + 1]
-    if any("quote" in stage.get("requires", []) for stage in passed):
-        lead.quote_ref = f"Q-{lead.id:04d}"  # every proposal has its quote (seed 002)
     if state["stage"] != lead.stage:
         tx.session.add(
             StageChange(
@@ -124,6 +120,24 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
         )
         lead.stage = state["stage"]
         pipeline.update_status(tx, lead)
+    keys = tx.policy.stage_keys()
+    passed = tx.policy.stages[: keys.index(state["stage"]) + 1]
+    if any("quote" in stage.get("requires", []) for stage in passed):
+        # every proposal has its quote in the CRM (seed 002), sent; won ones accepted
+        from decimal import Decimal
+
+        from crmcli.services.quotes import example_quote
+
+        # one proposal in two waits for its 20% discount to be approved (quote.approval)
+        waiting = state["stage"] == "proposal" and lead.id % 2 == 0  # type: ignore[operator]
+        lead.quote_ref = example_quote(
+            tx,
+            lead,
+            price=Decimal(12000 + 1000 * lead.id),  # type: ignore[operator]
+            status="accepted" if state["status"] == "won" else "submitted" if waiting else "sent",
+            po=closing.get("po_number"),
+            discount=20 if waiting else 0,
+        )
     lead.status = state["status"]
     if state["status"] in ("contacted", "qualified", "won", "lost"):
         lead.first_response_at = entered + timedelta(minutes=40)

@@ -42,3 +42,23 @@ class Money(TypeDecorator):
 
     def process_result_value(self, value: int | None, dialect):  # noqa: ANN001
         return None if value is None else Decimal(value) / 100
+
+
+class Fixed(TypeDecorator):
+    """An exact Decimal with `places` decimals, stored as a whole number of those units
+    (quantities in thousandths, percentages in hundredths): no float on any backend."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __init__(self, places: int) -> None:
+        super().__init__()
+        self.places = places
+
+    def process_bind_param(self, value: Decimal | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        return int(Decimal(value).scaleb(self.places).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value: int | None, dialect):  # noqa: ANN001
+        return None if value is None else Decimal(value).scaleb(-self.places)

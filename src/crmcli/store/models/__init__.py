@@ -44,6 +44,7 @@ _LAZY = {
         "data",
     ),
     **dict.fromkeys(("ServiceCase", "CaseComment", "CaseAttachment", "CasePause"), "cases"),
+    **dict.fromkeys(("Quote", "QuoteLine", "QuoteApproval"), "quotes"),
 }
 
 __all__ = [
