@@ -21,6 +21,7 @@ from crmcli.commands import (
     lead,
     lead_data,
     myday,
+    outbox,
     pipeline,
     policy,
     report,
@@ -140,6 +141,8 @@ audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
+lead.app.command("opt-out")(outbox.lead_opt_out)
+app.add_typer(outbox.app, name="outbox")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

@@ -35,6 +35,8 @@ COMMAND_ROLES: dict[str, str] = {
     "review list": "viewer",
     "review show": "viewer",
     "user list": "viewer",
+    "outbox list": "viewer",
+    "outbox show": "viewer",
     # lists absences to anyone; setting or clearing them needs editor (checked by the service)
     "user away": "viewer",
     # write records
@@ -57,6 +59,11 @@ COMMAND_ROLES: dict[str, str] = {
     "review reject": "editor",
     "score": "editor",
     "tick": "editor",
+    "lead opt-out": "editor",
+    "mail import": "editor",
+    "outbox cancel": "editor",
+    "outbox retry": "editor",
+    "outbox send": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",
@@ -67,6 +74,7 @@ COMMAND_ROLES: dict[str, str] = {
     "user add": "admin",
     "user scope": "admin",
     "user set-role": "admin",
+    "user set-signature": "admin",
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmcli.rules.durations import parse_duration
+from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CLOCKS = ("business", "calendar")
@@ -170,6 +171,18 @@ DEFAULT_POLICY: dict[str, Any] = {
         # how long a scheduled item without --duration blocks the rep's calendar
         "default_duration": "30m",
     },
+    # automated messages (issue 9): none by default, so no install starts mailing leads
+    # unasked; examples/policies/default.toml shows a full set
+    "templates": {},
+    "sequences": {},
+    "smtp": {"host": "", "port": 587, "security": "starttls", "user": "", "from": ""},
+    "outbox": {
+        "automated_touches_count": False,
+        "max_attempts": 5,
+        "retry_after": "5m",
+        "expire": "3d",
+        "signature": "",
+    },
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -207,6 +220,21 @@ EXPLAIN: dict[str, str] = {
     "activities.recommended": "recommended monthly count per activity kind (seed 004)",
     "activities.default_duration": "calendar time a scheduled item takes when none is given",
     "activities.monthly_quota": "activity points each rep should earn per month",
+    "templates": "message templates: [templates.NAME] subject, body (Jinja2; fields lead.*, "
+    "owner.name, owner.signature, sender.address) or file (relative to the policy), channel",
+    "sequences": "automated sequences: [sequences.NAME] trigger (acquired, nurture, no_reply, "
+    "inactive), steps = [{day, template}] or every + template, expire",
+    "smtp.host": "SMTP server for crm outbox send (env CRM_SMTP_HOST overrides)",
+    "smtp.port": "SMTP port (CRM_SMTP_PORT)",
+    "smtp.security": "none, starttls or ssl (CRM_SMTP_SECURITY)",
+    "smtp.user": "SMTP login; the password only from CRM_SMTP_PASSWORD(_FILE) (CRM_SMTP_USER)",
+    "smtp.from": "the From address of automated messages (CRM_SMTP_FROM)",
+    "outbox.automated_touches_count": "whether automated messages count as touches for the "
+    "response rules (lead.first_response, follow-up, cadence)",
+    "outbox.max_attempts": "send attempts before a message stays failed",
+    "outbox.retry_after": "wait after the first failure; doubles each attempt, at most 1d",
+    "outbox.expire": "a step not queued within this long after it was due is skipped",
+    "outbox.signature": "signature for leads without an owner (or an owner without one)",
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.
@@ -216,6 +244,8 @@ _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("scoring", "engagement", "events"): {"group": "", "points": 0, "max": 0},
     ("scoring", "engagement", "demographics", "industries"): 0,
     ("scoring", "engagement", "demographics", "titles"): 0,
+    ("templates",): TEMPLATE_SHAPE,
+    ("sequences",): SEQUENCE_SHAPE,
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
 NOTIFY_TARGETS = ("owner", "admins")
@@ -548,6 +578,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             ("rules", "opportunity.stale", "move_to"),
             f'use "", nurture or a lost stage ({", ".join(map(str, lost))})',
         )
+    issues += _check_messaging(p)
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
     if p["pipeline"]["opportunity_from"] not in keys:
         bad(
@@ -555,6 +586,29 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             f"must be one of the stages: {', '.join(map(str, keys))}",
         )
     return issues
+
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+def _check_messaging(p: dict[str, Any]) -> list[PolicyIssue]:
+    from crmcli.rules import messaging
+
+    found = messaging.check_sequences(p["sequences"], p["templates"])
+    if p["templates"]:
+        found += messaging.check_templates(p["templates"])  # loads Jinja2 only when needed
+    if p["smtp"]["security"] not in SMTP_SECURITY:
+        found.append((("smtp", "security"), f"use one of {', '.join(SMTP_SECURITY)}"))
+    if isinstance(p["smtp"]["port"], int) and not 0 < p["smtp"]["port"] < 65536:
+        found.append((("smtp", "port"), "must be 1-65535"))
+    if isinstance(p["outbox"]["max_attempts"], int) and p["outbox"]["max_attempts"] < 1:
+        found.append((("outbox", "max_attempts"), "must be 1 or more"))
+    for key in ("retry_after", "expire"):
+        try:
+            parse_duration(p["outbox"][key])
+        except ValueError as exc:
+            found.append((("outbox", key), str(exc)))
+    return [PolicyIssue(path, message) for path, message in found]
 
 
 def _check_holidays(country: str, subdivision: str) -> list[PolicyIssue]:

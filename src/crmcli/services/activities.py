@@ -21,7 +21,7 @@ from crmcli.rules import schedule
 from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead, user_by_name
-from crmcli.services.obligations import OUTBOUND, refresh_lead
+from crmcli.services.obligations import OUTBOUND, counts_as_touch, refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, User
 
@@ -150,6 +150,7 @@ def _lead_touched(tx: Tx, lead: Lead, activity: Activity) -> None:
         activity.type in OUTBOUND
         and activity.direction != "inbound"
         and activity.status == "logged"
+        and counts_as_touch(tx, activity)
         and (lead.first_response_at is None or activity.at < lead.first_response_at)
     ):
         lead.first_response_at = activity.at

@@ -43,6 +43,7 @@ _LAZY = {
         ),
         "data",
     ),
+    **dict.fromkeys(("OutboxMessage", "EmailMessage"), "messaging"),
 }
 
 __all__ = [
