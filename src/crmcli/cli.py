@@ -20,6 +20,7 @@ from crmcli.commands import (
     imports,
     lead,
     lead_data,
+    mail,
     myday,
     outbox,
     pipeline,
@@ -143,6 +144,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
 lead.app.command("opt-out")(outbox.lead_opt_out)
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(mail.app, name="mail")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

@@ -50,9 +50,11 @@ class EmailMessage(Table, table=True):
     """An email logged on a lead, by its Message-ID: imports skip what is already here."""
 
     __tablename__ = "email_message"
+    # one message may be logged on several leads (To: two of them), each once
+    __table_args__ = (UniqueConstraint("message_id", "lead_id", name="uq_email_message_lead"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    message_id: str = Field(unique=True)
+    message_id: str = Field(index=True)
     activity_id: int | None = Field(default=None, foreign_key="activity.id", index=True)
     lead_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
     direction: str

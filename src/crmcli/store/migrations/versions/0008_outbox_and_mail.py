@@ -62,13 +62,16 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["activity_id"], ["activity.id"]),
         sa.ForeignKeyConstraint(["lead_id"], ["lead.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("message_id"),
+        sa.UniqueConstraint("message_id", "lead_id", name="uq_email_message_lead"),
     )
     with op.batch_alter_table("email_message", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_email_message_activity_id"), ["activity_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_email_message_lead_id"), ["lead_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_email_message_message_id"), ["message_id"], unique=False
+        )
 
     # in place (no table copy): lead ids are AUTOINCREMENT and must stay so
     with op.batch_alter_table("lead", schema=None, recreate="never") as batch_op:
