@@ -82,11 +82,16 @@ def context(values: dict[str, dict[str, Any]]) -> dict[str, Fields]:
     return {group: Fields(group, values.get(group, {})) for group in FIELDS}
 
 
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Any:
+    return _environment().from_string(text)  # compiling costs far more than rendering
+
+
 def render(text: str, values: dict[str, dict[str, Any]]) -> str:
     from jinja2 import TemplateError
 
     try:
-        return _environment().from_string(text).render(context(values))
+        return _compiled(text).render(context(values))
     except TemplateError as exc:
         where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise TemplateProblem(f"{exc.message or exc}{where}") from None

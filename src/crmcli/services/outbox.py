@@ -63,26 +63,59 @@ def is_automated(activity: Activity) -> bool:
     return bool(activity.details.get("automated"))
 
 
-def history(tx: Tx, lead: Lead) -> messaging.LeadHistory:
-    activities = [
-        a
-        for a in tx.session.exec(
-            select(Activity).where(Activity.lead_id == lead.id).order_by(col(Activity.at))
-        )
-        if not is_automated(a) and a.type not in ("note", "task")
-    ]
+def histories(tx: Tx, leads: list[Lead]) -> dict[int, messaging.LeadHistory]:
+    """Each lead's history for the sequences, read in a few queries per 500 leads."""
+    found: dict[int, messaging.LeadHistory] = {}
+    for start in range(0, len(leads), 500):
+        chunk = leads[start : start + 500]
+        ids = [lead.id for lead in chunk]
+        activities: dict[int, list[Activity]] = defaultdict(list)
+        for activity in tx.session.exec(
+            select(Activity)
+            .where(col(Activity.lead_id).in_(ids), col(Activity.type).not_in(("note", "task")))
+            .order_by(col(Activity.at))
+        ):
+            if not is_automated(activity):
+                activities[activity.lead_id].append(activity)  # type: ignore[index]
+        changes: dict[int, list[datetime]] = defaultdict(list)
+        for lead_id, at in tx.session.exec(
+            select(StageChange.lead_id, StageChange.at).where(
+                col(StageChange.lead_id).in_(ids), col(StageChange.from_stage).is_not(None)
+            )
+        ):
+            changes[lead_id].append(at)
+        scores: dict[int, list[ScoreEvent]] = defaultdict(list)
+        for event in tx.session.exec(
+            select(ScoreEvent)
+            .where(col(ScoreEvent.lead_id).in_(ids))
+            .order_by(col(ScoreEvent.at).desc())
+        ):
+            scores[event.lead_id].append(event)
+        for lead in chunk:
+            found[lead.id] = _history(  # type: ignore[index]
+                tx,
+                lead,
+                activities[lead.id],
+                changes[lead.id],
+                scores[lead.id],  # type: ignore[index]
+            )
+    return found
+
+
+def _history(
+    tx: Tx,
+    lead: Lead,
+    activities: list[Activity],
+    changes: list[datetime],
+    scores: list[ScoreEvent],
+) -> messaging.LeadHistory:
     outbound = [a.at for a in activities if a.direction != "inbound" and a.status == "logged"]
-    changes = tx.session.exec(
-        select(StageChange.at).where(
-            StageChange.lead_id == lead.id, col(StageChange.from_stage).is_not(None)
-        )
-    ).all()
     return messaging.LeadHistory(
         acquired_at=lead.acquired_at,
         created_at=lead.created_at,
         status=lead.status,
         open=reachable(lead) and not _closed(tx, lead),
-        nurture_since=_nurture_since(tx, lead),
+        nurture_since=_nurture_since(tx, lead, scores),
         first_touch=outbound[0] if outbound else None,
         last_activity=activities[-1].at if activities else None,
         inbound=tuple(a.at for a in activities if a.direction == "inbound"),
@@ -101,14 +134,13 @@ def _closed(tx: Tx, lead: Lead) -> bool:
     return lead.status in ("won", "lost") or "outcome" in (tx.policy.stage(lead.stage) or {})
 
 
-def _nurture_since(tx: Tx, lead: Lead) -> datetime | None:
-    """When the lead's current stay in a nurture-action band began (from its score history)."""
+def _nurture_since(tx: Tx, lead: Lead, scores: list[ScoreEvent]) -> datetime | None:
+    """When the lead's current stay in a nurture-action band began (scores newest first)."""
     nurture = {band.name for band in tx.policy.bands if band.action == "nurture"}
     if lead.kind != "lead" or lead.band not in nurture:
         return None
     since = None
-    events = select(ScoreEvent).where(ScoreEvent.lead_id == lead.id)
-    for event in tx.session.exec(events.order_by(col(ScoreEvent.at).desc())):
+    for event in scores:
         if event.band not in nurture:
             break
         since = event.at
@@ -147,16 +179,23 @@ def _walk(tx: Tx, *, queue: bool) -> Iterator[dict[str, Any]]:
         leads = {lead.id: lead for lead in tx.session.exec(query)}  # type: ignore[misc]
     for lead_id in set(pending) - set(leads):
         leads[lead_id] = tx.session.get(Lead, lead_id)  # type: ignore[assignment]
+    facts = histories(tx, [leads[lead_id] for lead_id in sorted(leads)])
+    existing: set[tuple[int, str, str]] | None = None
     for lead_id in sorted(leads):
         lead = leads[lead_id]
-        facts = history(tx, lead)
         plans = {
-            name: messaging.plan(sequence, facts, tx.now, expire)
+            name: messaging.plan(sequence, facts[lead_id], tx.now, expire)
             for name, sequence in sequences.items()
         }
         yield from _cancel_stopped(tx, lead, pending.get(lead_id, []), plans)
-        if queue:
-            yield from _queue_steps(tx, lead, plans)
+        if queue and any(plan.steps for plan in plans.values()):
+            if existing is None:  # every step ever queued: one read, not one per lead
+                existing = set(
+                    tx.session.exec(
+                        select(OutboxMessage.lead_id, OutboxMessage.sequence, OutboxMessage.step)
+                    ).all()
+                )
+            yield from _queue_steps(tx, lead, plans, existing)
 
 
 def _cancel_stopped(
@@ -194,20 +233,13 @@ def _why_stop(lead: Lead, message: OutboxMessage, plans: dict[str, messaging.Pla
     return None
 
 
-def _queue_steps(tx: Tx, lead: Lead, plans: dict[str, messaging.Plan]) -> list[dict[str, Any]]:
-    if not any(plan.steps for plan in plans.values()):
-        return []
-    existing = set(
-        tx.session.exec(
-            select(OutboxMessage.sequence, OutboxMessage.step).where(
-                OutboxMessage.lead_id == lead.id
-            )
-        ).all()
-    )
+def _queue_steps(
+    tx: Tx, lead: Lead, plans: dict[str, messaging.Plan], existing: set[tuple[int, str, str]]
+) -> list[dict[str, Any]]:
     actions = []
     for name, plan in plans.items():
         for step in plan.steps:
-            if (name, step.key) in existing:
+            if (lead.id, name, step.key) in existing:
                 continue
             try:
                 message = _queue(tx, lead, name, step)

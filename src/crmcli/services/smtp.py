@@ -40,19 +40,24 @@ def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
     """[smtp] of the policy, each key overridden by CRM_SMTP_<KEY>; `require` checks that
     everything needed to send is there (and reads the password)."""
     configured = policy.data["smtp"]
-    env = os.environ
-    port_text = env.get("CRM_SMTP_PORT") or str(configured["port"])
+
+    def setting(key: str) -> str:
+        # a variable that is set wins even when empty: CRM_SMTP_USER= turns login off
+        value = os.environ.get(f"CRM_SMTP_{key.upper()}")
+        return str(configured[key] if value is None else value).strip()
+
+    port_text = setting("port")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise BadInput(f"CRM_SMTP_PORT: {port_text!r} is not a port; give 1-65535")
-    security = (env.get("CRM_SMTP_SECURITY") or configured["security"]).strip().lower()
+    security = setting("security").lower()
     if security not in ("none", "starttls", "ssl"):
         raise BadInput(f"CRM_SMTP_SECURITY: {security!r}; use none, starttls or ssl")
     settings = SmtpSettings(
-        host=(env.get("CRM_SMTP_HOST") or configured["host"]).strip(),
+        host=setting("host"),
         port=int(port_text),
         security=security,
-        user=(env.get("CRM_SMTP_USER") or configured["user"]).strip(),
-        sender=(env.get("CRM_SMTP_FROM") or configured["from"]).strip(),
+        user=setting("user"),
+        sender=setting("from"),
     )
     if not require:
         return settings
