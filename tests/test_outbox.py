@@ -499,6 +499,13 @@ def test_smtp_settings_are_required_and_checked(crm: Crm, tmp_path: Path) -> Non
     assert [m["status"] for m in outbox(crm)] == ["queued"]
 
 
+def test_an_empty_smtp_variable_overrides_the_policy(crm: Crm, tmp_path: Path) -> None:
+    queued(crm, tmp_path, '[smtp]\nuser = "crm@example.com"\n')
+    assert crm("outbox", "send", "--dry-run", **smtp_env(25)).code == 2  # needs a password
+    login_off = {**smtp_env(25), "CRM_SMTP_USER": ""}
+    assert crm("outbox", "send", "--dry-run", **login_off).code == 0
+
+
 def test_password_file_of_mode_0600_is_accepted(crm: Crm, tmp_path: Path) -> None:
     queued(crm, tmp_path)
     secret = tmp_path / "smtp-password"
@@ -541,3 +548,35 @@ def test_viewers_read_the_outbox_but_cannot_send(team: Crm, tmp_path: Path) -> N
         run = team(*args, user="vi")
         assert run.code == 4, args
     assert team("user", "set-signature", "ed", "x", user="ed").code == 4
+    # templates and SMTP settings live in the policy: only admins change them
+    run = team("policy", "import", str(EXAMPLES / "automation.toml"), user="ed")
+    assert run.code == 4
+
+
+def test_monthly_re_engagement_of_a_lead_the_cadence_left_inactive(
+    crm: Crm, tmp_path: Path
+) -> None:
+    install(
+        crm,
+        tmp_path,
+        '[sequences.re_engage]\ntrigger = "inactive"\nevery = "30d"\ntemplate = "nudge"\n',
+    )
+    lead = crm.add_lead()
+    crm.ok("log-email", str(lead), "--subject", "Intro")  # Friday 6 March, no reply ever
+    crm.ok("tick", CRM_NOW="2026-03-23T14:00:00Z")  # day 17: the cadence is exhausted
+    shown = crm.ok("lead", "show", str(lead), "--format", "json").json()
+    assert shown["status"] == "inactive"
+    assert outbox(crm) == []  # a month after the last activity, not before
+    crm.ok("tick", CRM_NOW="2026-04-06T14:00:00Z")  # day 31
+    [message] = outbox(crm)
+    assert (message["sequence"], message["subject"]) == ("re_engage", "Still there, Ada?")
+    crm.ok("tick", CRM_NOW="2026-04-07T14:00:00Z")
+    assert len(outbox(crm)) == 1  # once a month
+
+
+def test_user_signatures_are_set_and_removed_by_admins(crm: Crm) -> None:
+    crm.ok("user", "add", "maria", "--signature", "Maria\\nSales")
+    assert sql(crm, "SELECT signature FROM user WHERE name = 'maria'") == [("Maria\nSales",)]
+    crm.ok("user", "set-signature", "maria", "")
+    assert sql(crm, "SELECT signature FROM user WHERE name = 'maria'") == [(None,)]
+    assert crm("user", "set-signature", "nobody", "x").code == 3
