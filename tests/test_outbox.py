@@ -339,13 +339,14 @@ def test_send_delivers_once_and_logs_an_automated_email_activity(
     crm: Crm, tmp_path: Path, smtp_server: Inbox
 ) -> None:
     lead = queued(crm, tmp_path)
-    env = smtp_env(smtp_server.port)
+    env = {**smtp_env(smtp_server.port), "CRM_SMTP_FROM": "Example Co Sales <sales@example.com>"}
     sent = crm.ok("outbox", "send", "--format", "json", **env).json()
     assert [m["status"] for m in sent["sent"]] == ["sent"]
     [message] = smtp_server.messages
     assert message["Subject"] == "Welcome, Ada"
     assert message["To"] == "ada@example.com"
-    assert message["From"] == "sales@example.com"
+    assert message["From"] == "Example Co Sales <sales@example.com>"
+    assert message["Message-ID"].endswith("@example.com>")
     assert message["Auto-Submitted"] == "auto-generated"
     assert message.get_content().replace("\r\n", "\n") == "Hi Ada at Analytical Engines,\n\n"
     assert smtp_server.envelopes == [("sales@example.com", ["ada@example.com"])]

@@ -305,7 +305,7 @@ def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
             "name": owner.name if owner else "",
             "signature": (owner.signature if owner and owner.signature else fallback),
         },
-        "sender": {"address": settings_from(tx.policy).sender},
+        "sender": {"address": settings_from(tx.policy).address},
     }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,8 +32,13 @@ class SmtpSettings:
     password: str | None = None
 
     @property
+    def address(self) -> str:
+        """The bare address of `from` ("Sales <sales@example.com>" -> sales@example.com)."""
+        return parseaddr(self.sender)[1]
+
+    @property
     def domain(self) -> str:
-        return self.sender.rpartition("@")[2] or "crmcli.invalid"
+        return self.address.rpartition("@")[2] or "crmcli.invalid"
 
 
 def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
@@ -63,7 +68,7 @@ def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
         return settings
     if not settings.host:
         raise BadInput("smtp.host: no SMTP server; set [smtp] host in the policy or CRM_SMTP_HOST")
-    if "@" not in settings.sender:
+    if "@" not in settings.address:
         raise BadInput(
             "smtp.from: no sender address; set [smtp] from in the policy or CRM_SMTP_FROM"
         )
