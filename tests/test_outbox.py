@@ -357,10 +357,11 @@ def test_send_delivers_once_and_logs_an_automated_email_activity(
     assert row["status"] == "sent" and row["message_id"] == message["Message-ID"]
     activity = sql(
         crm,
-        "SELECT type, direction, subject, details FROM activity WHERE id = ?",
+        "SELECT type, direction, subject, details, points FROM activity WHERE id = ?",
         row["activity_id"],
     )[0]
     assert activity[:3] == ("email", "outbound", "Welcome, Ada")
+    assert activity[4] == 0  # automated messages earn the rep no activity points
     assert '"automated": true' in activity[3]
     # automated touches do not answer the first-response rule by default
     status = sql(

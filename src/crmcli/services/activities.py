@@ -101,7 +101,9 @@ def record_activity(
     points when done.
     """
     user = user or tx.actor
-    points = 0 if status == "open" else _points_for(tx, points_as or type)
+    # open tasks earn on completion; automated messages (the outbox) are nobody's work
+    automated = bool((details or {}).get("automated"))
+    points = 0 if status == "open" or automated else _points_for(tx, points_as or type)
     activity = Activity(
         lead_id=lead.id if lead else None,
         user_id=user.id,  # type: ignore[arg-type]
