@@ -582,3 +582,76 @@ def test_user_signatures_are_set_and_removed_by_admins(crm: Crm) -> None:
     crm.ok("user", "set-signature", "maria", "")
     assert sql(crm, "SELECT signature FROM user WHERE name = 'maria'") == [(None,)]
     assert crm("user", "set-signature", "nobody", "x").code == 3
+
+
+# --- TLS and login -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls(tmp_path: Path):
+    """A private CA (trustme) and a certificate for 127.0.0.1 signed by it."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return server_context, ca_file
+
+
+def test_starttls_with_login_verifies_the_certificate(crm: Crm, tmp_path: Path, tls) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    server_context, ca_file = tls
+
+    def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (auth_data.login, auth_data.password) == (b"crm", b"hunter2")
+        return AuthResult(success=ok)
+
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=check_login,
+    )
+    controller.start()
+    try:
+        queued(crm, tmp_path)
+        secret = tmp_path / "smtp-password"
+        secret.write_text("hunter2\n")
+        secret.chmod(0o600)
+        env = {
+            **smtp_env(controller.port),
+            "CRM_SMTP_SECURITY": "starttls",
+            "CRM_SMTP_USER": "crm",
+            "CRM_SMTP_PASSWORD_FILE": str(secret),
+        }
+        untrusted = crm.ok("outbox", "send", **env, SSL_CERT_FILE=str(tmp_path / "none.pem"))
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err and inbox.messages == []
+        crm.ok("outbox", "send", **env, SSL_CERT_FILE=str(ca_file), CRM_NOW="2026-03-06T21:40:00Z")
+        assert [m["Subject"] for m in inbox.messages] == ["Welcome, Ada"]
+    finally:
+        controller.stop()
+
+
+def test_implicit_tls(crm: Crm, tmp_path: Path, tls) -> None:
+    server_context, ca_file = tls
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), ssl_context=server_context
+    )
+    controller.start()
+    try:
+        queued(crm, tmp_path)
+        env = {**smtp_env(controller.port), "CRM_SMTP_SECURITY": "ssl"}
+        crm.ok("outbox", "send", **env, SSL_CERT_FILE=str(ca_file))
+        assert [m["Subject"] for m in inbox.messages] == ["Welcome, Ada"]
+    finally:
+        controller.stop()
