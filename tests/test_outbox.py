@@ -482,6 +482,8 @@ def test_limit_sends_at_most_n(crm: Crm, tmp_path: Path, smtp_server: Inbox) -> 
 
 
 def test_smtp_settings_are_required_and_checked(crm: Crm, tmp_path: Path) -> None:
+    unset = {**smtp_env(25), "CRM_SMTP_HOST": None}
+    assert "nothing to send" in crm.ok("outbox", "send", **unset).err  # no mail, no check
     queued(crm, tmp_path)
     missing = crm("outbox", "send", **{**smtp_env(25), "CRM_SMTP_HOST": None})
     assert missing.code == 2 and "smtp.host" in missing.err

@@ -459,7 +459,6 @@ def send(
     from crmcli.services import smtp
 
     with ws.writing(dry_run=dry_run) as tx:
-        settings = smtp.settings_from(tx.policy, require=True)
         cancelled = cancel_stopped(tx)
         stuck = select(OutboxMessage).where(OutboxMessage.status == "sending")
         unknown = [row(m) for m in tx.session.exec(stuck)]
@@ -467,6 +466,8 @@ def send(
         batch = [row(m) for m in due(tx, limit)] if opened else []
         next_open = tx.calendar.next_open(tx.now)
         tz = tx.policy.timezone
+        # checked only when there is mail: an install without [smtp] may run the cron chain
+        settings = smtp.settings_from(tx.policy, require=True) if batch else None
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,
@@ -478,6 +479,7 @@ def send(
     }
     if dry_run or not batch:
         return result, tz
+    assert settings is not None
     with smtp.Connection(settings) as connection:
         for item in batch:
             outcome = _send_one(ws, item["id"], connection, settings)
