@@ -534,7 +534,11 @@ def points(tx: Tx, user: str | None = None, month: str | None = None) -> PointsR
             ),
         ),
     )
-    earned = [(a.details.get("points_as") or a.type, a.points) for a in tx.session.exec(query)]
+    earned = [
+        (a.details.get("points_as") or a.type, a.points)
+        for a in tx.session.exec(query)
+        if not a.details.get("automated")  # the outbox's messages are not the rep's activity
+    ]
     settings = tx.policy.data["activities"]
     summary = schedule.points_summary(
         earned,
