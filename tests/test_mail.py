@@ -125,3 +125,14 @@ def test_an_imported_reply_stops_the_follow_up_sequence(crm: Crm, tmp_path: Path
 def test_viewers_cannot_import_mail(team: Crm) -> None:
     run = team("mail", "import", str(MAIL / "sample.mbox"), user="vi")
     assert run.code == 4
+
+
+def test_forgetting_a_lead_deletes_its_attachments(crm: Crm) -> None:
+    lead = crm.add_lead()
+    crm.ok("mail", "import", str(MAIL / "sample.mbox"))
+    assert len(list((crm.db.parent / "attachments").glob("*/*"))) == 1
+    crm.ok("lead", "forget", str(lead), "--yes")
+    assert list((crm.db.parent / "attachments").glob("*/*")) == []
+    with sqlite3.connect(crm.db) as conn:
+        rows = conn.execute("SELECT from_address, attachments FROM email_message").fetchall()
+    assert rows == [(None, "[]"), (None, "[]")]

@@ -44,3 +44,28 @@ def store_all(tx: Tx, parts: list[tuple[str, str, bytes]]) -> tuple[list[dict[st
     for item, (_name, _kind, data) in zip(described, parts, strict=True):
         item["sha256"] = save(root, data)
     return described, ""
+
+
+def forget(tx: Tx, digests: set[str]) -> int:
+    """Delete stored files no other logged email refers to (`crm lead forget`); returns how
+    many. Run after the forgotten lead's references are cleared in this transaction."""
+    from sqlmodel import select
+
+    from crmcli.store.models import EmailMessage
+
+    root = store_dir(tx)
+    if root is None or not digests:
+        return 0
+    tx.session.flush()
+    still = {
+        item.get("sha256")
+        for attachments in tx.session.exec(select(EmailMessage.attachments))
+        for item in attachments
+    }
+    removed = 0
+    for digest in digests - still:
+        path = root / digest[:2] / digest
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed

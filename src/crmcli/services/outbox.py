@@ -419,12 +419,16 @@ def forget_lead(tx: Tx, lead_id: int) -> list[tuple[str, int]]:
         message.to_address, message.subject, message.body = "", "", ""
         tx.session.add(message)
         erased.append(("outbox", message.id))
+    from crmcli.services import mail_attachments
     from crmcli.store.models import EmailMessage
 
+    digests = set()
     for email in tx.session.exec(select(EmailMessage).where(EmailMessage.lead_id == lead_id)):
+        digests |= {item["sha256"] for item in email.attachments if "sha256" in item}
         email.from_address = None
         email.attachments = []
         tx.session.add(email)
+    mail_attachments.forget(tx, digests)
     return erased  # type: ignore[return-value]
 
 
