@@ -23,7 +23,9 @@ from crmcli.commands import (
     imports,
     lead,
     lead_data,
+    mail,
     myday,
+    outbox,
     pipeline,
     policy,
     quote,
@@ -148,6 +150,9 @@ app.add_typer(contact.app, name="contact")
 app.add_typer(account.app, name="account")
 app.add_typer(case.app, name="case")
 app.add_typer(quote.app, name="quote")
+lead.app.command("opt-out")(outbox.lead_opt_out)
+app.add_typer(outbox.app, name="outbox")
+app.add_typer(mail.app, name="mail")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

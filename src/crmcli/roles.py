@@ -40,6 +40,8 @@ COMMAND_ROLES: dict[str, str] = {
     "quote export": "viewer",
     "quote list": "viewer",
     "quote show": "viewer",
+    "outbox list": "viewer",
+    "outbox show": "viewer",
     # lists absences to anyone; setting or clearing them needs editor (checked by the service)
     "user away": "viewer",
     # accounts and contacts (issue 6)
@@ -89,6 +91,11 @@ COMMAND_ROLES: dict[str, str] = {
     # deciding also needs the policy's approver role or a name in quotes.approval.approvers
     "quote approve": "editor",
     "quote reject": "editor",
+    "lead opt-out": "editor",
+    "mail import": "editor",
+    "outbox cancel": "editor",
+    "outbox retry": "editor",
+    "outbox send": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",
@@ -99,6 +106,7 @@ COMMAND_ROLES: dict[str, str] = {
     "user add": "admin",
     "user scope": "admin",
     "user set-role": "admin",
+    "user set-signature": "admin",
 }
 
 

@@ -173,14 +173,45 @@ def log_email(
     inbound: Inbound = False,
     at: At = None,
     points_as: PointsAs = None,
+    eml: Annotated[
+        Path | None,
+        typer.Option(
+            "--eml",
+            metavar="FILE",
+            help="Log a saved RFC 5322 message: subject, date, body, direction from it.",
+        ),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
-    """Log an email to (or with --inbound, from) a lead. Prints its id.
+    """Log an email to (or with --inbound, from) a lead, or a saved message (--eml).
+    Prints its id.
 
     Example: crm log-email 12 --subject "Pricing" --notes "sent the price list"
     """
     from crmcli.services import activities
 
+    if eml is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--subject", subject),
+                ("--notes", notes),
+                ("--at", at),
+                ("--inbound", inbound or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise BadInput(f"{given[0]}: --eml takes these from the message; drop {given[0]}")
+        from crmcli.services import mailbox
+
+        with workspace(ctx).writing() as tx:
+            row, logged = mailbox.log_eml(tx, lead_id, eml)
+            tz = tx.policy.timezone
+        if not logged:
+            render.note(f"already logged as activity {row['id']}; nothing changed")
+        _emit_activity(ctx, row, tz, output)
+        return
     with workspace(ctx).writing() as tx:
         row = activities.log_email(
             tx,

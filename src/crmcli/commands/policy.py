@@ -54,13 +54,9 @@ def policy_check(path: FileArg) -> None:
 
     Example: crm policy check policy.toml
     """
-    from crmcli.rules.policy import PolicyInvalid, parse_policy
-    from crmcli.services.workspace import policy_error
+    from crmcli.services.workspace import parse_policy_file
 
-    try:
-        parse_policy(_read(path), source=str(path))
-    except PolicyInvalid as exc:
-        raise policy_error(exc) from None
+    parse_policy_file(_read(path), path)
     render.note(f"{path}: ok")
 
 
@@ -90,7 +86,13 @@ def policy_import(
         if not (sep and old.strip() and new.strip()):
             raise BadInput(f"--map-stage: {item!r} is not OLD=NEW, e.g. prospecting=prospect")
         stage_map[old.strip()] = new.strip()
-    text = _read(path)
+    from crmcli.services.policy_files import inline_template_files
+    from crmcli.services.workspace import parse_policy_file
+
+    written = _read(path)
+    parse_policy_file(written, path)  # errors point into the file and its template files
+    base = Path.cwd() if str(path) == "-" else path.parent
+    text, _files = inline_template_files(written, base, source=str(path))
     ws = workspace(ctx)
     ws.tolerate_bad_policy = True
     with ws.writing(role="admin") as tx:

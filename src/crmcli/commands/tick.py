@@ -16,7 +16,8 @@ def tick(
     output: FormatOption = None,
 ) -> None:
     """Create due cadence touches and re-engagement tasks, mark leads whose cadence is
-    exhausted inactive, and flag (or move, per policy) stale records. Safe to repeat.
+    exhausted inactive, flag (or move, per policy) stale records, and queue the policy's
+    due automated messages (see crm outbox). Safe to repeat.
 
     Example: crm tick --dry-run
     """

@@ -34,6 +34,10 @@ def user_add(
         list[str] | None,
         typer.Option("--campaign", help="Limit the user to this campaign (repeatable)."),
     ] = None,
+    signature: Annotated[
+        str | None,
+        typer.Option("--signature", help="Closes automated messages to their leads; \\n breaks."),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """Add a user (admin).
@@ -51,6 +55,7 @@ def user_add(
             skills=skill or [],
             capacity=capacity,
             campaigns=campaign or [],
+            signature=signature,
         )
         tz = tx.policy.timezone
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
@@ -107,3 +112,20 @@ def user_scope(
         row = users.set_scope(tx, name, campaign or [], clear=clear)
     scope = ", ".join(row["campaigns"]) or "every campaign"
     render.note(f"{row['name']} now works in {scope}")
+
+
+@app.command("set-signature")
+def user_set_signature(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    text: Annotated[str, typer.Argument(help='The signature; \\n breaks lines, "" removes it.')],
+) -> None:
+    """Set the signature that closes automated messages to a user's leads (admin).
+
+    Example: crm user set-signature maria "Maria Lopez\\nSales, Example Co"
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.set_signature(tx, name, text)
+    render.note(f"{row['name']}: signature {'set' if row['signature'] else 'removed'}")

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmcli.rules.durations import parse_duration
+from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CLOCKS = ("business", "calendar")
@@ -229,6 +230,18 @@ DEFAULT_POLICY: dict[str, Any] = {
             "self_approval": False,  # may the quote's submitter or owner approve it?
         },
     },
+    # automated messages (issue 9): none by default, so no install starts mailing leads
+    # unasked; examples/policies/default.toml shows a full set
+    "templates": {},
+    "sequences": {},
+    "smtp": {"host": "", "port": 587, "security": "starttls", "user": "", "from": ""},
+    "outbox": {
+        "automated_touches_count": False,
+        "max_attempts": 5,
+        "retry_after": "5m",
+        "expire": "3d",
+        "signature": "",
+    },
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -289,6 +302,21 @@ EXPLAIN: dict[str, str] = {
     "quotes.approval.approvers": "user names who may approve quotes besides that role; the "
     "first listed owns the quote.approval deadline",
     "quotes.approval.self_approval": "whether the quote's submitter or owner may approve it",
+    "templates": "message templates: [templates.NAME] subject, body (Jinja2; fields lead.*, "
+    "owner.name, owner.signature, sender.address) or file (relative to the policy), channel",
+    "sequences": "automated sequences: [sequences.NAME] trigger (acquired, nurture, no_reply, "
+    "inactive), steps = [{day, template}] or every + template, expire",
+    "smtp.host": "SMTP server for crm outbox send (env CRM_SMTP_HOST overrides)",
+    "smtp.port": "SMTP port (CRM_SMTP_PORT)",
+    "smtp.security": "none, starttls or ssl (CRM_SMTP_SECURITY)",
+    "smtp.user": "SMTP login; the password only from CRM_SMTP_PASSWORD(_FILE) (CRM_SMTP_USER)",
+    "smtp.from": "the From address of automated messages (CRM_SMTP_FROM)",
+    "outbox.automated_touches_count": "whether automated messages count as touches for the "
+    "response rules (lead.first_response, follow-up, cadence)",
+    "outbox.max_attempts": "send attempts before a message stays failed",
+    "outbox.retry_after": "wait after the first failure; doubles each attempt, at most 1d",
+    "outbox.expire": "a step not queued within this long after it was due is skipped",
+    "outbox.signature": "signature for leads without an owner (or an owner without one)",
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.
@@ -299,6 +327,8 @@ _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("scoring", "engagement", "demographics", "industries"): 0,
     ("scoring", "engagement", "demographics", "titles"): 0,
     ("cases", "sla"): {"ack": "", "resolve": "", "ack_clock": "", "resolve_clock": ""},
+    ("templates",): TEMPLATE_SHAPE,
+    ("sequences",): SEQUENCE_SHAPE,
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
 NOTIFY_TARGETS = ("owner", "admins")
@@ -633,6 +663,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
         )
     issues += _check_account_rules(p)
     issues += _check_quotes(p["quotes"])
+    issues += _check_messaging(p)
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
     if p["pipeline"]["opportunity_from"] not in keys:
         bad(
@@ -765,6 +796,29 @@ def _check_quotes(quotes: dict[str, Any]) -> list[PolicyIssue]:
         if not (isinstance(name, str) and name.strip()):
             issues.append(PolicyIssue((*path, "approvers", i), "must be a user name"))
     return issues
+
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+def _check_messaging(p: dict[str, Any]) -> list[PolicyIssue]:
+    from crmcli.rules import messaging
+
+    found = messaging.check_sequences(p["sequences"], p["templates"])
+    if p["templates"]:
+        found += messaging.check_templates(p["templates"])  # loads Jinja2 only when needed
+    if p["smtp"]["security"] not in SMTP_SECURITY:
+        found.append((("smtp", "security"), f"use one of {', '.join(SMTP_SECURITY)}"))
+    if isinstance(p["smtp"]["port"], int) and not 0 < p["smtp"]["port"] < 65536:
+        found.append((("smtp", "port"), "must be 1-65535"))
+    if isinstance(p["outbox"]["max_attempts"], int) and p["outbox"]["max_attempts"] < 1:
+        found.append((("outbox", "max_attempts"), "must be 1 or more"))
+    for key in ("retry_after", "expire"):
+        try:
+            parse_duration(p["outbox"][key])
+        except ValueError as exc:
+            found.append((("outbox", key), str(exc)))
+    return [PolicyIssue(path, message) for path, message in found]
 
 
 def _check_holidays(country: str, subdivision: str) -> list[PolicyIssue]:

@@ -21,7 +21,7 @@ from crmcli.rules import schedule
 from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead, user_by_name
-from crmcli.services.obligations import OUTBOUND, refresh_lead
+from crmcli.services.obligations import OUTBOUND, counts_as_touch, refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, User
 
@@ -101,7 +101,9 @@ def record_activity(
     points when done.
     """
     user = user or tx.actor
-    points = 0 if status == "open" else _points_for(tx, points_as or type)
+    # open tasks earn on completion; automated messages (the outbox) are nobody's work
+    automated = bool((details or {}).get("automated"))
+    points = 0 if status == "open" or automated else _points_for(tx, points_as or type)
     activity = Activity(
         lead_id=lead.id if lead else None,
         user_id=user.id,  # type: ignore[arg-type]
@@ -150,6 +152,7 @@ def _lead_touched(tx: Tx, lead: Lead, activity: Activity) -> None:
         activity.type in OUTBOUND
         and activity.direction != "inbound"
         and activity.status == "logged"
+        and counts_as_touch(tx, activity)
         and (lead.first_response_at is None or activity.at < lead.first_response_at)
     ):
         lead.first_response_at = activity.at
@@ -536,7 +539,11 @@ def points(tx: Tx, user: str | None = None, month: str | None = None) -> PointsR
             ),
         ),
     )
-    earned = [(a.details.get("points_as") or a.type, a.points) for a in tx.session.exec(query)]
+    earned = [
+        (a.details.get("points_as") or a.type, a.points)
+        for a in tx.session.exec(query)
+        if not a.details.get("automated")  # the outbox's messages are not the rep's activity
+    ]
     settings = tx.policy.data["activities"]
     summary = schedule.points_summary(
         earned,

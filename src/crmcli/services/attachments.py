@@ -129,6 +129,21 @@ class BlobStore:
             raise
         return Stored(item.name, size, item.media_type, sha256)
 
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes already in memory (an email's attachment); returns their sha256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        final = self.path_for(sha256)
+        if not final.exists():
+            staging = self.root / "tmp"
+            self._mkdir(staging)
+            fd, temp_name = tempfile.mkstemp(dir=staging)  # created 0600
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            self._mkdir(final.parent)
+            os.replace(temp_name, final)  # atomic: a reader never sees half a file
+            self.created.append(final)
+        return sha256
+
     def discard_created(self) -> None:
         for path in self.created:
             path.unlink(missing_ok=True)

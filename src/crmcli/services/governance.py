@@ -149,6 +149,9 @@ def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
         if contact is not None:
             _erase_contact(tx, contact)
             records.append(("contact", contact.id))  # type: ignore[arg-type]
+    from crmcli.services import outbox
+
+    records += outbox.forget_lead(tx, lead_id)  # queued messages cancelled, texts erased
     erased_values = _erase_audited_values(tx, records)
     for notice in tx.session.exec(select(Notification).where(Notification.lead_id == lead_id)):
         notice.message = audit.ERASED

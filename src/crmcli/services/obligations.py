@@ -13,13 +13,24 @@ from crmcli.store.models import Activity, AuditEvent, Lead, Obligation, User
 OUTBOUND = ("call", "email", "chat", "meeting")
 
 
+def counts_as_touch(tx: Tx, activity: Activity) -> bool:
+    """Automated messages (the outbox) are touches only if the policy says they count."""
+    return (
+        not activity.details.get("automated") or tx.policy.data["outbox"]["automated_touches_count"]
+    )
+
+
 def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
-    rows = tx.session.exec(
-        select(Activity, User.name)
-        .join(User, col(User.id) == Activity.user_id)
-        .where(Activity.lead_id == lead.id)
-        .order_by(col(Activity.at))
-    ).all()
+    rows = [
+        (activity, by)
+        for activity, by in tx.session.exec(
+            select(Activity, User.name)
+            .join(User, col(User.id) == Activity.user_id)
+            .where(Activity.lead_id == lead.id)
+            .order_by(col(Activity.at))
+        ).all()
+        if counts_as_touch(tx, activity)
+    ]
     created_by = tx.session.exec(
         select(AuditEvent.actor)
         .where(AuditEvent.record_type == "lead", AuditEvent.record_id == lead.id)

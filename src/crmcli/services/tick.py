@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import PolicyRefusal
-from crmcli.services import activities, pipeline
+from crmcli.services import activities, outbox, pipeline
 from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, Notification, Obligation, User
@@ -22,6 +22,7 @@ def tick(tx: Tx) -> list[dict[str, Any]]:
     actions += _close_served_reminders(tx)
     actions += _cadence_reminders(tx)
     actions += _stale_records(tx)
+    actions += outbox.enqueue(tx)  # after stage moves: a move stops a lead's sequences
     return actions
 
 

@@ -50,6 +50,7 @@ def add_user(
     skills: list[str] = (),
     capacity: int | None = None,
     campaigns: list[str] = (),
+    signature: str | None = None,
 ) -> dict[str, Any]:
     name = name.strip()
     if not _NAME.match(name):
@@ -68,6 +69,7 @@ def add_user(
         skills=sorted({s.strip().lower() for s in skills if s.strip()}),
         capacity=capacity,
         created_at=tx.now,
+        signature=_signature(signature),
     )
     scoped = [campaign_by_name(tx, c) for c in campaigns]
     tx.session.add(user)
@@ -76,8 +78,29 @@ def add_user(
         tx.session.add(UserCampaign(user_id=user.id, campaign_id=campaign.id))
     tx.session.flush()
     row = user_row(tx, user)
-    tx.audit("user", user.id, "create", {k: [None, v] for k, v in row.items() if k != "id"})
+    created = {k: [None, v] for k, v in row.items() if k != "id"}
+    if user.signature:
+        created["signature"] = [None, user.signature]
+    tx.audit("user", user.id, "create", created)
     return row
+
+
+def _signature(text: str | None) -> str | None:
+    """A signature given on the command line: a typed \\n is a line break."""
+    if text is None:
+        return None
+    return text.replace("\\n", "\n").strip() or None
+
+
+def set_signature(tx: Tx, name: str, text: str) -> dict[str, Any]:
+    """The signature that closes automated messages to the user's leads ("" removes it)."""
+    user = user_by_name(tx, name)
+    old, user.signature = user.signature, _signature(text)
+    if old != user.signature:
+        tx.session.add(user)
+        tx.session.flush()
+        tx.audit("user", user.id, "update", {"signature": [old, user.signature]})
+    return {**user_row(tx, user), "signature": user.signature}
 
 
 def list_users(tx: Tx) -> list[dict[str, Any]]:

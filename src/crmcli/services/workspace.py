@@ -193,9 +193,33 @@ def read_policy_file(path: Any) -> Policy:
         ) from None
     except UnicodeDecodeError:
         raise BadInput(f"--policy: {path} is not UTF-8 text; save the policy as UTF-8") from None
+    return parse_policy_file(text, path)
+
+
+def parse_policy_file(text: str, path: Any) -> Policy:
+    """Parse a policy file as written (line-precise errors), then with the template files
+    it names read in (relative to the file); errors in those name the template file."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from crmcli.services.policy_files import inline_template_files
+
+    source = str(path)
     try:
-        return parse_policy(text, source=str(path))
+        parse_policy(text, source=source)
     except PolicyInvalid as exc:
+        raise policy_error(exc) from None
+    base = Path.cwd() if source == "-" else Path(path).parent
+    inlined, files = inline_template_files(text, base, source=source)
+    try:
+        return parse_policy(inlined, source=source)
+    except PolicyInvalid as exc:
+        for i, issue in enumerate(exc.issues):
+            name = issue.path[1] if issue.path[:1] == ("templates",) else None
+            if name in files:
+                exc.issues[i] = replace(
+                    issue, line=None, message=f"{issue.message} (in {files[name]})"
+                )
         raise policy_error(exc) from None
 
 

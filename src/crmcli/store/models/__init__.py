@@ -45,6 +45,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("ServiceCase", "CaseComment", "CaseAttachment", "CasePause"), "cases"),
     **dict.fromkeys(("Quote", "QuoteLine", "QuoteApproval"), "quotes"),
+    **dict.fromkeys(("OutboxMessage", "EmailMessage"), "messaging"),
 }
 
 __all__ = [

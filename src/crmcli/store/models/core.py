@@ -24,6 +24,7 @@ class User(Table, table=True):
     capacity: int | None = None
     active: bool = True
     created_at: datetime = _when(nullable=False)
+    signature: str | None = None  # closes automated messages from this user's leads (0008)
 
 
 class Campaign(Table, table=True):
@@ -94,6 +95,7 @@ class Lead(Table, table=True):
     quote_ref: str | None = None
     prospect_said_no: bool = False
     type: str | None = None  # opportunity type from the policy's pipeline.opportunity_types
+    opted_out_at: datetime | None = _when()  # no automated messages after this (0008)
 
 
 class PolicyVersion(Table, table=True):

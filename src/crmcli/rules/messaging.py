@@ -1,0 +1,253 @@
+"""Templates and sequences of automated messages, as pure functions (issue 9).
+
+Templates are Jinja2 in a sandbox with strict undefined: a template that names a field the
+record does not have fails, at `policy check` against a sample record holding every field.
+A sequence is a trigger (when a lead enters it: the anchor) and steps (days after the anchor,
+or a repeating `every`); `plan` says which steps are due and whether the run was stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from crmcli.rules.durations import parse_duration
+
+CHANNELS = ("email",)
+# acquired: on acquisition; nurture: entering a nurture-action band; no_reply: the first
+# (human) outbound touch; inactive: a lead the cadence left inactive, since its last activity
+TRIGGERS = ("acquired", "nurture", "no_reply", "inactive")
+# every field a template may name, with a sample value for checking templates
+FIELDS: dict[str, dict[str, str]] = {
+    "lead": {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "full_name": "Ada Lovelace",
+        "company": "Analytical Engines",
+        "title": "CTO",
+        "email": "ada@example.com",
+        "industry": "saas",
+        "country": "GB",
+        "source": "web",
+        "stage": "prospecting",
+        "band": "nurture",
+        "score": "25",
+    },
+    "owner": {"name": "Maria Lopez", "signature": "Maria Lopez\nSales, Example Co"},
+    "sender": {"address": "sales@example.com"},
+}
+TEMPLATE_SHAPE = {"subject": "", "body": "", "file": "", "channel": ""}
+SEQUENCE_SHAPE = {"trigger": "", "steps": [], "every": "", "template": "", "expire": ""}
+BACKOFF_CAP = timedelta(days=1)
+
+
+class Fields(dict):
+    """A group of fields (lead, owner, sender); names itself in errors."""
+
+    def __init__(self, label: str, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.label = label
+
+
+class TemplateProblem(ValueError):
+    """A template that does not parse or names an unknown field."""
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class NamedUndefined(StrictUndefined):
+        @property
+        def _undefined_message(self) -> str:
+            owner = self._undefined_obj
+            if isinstance(owner, Fields):
+                known = ", ".join(f"{owner.label}.{key}" for key in owner)
+                return f"unknown field '{owner.label}.{self._undefined_name}'; known: {known}"
+            groups = ", ".join(FIELDS)
+            return f"unknown field {self._undefined_name!r}; fields are in {groups}"
+
+    return SandboxedEnvironment(
+        undefined=NamedUndefined,
+        autoescape=False,  # plain-text email
+        keep_trailing_newline=True,
+        finalize=lambda value: "" if value is None else value,  # a missing company prints ""
+    )
+
+
+def context(values: dict[str, dict[str, Any]]) -> dict[str, Fields]:
+    return {group: Fields(group, values.get(group, {})) for group in FIELDS}
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Any:
+    return _environment().from_string(text)  # compiling costs far more than rendering
+
+
+def render(text: str, values: dict[str, dict[str, Any]]) -> str:
+    from jinja2 import TemplateError
+
+    try:
+        return _compiled(text).render(context(values))
+    except TemplateError as exc:
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise TemplateProblem(f"{exc.message or exc}{where}") from None
+
+
+def check_templates(templates: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """(path, message) for each template that fails on a record holding every field."""
+    problems = []
+    for name, template in templates.items():
+        if not isinstance(template, dict):
+            continue  # the shape check reports it
+        if template.get("file") and not template.get("body"):
+            continue  # checked once the file is read (services inline it)
+        if not template.get("body"):
+            problems.append((("templates", name, "body"), "a template needs a body (or file)"))
+        channel = template.get("channel") or "email"
+        if channel not in CHANNELS:
+            problems.append(
+                (("templates", name, "channel"), f"{channel!r}; use {', '.join(CHANNELS)}")
+            )
+        if channel == "email" and not template.get("subject"):
+            problems.append((("templates", name, "subject"), "an email template needs a subject"))
+        for part in ("subject", "body"):
+            if not isinstance(template.get(part), str):
+                continue
+            try:
+                render(template[part], FIELDS)
+            except TemplateProblem as exc:
+                problems.append((("templates", name, part), f"template {name!r}: {exc}"))
+    return problems
+
+
+def check_sequences(
+    sequences: dict[str, Any], templates: dict[str, Any]
+) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+
+    def template_known(path: tuple[Any, ...], name: Any) -> None:
+        if name not in templates:
+            known = ", ".join(templates) or "none defined"
+            problems.append((path, f"template {name!r} is not in [templates] ({known})"))
+
+    for name, sequence in sequences.items():
+        if not isinstance(sequence, dict):
+            continue
+        path = ("sequences", name)
+        if sequence.get("trigger") not in TRIGGERS:
+            problems.append(((*path, "trigger"), f"use one of {', '.join(TRIGGERS)}"))
+        for key in ("every", "expire"):
+            if sequence.get(key):
+                try:
+                    parse_duration(sequence[key])
+                except ValueError as exc:
+                    problems.append(((*path, key), str(exc)))
+        steps = sequence.get("steps", [])
+        if bool(steps) == bool(sequence.get("every")):
+            problems.append((path, "give either steps = [{day, template}, …] or every + template"))
+        if sequence.get("every"):
+            template_known((*path, "template"), sequence.get("template"))
+        days = []
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict) or set(step) != {"day", "template"}:
+                problems.append(((*path, "steps", i), "each step is {day = N, template = NAME}"))
+                continue
+            if not isinstance(step["day"], int) or step["day"] < 0:
+                problems.append(((*path, "steps", i, "day"), "must be a whole day >= 0"))
+            days.append(step["day"])
+            template_known((*path, "steps", i, "template"), step["template"])
+        if days != sorted(set(days)):
+            problems.append(((*path, "steps"), "days must increase, e.g. 0, 7, 21, 45"))
+    return problems
+
+
+# --- sequences ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # unique within the sequence for this lead, ever
+    template: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Plan:
+    anchor: datetime | None  # None: the lead is not in the sequence
+    stopped: str | None = None  # why the run stopped (reply, call, stage change)
+    steps: tuple[Step, ...] = ()  # due now (due_at <= now), not yet expired
+
+
+@dataclass(frozen=True)
+class LeadHistory:
+    """What a sequence needs to know of a lead (human activity only: automated excluded)."""
+
+    acquired_at: datetime
+    created_at: datetime
+    status: str
+    open: bool  # an open lead (not won or lost) that may be messaged at all
+    nurture_since: datetime | None  # start of the current stay in a nurture band
+    first_touch: datetime | None  # first human outbound touch
+    last_activity: datetime | None  # last human activity of any direction
+    inbound: tuple[datetime, ...] = ()
+    calls: tuple[datetime, ...] = ()
+    stage_changes: tuple[datetime, ...] = ()
+
+
+def anchor(trigger: str, lead: LeadHistory) -> datetime | None:
+    if not lead.open:
+        return None
+    if trigger == "acquired":
+        return lead.acquired_at
+    if trigger == "nurture":
+        return lead.nurture_since
+    if trigger == "no_reply":
+        return lead.first_touch if lead.status not in ("inactive",) else None
+    if trigger == "inactive":
+        return (lead.last_activity or lead.created_at) if lead.status == "inactive" else None
+    return None
+
+
+def stop_reason(lead: LeadHistory, since: datetime) -> str | None:
+    """A reply, a call or a stage change after the run started stops it."""
+    for reason, times in (
+        ("a reply", lead.inbound),
+        ("a call", lead.calls),
+        ("a stage change", lead.stage_changes),
+    ):
+        if any(at > since for at in times):
+            return reason
+    return None
+
+
+def plan(sequence: dict[str, Any], lead: LeadHistory, now: datetime, expire: timedelta) -> Plan:
+    start = anchor(sequence["trigger"], lead)
+    if start is None:
+        return Plan(None)
+    stopped = stop_reason(lead, start)
+    if stopped:
+        return Plan(start, stopped)
+    run = f"{start:%Y%m%dT%H%M%S}"
+    if sequence.get("every"):
+        every = parse_duration(sequence["every"])
+        periods = int((now - start) / every) if now >= start else 0
+        if periods < 1:
+            return Plan(start)
+        due = start + periods * every  # only the latest period: never a backlog
+        steps = [Step(f"{run}/every{periods}", sequence["template"], due)]
+    else:
+        steps = [
+            Step(f"{run}/day{step['day']}", step["template"], start + timedelta(days=step["day"]))
+            for step in sequence["steps"]
+        ]
+    live = tuple(s for s in steps if s.due_at <= now and now - s.due_at <= expire)
+    return Plan(start, None, live)
+
+
+def backoff(attempts: int, base: timedelta) -> timedelta:
+    """Wait before attempt `attempts + 1`: base, 2×base, 4×base …, at most a day."""
+    return min(base * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)

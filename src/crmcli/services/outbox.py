@@ -1,0 +1,574 @@
+"""The outbox: sequences queue rendered messages (`crm tick`), `crm outbox send` delivers them.
+
+Delivery never sends a message twice: each message is marked `sending` and committed before
+the SMTP transaction, and marked `sent` (with its email activity) after. A row still
+`sending` at the next run means the program stopped in between; it is reported and left for
+a person to check (`crm outbox retry ID` sends it again, `crm outbox cancel ID` closes it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from crmcli.errors import NotFound, PolicyRefusal
+from crmcli.rules import messaging
+from crmcli.rules.durations import parse_duration
+from crmcli.services import scope
+from crmcli.services.lookups import load_lead
+from crmcli.services.workspace import Tx
+from crmcli.store.models import Activity, Lead, OutboxMessage, ScoreEvent, StageChange, User
+
+if TYPE_CHECKING:
+    from crmcli.services.smtp import SmtpSettings
+    from crmcli.services.workspace import Workspace
+
+PENDING = ("queued", "failed")
+FIELDS = (
+    "id",
+    "lead_id",
+    "sequence",
+    "step",
+    "template",
+    "channel",
+    "to_address",
+    "subject",
+    "body",
+    "scheduled_at",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "sending_started_at",
+    "sent_at",
+    "message_id",
+    "activity_id",
+    "created_at",
+)
+UNKNOWN = "unknown — check the mail server"
+
+
+def row(message: OutboxMessage) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in FIELDS}
+
+
+# --- what a lead has done (human activity only) -----------------------------------------
+
+
+def is_automated(activity: Activity) -> bool:
+    return bool(activity.details.get("automated"))
+
+
+def histories(tx: Tx, leads: list[Lead]) -> dict[int, messaging.LeadHistory]:
+    """Each lead's history for the sequences, read in a few queries per 500 leads."""
+    found: dict[int, messaging.LeadHistory] = {}
+    for start in range(0, len(leads), 500):
+        chunk = leads[start : start + 500]
+        ids = [lead.id for lead in chunk]
+        activities: dict[int, list[Activity]] = defaultdict(list)
+        for activity in tx.session.exec(
+            select(Activity)
+            .where(col(Activity.lead_id).in_(ids), col(Activity.type).not_in(("note", "task")))
+            .order_by(col(Activity.at))
+        ):
+            if not is_automated(activity):
+                activities[activity.lead_id].append(activity)  # type: ignore[index]
+        changes: dict[int, list[datetime]] = defaultdict(list)
+        for lead_id, at in tx.session.exec(
+            select(StageChange.lead_id, StageChange.at).where(
+                col(StageChange.lead_id).in_(ids), col(StageChange.from_stage).is_not(None)
+            )
+        ):
+            changes[lead_id].append(at)
+        scores: dict[int, list[ScoreEvent]] = defaultdict(list)
+        for event in tx.session.exec(
+            select(ScoreEvent)
+            .where(col(ScoreEvent.lead_id).in_(ids))
+            .order_by(col(ScoreEvent.at).desc())
+        ):
+            scores[event.lead_id].append(event)
+        for lead in chunk:
+            found[lead.id] = _history(  # type: ignore[index]
+                tx,
+                lead,
+                activities[lead.id],
+                changes[lead.id],
+                scores[lead.id],  # type: ignore[index]
+            )
+    return found
+
+
+def _history(
+    tx: Tx,
+    lead: Lead,
+    activities: list[Activity],
+    changes: list[datetime],
+    scores: list[ScoreEvent],
+) -> messaging.LeadHistory:
+    outbound = [a.at for a in activities if a.direction != "inbound" and a.status == "logged"]
+    return messaging.LeadHistory(
+        acquired_at=lead.acquired_at,
+        created_at=lead.created_at,
+        status=lead.status,
+        open=reachable(lead) and not _closed(tx, lead),
+        nurture_since=_nurture_since(tx, lead, scores),
+        first_touch=outbound[0] if outbound else None,
+        last_activity=activities[-1].at if activities else None,
+        inbound=tuple(a.at for a in activities if a.direction == "inbound"),
+        calls=tuple(a.at for a in activities if a.type == "call"),
+        stage_changes=tuple(changes),
+    )
+
+
+def reachable(lead: Lead) -> bool:
+    """A lead that may get automated messages: has an address, has not opted out (a
+    forgotten lead has no address left)."""
+    return bool(lead.email) and lead.opted_out_at is None
+
+
+def _closed(tx: Tx, lead: Lead) -> bool:
+    return lead.status in ("won", "lost") or "outcome" in (tx.policy.stage(lead.stage) or {})
+
+
+def _nurture_since(tx: Tx, lead: Lead, scores: list[ScoreEvent]) -> datetime | None:
+    """When the lead's current stay in a nurture-action band began (scores newest first)."""
+    nurture = {band.name for band in tx.policy.bands if band.action == "nurture"}
+    if lead.kind != "lead" or lead.band not in nurture:
+        return None
+    since = None
+    for event in scores:
+        if event.band not in nurture:
+            break
+        since = event.at
+    return since
+
+
+# --- queueing (crm tick) -------------------------------------------------------------------
+
+
+def enqueue(tx: Tx) -> list[dict[str, Any]]:
+    """Queue every due step of every sequence; cancel what a reply, call, stage change,
+    opt-out or closing stopped. Running it again queues nothing new (one row per step)."""
+    return list(_walk(tx, queue=True))
+
+
+def cancel_stopped(tx: Tx) -> int:
+    """Before sending: cancel what a reply, call or stage change since the tick stopped."""
+    return len(list(_walk(tx, queue=False)))
+
+
+def _walk(tx: Tx, *, queue: bool) -> Iterator[dict[str, Any]]:
+    sequences = tx.policy.data["sequences"]
+    expire = parse_duration(tx.policy.data["outbox"]["expire"])
+    pending: dict[int, list[OutboxMessage]] = defaultdict(list)
+    for message in tx.session.exec(
+        select(OutboxMessage).where(col(OutboxMessage.status).in_(PENDING))
+    ):
+        pending[message.lead_id].append(message)
+    leads: dict[int, Lead] = {}
+    if queue and sequences:
+        query = select(Lead).where(
+            col(Lead.email).is_not(None),
+            col(Lead.opted_out_at).is_(None),
+            col(Lead.status).not_in(("won", "lost")),
+        )
+        leads = {lead.id: lead for lead in tx.session.exec(query)}  # type: ignore[misc]
+    for lead_id in set(pending) - set(leads):
+        leads[lead_id] = tx.session.get(Lead, lead_id)  # type: ignore[assignment]
+    facts = histories(tx, [leads[lead_id] for lead_id in sorted(leads)])
+    existing: set[tuple[int, str, str]] | None = None
+    for lead_id in sorted(leads):
+        lead = leads[lead_id]
+        plans = {
+            name: messaging.plan(sequence, facts[lead_id], tx.now, expire)
+            for name, sequence in sequences.items()
+        }
+        yield from _cancel_stopped(tx, lead, pending.get(lead_id, []), plans)
+        if queue and any(plan.steps for plan in plans.values()):
+            if existing is None:  # every step ever queued: one read, not one per lead
+                existing = set(
+                    tx.session.exec(
+                        select(OutboxMessage.lead_id, OutboxMessage.sequence, OutboxMessage.step)
+                    ).all()
+                )
+            yield from _queue_steps(tx, lead, plans, existing)
+
+
+def _cancel_stopped(
+    tx: Tx, lead: Lead, messages: list[OutboxMessage], plans: dict[str, messaging.Plan]
+) -> list[dict[str, Any]]:
+    actions = []
+    for message in messages:
+        reason = _why_stop(lead, message, plans)
+        if reason:
+            _set_status(tx, message, "cancelled", reason)
+            actions.append(
+                {
+                    "action": "message cancelled",
+                    "record": f"lead {lead.id}",
+                    "detail": f"outbox {message.id} ({message.sequence}): {reason}",
+                }
+            )
+    return actions
+
+
+def _why_stop(lead: Lead, message: OutboxMessage, plans: dict[str, messaging.Plan]) -> str | None:
+    if lead.opted_out_at is not None:
+        return "the lead opted out"
+    if not lead.email:
+        return "the lead has no email address"
+    plan = plans.get(message.sequence)
+    if plan is None:
+        return "the sequence is no longer in the policy"
+    if plan.anchor is None:
+        return "the lead left the sequence"
+    if plan.stopped:
+        return f"{plan.stopped} stopped the sequence"
+    if not message.step.startswith(f"{plan.anchor:%Y%m%dT%H%M%S}/"):
+        return "the sequence started over"
+    return None
+
+
+def _queue_steps(
+    tx: Tx, lead: Lead, plans: dict[str, messaging.Plan], existing: set[tuple[int, str, str]]
+) -> list[dict[str, Any]]:
+    actions = []
+    for name, plan in plans.items():
+        for step in plan.steps:
+            if (lead.id, name, step.key) in existing:
+                continue
+            try:
+                message = _queue(tx, lead, name, step)
+            except messaging.TemplateProblem as exc:
+                actions.append(
+                    {"action": "skipped", "record": f"lead {lead.id}", "detail": f"{name}: {exc}"}
+                )
+                continue
+            actions.append(
+                {
+                    "action": "message queued",
+                    "record": f"lead {lead.id}",
+                    "detail": f"outbox {message.id}: {name} {step.template} for "
+                    f"{message.scheduled_at.astimezone(tx.policy.timezone):%Y-%m-%d %H:%M}",
+                }
+            )
+    return actions
+
+
+def _queue(tx: Tx, lead: Lead, sequence: str, step: messaging.Step) -> OutboxMessage:
+    template = tx.policy.data["templates"][step.template]
+    values = template_values(tx, lead)
+    # inside business hours, and never in the past: a step due while closed waits for opening
+    scheduled = tx.calendar.next_open(max(step.due_at, tx.now)).astimezone(UTC)
+    message = OutboxMessage(
+        lead_id=lead.id,  # type: ignore[arg-type]
+        sequence=sequence,
+        step=step.key,
+        template=step.template,
+        channel=template.get("channel") or "email",
+        to_address=lead.email,  # type: ignore[arg-type]
+        subject=messaging.render(template.get("subject", ""), values).strip(),
+        body=messaging.render(template["body"], values),
+        scheduled_at=scheduled,
+        created_at=tx.now,
+    )
+    tx.session.add(message)
+    tx.session.flush()
+    tx.audit(
+        "outbox",
+        message.id,
+        "create",
+        {
+            "lead_id": [None, lead.id],
+            "sequence": [None, sequence],
+            "template": [None, step.template],
+            "scheduled_at": [None, scheduled],
+        },
+    )
+    return message
+
+
+def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
+    from crmcli.services.smtp import settings_from
+
+    owner = tx.session.get(User, lead.owner_id) if lead.owner_id else None
+    fallback = tx.policy.data["outbox"]["signature"]
+    values = {name: getattr(lead, name, None) for name in messaging.FIELDS["lead"]}
+    values["full_name"] = f"{lead.first_name} {lead.last_name}".strip()
+    return {
+        "lead": values,
+        "owner": {
+            "name": owner.name if owner else "",
+            "signature": (owner.signature if owner and owner.signature else fallback),
+        },
+        "sender": {"address": settings_from(tx.policy).address},
+    }
+
+
+# --- changing one message -------------------------------------------------------------------
+
+
+def _set_status(tx: Tx, message: OutboxMessage, status: str, why: str | None = None) -> None:
+    old = message.status
+    message.status = status
+    if why is not None:
+        message.last_error = why
+    if status != "failed":
+        message.next_attempt_at = None
+    tx.session.add(message)
+    tx.session.flush()
+    changes: dict[str, Any] = {"status": [old, status]}
+    if why:
+        changes["reason"] = [None, why]
+    tx.audit("outbox", message.id, "update", changes)
+
+
+def load(tx: Tx, message_id: int) -> OutboxMessage:
+    message = tx.session.get(OutboxMessage, message_id)
+    lead = tx.session.get(Lead, message.lead_id) if message else None
+    if message is None or lead is None or not scope.in_scope(tx, lead.campaign_id):
+        raise NotFound(f"outbox message {message_id} not found; see: crm outbox list")
+    return message
+
+
+def cancel(tx: Tx, message_id: int) -> tuple[dict[str, Any], bool]:
+    """Cancel a queued, failed or `sending` (unknown) message; cancelling twice is a no-op."""
+    message = load(tx, message_id)
+    if message.status == "sent":
+        raise PolicyRefusal(f"outbox {message_id} was sent {message.sent_at}; it cannot be undone")
+    if message.status == "cancelled":
+        return row(message), False
+    _set_status(tx, message, "cancelled", f"cancelled by {tx.actor.name}")
+    return row(message), True
+
+
+def retry(tx: Tx, message_id: int) -> dict[str, Any]:
+    """Queue a failed, cancelled or `sending` (unknown) message again, to go out now."""
+    message = load(tx, message_id)
+    if message.status in ("sent", "queued"):
+        raise PolicyRefusal(
+            f"outbox {message_id} is {message.status}; only failed, cancelled or unknown "
+            "(sending) messages are retried"
+        )
+    lead = tx.session.get(Lead, message.lead_id)
+    if lead is None or not reachable(lead):
+        raise PolicyRefusal(
+            f"outbox {message_id}: lead {message.lead_id} opted out or was forgotten; "
+            "it gets no automated messages"
+        )
+    message.sending_started_at = None
+    message.scheduled_at = min(message.scheduled_at, tx.now)
+    _set_status(tx, message, "queued", f"retry by {tx.actor.name}")
+    return row(message)
+
+
+def listing(
+    tx: Tx, *, status: str | None = None, lead_id: int | None = None
+) -> list[dict[str, Any]]:
+    query = select(OutboxMessage, Lead).join(Lead, col(Lead.id) == OutboxMessage.lead_id)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    if lead_id is not None:
+        query = query.where(OutboxMessage.lead_id == lead_id)
+    rows = []
+    for message, lead in tx.session.exec(query.order_by(col(OutboxMessage.scheduled_at))):
+        if scope.in_scope(tx, lead.campaign_id):
+            values = row(message)
+            if message.status == "sending":
+                values["status"] = f"sending ({UNKNOWN})"
+            rows.append(values)
+    return rows
+
+
+# --- leads that must get nothing ------------------------------------------------------------
+
+
+def opt_out(tx: Tx, lead_id: int) -> tuple[dict[str, Any], bool]:
+    """Record that the lead wants no automated messages; cancels what is queued for it."""
+    lead = load_lead(tx, lead_id)
+    if lead.opted_out_at is not None:
+        return {"id": lead.id, "opted_out_at": lead.opted_out_at, "cancelled": 0}, False
+    lead.opted_out_at = tx.now
+    lead.updated_at = tx.now
+    tx.session.add(lead)
+    tx.audit("lead", lead.id, "update", {"opted_out_at": [None, tx.now]})
+    cancelled = cancel_for_lead(tx, lead.id, "the lead opted out")  # type: ignore[arg-type]
+    return {"id": lead.id, "opted_out_at": lead.opted_out_at, "cancelled": cancelled}, True
+
+
+def cancel_for_lead(tx: Tx, lead_id: int, why: str) -> int:
+    messages = tx.session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.lead_id == lead_id, col(OutboxMessage.status).in_(PENDING)
+        )
+    ).all()
+    for message in messages:
+        _set_status(tx, message, "cancelled", why)
+    return len(messages)
+
+
+def forget_lead(tx: Tx, lead_id: int) -> list[tuple[str, int]]:
+    """`crm lead forget`: cancel what is pending and erase addresses and rendered texts."""
+    cancel_for_lead(tx, lead_id, "the lead was forgotten")
+    erased = []
+    for message in tx.session.exec(select(OutboxMessage).where(OutboxMessage.lead_id == lead_id)):
+        message.to_address, message.subject, message.body = "", "", ""
+        tx.session.add(message)
+        erased.append(("outbox", message.id))
+    from crmcli.services import mail_attachments
+    from crmcli.store.models import EmailMessage
+
+    digests = set()
+    for email in tx.session.exec(select(EmailMessage).where(EmailMessage.lead_id == lead_id)):
+        digests |= {item["sha256"] for item in email.attachments if "sha256" in item}
+        email.from_address = None
+        email.attachments = []
+        tx.session.add(email)
+    mail_attachments.forget(tx, digests)
+    return erased  # type: ignore[return-value]
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def due(tx: Tx, limit: int | None) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.status).in_(PENDING),
+            OutboxMessage.scheduled_at <= tx.now,
+            # failed: only while a next attempt is set (after max_attempts it is not)
+            (OutboxMessage.status == "queued") | col(OutboxMessage.next_attempt_at).is_not(None),
+            col(OutboxMessage.next_attempt_at).is_(None)
+            | (OutboxMessage.next_attempt_at <= tx.now),
+        )
+        .order_by(col(OutboxMessage.scheduled_at), col(OutboxMessage.id))
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(tx.session.exec(query))
+
+
+def send(
+    ws: Workspace, *, limit: int | None = None, dry_run: bool = False
+) -> tuple[dict[str, Any], tzinfo]:
+    """Deliver due messages; returns what happened and the policy's timezone (to show it).
+
+    Each message gets its own transactions (mark, send, record), so this takes the workspace
+    rather than one Tx."""
+    from crmcli.services import smtp
+
+    with ws.writing(dry_run=dry_run) as tx:
+        cancelled = cancel_stopped(tx)
+        stuck = select(OutboxMessage).where(OutboxMessage.status == "sending")
+        unknown = [row(m) for m in tx.session.exec(stuck)]
+        opened = tx.calendar.next_open(tx.now) == tx.now.astimezone(tx.policy.timezone)
+        batch = [row(m) for m in due(tx, limit)] if opened else []
+        next_open = tx.calendar.next_open(tx.now)
+        tz = tx.policy.timezone
+        # checked only when there is mail: an install without [smtp] may run the cron chain
+        settings = smtp.settings_from(tx.policy, require=True) if batch else None
+    result: dict[str, Any] = {
+        "cancelled": cancelled,
+        "unknown": unknown,
+        "held_until": None if opened else next_open,
+        "sent": [],
+        "failed": [],
+        "would_send": batch if dry_run else [],
+        "stopped": None,
+    }
+    if dry_run or not batch:
+        return result, tz
+    assert settings is not None
+    with smtp.Connection(settings) as connection:
+        for item in batch:
+            outcome = _send_one(ws, item["id"], connection, settings)
+            if outcome is None:
+                continue
+            kind = outcome.pop("outcome")
+            result[{"sent": "sent", "unknown": "unknown"}.get(kind, "failed")].append(outcome)
+            if kind == "fatal":
+                result["stopped"] = outcome["last_error"]
+                break
+    return result, tz
+
+
+def _send_one(
+    ws: Workspace, message_id: int, connection: Any, settings: SmtpSettings
+) -> dict[str, Any] | None:
+    from crmcli.services import smtp
+
+    with ws.writing() as tx:
+        message = tx.session.get(OutboxMessage, message_id)
+        if message is None or message.status not in PENDING:
+            return None  # another run took it
+        message.attempts += 1
+        message.sending_started_at = tx.now
+        message.message_id = message.message_id or smtp.new_message_id(settings)
+        _set_status(tx, message, "sending")
+        email = smtp.build(message, settings, now=tx.now)
+        max_attempts = tx.policy.data["outbox"]["max_attempts"]
+        base = parse_duration(tx.policy.data["outbox"]["retry_after"])
+    outcome, error = connection.send(email)  # committed as `sending` before this line
+    with ws.writing() as tx:
+        message = tx.session.get(OutboxMessage, message_id)
+        if outcome == "sent":
+            message.sent_at = tx.now
+            message.last_error = None
+            activity = _log_sent(tx, message)
+            message.activity_id = activity.id
+            _set_status(tx, message, "sent")
+        elif outcome == "unknown":  # the server may have it: never resent blindly
+            message.last_error = error
+            tx.session.add(message)
+            tx.audit("outbox", message.id, "flag", {"unknown": [None, error]})
+        else:
+            retry_at = (
+                tx.now + messaging.backoff(message.attempts, base)
+                if message.attempts < max_attempts
+                else None
+            )
+            _set_status(tx, message, "failed", error)
+            message.next_attempt_at = retry_at
+            tx.session.add(message)
+        values = row(message)
+    return {**values, "outcome": outcome}
+
+
+def _log_sent(tx: Tx, message: OutboxMessage) -> Activity:
+    from crmcli.services.activities import record_activity
+    from crmcli.store.models import EmailMessage
+
+    lead = tx.session.get(Lead, message.lead_id)
+    owner = tx.session.get(User, lead.owner_id) if lead and lead.owner_id else None
+    activity = record_activity(
+        tx,
+        lead=lead,
+        type="email",
+        user=owner,
+        direction="outbound",
+        subject=message.subject,
+        notes=message.body,
+        details={
+            "automated": True,
+            "outbox": message.id,
+            "sequence": message.sequence,
+            "template": message.template,
+            "message_id": message.message_id,
+        },
+    )
+    tx.session.add(
+        EmailMessage(
+            message_id=message.message_id,  # type: ignore[arg-type]
+            activity_id=activity.id,
+            lead_id=message.lead_id,
+            direction="outbound",
+            from_address=None,
+            logged_at=tx.now,
+        )
+    )
+    return activity
