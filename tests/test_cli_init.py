@@ -41,6 +41,19 @@ def test_init_example_loads_team_and_leads_once(fresh: Crm) -> None:
     again = fresh.ok("init", "--example")
     assert "example data already loaded" in again.err
     assert len(fresh.ok("lead", "list", "--format", "json").json()) == len(leads)
+    assert fresh.count("account") >= 2 and fresh.count("service_case") == 2
+
+
+def test_first_overdue_report_shows_rules_of_every_record_kind(fresh: Crm) -> None:
+    """The README's first command: a new user sees leads, opportunities, quotes, accounts
+    and cases breaching the policy, for several owners."""
+    fresh.ok("init", "--example")
+    rows = fresh.ok("report", "overdue", "--format", "json").json()
+    late = {r["rule"] for r in rows if r["overdue_by_seconds"] > 0}
+    assert {"lead.first_response", "opportunity.next_step", "quote.approval"} <= late
+    assert {"account.renewal", "case.ack"} <= late
+    assert {r["record_type"] for r in rows} >= {"lead", "quote", "account", "case"}
+    assert len({r["owner"] for r in rows}) >= 3
 
 
 def test_init_by_unknown_user_on_existing_database_is_refused(crm: Crm) -> None:

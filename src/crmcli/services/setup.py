@@ -60,8 +60,31 @@ def load_example(tx: Tx) -> bool:
     for item in data.get("activities", []):
         # "lead" is the 1-based position in the example's lead list, not a database id
         _example_activity(tx, tx.session.get(Lead, lead_ids[item["lead"] - 1]), item)
+    _example_accounts_and_cases(tx, data)
     tx.session.flush()
     return True
+
+
+def _example_accounts_and_cases(tx: Tx, data: dict) -> None:
+    """Customer accounts (one key account whose renewal is due) and service cases (one past
+    its acknowledgement SLA), so the first report shows those rules too."""
+    from crmcli.services import accounts, cases
+
+    account_ids = []
+    for row in data.get("accounts", []):
+        contract_end = (tx.now + timedelta(days=row.pop("contract_end_days"))).date()
+        saved = accounts.add_account(tx, {**row, "contract_end": contract_end.isoformat()})
+        account_ids.append(saved.record["id"])
+    for row in data.get("cases", []):
+        opened = tx.now - timedelta(hours=row["opened_hours_ago"])
+        cases.open_case(
+            tx,
+            target=f"account:{account_ids[row['account'] - 1]}",
+            title=row["title"],
+            severity=row["severity"],
+            owner=row["owner"],
+            at=opened.isoformat(),
+        )
 
 
 def _example_activity(tx: Tx, lead: Lead | None, item: dict) -> None:
