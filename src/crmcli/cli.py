@@ -138,6 +138,7 @@ app.add_typer(review.app, name="review")
 audit_app = audit.app
 audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
+app.command("dashboard")(report.dashboard)
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
 
