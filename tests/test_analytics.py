@@ -187,7 +187,11 @@ def test_pipeline_counts_values_and_weights_per_stage(history: Crm) -> None:
         "lost_deals": 1,
     }
     mine = report(history, "pipeline", "--owner", "ed")["summary"]
-    assert (mine["open_deals"], mine["open_value"], mine["won_value"]) == (2, "28000.00", "10000.00")
+    assert (mine["open_deals"], mine["open_value"], mine["won_value"]) == (
+        2,
+        "28000.00",
+        "10000.00",
+    )
 
 
 def test_pipeline_as_of_rebuilds_stages_and_amounts(history: Crm) -> None:
@@ -259,7 +263,9 @@ def test_velocity_medians_means_and_the_stagnation_limit(history: Crm) -> None:
     data = report(history, "velocity")
     stages = by(data["stages"], "stage")
     # days out of prospecting: A 2, B 2, C 6, E 1, F 2 -> median 2, mean 13/5
-    assert [stages["prospecting"][k] for k in ("moves", "median_days", "mean_days", "max_days")] == [
+    assert [
+        stages["prospecting"][k] for k in ("moves", "median_days", "mean_days", "max_days")
+    ] == [
         5,
         "2.0",
         "2.6",

@@ -22,7 +22,6 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
         main = report.sections[0]
         render.emit(main.rows, fmt="csv", columns=main.columns, tz=tz)
         return
-    period = report.period
     sys.stdout.write(heading(report) + "\n")
     render.emit_record(_summary(report.summary), fmt="table", tz=tz)
     for section in report.sections:
@@ -30,16 +29,21 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
         rows = section.rows
         if section.flag:
             rows = [_flagged(row, section.flag) for row in rows]
-        render.emit(rows, fmt="table", columns=columns, title=section.title, tz=tz)
+        title = f"{section.title}  {section.spark}" if section.spark else section.title
+        render.emit(rows, fmt="table", columns=columns, title=title, tz=tz)
     for line in report.notes:
         render.note(f"note: {line}")
 
 
 def heading(report: Any) -> str:
-    """'Title: from … to … (as of …)' in local minutes."""
+    return f"{report.title}: {period_text(report)}"
+
+
+def period_text(report: Any) -> str:
+    """'from … to … (as of …)' in local minutes."""
     period = report.period
     start = _short(period.get("from")) if period.get("from") else "the beginning"
-    text = f"{report.title}: {start} to {_short(period.get('to'))}"
+    text = f"{start} to {_short(period.get('to'))}"
     if period.get("as_of") and period.get("as_of") != period.get("to"):
         text += f" (as of {_short(period['as_of'])})"
     return text

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 SPARKS = "▁▂▃▄▅▆▇█"
+GAP = "·"  # a bucket with nothing to measure (not zero)
 BAR = "█"
 BUCKETS = ("week", "month")
 # a period up to this long is bucketed by week by default, a longer one by month
@@ -117,13 +118,13 @@ def median(values: list[float]) -> float | None:
 
 
 def sparkline(values: list[float | int | Decimal | None]) -> str:
-    """One block character per value, scaled from 0 to the largest (None: a gap)."""
+    """One block character per value, scaled from 0 to the largest (None: GAP)."""
     numbers = [float(v) for v in values if v is not None]
     top = max(numbers, default=0.0)
     out = []
     for value in values:
         if value is None:
-            out.append(" ")
+            out.append(GAP)
         elif top <= 0:
             out.append(SPARKS[0])
         else:

@@ -57,6 +57,8 @@ class Section:
     table_columns: list[str] | None = None
     chart: tuple[str, str] | None = None  # (label column, value column)
     flag: str | None = None  # a boolean column that marks rows to highlight
+    funnel: bool = False  # draw the chart as a funnel (bars centred)
+    spark: str | None = None  # a sparkline the table view shows next to the title
 
 
 @dataclass
@@ -398,7 +400,8 @@ def pipeline(tx: Tx, options: Options) -> Report:
                     "per_next",
                     "funnel",
                 ],
-                chart=("stage", "value"),
+                chart=("stage", "count"),
+                funnel=True,
             )
         ],
     )
@@ -589,6 +592,7 @@ def conversion(tx: Tx, options: Options) -> Report:
             ["stage", "reached", "advanced", "rate", "lost_here"],
             ["stage", "reached", "advanced", "rate", "lost_here", "funnel"],
             chart=("stage", "reached"),
+            funnel=True,
         )
     ]
     if by:
@@ -691,10 +695,11 @@ def _trend_rows(
 def _trend_section(rows: list[dict[str, Any]], columns: list[str], chart: str) -> Section:
     return Section(
         "trend",
-        f"Trend ({_sparkline_of(rows, chart)} {chart})",
+        f"Trend: {chart.replace('_', ' ')} per bucket",
         rows,
         ["bucket", *columns],
         chart=("bucket", chart),
+        spark=_sparkline_of(rows, chart),
     )
 
 
@@ -875,7 +880,8 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
     found = {
         row[0]: row[1:]
         for row in q.rows(
-            f"WITH {cte}, closes AS ({closes}) {_median_sql(q, 'SELECT * FROM closes', 'outcome', 'secs')}"
+            f"WITH {cte}, closes AS ({closes}) "
+            + _median_sql(q, "SELECT * FROM closes", "outcome", "secs")
         )
     }
     rows = []
@@ -1007,7 +1013,8 @@ def response(tx: Tx, options: Options) -> Report:
         f"sum(CASE WHEN NOT {met} AND o.due_at <= {as_of} THEN 1 ELSE 0 END) "
         f"FROM ({source}) o GROUP BY 1, 2"
     )
-    timed_source = f"SELECT owner_id, {q.seconds('o.met_at', 'o.started_at')} AS secs FROM ({source}) o WHERE {met}"
+    taken = q.seconds("o.met_at", "o.started_at")
+    timed_source = f"SELECT owner_id, {taken} AS secs FROM ({source}) o WHERE {met}"
     times = {row[0]: row[1:] for row in q.rows(_median_sql(q, timed_source, "owner_id", "secs"))}
     overall = q.rows(_median_sql(q, f"SELECT 1 AS k, secs FROM ({timed_source}) t", "k", "secs"))
     names = _names(tx)["user"]
@@ -1165,7 +1172,8 @@ def reps(tx: Tx, owner_id: int | None = None) -> dict[int, str]:
         i: n
         for i, n in conn.execute(
             text(
-                "SELECT id, name FROM \"user\" WHERE active AND role IN ('editor', 'admin') ORDER BY name"
+                'SELECT id, name FROM "user" WHERE active AND role IN '
+                "('editor', 'admin') ORDER BY name"
             )
         )
     }
@@ -1282,7 +1290,8 @@ def won_in(tx: Tx, w: Window, start: datetime, end: datetime) -> dict[Any, tuple
             f"WITH {cte}, won AS (SELECT DISTINCT sc.lead_id FROM stage_change sc "
             f"WHERE sc.to_stage IN {q.in_list(funnel.won)} AND sc.at >= {q.bind(start)} "
             f"AND sc.at < {q.bind(min(end, w.as_of))}) "
-            "SELECT d.owner_id, count(*), sum(d.amount) FROM won JOIN deals d ON d.id = won.lead_id "
+            "SELECT d.owner_id, count(*), sum(d.amount) FROM won "
+            "JOIN deals d ON d.id = won.lead_id "
             "GROUP BY d.owner_id"
         )
     }
@@ -1518,7 +1527,8 @@ def dashboard(tx: Tx, options: Options) -> Report:
                 funnel.rows,
                 funnel.columns,
                 ["stage", "count", "value", "weighted", "funnel"],
-                chart=("stage", "value"),
+                chart=("stage", "count"),
+                funnel=True,
             ),
             Section(
                 "overdue",
