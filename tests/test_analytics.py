@@ -328,10 +328,26 @@ def test_win_rate_overall_and_by_owner(history: Crm) -> None:
     assert (later["summary"]["won"], later["summary"]["lost"]) == (2, 0)
 
 
-def test_win_rate_by_type_reads_the_imported_type(history: Crm, tmp_path: Path) -> None:
-    data = report(history, "win-rate", "--by", "type")
-    assert [(g["type"], g["closed"]) for g in data["groups"]] == [("(none)", 3)]
-    assert history("report", "win-rate", "--by", "colour").code == 2
+def test_win_rate_by_type_reads_the_imported_type(crm: Crm, tmp_path: Path) -> None:
+    source = tmp_path / "deals.csv"
+    source.write_text(
+        "first_name,last_name,email,source,Type\n"
+        "Ann,One,ann@example.com,web,Managed services\n"
+        "Bob,Two,bob@example.com,web,Cabling\n"
+        "Cy,Three,cy@example.com,web,Cabling\n"
+    )
+    crm.ok("lead", "import", str(source), CRM_NOW=at("02-02"))
+    for lead_id in (1, 2, 3):
+        score(crm, lead_id, at("02-02"))
+        move(crm, lead_id, "qualification", at("02-03"))
+    move(crm, 1, "closed_lost", at("02-04"), "--lost-reason", "price")
+    move(crm, 2, "closed_lost", at("02-04"), "--lost-reason", "timing")
+    groups = by(report(crm, "win-rate", "--by", "type")["groups"], "type")
+    assert {k: (v["won"], v["lost"]) for k, v in groups.items()} == {
+        "Managed services": (0, 1),
+        "Cabling": (0, 1),  # Cy is still open
+    }
+    assert crm("report", "win-rate", "--by", "colour").code == 2
 
 
 def test_sources_leads_conversions_and_won_value(history: Crm) -> None:

@@ -239,51 +239,58 @@ class Query:
         return list(self.tx.session.connection().execute(statement, used))
 
 
-def _undo(q: Query, name: str, as_of: str) -> str:
-    """Per lead, the old value of `name` in its first audited change after the as-of instant."""
-    event = q.json_text("e.changes", name, 0)
+def _first_old(q: Query, name: str, as_of: str) -> str:
+    """The old value of `name` in the lead's first audited change of it after the as-of
+    instant: NULL when none, '' when the old value was empty."""
     return (
-        f"SELECT e.record_id AS lead_id, {event} AS old FROM audit_event e JOIN ("
-        f"SELECT record_id, min(id) AS id FROM audit_event WHERE record_type = 'lead' "
-        f"AND at > {as_of} AND {q.json_text('changes', name)} IS NOT NULL GROUP BY record_id"
-        ") f ON f.id = e.id"
+        f"(SELECT COALESCE({q.json_text('e.changes', name, 0)}, '') FROM audit_event e "
+        "WHERE e.record_type = 'lead' AND e.record_id = l.id "
+        f"AND e.at > {as_of} AND {q.json_text('e.changes', name)} IS NOT NULL "
+        "ORDER BY e.id LIMIT 1)"
     )
 
 
 def deals(q: Query, w: Window) -> str:
-    """CTE `deals`: each visible lead as it stood at the as-of instant (see module doc)."""
+    """CTE `deals`: each visible lead as it stood at the as-of instant (see module doc).
+
+    As of a past instant, only leads with a stage change or an audited change since then are
+    rebuilt (one indexed look-up per field); the others are read as they are."""
     as_of = q.bind(w.as_of)
+    columns = (
+        "l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, l.close_date, "
+        "l.created_at, l.stage_entered_at AS entered_at, l.extra"
+    )
     if not w.historic:
-        inner = (
-            "SELECT l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, l.close_date, "
-            f"l.created_at, l.stage_entered_at AS entered_at, l.extra FROM lead l "
-            f"WHERE l.created_at <= {as_of}"
-        )
+        inner = f"SELECT {columns} FROM lead l WHERE l.created_at <= {as_of}"
     else:
-        owner = (
-            'CASE WHEN ow.lead_id IS NULL THEN l.owner_id ELSE (SELECT u.id FROM "user" u '
-            "WHERE u.name = ow.old) END"
+        changed = (
+            f"(SELECT lead_id FROM stage_change WHERE at > {as_of} UNION SELECT record_id "
+            f"FROM audit_event WHERE record_type = 'lead' AND at > {as_of})"
         )
-        amount = (
-            "CASE WHEN am.lead_id IS NULL THEN l.amount WHEN am.old IS NULL THEN NULL "
-            f"ELSE {q.money_text_to_cents('am.old')} END"
+        stage_then = (
+            "(SELECT x.from_stage FROM stage_change x WHERE x.lead_id = l.id "
+            f"AND x.at > {as_of} ORDER BY x.id LIMIT 1)"
         )
-        entered = (
-            "CASE WHEN st.lead_id IS NULL THEN l.stage_entered_at ELSE (SELECT max(x.at) "
-            f"FROM stage_change x WHERE x.lead_id = l.id AND x.at <= {as_of}) END"
+        rebuilt = (
+            f"SELECT {columns}, {stage_then} AS s, {_first_old(q, 'owner', as_of)} AS o, "
+            f"{_first_old(q, 'amount', as_of)} AS a, {_first_old(q, 'close_date', as_of)} AS c "
+            f"FROM lead l WHERE l.created_at <= {as_of} AND l.id IN {changed}"
+        )
+        unchanged = (
+            f"SELECT {columns}, NULL AS s, NULL AS o, NULL AS a, NULL AS c FROM lead l "
+            f"WHERE l.created_at <= {as_of} AND l.id NOT IN {changed}"
         )
         inner = (
-            f"SELECT l.id, l.source, l.campaign_id, {owner} AS owner_id, "
-            f"COALESCE(st.old, l.stage) AS stage, {amount} AS amount, "
-            "CASE WHEN cd.lead_id IS NULL THEN l.close_date ELSE cd.old END AS close_date, "
-            f"l.created_at, {entered} AS entered_at, l.extra FROM lead l "
-            "LEFT JOIN (SELECT sc.lead_id, sc.from_stage AS old FROM stage_change sc JOIN ("
-            f"SELECT lead_id, min(id) AS id FROM stage_change WHERE at > {as_of} "
-            "GROUP BY lead_id) f ON f.id = sc.id) st ON st.lead_id = l.id "
-            f"LEFT JOIN ({_undo(q, 'owner', as_of)}) ow ON ow.lead_id = l.id "
-            f"LEFT JOIN ({_undo(q, 'amount', as_of)}) am ON am.lead_id = l.id "
-            f"LEFT JOIN ({_undo(q, 'close_date', as_of)}) cd ON cd.lead_id = l.id "
-            f"WHERE l.created_at <= {as_of}"
+            "SELECT id, source, campaign_id, "
+            "CASE WHEN o IS NULL THEN owner_id WHEN o = '' THEN NULL "
+            'ELSE (SELECT u.id FROM "user" u WHERE u.name = o) END AS owner_id, '
+            "COALESCE(s, stage) AS stage, "
+            "CASE WHEN a IS NULL THEN amount WHEN a = '' THEN NULL "
+            f"ELSE {q.money_text_to_cents('a')} END AS amount, "
+            "CASE WHEN c IS NULL THEN close_date WHEN c = '' THEN NULL ELSE c END AS close_date, "
+            "created_at, CASE WHEN s IS NULL THEN entered_at ELSE (SELECT max(x.at) "
+            f"FROM stage_change x WHERE x.lead_id = r.id AND x.at <= {as_of}) END AS entered_at, "
+            f"extra FROM ({unchanged} UNION ALL {rebuilt}) r"
         )
     filters = []
     if w.owner_id is not None:
@@ -453,6 +460,13 @@ def pipeline_rows(tx: Tx, found: dict[str, tuple[int, int | None]]) -> list[dict
 # --- cohorts: conversion and sources ---------------------------------------------------------
 
 
+def _filtered(tx: Tx, w: Window) -> bool:
+    """Whether the report sees only some leads (owner, campaign or campaign scope)."""
+    from crmcli.services.scope import campaign_scope
+
+    return w.owner_id is not None or w.campaign_id is not None or campaign_scope(tx) is not None
+
+
 def _group_expression(q: Query, by: str | None) -> str:
     if by in (None, ""):
         return "NULL"
@@ -501,19 +515,21 @@ def cohort_counts(tx: Tx, w: Window, by: str | None) -> list[tuple]:
     position = q.case("sc.to_stage", funnel.index())
     lost = q.in_list(funnel.lost)
     won_position = funnel.won_index
+    # one pass: each cohort lead with its stage changes up to the as-of instant (an indexed
+    # LEFT JOIN on the table), grouped per lead, then counted per funnel position
     sql = (
-        f"WITH {cte}, cohort AS (SELECT d.id, {_group_expression(q, by)} AS grp, "
-        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount FROM deals d "
-        f"WHERE d.created_at >= {q.bind(w.start)} AND d.created_at < {q.bind(w.end)}), "
-        f"reach AS (SELECT sc.lead_id, max({position}) AS furthest, "
+        f"WITH {cte} SELECT grp, b, COALESCE(furthest, 0), "
+        "CASE WHEN lost_id > COALESCE(other_id, 0) THEN 1 ELSE 0 END, count(*), "
+        f"sum(CASE WHEN furthest = {won_position} THEN amount END) FROM ("
+        f"SELECT d.id, {_group_expression(q, by)} AS grp, "
+        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount, "
+        f"max({position}) AS furthest, "
         f"max(CASE WHEN sc.to_stage IN {lost} THEN sc.id END) AS lost_id, "
         f"max(CASE WHEN sc.to_stage NOT IN {lost} THEN sc.id END) AS other_id "
-        f"FROM stage_change sc JOIN cohort c ON c.id = sc.lead_id "
-        f"WHERE sc.at <= {q.bind(w.as_of)} GROUP BY sc.lead_id) "
-        "SELECT c.grp, c.b, COALESCE(r.furthest, 0) AS furthest, "
-        "CASE WHEN r.lost_id > COALESCE(r.other_id, 0) THEN 1 ELSE 0 END AS ended_lost, "
-        f"count(*), sum(CASE WHEN r.furthest = {won_position} THEN c.amount END) "
-        "FROM cohort c LEFT JOIN reach r ON r.lead_id = c.id GROUP BY 1, 2, 3, 4"
+        f"FROM deals d LEFT JOIN stage_change sc ON sc.lead_id = d.id "
+        f"AND sc.at <= {q.bind(w.as_of)} "
+        f"WHERE d.created_at >= {q.bind(w.start)} AND d.created_at < {q.bind(w.end)} "
+        "GROUP BY d.id) per_lead GROUP BY 1, 2, 3, 4"
     )
     return q.rows(sql)
 
@@ -750,15 +766,25 @@ def sources(tx: Tx, options: Options) -> Report:
 # --- velocity --------------------------------------------------------------------------------
 
 
-def _median_sql(q: Query, source: str, key: str, value: str) -> str:
-    """Per `key`: count, mean, median and max of `value` over the rows of `source` (window
-    functions: the median is the middle row, or the mean of the two middle rows)."""
-    return (
-        f"SELECT {key}, max(n), avg(v), avg(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) "
-        f"THEN v END), max(v) FROM (SELECT {key}, {value} AS v, "
-        f"row_number() OVER (PARTITION BY {key} ORDER BY {value}) AS rn, "
-        f"count(*) OVER (PARTITION BY {key}) AS n FROM ({source}) s) r GROUP BY {key}"
+def medians(q: Query, source: str, *, prefix: str = "", extra: str = "") -> dict[Any, tuple]:
+    """Per group `k` of `source` (SQL selecting columns k and v): (count, mean, median, max,
+    *extra aggregates over v). The median is read in SQL by ORDER BY v with LIMIT/OFFSET at
+    the middle (mean of the two middle values for an even count), one query per group: with
+    an index on (k, v) no sort at all, and never a row loaded into Python."""
+    found: dict[Any, tuple] = {}
+    counts = q.rows(
+        f"{prefix} SELECT k, count(v), avg(v), max(v){extra} FROM ({source}) s GROUP BY k"
     )
+    for key, n, mean, top, *more in counts:
+        middle = None
+        if n:
+            match = "k IS NULL" if key is None else f"k = {q.bind(key)}"
+            middle = q.rows(
+                f"{prefix} SELECT avg(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
+                f"AND v IS NOT NULL ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
+            )[0][0]
+        found[key] = (n, mean, middle, top, *more)
+    return found
 
 
 def velocity(tx: Tx, options: Options) -> Report:
@@ -770,22 +796,15 @@ def velocity(tx: Tx, options: Options) -> Report:
     q = Query(tx)
     cte = deals(q, w)
     start, end = q.bind(w.start), q.bind(w.end)
+    # without owner, campaign or scope filters every stage change counts: no join needed
+    join = "JOIN deals d ON d.id = sc.lead_id " if _filtered(tx, w) else ""
     spent = (
-        "SELECT sc.from_stage AS stage, sc.seconds_in_from AS secs FROM stage_change sc "
-        "JOIN deals d ON d.id = sc.lead_id WHERE sc.from_stage IS NOT NULL "
+        f"SELECT sc.from_stage AS k, sc.seconds_in_from AS v FROM stage_change sc {join}"
+        "WHERE sc.from_stage IS NOT NULL "
         f"AND sc.seconds_in_from IS NOT NULL AND sc.at >= {start} AND sc.at < {end}"
     )
-    found = {
-        row[0]: row[1:] for row in q.rows(f"WITH {cte} {_median_sql(q, spent, 'stage', 'secs')}")
-    }
-    over = q.case("sc.from_stage", limits)
-    exceeded = dict(
-        q.rows(
-            f"WITH {cte} SELECT sc.from_stage, count(*) FROM stage_change sc JOIN deals d "
-            f"ON d.id = sc.lead_id WHERE sc.at >= {start} AND sc.at < {end} "
-            f"AND sc.seconds_in_from > {over} GROUP BY sc.from_stage"
-        )
-    )
+    over = f", sum(CASE WHEN v > {q.case('k', limits)} THEN 1 ELSE 0 END)"
+    found = medians(q, spent, prefix=f"WITH {cte}", extra=over)
     cut = {k: w.as_of - timedelta(seconds=s) for k, s in limits.items()}
     stuck_case = " ".join(
         f"WHEN {q.bind(k)} THEN CASE WHEN entered_at < {q.bind(c)} THEN 1 ELSE 0 END"
@@ -802,7 +821,7 @@ def velocity(tx: Tx, options: Options) -> Report:
     rows = []
     for stage in funnel.open:
         key = stage["key"]
-        n, mean, med, longest = found.get(key, (0, None, None, None))
+        n, mean, med, longest, exceeded = found.get(key, (0, None, None, None, 0))
         limit = limits.get(key)
         rows.append(
             {
@@ -812,7 +831,7 @@ def velocity(tx: Tx, options: Options) -> Report:
                 "mean_days": calc.days(mean),
                 "max_days": calc.days(longest),
                 "limit_days": calc.days(limit) if limit else None,
-                "over_limit": exceeded.get(key, 0),
+                "over_limit": exceeded or 0,
                 "stuck_now": stuck.get(key, 0),
                 "slow": bool(limit and med is not None and med > limit),
             }
@@ -877,13 +896,9 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
         f"WHERE sc.to_stage IN {q.in_list(funnel.outcomes)} "
         f"AND sc.at >= {q.bind(w.start)} AND sc.at < {q.bind(w.end)}"
     )
-    found = {
-        row[0]: row[1:]
-        for row in q.rows(
-            f"WITH {cte}, closes AS ({closes}) "
-            + _median_sql(q, "SELECT * FROM closes", "outcome", "secs")
-        )
-    }
+    found = medians(
+        q, "SELECT outcome AS k, secs AS v FROM closes", prefix=f"WITH {cte}, closes AS ({closes})"
+    )
     rows = []
     for outcome in ("won", "lost"):
         n, mean, med, longest = found.get(outcome, (0, None, None, None))
@@ -1007,16 +1022,15 @@ def response(tx: Tx, options: Options) -> Report:
     met = f"(o.met_at IS NOT NULL AND o.met_at <= {as_of})"
     source = _first_response_rows(q, w)
     per = q.rows(
-        f"SELECT owner_id, {q.bucket_of('o.started_at', w.buckets)} AS b, count(*), "
+        f"SELECT o.owner_id, {q.bucket_of('o.started_at', w.buckets)} AS b, count(*), "
         f"sum(CASE WHEN {met} THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN {met} AND o.met_at <= o.due_at THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN NOT {met} AND o.due_at <= {as_of} THEN 1 ELSE 0 END) "
-        f"FROM ({source}) o GROUP BY 1, 2"
+        f"FROM {source} GROUP BY 1, 2"
     )
-    taken = q.seconds("o.met_at", "o.started_at")
-    timed_source = f"SELECT owner_id, {taken} AS secs FROM ({source}) o WHERE {met}"
-    times = {row[0]: row[1:] for row in q.rows(_median_sql(q, timed_source, "owner_id", "secs"))}
-    overall = q.rows(_median_sql(q, f"SELECT 1 AS k, secs FROM ({timed_source}) t", "k", "secs"))
+    taken = f"CASE WHEN {met} THEN {q.seconds('o.met_at', 'o.started_at')} END"
+    times = medians(q, f"SELECT o.owner_id AS k, {taken} AS v FROM {source}")
+    overall = list(medians(q, f"SELECT 1 AS k, {taken} AS v FROM {source}").items())
     names = _names(tx)["user"]
     groups: dict[Any, dict[Any, list[int]]] = defaultdict(dict)
     for owner_id, bucket, total, responded, within, late_open in per:
@@ -1059,7 +1073,7 @@ def response(tx: Tx, options: Options) -> Report:
     rows.sort(key=lambda r: r["rep"])
     spec = tx.policy.rule(FIRST_RESPONSE)
     every = [cell for by_bucket in groups.values() for cell in by_bucket.values()]
-    _k, _n, mean_all, median_all, _max = overall[0] if overall else (None, 0, None, None, None)
+    _k, (_n, mean_all, median_all, _max) = overall[0] if overall else (None, (0, None, None, None))
     summary = {
         "standard": f"{spec.settings.get('after')} {spec.clock}",
         **figures(every),
@@ -1096,7 +1110,8 @@ def response(tx: Tx, options: Options) -> Report:
 
 
 def _first_response_rows(q: Query, w: Window) -> str:
-    """Obligations of the first-response rule started in the period (cancelled ones aside)."""
+    """FROM and WHERE of the first-response obligations started in the period (cancelled
+    ones aside), as `obligation o`."""
     from crmcli.services.scope import campaign_scope
 
     join, filters = "", ""
@@ -1109,9 +1124,10 @@ def _first_response_rows(q: Query, w: Window) -> str:
             filters += f" AND l.campaign_id = {q.bind(w.campaign_id)}"
     if w.owner_id is not None:
         filters += f" AND o.owner_id = {q.bind(w.owner_id)}"
+    # the rule is a lead rule: no record_type test, so the covering index answers alone
     return (
-        f"SELECT o.* FROM obligation o{join} WHERE o.rule = {q.bind(FIRST_RESPONSE)} "
-        "AND o.record_type = 'lead' AND o.status IN ('open', 'met') "
+        f"obligation o{join} WHERE o.rule = {q.bind(FIRST_RESPONSE)} "
+        "AND o.status IN ('open', 'met') "
         f"AND o.started_at >= {q.bind(w.start)} AND o.started_at < {q.bind(w.end)}{filters}"
     )
 
@@ -1124,7 +1140,7 @@ def sla_attainment(tx: Tx, w: Window) -> dict[str, Any]:
     within, decided = q.rows(
         f"SELECT sum(CASE WHEN {met} AND o.met_at <= o.due_at THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN {met} OR o.due_at <= {as_of} THEN 1 ELSE 0 END) "
-        f"FROM ({_first_response_rows(q, w)}) o"
+        f"FROM {_first_response_rows(q, w)}"
     )[0]
     return {
         "sla": FIRST_RESPONSE,
@@ -1330,19 +1346,19 @@ def forecast(tx: Tx, options: Options) -> Report:
     probability = {s["key"]: s.get("probability", 0) for s in funnel.open}
     q = Query(tx)
     cte = deals(q, w)
-    open_rows = q.rows(
-        f"WITH {cte} SELECT owner_id, count(*), sum(amount), "
-        f"sum(amount * {q.case('stage', probability, '0')}) FROM deals "
-        f"WHERE stage IN {q.in_list(probability)} AND close_date >= {q.bind(first.isoformat())} "
-        f"AND close_date < {q.bind(after.isoformat())} GROUP BY owner_id"
+    # one pass over the open deals: those closing in the quarter, and those with no date
+    # (past the first stage, where a close date is expected)
+    due = f"close_date >= {q.bind(first.isoformat())} AND close_date < {q.bind(after.isoformat())}"
+    undated_sql = f"close_date IS NULL AND stage != {q.bind(funnel.open[0]['key'])}"
+    found = q.rows(
+        f"WITH {cte} SELECT owner_id, sum(CASE WHEN {due} THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN {due} THEN amount END), "
+        f"sum(CASE WHEN {due} THEN amount * {q.case('stage', probability, '0')} END), "
+        f"sum(CASE WHEN {undated_sql} THEN 1 ELSE 0 END) FROM deals "
+        f"WHERE stage IN {q.in_list(probability)} GROUP BY owner_id"
     )
-    undated = dict(
-        q.rows(
-            f"WITH {cte} SELECT owner_id, count(*) FROM deals WHERE stage IN "
-            f"{q.in_list([s['key'] for s in funnel.open if s['key'] != funnel.open[0]['key']])} "
-            "AND close_date IS NULL GROUP BY owner_id"
-        )
-    )
+    open_rows = [(r[0], r[1], r[2] or 0, r[3] or 0) for r in found if r[1]]
+    undated = {r[0]: r[4] for r in found if r[4]}
     won = won_in(tx, w, q_start, q_end)
     people = reps(tx, w.owner_id)
     names = _names(tx)["user"]
