@@ -209,6 +209,11 @@ class Query:
         )
         return f"(CASE WHEN {column} < {self.bind(buckets[0].start)} THEN NULL {arms} END)"
 
+    def unindexed(self, column: str) -> str:
+        """`column` in a form SQLite will not pick an index for (so it takes a covering one
+        that leads with other columns)."""
+        return f"+{column}" if self.dialect == "sqlite" else column
+
     def seconds(self, later: str, earlier: str) -> str:
         if self.dialect == "sqlite":
             return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
@@ -766,15 +771,24 @@ def sources(tx: Tx, options: Options) -> Report:
 # --- velocity --------------------------------------------------------------------------------
 
 
-def medians(q: Query, source: str, *, prefix: str = "", extra: str = "") -> dict[Any, tuple]:
+def medians(
+    q: Query,
+    source: str,
+    *,
+    prefix: str = "",
+    extra: str = "",
+    counts: list[tuple] | None = None,
+) -> dict[Any, tuple]:
     """Per group `k` of `source` (SQL selecting columns k and v): (count, mean, median, max,
     *extra aggregates over v). The median is read in SQL by ORDER BY v with LIMIT/OFFSET at
     the middle (mean of the two middle values for an even count), one query per group: with
-    an index on (k, v) no sort at all, and never a row loaded into Python."""
+    an index on (k, v) no sort at all, and never a row loaded into Python. A caller that has
+    (k, count, mean, max) already passes them as `counts`."""
     found: dict[Any, tuple] = {}
-    counts = q.rows(
-        f"{prefix} SELECT k, count(v), avg(v), max(v){extra} FROM ({source}) s GROUP BY k"
-    )
+    if counts is None:
+        counts = q.rows(
+            f"{prefix} SELECT k, count(v), avg(v), max(v){extra} FROM ({source}) s GROUP BY k"
+        )
     for key, n, mean, top, *more in counts:
         middle = None
         if n:
@@ -801,7 +815,8 @@ def velocity(tx: Tx, options: Options) -> Report:
     spent = (
         f"SELECT sc.from_stage AS k, sc.seconds_in_from AS v FROM stage_change sc {join}"
         "WHERE sc.from_stage IS NOT NULL "
-        f"AND sc.seconds_in_from IS NOT NULL AND sc.at >= {start} AND sc.at < {end}"
+        f"AND sc.seconds_in_from IS NOT NULL AND {q.unindexed('sc.at')} >= {start} "
+        f"AND {q.unindexed('sc.at')} < {end}"
     )
     over = f", sum(CASE WHEN v > {q.case('k', limits)} THEN 1 ELSE 0 END)"
     found = medians(q, spent, prefix=f"WITH {cte}", extra=over)
@@ -896,8 +911,26 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
         f"WHERE sc.to_stage IN {q.in_list(funnel.outcomes)} "
         f"AND sc.at >= {q.bind(w.start)} AND sc.at < {q.bind(w.end)}"
     )
+    prefix = f"WITH {cte}, closes AS ({closes})"
+    # one pass for the counts per bucket and outcome; the medians then read the middle only
+    cells = q.rows(
+        f"{prefix} SELECT b, outcome, count(*), sum(secs), max(secs) FROM closes "
+        "GROUP BY b, outcome"
+    )
+    totals: dict[str, list] = {}
+    per_bucket_cells: dict[Any, list] = defaultdict(lambda: [0, 0, 0.0])
+    for b, outcome, n, total, longest in cells:
+        cell = totals.setdefault(outcome, [0, 0.0, longest])
+        cell[0], cell[1], cell[2] = cell[0] + n, cell[1] + (total or 0.0), max(cell[2], longest)
+        bucket = per_bucket_cells[b]
+        bucket[0] += n
+        bucket[1] += n if outcome == "won" else 0
+        bucket[2] += total or 0.0
     found = medians(
-        q, "SELECT outcome AS k, secs AS v FROM closes", prefix=f"WITH {cte}, closes AS ({closes})"
+        q,
+        "SELECT outcome AS k, secs AS v FROM closes",
+        prefix=prefix,
+        counts=[(k, n, total / n, top) for k, (n, total, top) in totals.items()],
     )
     rows = []
     for outcome in ("won", "lost"):
@@ -912,12 +945,9 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
             }
         )
     per_bucket = {
-        b: (closed, won_count, mean)
-        for b, closed, won_count, mean in q.rows(
-            f"WITH {cte}, closes AS ({closes}) SELECT b, count(*), "
-            "sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END), avg(secs) FROM closes "
-            "WHERE b IS NOT NULL GROUP BY b"
-        )
+        b: (closed, won_count, total / closed)
+        for b, (closed, won_count, total) in per_bucket_cells.items()
+        if b is not None
     }
 
     def figures(found_row: tuple | None) -> dict[str, Any]:
@@ -1021,16 +1051,35 @@ def response(tx: Tx, options: Options) -> Report:
     as_of = q.bind(w.as_of)
     met = f"(o.met_at IS NOT NULL AND o.met_at <= {as_of})"
     source = _first_response_rows(q, w)
-    per = q.rows(
+    taken = f"CASE WHEN {met} THEN {q.seconds('o.met_at', 'o.started_at')} END"
+    # one pass for the counts per rep and bucket, and the sums the means come from
+    found = q.rows(
         f"SELECT o.owner_id, {q.bucket_of('o.started_at', w.buckets)} AS b, count(*), "
         f"sum(CASE WHEN {met} THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN {met} AND o.met_at <= o.due_at THEN 1 ELSE 0 END), "
-        f"sum(CASE WHEN NOT {met} AND o.due_at <= {as_of} THEN 1 ELSE 0 END) "
-        f"FROM {source} GROUP BY 1, 2"
+        f"sum(CASE WHEN NOT {met} AND o.due_at <= {as_of} THEN 1 ELSE 0 END), "
+        f"sum({taken}), max({taken}) FROM {source} GROUP BY 1, 2"
     )
-    taken = f"CASE WHEN {met} THEN {q.seconds('o.met_at', 'o.started_at')} END"
-    times = medians(q, f"SELECT o.owner_id AS k, {taken} AS v FROM {source}")
-    overall = list(medians(q, f"SELECT 1 AS k, {taken} AS v FROM {source}").items())
+    per = [row[:6] for row in found]
+    sums: dict[Any, list] = defaultdict(lambda: [0, 0.0, None])
+    for owner_id, _b, _n, answered, _w, _l, total_secs, longest in found:
+        for key in (("rep", owner_id), ("all", 1)):
+            cell = sums[key]
+            cell[0] += answered
+            cell[1] += total_secs or 0.0
+            cell[2] = longest if cell[2] is None else max(cell[2], longest or cell[2])
+
+    def counts(kind: str) -> list[tuple]:
+        return [
+            (k[1], n, total / n if n else None, top)
+            for k, (n, total, top) in sums.items()
+            if k[0] == kind
+        ]
+
+    times = medians(q, f"SELECT o.owner_id AS k, {taken} AS v FROM {source}", counts=counts("rep"))
+    overall = list(
+        medians(q, f"SELECT 1 AS k, {taken} AS v FROM {source}", counts=counts("all")).items()
+    )
     names = _names(tx)["user"]
     groups: dict[Any, dict[Any, list[int]]] = defaultdict(dict)
     for owner_id, bucket, total, responded, within, late_open in per:
