@@ -1224,24 +1224,14 @@ def _month_window(tx: Tx, options: Options) -> tuple[Options, str | None]:
 
 
 def reps(tx: Tx, owner_id: int | None = None) -> dict[int, str]:
-    """Who sells: active editors and admins (or the one --owner)."""
-    conn = tx.session.connection()
-    if owner_id is not None:
-        return {
-            i: n
-            for i, n in conn.execute(
-                text('SELECT id, name FROM "user" WHERE id = :i'), {"i": owner_id}
-            )
-        }
-    return {
-        i: n
-        for i, n in conn.execute(
-            text(
-                'SELECT id, name FROM "user" WHERE active AND role IN '
-                "('editor', 'admin') ORDER BY name"
-            )
-        )
-    }
+    """Who sells: active editors and admins (REP_ROLES), or the one --owner."""
+    q = Query(tx)
+    where = (
+        f"id = {q.bind(owner_id)}"
+        if owner_id is not None
+        else f"active AND role IN {q.in_list(REP_ROLES)}"
+    )
+    return dict(q.rows(f'SELECT id, name FROM "user" WHERE {where} ORDER BY name'))
 
 
 def activity(tx: Tx, options: Options) -> Report:
