@@ -144,6 +144,7 @@ app.add_typer(review.app, name="review")
 audit_app = audit.app
 audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
+app.command("dashboard")(report.dashboard)
 app.add_typer(audit.app, name="audit")
 contact.app.command("forget")(audit.contact_forget)
 app.add_typer(contact.app, name="contact")

@@ -8,7 +8,7 @@ from crmcli import render
 from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
 from crmcli.errors import BadInput, CheckFailed
 
-app = sub_app("Reports: overdue obligations (cron-ready).")
+app = sub_app("Reports: overdue obligations (cron-ready) and sales performance.")
 
 TABLE_COLUMNS = ("rule", "record", "title", "due_at", "overdue_by")
 
@@ -102,3 +102,337 @@ def _table(rows: list[dict], tz) -> None:  # noqa: ANN001
         soon = len(items) - late
         title = f"{owner}: {late} overdue" + (f", {soon} due soon" if soon else "")
         render.emit(items, fmt="table", columns=TABLE_COLUMNS, title=title, tz=tz)
+
+
+# --- performance reports (issue 7): one runner, options declared once ------------------------
+
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", metavar="DATE", help="Start of the period (default: 13 weeks back)."),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", metavar="DATE", help="End of the period, inclusive (default: now)."),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", metavar="DATE", help="Rebuild the figures as they stood then (history, audit)."
+    ),
+]
+BucketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket", metavar="week|month", help="Trend buckets (default: by period length)."
+    ),
+]
+HtmlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--html", metavar="FILE", help="Write one self-contained HTML page instead (- for stdout)."
+    ),
+]
+OwnerOption = Annotated[
+    str | None, typer.Option("--owner", help="Only this rep's deals ('me' for yours).")
+]
+PipelineOption = Annotated[
+    str | None,
+    typer.Option("--pipeline", metavar="CAMPAIGN", help="Only the pipeline of this campaign."),
+]
+
+
+def run_report(ctx: typer.Context, name: str, output: str | None, html: str | None, **options):  # noqa: ANN003, ANN201
+    """Build report `name` (services/analytics.REPORTS) and print it, or write its page."""
+    from crmcli.services.analytics import Options, build
+
+    fmt = output_format(ctx, output)
+    if fmt == "ids":
+        raise BadInput("--format: reports have no ids; use table, json or csv")
+    target = None
+    if html is not None and html != "-":
+        from pathlib import Path
+
+        target = Path(html)
+        if target.is_dir() or not target.parent.is_dir():
+            raise BadInput(f"--html: cannot write {html!r}; give a file in an existing folder")
+    with workspace(ctx).reading() as tx:
+        report = build(tx, name, Options(**options))
+        tz, now = tx.policy.timezone, tx.now
+    if html is None:
+        from crmcli.render_report import emit_report
+
+        emit_report(report, fmt=fmt, tz=tz)
+        return
+    from crmcli.render_html import page
+
+    document = page(report, tz=tz, generated=now)
+    if target is None:
+        typer.echo(document, nl=False)
+        return
+    try:
+        target.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"--html: cannot write {html!r}: {exc.strerror}") from None
+    render.note(f"wrote {target}")
+
+
+@app.command("pipeline")
+def report_pipeline(
+    ctx: typer.Context,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Count, value and probability-weighted value per stage, as a funnel; share of open deals
+    per stage (pipeline health). --from/--to keep deals created in that period.
+
+    Example: crm report pipeline --owner maria --html pipeline.html
+    """
+    run_report(
+        ctx,
+        "pipeline",
+        output,
+        html,
+        owner=owner,
+        pipeline=pipeline,
+        start=start,
+        end=end,
+        as_of=as_of,
+    )
+
+
+@app.command("conversion")
+def report_conversion(
+    ctx: typer.Context,
+    start: FromOption = None,
+    end: ToOption = None,
+    by: Annotated[str | None, typer.Option("--by", metavar="source|owner")] = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Stage-to-stage conversion and lead -> opportunity -> customer ratios of the leads
+    created in the period, from recorded stage history.
+
+    Example: crm report conversion --from 2026-01-01 --to 2026-03-31 --by source
+    """
+    run_report(
+        ctx,
+        "conversion",
+        output,
+        html,
+        start=start,
+        end=end,
+        by=by,
+        owner=owner,
+        pipeline=pipeline,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("velocity")
+def report_velocity(
+    ctx: typer.Context,
+    start: FromOption = None,
+    end: ToOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Median and mean days in each stage, lead-to-close time; stages whose median passes the
+    policy's stagnation limit (stale_after) are marked "!".
+
+    Example: crm report velocity --from 2026-01-01 --format json
+    """
+    run_report(
+        ctx,
+        "velocity",
+        output,
+        html,
+        start=start,
+        end=end,
+        owner=owner,
+        pipeline=pipeline,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("win-rate")
+def report_win_rate(
+    ctx: typer.Context,
+    by: Annotated[str | None, typer.Option("--by", metavar="owner|source|type")] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Won / (won + lost) of the deals closed in the period, with won value; --by type reads
+    the opportunity type imported into a lead's extra fields.
+
+    Example: crm report win-rate --by owner --from 2026-01-01
+    """
+    run_report(
+        ctx,
+        "win-rate",
+        output,
+        html,
+        by=by,
+        start=start,
+        end=end,
+        owner=owner,
+        pipeline=pipeline,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("sources")
+def report_sources(
+    ctx: typer.Context,
+    by: Annotated[str | None, typer.Option("--by", metavar="source|campaign")] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    owner: OwnerOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Channel effectiveness: leads created per source (or campaign), how many became
+    opportunities and customers, and the value won.
+
+    Example: crm report sources --by campaign --format csv
+    """
+    run_report(
+        ctx,
+        "sources",
+        output,
+        html,
+        by=by,
+        start=start,
+        end=end,
+        owner=owner,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("response")
+def report_response(
+    ctx: typer.Context,
+    start: FromOption = None,
+    end: ToOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """First-response time per rep against the policy's standard (1 business hour by
+    default) and the share of new leads answered within it.
+
+    Example: crm report response --from 2026-02-01 --bucket week
+    """
+    run_report(
+        ctx,
+        "response",
+        output,
+        html,
+        start=start,
+        end=end,
+        owner=owner,
+        pipeline=pipeline,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("activity")
+def report_activity(
+    ctx: typer.Context,
+    month: Annotated[
+        str | None, typer.Option("--month", metavar="YYYY-MM", help="Which month (default: this).")
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    bucket: BucketOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Calls, emails, meetings, chats and done tasks per rep, and activity points against the
+    monthly quota (a free --from/--to period gets its share of the quota).
+
+    Example: crm report activity --month 2026-03
+    """
+    run_report(
+        ctx,
+        "activity",
+        output,
+        html,
+        month=month,
+        start=start,
+        end=end,
+        owner=owner,
+        pipeline=pipeline,
+        bucket=bucket,
+        as_of=as_of,
+    )
+
+
+@app.command("forecast")
+def report_forecast(
+    ctx: typer.Context,
+    quarter: Annotated[
+        str | None,
+        typer.Option("--quarter", metavar="YYYY-QN", help="Which quarter (default: this one)."),
+    ] = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Per rep: open deals closing in the quarter weighted by stage probability, plus what was
+    won, against the rep's quarterly target (policy [targets]).
+
+    Example: crm report forecast --quarter 2026-Q1
+    """
+    run_report(
+        ctx, "forecast", output, html, quarter=quarter, owner=owner, pipeline=pipeline, as_of=as_of
+    )
+
+
+def dashboard(
+    ctx: typer.Context,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """One screen for a manager: pipeline funnel, this month's won value against the team's
+    target, overdue obligations per rep, first-response SLA attainment.
+
+    Example: crm dashboard --html dashboard.html
+    """
+    run_report(ctx, "dashboard", output, html, owner=owner, pipeline=pipeline, as_of=as_of)

@@ -242,6 +242,9 @@ DEFAULT_POLICY: dict[str, Any] = {
         "expire": "3d",
         "signature": "",
     },
+    # won value each rep should close (seed 000 revenue targets, seed 004 sales dashboard);
+    # quarterly 0 means three months' worth; [targets.reps.NAME] overrides per rep
+    "targets": {"monthly": 50000, "quarterly": 0, "reps": {}},
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -317,12 +320,17 @@ EXPLAIN: dict[str, str] = {
     "outbox.retry_after": "wait after the first failure; doubles each attempt, at most 1d",
     "outbox.expire": "a step not queued within this long after it was due is skipped",
     "outbox.signature": "signature for leads without an owner (or an owner without one)",
+    "targets.monthly": "won value each rep (active editor or admin) should close per month",
+    "targets.quarterly": "won value each rep should close per quarter; 0 = 3 x monthly",
+    "targets.reps": "per-rep targets: NAME = {monthly = ..., quarterly = ...}; 0 for a "
+    "manager who does not sell",
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.
 _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("activities", "points"): 0,
     ("activities", "recommended"): 0,
+    ("targets", "reps"): {"monthly": 0, "quarterly": 0},
     ("scoring", "engagement", "events"): {"group": "", "points": 0, "max": 0},
     ("scoring", "engagement", "demographics", "industries"): 0,
     ("scoring", "engagement", "demographics", "titles"): 0,
@@ -650,6 +658,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
         for key in ("points", "max"):
             if isinstance(event.get(key), int) and event[key] < 0:
                 bad(("scoring", "engagement", "events", name, key), "must be 0 or more")
+    issues += _check_targets(p["targets"])
     move_to = p["rules"]["opportunity.stale"].get("move_to", "")
     lost = [
         s.get("key")
@@ -819,6 +828,19 @@ def _check_messaging(p: dict[str, Any]) -> list[PolicyIssue]:
         except ValueError as exc:
             found.append((("outbox", key), str(exc)))
     return [PolicyIssue(path, message) for path, message in found]
+
+
+def _check_targets(targets: dict[str, Any]) -> list[PolicyIssue]:
+    """Targets are money: numbers of 0 or more (a rep's table may give either or both)."""
+    issues: list[PolicyIssue] = []
+    places = [(("targets", k), targets[k]) for k in ("monthly", "quarterly")]
+    for name, own in targets["reps"].items():
+        if isinstance(own, dict):
+            places += [(("targets", "reps", name, k), v) for k, v in own.items()]
+    for path, value in places:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            issues.append(PolicyIssue(path, "must be 0 or more (a won value, e.g. 50000)"))
+    return issues
 
 
 def _check_holidays(country: str, subdivision: str) -> list[PolicyIssue]:

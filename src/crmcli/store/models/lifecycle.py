@@ -78,6 +78,11 @@ class StageChange(Table, table=True):
     """Every stage a lead entered, with the time spent in the stage it left (velocity)."""
 
     __tablename__ = "stage_change"
+    __table_args__ = (
+        # reports (migration 0009): changes by time; time spent per stage in index order
+        Index("ix_stage_change_at", "at", "to_stage", "lead_id"),
+        Index("ix_stage_change_from_seconds", "from_stage", "seconds_in_from", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int = Field(foreign_key="lead.id", index=True)
@@ -161,6 +166,16 @@ class Obligation(Table, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_obligation_record", "record_type", "record_id"),
+        # the response report (migration 0009): first responses per rep, covering
+        Index(
+            "ix_obligation_rule_owner_started",
+            "rule",
+            "owner_id",
+            "started_at",
+            "due_at",
+            "met_at",
+            "status",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,0 +1,66 @@
+"""Output of the performance reports (services/analytics.Report): a table view with funnel
+bars and sparklines, one JSON document, or the main section as CSV. Data to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import tzinfo
+from typing import Any
+
+from crmcli import render
+
+
+def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
+    """table: summary, then each section (with its bars and trend column); json: the whole
+    document; csv: the first section's rows (the others are in the JSON)."""
+    if fmt == "json":
+        payload = render.json_value(report.document(), tz)
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt == "csv":
+        main = report.sections[0]
+        render.emit(main.rows, fmt="csv", columns=main.columns, tz=tz)
+        return
+    sys.stdout.write(heading(report) + "\n")
+    render.emit_record(_summary(report.summary), fmt="table", tz=tz)
+    for section in report.sections:
+        columns = section.table_columns or section.columns
+        rows = section.rows
+        if section.flag:
+            rows = [_flagged(row, section.flag) for row in rows]
+        title = f"{section.title}  {section.spark}" if section.spark else section.title
+        render.emit(rows, fmt="table", columns=columns, title=title, tz=tz)
+    for line in report.notes:
+        render.note(f"note: {line}")
+
+
+def heading(report: Any) -> str:
+    return f"{report.title}: {period_text(report)}"
+
+
+def period_text(report: Any) -> str:
+    """'from … to … (as of …)' in local minutes."""
+    period = report.period
+    start = _short(period.get("from")) if period.get("from") else "the beginning"
+    text = f"{start} to {_short(period.get('to'))}"
+    if period.get("as_of") and period.get("as_of") != period.get("to"):
+        text += f" (as of {_short(period['as_of'])})"
+    return text
+
+
+def _short(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
+
+
+def _summary(summary: dict[str, Any]) -> dict[str, Any]:
+    return {key: ("-" if value is None else value) for key, value in summary.items()}
+
+
+def _flagged(row: dict[str, Any], flag: str) -> dict[str, Any]:
+    """Highlighted rows get a marker in their first column (tables carry no colour when
+    piped, so the marker is text)."""
+    if not row.get(flag):
+        return row
+    first = next(iter(row))
+    return {**row, first: f"! {row[first]}"}
