@@ -152,7 +152,9 @@ class Obligation(Table, table=True):
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
         # the overdue report: open obligations by owner, then due time, covering what it
-        # prints; partial (open rows only), so queries must say status = 'open' literally
+        # prints; partial (open rows only), so queries must say status = 'open' literally.
+        # status is in it too: SQLite only reads an index alone (no table row per result)
+        # when it holds every column the query names, the partial WHERE's included.
         Index(
             "ix_obligation_open_owner_due",
             "owner_id",
@@ -162,6 +164,7 @@ class Obligation(Table, table=True):
             "record_type",
             "record_id",
             "title",
+            "status",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
