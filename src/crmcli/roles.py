@@ -33,6 +33,7 @@ COMMAND_ROLES: dict[str, str] = {
     "lead show": "viewer",
     "points": "viewer",
     "policy show": "viewer",
+    "report cases": "viewer",
     "report overdue": "viewer",
     # performance reports (issue 7)
     "dashboard": "viewer",

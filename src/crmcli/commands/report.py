@@ -176,6 +176,24 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
     render.note(f"wrote {target}")
 
 
+@app.command("cases")
+def report_cases(
+    ctx: typer.Context,
+    owner: OwnerOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_of: AsOfOption = None,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """Open service cases by age and severity, and SLA attainment (acknowledged and resolved in
+    time, per severity) of the cases opened in the period.
+
+    Example: crm report cases --from 2026-01-01 --format json
+    """
+    run_report(ctx, "cases", output, html, owner=owner, start=start, end=end, as_of=as_of)
+
+
 @app.command("pipeline")
 def report_pipeline(
     ctx: typer.Context,

@@ -1568,6 +1568,7 @@ def dashboard(tx: Tx, options: Options) -> Report:
         "first_response_sla_percent": sla["percent"],
         "first_response_within": sla["within"],
         "first_response_decided": sla["decided"],
+        **{f"case_sla_{key}": value for key, value in case_sla(tx, w).items()},
     }
     funnel = pipe.sections[0]
     return Report(
@@ -1594,11 +1595,127 @@ def dashboard(tx: Tx, options: Options) -> Report:
                 chart=("rep", "overdue"),
             ),
         ],
-        notes=["SLA attainment: first response to new leads (case SLAs join when cases land)"],
+        notes=["SLA attainment: first response to new leads; case SLAs of cases opened this month"],
     )
 
 
-# name -> builder; `crm report NAME` runs REPORTS[NAME]. `cases` is added after the merge.
+# --- service cases ---------------------------------------------------------------------------
+
+CASE_SEVERITIES = ("urgent", "high", "normal", "low")
+CASE_AGES = (
+    ("under_1d", 0, 1),
+    ("d1_3", 1, 3),
+    ("d3_7", 3, 7),
+    ("d7_30", 7, 30),
+    ("over_30d", 30, None),
+)
+CASE_RULES = ("case.ack", "case.resolve")
+
+
+def _case_sla_rows(tx: Tx, w: Window) -> list[tuple]:
+    """(severity, rule, decided, within) for case SLAs that started in the window: decided
+    once met or past due by the as-of instant (a paused clock decides nothing yet)."""
+    q = Query(tx)
+    as_of = q.bind(w.as_of)
+    met = f"(o.met_at IS NOT NULL AND o.met_at <= {as_of})"
+    owner = f" AND c.owner_id = {q.bind(w.owner_id)}" if w.owner_id is not None else ""
+    late = f"(o.due_at <= {as_of} AND o.status <> 'paused')"
+    return q.rows(
+        f"SELECT c.severity, o.rule, "
+        f"sum(CASE WHEN {met} OR {late} THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN {met} AND o.met_at <= o.due_at THEN 1 ELSE 0 END) "
+        f"FROM obligation o JOIN service_case c ON c.id = o.record_id "
+        f"WHERE o.record_type = 'case' AND o.rule IN {q.in_list(CASE_RULES)} "
+        f"AND o.started_at >= {q.bind(w.start)} AND o.started_at < {q.bind(w.end)} "
+        f"AND o.started_at <= {as_of} AND o.status <> 'cancelled'{owner} "
+        "GROUP BY c.severity, o.rule"
+    )
+
+
+def case_sla(tx: Tx, w: Window) -> dict[str, Any]:
+    """Case SLA attainment over the window (acknowledgement and resolution together)."""
+    decided = within = 0
+    for _severity, _rule, d, n in _case_sla_rows(tx, w):
+        decided, within = decided + (d or 0), within + (n or 0)
+    return {"within": within, "decided": decided, "percent": calc.percent(within, decided)}
+
+
+def cases(tx: Tx, options: Options) -> Report:
+    """Service cases: what is open by age and severity, and SLA attainment (acknowledged and
+    resolved within the policy's time per severity) for cases opened in the period."""
+    w = window(tx, options)
+    q = Query(tx)
+    as_of = q.bind(w.as_of)
+    age = f"({q.seconds(as_of, 'c.opened_at')} / 86400.0)"
+    arms = [
+        f"sum(CASE WHEN {age} >= {low}"
+        + (f" AND {age} < {high}" if high else "")
+        + " THEN 1 ELSE 0 END)"
+        for _name, low, high in CASE_AGES
+    ]
+    owner = f" AND c.owner_id = {q.bind(w.owner_id)}" if w.owner_id is not None else ""
+    found = q.rows(
+        f"SELECT c.severity, count(*), {', '.join(arms)} FROM service_case c "
+        f"WHERE c.opened_at <= {as_of} AND (c.resolved_at IS NULL OR c.resolved_at > {as_of})"
+        f"{owner} GROUP BY c.severity"
+    )
+    by_severity = {row[0]: row[1:] for row in found}
+    open_rows = []
+    for severity in CASE_SEVERITIES:
+        counts = by_severity.get(severity, (0,) * (len(CASE_AGES) + 1))
+        row = {"severity": severity, "open": counts[0]}
+        row |= {name: counts[i + 1] for i, (name, _low, _high) in enumerate(CASE_AGES)}
+        open_rows.append(row)
+    sla: dict[tuple[str, str], tuple[int, int]] = {
+        (severity, rule): (d or 0, n or 0) for severity, rule, d, n in _case_sla_rows(tx, w)
+    }
+    sla_rows = []
+    for severity in CASE_SEVERITIES:
+        row: dict[str, Any] = {"severity": severity}
+        for rule in CASE_RULES:
+            decided, within = sla.get((severity, rule), (0, 0))
+            kind = rule.split(".")[1]
+            row |= {
+                f"{kind}_decided": decided,
+                f"{kind}_within": within,
+                f"{kind}_percent": calc.percent(within, decided),
+            }
+        sla_rows.append(row)
+    overall = case_sla(tx, w)
+    summary = {
+        "open_cases": sum(r["open"] for r in open_rows),
+        "open_over_7d": sum(r["d7_30"] + r["over_30d"] for r in open_rows),
+        "sla_within": overall["within"],
+        "sla_decided": overall["decided"],
+        "sla_percent": overall["percent"],
+    }
+    age_columns = ["severity", "open", *(name for name, _low, _high in CASE_AGES)]
+    kinds = [f"{k}_{m}" for k in ("ack", "resolve") for m in ("decided", "within", "percent")]
+    return Report(
+        "cases",
+        "Service cases: open by age, SLA attainment",
+        w.describe(tx.policy.timezone),
+        summary,
+        [
+            Section(
+                "open",
+                "Open cases by age (days)",
+                open_rows,
+                age_columns,
+                chart=("severity", "open"),
+            ),  # fmt: skip
+            Section(
+                "sla",
+                "SLA attainment of cases opened in the period",
+                sla_rows,
+                ["severity", *kinds],
+                chart=("severity", "resolve_percent"),
+            ),  # fmt: skip
+        ],
+    )
+
+
+# name -> builder; `crm report NAME` runs REPORTS[NAME].
 REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
     "pipeline": pipeline,
     "conversion": conversion,
@@ -1609,6 +1726,7 @@ REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
     "activity": activity,
     "forecast": forecast,
     "dashboard": dashboard,
+    "cases": cases,
 }
 
 
