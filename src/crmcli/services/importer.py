@@ -22,10 +22,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, text, update
+from sqlalchemy import bindparam, delete, func, text, update
 from sqlmodel import col, select
 
 from crmcli.clock import parse_when
@@ -369,10 +368,90 @@ class RejectsWriter:
 # --- the audit chain, in bulk -----------------------------------------------------------------
 
 
-def append_events(tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str, Any]]]) -> None:
+class BulkInsert:
+    """INSERT of many rows through the driver's `executemany`, with SQLAlchemy's own bind
+    processors (JSON, datetimes) looked up once per column instead of compiling and
+    processing every row's parameters (a Core `insert(table)` with dicts costs several
+    times the database's own work). Portable: placeholders follow the dialect's paramstyle.
+    """
+
+    _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+    def __init__(self, conn: Any, table: Any, columns: Sequence[str]) -> None:
+        dialect = conn.dialect
+        quote = dialect.identifier_preparer.quote
+        self.processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ]
+        mark = self._MARKS.get(dialect.paramstyle)
+        marks = (
+            [mark] * len(columns)
+            if mark
+            else [f":{i}" for i in range(1, len(columns) + 1)]  # numeric
+        )
+        self.sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(marks)})"
+        )
+
+    def __call__(self, conn: Any, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        processors = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        if processors:
+            # a batch repeats values (its `now` in every row, empty JSON objects): each
+            # distinct hashable value is processed once
+            memos: list[dict[Any, Any]] = [{} for _ in processors]
+            converted = []
+            for row in rows:
+                values = list(row)
+                for (i, process), memo in zip(processors, memos, strict=True):
+                    value = values[i]
+                    if value is None:
+                        continue
+                    kind = type(value)
+                    if kind in _UNHASHABLE:
+                        if value:
+                            values[i] = process(value)
+                            continue
+                        value = None  # an empty dict or list: memo it by its type
+                    key = (kind, value)  # by type too: True == 1, but not in JSON
+                    found = memo.get(key, memo)
+                    if found is memo:
+                        found = memo[key] = process(values[i])
+                    values[i] = found
+                converted.append(tuple(values))
+            rows = converted
+        conn.exec_driver_sql(self.sql, rows)
+
+
+_UNHASHABLE = frozenset({dict, list})
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "command",
+    "record_type",
+    "record_id",
+    "action",
+    "changes",
+    "prev_hash",
+    "hash",
+)
+
+
+def append_events(
+    tx: Tx,
+    events: Sequence[tuple[str, int | None, str, dict[str, Any]]],
+    *,
+    json_ready: bool = False,
+) -> None:
     """Append (record_type, record_id, action, changes) events to the audit chain in bulk,
     stored exactly as `services.audit.append` stores them one at a time: personal values
-    sealed with the record's key, their readable originals in `audit_personal`."""
+    sealed with the record's key, their readable originals in `audit_personal`.
+    `json_ready`: the changes hold JSON values only (no datetimes): no conversion pass."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -383,48 +462,47 @@ def append_events(tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str,
     # ids given here (the write lock is held) so the personal values can point at their event
     next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
     keys = _personal_keys(tx, events)
-    rows: list[dict[str, Any]] = []
-    personal_rows: list[dict[str, Any]] = []
+    now, actor, command = tx.now, tx.actor.name, tx.command
+    rows: list[tuple[Any, ...]] = []
+    personal_rows: list[tuple[Any, ...]] = []
+    jsonable, seal, text_of = audit.jsonable, audit._seal_pair, audit._text
     for record_type, record_id, action, raw_changes in events:
-        changes = audit.jsonable(raw_changes)
-        personal = {
-            name: values
-            for name, values in changes.items()
-            if name in audit.PERSONAL.get(record_type, ()) and record_id is not None
-        }
+        changes = raw_changes if json_ready else jsonable(raw_changes)
+        sensitive = audit.PERSONAL.get(record_type, ()) if record_id is not None else ()
+        personal = [name for name in changes if name in sensitive]
         if personal:
-            key = keys[(record_type, record_id)]
-            changes = {**changes, **{f: audit._seal_pair(key, v) for f, v in personal.items()}}
-            for name, values in personal.items():
+            key = keys[(record_type, record_id)]  # type: ignore[index]
+            clear = changes
+            changes = dict(changes)
+            for name in personal:
+                values = clear[name]
+                changes[name] = seal(key, values)
                 pair = isinstance(values, list) and len(values) == 2
                 old, new = values if pair else (None, values)
-                personal_rows.append(
-                    {
-                        "event_id": next_id,
-                        "field": name,
-                        "old": audit._text(old),
-                        "new": audit._text(new),
-                    }
-                )
-        row = {
-            "id": next_id,
-            "at": tx.now,
-            "actor": tx.actor.name,
-            "command": tx.command,
-            "record_type": record_type,
-            "record_id": record_id,
-            "action": action,
-            "changes": changes,
-            "prev_hash": previous,
-            "hash": "",
-        }
-        # event_hash reads an event's attributes; a model instance per event costs more
-        previous = row["hash"] = audit.event_hash(SimpleNamespace(**row))  # type: ignore[arg-type]
-        rows.append(row)
+                personal_rows.append((next_id, name, text_of(old), text_of(new)))
+        digest = audit.content_hash(
+            now, actor, command, record_type, record_id, action, changes, previous
+        )
+        rows.append(
+            (
+                next_id,
+                now,
+                actor,
+                command,
+                record_type,
+                record_id,
+                action,
+                changes,
+                previous,
+                digest,
+            )
+        )
+        previous = digest
         next_id += 1
-    conn.execute(insert(AuditEvent), rows)
+    BulkInsert(conn, AuditEvent.__table__, _EVENT_COLUMNS)(conn, rows)  # type: ignore[attr-defined]
     if personal_rows:
-        conn.execute(insert(AuditPersonal), personal_rows)
+        table = AuditPersonal.__table__  # type: ignore[attr-defined]
+        BulkInsert(conn, table, ("event_id", "field", "old", "new"))(conn, personal_rows)
 
 
 def _personal_keys(
@@ -454,16 +532,9 @@ def _personal_keys(
             if (record_type, record_id) not in keys:
                 secret = secrets.token_hex(32)
                 keys[(record_type, record_id)] = bytes.fromhex(secret)
-                made.append(
-                    {
-                        "record_type": record_type,
-                        "record_id": record_id,
-                        "key": secret,
-                        "created_at": tx.now,
-                    }
-                )
-    if made:
-        conn.execute(insert(PersonalKey), made)
+                made.append((record_type, record_id, secret, tx.now))
+    columns = ("record_type", "record_id", "key", "created_at")
+    BulkInsert(conn, PersonalKey.__table__, columns)(conn, made)  # type: ignore[attr-defined]
     return keys
 
 
@@ -688,7 +759,8 @@ class Importer:
         conn = tx.session.connection()
         rows = []
         events = []
-        obligation_rows = []
+        obligation_rows: list[tuple[Any, ...]] = []
+        stage_rows = []
         for lead in new:
             row = {name: lead.get(name) for name in matching.RECONCILED}
             row.update(
@@ -706,28 +778,28 @@ class Importer:
                 prospect_said_no=False,
                 **dedupe.blocking_keys(lead),
             )
-            rows.append(row)
+            rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
+            stage_rows.append((lead["id"], first_stage, now, actor))
             events.append(("lead", lead["id"], "create", self._created_changes(tx, row)))
             obligation_rows += _obligations(tx, row, created_by=actor)
-        conn.execute(insert(Lead), rows)
-        conn.execute(
-            insert(StageChange),
-            [
-                {"lead_id": lead["id"], "to_stage": first_stage, "at": now, "actor": actor}
-                for lead in new
-            ],
-        )
-        append_events(tx, events)
-        if obligation_rows:
-            conn.execute(insert(Obligation), obligation_rows)
+        _insert(conn, Lead, _LEAD_COLUMNS, rows)
+        _insert(conn, StageChange, ("lead_id", "to_stage", "at", "actor"), stage_rows)
+        append_events(tx, events, json_ready=True)
+        _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows)
 
     def _created_changes(self, tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
         """What `lead add` records for a new lead (its JSON shape), plus extra and the batch."""
-        shown = {name: row.get(name) for name in _SHOWN_FIELDS}
-        shown["campaign"] = self.campaign_name(tx, row["campaign_id"])
-        changes: dict[str, Any] = {k: [None, v] for k, v in shown.items() if v is not None}
+        changes: dict[str, Any] = {}
+        for name in _SHOWN_FIELDS:
+            value = row.get(name)
+            if value is not None:
+                # JSON values as audit.jsonable makes them (append_events skips that pass)
+                changes[name] = [None, value.isoformat() if name in _TIMES else value]
+        campaign = self.campaign_name(tx, row["campaign_id"])
+        if campaign is not None:
+            changes["campaign"] = [None, campaign]
         if row["extra"]:
-            changes["extra"] = [None, row["extra"]]
+            changes["extra"] = [None, audit.jsonable(row["extra"])]
         changes[BATCH_KEY] = [None, self.batch_id]
         return changes
 
@@ -776,42 +848,76 @@ class Importer:
                     refresh_lead(tx, lead)
 
     def _write_reviews(self, tx: Tx, reviews: list[tuple[dict[str, Any], str, Any, Any, int]]):
-        if not reviews:
-            return
-        tx.session.connection().execute(
-            insert(ReviewItem),
-            [
-                {
-                    "lead_id": lead["id"],
-                    "field": name,
-                    "current_value": _text(old),
-                    "proposed_value": _text(proposed),
-                    "source": f"import {self.batch_id} row {row}",
-                    "batch_id": self.batch_id,
-                    "status": "open",
-                    "created_at": tx.now,
-                }
-                for lead, name, old, proposed, row in reviews
-            ],
+        columns = (
+            "lead_id",
+            "field",
+            "current_value",
+            "proposed_value",
+            "source",
+            "batch_id",
+            "status",
+            "created_at",
         )
+        rows = [
+            (
+                lead["id"],
+                name,
+                _text(old),
+                _text(proposed),
+                f"import {self.batch_id} row {row}",
+                self.batch_id,
+                "open",
+                tx.now,
+            )
+            for lead, name, old, proposed, row in reviews
+        ]
+        _insert(tx.session.connection(), ReviewItem, columns, rows)
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
-        if not outcomes:
-            return
-        tx.session.connection().execute(
-            insert(ImportRow),
-            [
-                {
-                    "batch_id": self.batch_id,
-                    "row_number": o.row,
-                    "outcome": o.outcome,
-                    "lead_id": o.lead["id"] if o.lead else None,
-                    "reason": o.reason,
-                    "changes": o.changes,
-                }
-                for o in outcomes
-            ],
-        )
+        columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
+        batch = self.batch_id
+        rows = [
+            (batch, o.row, o.outcome, o.lead["id"] if o.lead else None, o.reason, o.changes)
+            for o in outcomes
+        ]
+        _insert(tx.session.connection(), ImportRow, columns, rows)
+
+
+def _insert(conn: Any, model: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    BulkInsert(conn, model.__table__, columns)(conn, rows)
+
+
+_LEAD_COLUMNS = (
+    "id",
+    *matching.RECONCILED,
+    "source",
+    "stage",
+    "status",
+    "campaign_id",
+    "extra",
+    "acquired_at",
+    "created_at",
+    "updated_at",
+    "stage_entered_at",
+    "kind",
+    "prospect_said_no",
+    "company_key",
+    "last_key",
+)
+_OBLIGATION_COLUMNS = (
+    "rule",
+    "record_type",
+    "record_id",
+    "key",
+    "owner_id",
+    "title",
+    "started_at",
+    "due_at",
+    "status",
+    "met_at",
+    "met_by",
+    "detail",
+)
 
 
 # the lead's JSON shape as stored columns (owner and campaign are names there), for the
@@ -819,9 +925,10 @@ class Importer:
 _SHOWN_FIELDS = tuple(
     f for f in LEAD_FIELDS if f not in ("id", "score", "band", "owner", "campaign")
 )
+_TIMES = {"acquired_at", "created_at", "updated_at"}
 
 
-def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[dict[str, Any]]:
+def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[tuple[Any, ...]]:
     """A new lead's obligations, as `refresh_lead` stores them (no activities yet)."""
     label = ", ".join(
         part
@@ -842,20 +949,20 @@ def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[dict[
         updated_at=lead["updated_at"],
     )
     return [
-        {
-            "rule": due.rule,
-            "record_type": "lead",
-            "record_id": lead["id"],
-            "key": due.key,
-            "owner_id": None,
-            "title": due.title,
-            "started_at": due.started_at,
-            "due_at": due.due_at,
-            "status": "met" if due.met_at else "open",
-            "met_at": due.met_at,
-            "met_by": due.met_by,
-            "detail": due.detail,
-        }
+        (
+            due.rule,
+            "lead",
+            lead["id"],
+            due.key,
+            None,
+            due.title,
+            due.started_at,
+            due.due_at,
+            "met" if due.met_at else "open",
+            due.met_at,
+            due.met_by,
+            due.detail,
+        )
         for due in obligation_rules.obligations("lead", facts, tx.policy, tx.calendar)
     ]
 
