@@ -35,7 +35,7 @@ _COMPANY_SUFFIXES = {
 }
 
 
-@lru_cache(maxsize=1 << 16)  # names and companies repeat across a file
+@lru_cache(maxsize=1 << 14)  # names and companies repeat across a file
 def fold(text: str | None) -> str:
     """Lower-case ASCII letters and digits separated by single spaces."""
     if not text:
@@ -44,13 +44,13 @@ def fold(text: str | None) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", ascii_text.lower()).split())
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def company_key(company: str | None) -> str:
     words = [w for w in fold(company).replace("&", " and ").split() if w not in _COMPANY_SUFFIXES]
     return " ".join(words)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def last_key(last_name: str | None) -> str:
     """Blocking key for names: the first three letters of the folded last name."""
     return fold(last_name).replace(" ", "")[:3]

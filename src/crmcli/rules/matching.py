@@ -35,7 +35,7 @@ RECONCILED = (
 _TEXT = {"first_name", "last_name", "company", "title", "industry"}
 
 
-@lru_cache(maxsize=1 << 16)  # names repeat across a file
+@lru_cache(maxsize=1 << 14)  # names repeat across a file
 def sql_lower(text: str | None) -> str:
     """Lower-case as SQLite's lower() does (ASCII letters only), so keys match its indexes."""
     return (text or "").translate(_ASCII_LOWER)

@@ -72,7 +72,7 @@ def _dot_atom() -> re.Pattern[str]:
     return DOT_ATOM_TEXT
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _email_domain(domain: str) -> tuple[str, str] | None:
     """(normalised, IDNA ASCII) form of a valid domain; None if email-validator refuses it.
     Lower-cased first: domains are case-insensitive, and the cache then holds one entry."""
@@ -96,7 +96,7 @@ def normalise_phone(raw: str, *, region: str, field: str = "phone") -> str:
     return result
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _phone(raw: str, region: str) -> str | None:
     import phonenumbers
 

@@ -18,9 +18,11 @@ import csv
 import hashlib
 import io
 import json
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,9 @@ DEFAULT_BATCH_SIZE = 2000
 MAX_CELL = 1_000_000  # characters; a larger cell is a broken export, rejected (kept in rejects)
 SCAN_CHUNK = 1 << 20
 IN_CHUNK = 500  # values per IN (...) list
+CHECK_AHEAD = 2  # batches checked ahead of the one being written (with a worker)
+PARALLEL_MIN_BYTES = 4 << 20  # a smaller file is checked in-process (a worker costs ~0.1 s)
+IMPORT_CACHE_MB = 32  # SQLite page cache of the import's connection (the default is 2 MB)
 _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 # the keys of a batch's audit events: undo finds what a batch wrote by them
 BATCH_KEY = "import_batch"
@@ -561,6 +566,73 @@ class _Outcome:
     changes: dict[str, list[Any]] = field(default_factory=dict)
 
 
+DATE_COLUMN = "acquired_at"
+
+
+@dataclass
+class RowChecker:
+    """The row rules of `lead add` that need no database (all but the campaign): pure, so
+    a worker process can run them while the main one writes (`CheckerPool`)."""
+
+    phone_region: str
+    timezone: tzinfo
+    now: datetime
+    source: str | None
+    day_first: bool
+    dates: dict[str, datetime] = field(default_factory=dict)  # export dates repeat
+
+    def check(self, cells: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+        """(normalised values, campaign name) of a row; BadInput names what is wrong."""
+        raw: dict[str, Any] = dict(cells)
+        acquired_text = clean_text(raw.pop("acquired_at", None))
+        campaign_name = clean_text(raw.pop("campaign", None))
+        if raw.get("country"):
+            raw["country"] = mapping.country_code(raw["country"])
+        if not clean_text(raw.get("source")) and self.source:
+            raw["source"] = self.source
+        values = normalise_lead(raw, phone_region=self.phone_region)
+        check_complete(values)
+        values["first_name"] = values.get("first_name") or ""
+        values["last_name"] = values.get("last_name") or ""
+        values["acquired_at"] = self._acquired(acquired_text) if acquired_text else self.now
+        return values, campaign_name
+
+    def check_all(self, rows: list[dict[str, str] | None]) -> list[Checked]:
+        """`check` of each row (None: a row the reader rejected), errors as messages."""
+        checked: list[Checked] = []
+        for cells in rows:
+            if cells is None:
+                checked.append(None)
+                continue
+            try:
+                checked.append(self.check(cells))
+            except CrmError as exc:
+                checked.append(exc.message)
+        return checked
+
+    def _acquired(self, raw: str) -> datetime:
+        when = self.dates.get(raw)
+        if when is None:
+            tz = self.timezone
+            fast = mapping.export_datetime(raw, tz=tz, day_first=self.day_first)
+            when = (
+                fast.astimezone(UTC)
+                if fast is not None
+                else parse_when(raw, default_tz=tz, field=DATE_COLUMN, day_first=self.day_first)
+            )
+            if len(self.dates) < 100_000:
+                self.dates[raw] = when
+        if when > self.now + ACQUIRED_SKEW:
+            raise BadInput(
+                f"{DATE_COLUMN}: {raw!r} lies in the future; give when the lead was acquired"
+            )
+        return when
+
+
+# a row checked: (values, campaign name), the reason it is rejected, or None (not checked)
+Checked = tuple[dict[str, Any], str | None] | str | None
+
+
 class Importer:
     """What one import run knows across its batches: options, caches, the batch record."""
 
@@ -568,12 +640,11 @@ class Importer:
         self.options = options
         self.source = source
         self.batch_id: int | None = None
-        self._dates: dict[str, datetime] = {}
+        self._checker: RowChecker | None = None
         self._campaigns: dict[str, int | str] = {}  # name -> id, or the reason it is refused
         self._campaign_names: dict[int, str] = {}
         self.default_campaign: int | None = None
         self._no_default: str | None = None
-        self.date_column = "acquired_at"
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that decide what a row becomes; a resumed run must use the same."""
@@ -611,42 +682,24 @@ class Importer:
 
     # -- validation (the rules of `lead add`) --
 
-    def validate(self, tx: Tx, record: Record) -> dict[str, Any]:
-        raw: dict[str, Any] = dict(record.values)
-        acquired_text = clean_text(raw.pop("acquired_at", None))
-        campaign_name = clean_text(raw.pop("campaign", None))
-        if raw.get("country"):
-            raw["country"] = mapping.country_code(raw["country"])
-        if not clean_text(raw.get("source")) and self.options.source:
-            raw["source"] = self.options.source
-        values = normalise_lead(raw, phone_region=tx.policy.phone_region)
-        check_complete(values)
-        values["first_name"] = values.get("first_name") or ""
-        values["last_name"] = values.get("last_name") or ""
-        values["acquired_at"] = self._acquired(tx, acquired_text) if acquired_text else tx.now
+    def row_checker(self, tx: Tx) -> RowChecker:
+        if self._checker is None:
+            self._checker = RowChecker(
+                phone_region=tx.policy.phone_region,
+                timezone=tx.policy.timezone,
+                now=tx.now,
+                source=self.options.source,
+                day_first=self.options.day_first,
+            )
+        return self._checker
+
+    def complete(
+        self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
+    ) -> dict[str, Any]:
+        """The part of validation that reads the database: the campaign."""
         values["campaign_id"] = self._campaign(tx, campaign_name)
         values["extra"] = record.extra
         return values
-
-    def _acquired(self, tx: Tx, raw: str) -> datetime:
-        when = self._dates.get(raw)
-        if when is None:
-            tz = tx.policy.timezone
-            fast = mapping.export_datetime(raw, tz=tz, day_first=self.options.day_first)
-            when = (
-                fast.astimezone(UTC)
-                if fast is not None
-                else parse_when(
-                    raw, default_tz=tz, field=self.date_column, day_first=self.options.day_first
-                )
-            )
-            if len(self._dates) < 100_000:
-                self._dates[raw] = when
-        if when > tx.now + ACQUIRED_SKEW:
-            raise BadInput(
-                f"{self.date_column}: {raw!r} lies in the future; give when the lead was acquired"
-            )
-        return when
 
     def _campaign(self, tx: Tx, name: str | None) -> int | None:
         if not name:
@@ -678,15 +731,24 @@ class Importer:
 
     # -- one batch of rows, one transaction --
 
-    def process(self, tx: Tx, records: list[Record]) -> tuple[dict[str, int], list[_Outcome]]:
+    def process(
+        self, tx: Tx, records: list[Record], checked: list[Checked] | None = None
+    ) -> tuple[dict[str, int], list[_Outcome]]:
+        """Write one batch; `checked`: its rows' `RowChecker.check_all` (done here if None)."""
+        if checked is None:
+            checked = self.row_checker(tx).check_all(
+                [None if record.error else record.values for record in records]
+            )
         outcomes: list[_Outcome] = []
         valid: list[tuple[Record, dict[str, Any]]] = []
-        for record in records:
-            if record.error:
-                outcomes.append(_Outcome(record.row, "rejected", reason=record.error))
+        for record, result in zip(records, checked, strict=True):
+            if record.error or isinstance(result, str) or result is None:
+                reason = record.error or result or "not checked"
+                outcomes.append(_Outcome(record.row, "rejected", reason=reason))  # type: ignore[arg-type]
                 continue
+            values, campaign_name = result
             try:
-                valid.append((record, self.validate(tx, record)))
+                valid.append((record, self.complete(tx, record, values, campaign_name)))
             except CrmError as exc:
                 outcomes.append(_Outcome(record.row, "rejected", reason=exc.message))
         known = {c["id"]: c for c in _candidates(tx, [values for _record, values in valid])}
@@ -1053,7 +1115,8 @@ def _run(
                 tx_factory=lambda: _Same(tx), importer=importer, summary=summary, progress=progress
             )
         return summary
-    _import_all(tx_factory=ws.writing, importer=importer, summary=summary, progress=progress)
+    with ws.one_connection(cache_mb=IMPORT_CACHE_MB):
+        _import_all(tx_factory=ws.writing, importer=importer, summary=summary, progress=progress)
     return summary
 
 
@@ -1080,6 +1143,7 @@ def _import_all(
     source, options = importer.source, importer.options
     with tx_factory() as tx:
         batch, resume_after, earlier = _open_batch(tx, importer)
+        checker = importer.row_checker(tx)
     summary.batch = batch.id
     summary.unknown_columns = source.unknown_columns
     if batch.status == "done":
@@ -1089,12 +1153,12 @@ def _import_all(
     counts = {name: int(batch.counts.get(name, 0)) for name in COUNTS}
     summary.resumed_after_row = resume_after or None
     rejects = RejectsWriter(options.rejects, source) if options.rejects else None
+    pool = CheckerPool(checker) if _parallel(source) else None
     try:
-        chunk: list[Record] = []
 
-        def flush() -> None:
+        def flush(chunk: list[Record], checked: list[Checked] | None) -> None:
             with tx_factory() as tx:
-                added, outcomes = importer.process(tx, chunk)
+                added, outcomes = importer.process(tx, chunk, checked)
                 for name in COUNTS:
                     counts[name] += added[name]
                 tx.session.connection().execute(
@@ -1111,19 +1175,25 @@ def _import_all(
                         summary.first_rejects.append((outcome.row, outcome.reason or ""))
             if progress:
                 progress(source.position, source.size)
-            chunk.clear()
 
-        for record in source.records():
-            if record.row <= resume_after:
-                if rejects and record.row in earlier:
-                    rejects.write(record, earlier[record.row])
+        # with a worker, rows are checked a few batches ahead of the one being written
+        ahead: deque[tuple[list[Record], Any]] = deque()
+        for chunk in _chunks_of(source, resume_after, earlier, rejects, options.batch_size):
+            if pool is None:
+                flush(chunk, None)
                 continue
-            chunk.append(record)
-            if len(chunk) >= options.batch_size:
-                flush()
-        if chunk:
-            flush()
+            ahead.append((chunk, pool.submit(chunk)))
+            if len(ahead) > CHECK_AHEAD:
+                done, result = ahead.popleft()
+                flush(done, result.get())
+        while ahead:
+            done, result = ahead.popleft()
+            flush(done, result.get())
+        if pool is not None:
+            pool.close()
     finally:
+        if pool is not None:
+            pool.terminate()
         if rejects:
             rejects.close()
     summary.unknown_columns = source.unknown_columns
@@ -1142,6 +1212,76 @@ def _import_all(
         setattr(summary, name, counts[name])
     if progress:
         progress(source.size, source.size)
+
+
+def _chunks_of(
+    source: SourceFile,
+    resume_after: int,
+    earlier: dict[int, str],
+    rejects: RejectsWriter | None,
+    size: int,
+) -> Iterator[list[Record]]:
+    """The file's records in batches, after the rows a resumed batch already committed
+    (those it rejected go to the rejects file again)."""
+    chunk: list[Record] = []
+    for record in source.records():
+        if record.row <= resume_after:
+            if rejects and record.row in earlier:
+                rejects.write(record, earlier[record.row])
+            continue
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parallel(source: SourceFile) -> bool:
+    """Check rows in a worker process: a file big enough to repay starting one, on a
+    machine with a second core, where fork is available (no re-import of the program)."""
+    import multiprocessing
+
+    return (
+        source.size >= PARALLEL_MIN_BYTES
+        and (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+_WORKER_CHECKER: RowChecker | None = None
+
+
+def _start_worker(checker: RowChecker) -> None:
+    global _WORKER_CHECKER
+    _WORKER_CHECKER = checker
+
+
+def _check_in_worker(rows: list[dict[str, str] | None]) -> list[Checked]:
+    assert _WORKER_CHECKER is not None
+    return _WORKER_CHECKER.check_all(rows)
+
+
+class CheckerPool:
+    """`RowChecker.check_all` in one worker process (forked: it inherits the loaded
+    program), so checking the next batches overlaps writing this one."""
+
+    def __init__(self, checker: RowChecker) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._pool = context.Pool(1, initializer=_start_worker, initargs=(checker,))
+
+    def submit(self, chunk: list[Record]) -> Any:
+        rows = [None if record.error else record.values for record in chunk]
+        return self._pool.apply_async(_check_in_worker, (rows,))
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def terminate(self) -> None:
+        self._pool.terminate()
 
 
 def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch, int, dict[int, str]]:
