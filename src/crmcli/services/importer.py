@@ -1025,8 +1025,36 @@ def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[tuple
             due.met_by,
             due.detail,
         )
-        for due in obligation_rules.obligations("lead", facts, tx.policy, tx.calendar)
+        for due in obligation_rules.obligations("lead", facts, tx.policy, _calendar(tx))
     ]
+
+
+class _MemoCalendar:
+    """The business calendar with `add` remembered: every lead of an import starts some
+    deadlines at the same instant (its `now`), and the calendar walk costs per call."""
+
+    def __init__(self, calendar: Any) -> None:
+        self._calendar = calendar
+        self._added: dict[tuple[datetime, Any], datetime] = {}
+
+    def add(self, start: datetime, duration: Any) -> datetime:
+        key = (start, duration)
+        found = self._added.get(key)
+        if found is None:
+            found = self._calendar.add(start, duration)
+            if len(self._added) < 10_000:
+                self._added[key] = found
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._calendar, name)
+
+
+def _calendar(tx: Tx) -> Any:
+    memo = tx.__dict__.get("_import_calendar")
+    if memo is None:
+        memo = tx.__dict__["_import_calendar"] = _MemoCalendar(tx.calendar)
+    return memo
 
 
 def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
