@@ -164,3 +164,38 @@ def test_cached_phone_validation_answers_like_phonenumbers(raw: str) -> None:
         else:
             with pytest.raises(BadInput, match="is not a valid phone number for region US"):
                 validation.normalise_phone(raw, region="US")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+@example('é\u2028\n"\x01')
+def test_audit_encodings_are_json_dumps(value) -> None:
+    """The audit log's prebuilt encoders write what json.dumps writes (the chain's hashes
+    and the sealed values depend on it)."""
+    import hashlib
+    import hmac
+    import json
+
+    from crmcli.services import audit
+
+    key = b"k" * 32
+    plain = None if value is None else json.dumps(value, ensure_ascii=False)
+    assert audit._text(value) == plain
+    if value is not None:
+        data = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+        assert audit.seal(key, value) == "hmac:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+    when = datetime(2026, 3, 6, 21, 30, tzinfo=UTC)
+    content = {
+        "at": when.isoformat(), "actor": "a", "command": "c", "record_type": "lead",
+        "record_id": 1, "action": "create", "changes": {"x": value}, "prev_hash": "0",
+    }  # fmt: skip
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(canonical.encode()).hexdigest()
+    assert audit.content_hash(when, "a", "c", "lead", 1, "create", {"x": value}, "0") == expected
