@@ -6,9 +6,12 @@ A run is resumable: the batch of a file (by SHA-256) records every row it handle
 killed at any point leaves whole batches behind and the next run of the same file carries on
 after the last committed row. A file already imported is not imported again.
 
-Rows are written with SQLAlchemy Core (lists of dicts), not one ORM object per row; every new
-or enriched lead still gets its audit event (`append_events`, the hash chain of
-services.audit) and its obligations (`rules.obligations`, as `refresh_lead` computes them).
+Rows are written through the driver's `executemany` (`BulkInsert`: SQLAlchemy's own bind
+processors, no statement compiled per row, no ORM objects); every new or enriched lead still
+gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
+(`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
+(`RowChecker`: validation without the database) in a forked worker process a few batches
+ahead of the writer; all batches share one connection, so SQLite's page cache stays warm.
 """
 
 from __future__ import annotations
