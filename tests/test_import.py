@@ -419,17 +419,26 @@ def test_dry_run_changes_nothing(crm: Crm, tmp_path) -> None:
 # --- resume after kill -9 -----------------------------------------------------------------------
 
 
-def _import_process(db: Path, path: Path, batch: int) -> subprocess.Popen:
+# `python -m crmcli`, with rows checked in a worker process whatever the file's size
+PARALLEL = (
+    "import sys; from crmcli.services import importer; importer.PARALLEL_MIN_BYTES = 0; "
+    "from crmcli.cli import main; sys.exit(main())"
+)
+
+
+def _import_process(db: Path, path: Path, batch: int, parallel: bool) -> subprocess.Popen:
     env = {**os.environ, "CRM_DB": str(db), "CRM_USER": "boss", "CRM_NOW": NOW}
+    crm = [sys.executable, "-c", PARALLEL] if parallel else [sys.executable, "-m", "crmcli"]
     return subprocess.Popen(
-        [sys.executable, "-m", "crmcli", "lead", "import", str(path), "--batch-size", str(batch)],
+        [*crm, "lead", "import", str(path), "--batch-size", str(batch)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
 
 
-def test_an_import_killed_mid_way_resumes_and_completes_exactly(tmp_path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "worker"])
+def test_an_import_killed_mid_way_resumes_and_completes_exactly(tmp_path, parallel) -> None:
     lines = [person(i, phone=f"+1 212 555 {i % 10000:04d}") for i in range(3000)]
     lines += [person(i, first=f"FIRST{i}", email="", title="Dup") for i in range(0, 3000, 97)]
     path = write_csv(tmp_path / "big.csv", lines)
@@ -441,7 +450,7 @@ def test_an_import_killed_mid_way_resumes_and_completes_exactly(tmp_path) -> Non
 
     killed = Crm(tmp_path / "killed.db")
     killed.ok("init")
-    proc = _import_process(killed.db, path, 100)
+    proc = _import_process(killed.db, path, 100, parallel)
     deadline = time.monotonic() + 60
     committed = 0
     while time.monotonic() < deadline and committed < 500:

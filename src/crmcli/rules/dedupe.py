@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 _COMPANY_SUFFIXES = {
@@ -34,6 +35,7 @@ _COMPANY_SUFFIXES = {
 }
 
 
+@lru_cache(maxsize=1 << 14)  # names and companies repeat across a file
 def fold(text: str | None) -> str:
     """Lower-case ASCII letters and digits separated by single spaces."""
     if not text:
@@ -42,11 +44,13 @@ def fold(text: str | None) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", ascii_text.lower()).split())
 
 
+@lru_cache(maxsize=1 << 14)
 def company_key(company: str | None) -> str:
     words = [w for w in fold(company).replace("&", " and ").split() if w not in _COMPANY_SUFFIXES]
     return " ".join(words)
 
 
+@lru_cache(maxsize=1 << 14)
 def last_key(last_name: str | None) -> str:
     """Blocking key for names: the first three letters of the folded last name."""
     return fold(last_name).replace(" ", "")[:3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+)\s*([mhdw])")
@@ -12,7 +13,14 @@ _WHOLE = re.compile(r"^\s*(?:\d+\s*[mhdw]\s*)+$")
 
 def parse_duration(text: str) -> timedelta:
     """Parse a duration; raises ValueError with a hint on anything else."""
-    if not isinstance(text, str) or not _WHOLE.match(text.lower()):
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h, 2d or 1w")
+    return _parse(text)
+
+
+@lru_cache(maxsize=256)  # a policy has a few dozen; deadlines are computed per record
+def _parse(text: str) -> timedelta:
+    if not _WHOLE.match(text.lower()):
         raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h, 2d or 1w")
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text.lower()))
     return timedelta(seconds=seconds)

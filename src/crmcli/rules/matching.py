@@ -12,6 +12,7 @@ from __future__ import annotations
 import string
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from crmcli.rules import dedupe
@@ -34,6 +35,7 @@ RECONCILED = (
 _TEXT = {"first_name", "last_name", "company", "title", "industry"}
 
 
+@lru_cache(maxsize=1 << 14)  # names repeat across a file
 def sql_lower(text: str | None) -> str:
     """Lower-case as SQLite's lower() does (ASCII letters only), so keys match its indexes."""
     return (text or "").translate(_ASCII_LOWER)

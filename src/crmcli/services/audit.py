@@ -37,8 +37,13 @@ PERSONAL: dict[str, frozenset[str]] = {
 }
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Values as they are stored in an event's `changes` (and hashed)."""
+    if type(value) in _PLAIN:  # most values: no conversion (a bulk import makes millions)
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -51,18 +56,41 @@ def jsonable(value: Any) -> Any:
 
 
 def event_hash(event: AuditEvent) -> str:
+    return content_hash(
+        event.at,
+        event.actor,
+        event.command,
+        event.record_type,
+        event.record_id,
+        event.action,
+        event.changes,
+        event.prev_hash,
+    )
+
+
+def content_hash(
+    at: datetime,
+    actor: str,
+    command: str,
+    record_type: str,
+    record_id: int | None,
+    action: str,
+    changes: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """An event's hash from its fields (`event_hash` of a stored event; bulk writers that
+    hold no AuditEvent instances call it directly)."""
     content = {
-        "at": event.at.isoformat(),
-        "actor": event.actor,
-        "command": event.command,
-        "record_type": event.record_type,
-        "record_id": event.record_id,
-        "action": event.action,
-        "changes": event.changes,
-        "prev_hash": event.prev_hash,
+        "at": at.isoformat(),
+        "actor": actor,
+        "command": command,
+        "record_type": record_type,
+        "record_id": record_id,
+        "action": action,
+        "changes": changes,
+        "prev_hash": prev_hash,
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
 
 
 def append(
@@ -112,16 +140,26 @@ def append(
     return event
 
 
+# json.dumps(value, **options) builds an encoder per call; these are the same encoders, made
+# once (an import seals and hashes millions of values). A string encodes alone.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SORTED = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+_PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
+_STRING = json.encoder.encode_basestring  # what those encoders make of a str
+
+
 def _text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return None
+    return _STRING(value) if type(value) is str else _PLAIN_JSON.encode(value)
 
 
 def seal(key: bytes, value: Any) -> str | None:
     """The keyed hash a personal value is recorded as (None stays None)."""
     if value is None:
         return None
-    data = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
-    return SEALED + hmac.new(key, data, hashlib.sha256).hexdigest()
+    data = (_STRING(value) if type(value) is str else _SORTED.encode(value)).encode()
+    return SEALED + hmac.digest(key, data, "sha256").hex()
 
 
 def _seal_pair(key: bytes, values: Any) -> Any:

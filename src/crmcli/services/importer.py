@@ -6,9 +6,12 @@ A run is resumable: the batch of a file (by SHA-256) records every row it handle
 killed at any point leaves whole batches behind and the next run of the same file carries on
 after the last committed row. A file already imported is not imported again.
 
-Rows are written with SQLAlchemy Core (lists of dicts), not one ORM object per row; every new
-or enriched lead still gets its audit event (`append_events`, the hash chain of
-services.audit) and its obligations (`rules.obligations`, as `refresh_lead` computes them).
+Rows are written through the driver's `executemany` (`BulkInsert`: SQLAlchemy's own bind
+processors, no statement compiled per row, no ORM objects); every new or enriched lead still
+gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
+(`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
+(`RowChecker`: validation without the database) in a forked worker process a few batches
+ahead of the writer; all batches share one connection, so SQLite's page cache stays warm.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import csv
 import hashlib
 import io
 import json
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, text, update
+from sqlalchemy import bindparam, delete, func, text, update
 from sqlmodel import col, select
 
 from crmcli.clock import parse_when
@@ -54,6 +58,9 @@ DEFAULT_BATCH_SIZE = 2000
 MAX_CELL = 1_000_000  # characters; a larger cell is a broken export, rejected (kept in rejects)
 SCAN_CHUNK = 1 << 20
 IN_CHUNK = 500  # values per IN (...) list
+CHECK_AHEAD = 2  # batches checked ahead of the one being written (with a worker)
+PARALLEL_MIN_BYTES = 4 << 20  # a smaller file is checked in-process (a worker costs ~0.1 s)
+IMPORT_CACHE_MB = 32  # SQLite page cache of the import's connection (the default is 2 MB)
 _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 # the keys of a batch's audit events: undo finds what a batch wrote by them
 BATCH_KEY = "import_batch"
@@ -369,10 +376,90 @@ class RejectsWriter:
 # --- the audit chain, in bulk -----------------------------------------------------------------
 
 
-def append_events(tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str, Any]]]) -> None:
+class BulkInsert:
+    """INSERT of many rows through the driver's `executemany`, with SQLAlchemy's own bind
+    processors (JSON, datetimes) looked up once per column instead of compiling and
+    processing every row's parameters (a Core `insert(table)` with dicts costs several
+    times the database's own work). Portable: placeholders follow the dialect's paramstyle.
+    """
+
+    _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+    def __init__(self, conn: Any, table: Any, columns: Sequence[str]) -> None:
+        dialect = conn.dialect
+        quote = dialect.identifier_preparer.quote
+        self.processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ]
+        mark = self._MARKS.get(dialect.paramstyle)
+        marks = (
+            [mark] * len(columns)
+            if mark
+            else [f":{i}" for i in range(1, len(columns) + 1)]  # numeric
+        )
+        self.sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(marks)})"
+        )
+
+    def __call__(self, conn: Any, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        processors = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        if processors:
+            # a batch repeats values (its `now` in every row, empty JSON objects): each
+            # distinct hashable value is processed once
+            memos: list[dict[Any, Any]] = [{} for _ in processors]
+            converted = []
+            for row in rows:
+                values = list(row)
+                for (i, process), memo in zip(processors, memos, strict=True):
+                    value = values[i]
+                    if value is None:
+                        continue
+                    kind = type(value)
+                    if kind in _UNHASHABLE:
+                        if value:
+                            values[i] = process(value)
+                            continue
+                        value = None  # an empty dict or list: memo it by its type
+                    key = (kind, value)  # by type too: True == 1, but not in JSON
+                    found = memo.get(key, memo)
+                    if found is memo:
+                        found = memo[key] = process(values[i])
+                    values[i] = found
+                converted.append(tuple(values))
+            rows = converted
+        conn.exec_driver_sql(self.sql, rows)
+
+
+_UNHASHABLE = frozenset({dict, list})
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "command",
+    "record_type",
+    "record_id",
+    "action",
+    "changes",
+    "prev_hash",
+    "hash",
+)
+
+
+def append_events(
+    tx: Tx,
+    events: Sequence[tuple[str, int | None, str, dict[str, Any]]],
+    *,
+    json_ready: bool = False,
+) -> None:
     """Append (record_type, record_id, action, changes) events to the audit chain in bulk,
     stored exactly as `services.audit.append` stores them one at a time: personal values
-    sealed with the record's key, their readable originals in `audit_personal`."""
+    sealed with the record's key, their readable originals in `audit_personal`.
+    `json_ready`: the changes hold JSON values only (no datetimes): no conversion pass."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -383,48 +470,47 @@ def append_events(tx: Tx, events: Sequence[tuple[str, int | None, str, dict[str,
     # ids given here (the write lock is held) so the personal values can point at their event
     next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
     keys = _personal_keys(tx, events)
-    rows: list[dict[str, Any]] = []
-    personal_rows: list[dict[str, Any]] = []
+    now, actor, command = tx.now, tx.actor.name, tx.command
+    rows: list[tuple[Any, ...]] = []
+    personal_rows: list[tuple[Any, ...]] = []
+    jsonable, seal, text_of = audit.jsonable, audit._seal_pair, audit._text
     for record_type, record_id, action, raw_changes in events:
-        changes = audit.jsonable(raw_changes)
-        personal = {
-            name: values
-            for name, values in changes.items()
-            if name in audit.PERSONAL.get(record_type, ()) and record_id is not None
-        }
+        changes = raw_changes if json_ready else jsonable(raw_changes)
+        sensitive = audit.PERSONAL.get(record_type, ()) if record_id is not None else ()
+        personal = [name for name in changes if name in sensitive]
         if personal:
-            key = keys[(record_type, record_id)]
-            changes = {**changes, **{f: audit._seal_pair(key, v) for f, v in personal.items()}}
-            for name, values in personal.items():
+            key = keys[(record_type, record_id)]  # type: ignore[index]
+            clear = changes
+            changes = dict(changes)
+            for name in personal:
+                values = clear[name]
+                changes[name] = seal(key, values)
                 pair = isinstance(values, list) and len(values) == 2
                 old, new = values if pair else (None, values)
-                personal_rows.append(
-                    {
-                        "event_id": next_id,
-                        "field": name,
-                        "old": audit._text(old),
-                        "new": audit._text(new),
-                    }
-                )
-        row = {
-            "id": next_id,
-            "at": tx.now,
-            "actor": tx.actor.name,
-            "command": tx.command,
-            "record_type": record_type,
-            "record_id": record_id,
-            "action": action,
-            "changes": changes,
-            "prev_hash": previous,
-            "hash": "",
-        }
-        # event_hash reads an event's attributes; a model instance per event costs more
-        previous = row["hash"] = audit.event_hash(SimpleNamespace(**row))  # type: ignore[arg-type]
-        rows.append(row)
+                personal_rows.append((next_id, name, text_of(old), text_of(new)))
+        digest = audit.content_hash(
+            now, actor, command, record_type, record_id, action, changes, previous
+        )
+        rows.append(
+            (
+                next_id,
+                now,
+                actor,
+                command,
+                record_type,
+                record_id,
+                action,
+                changes,
+                previous,
+                digest,
+            )
+        )
+        previous = digest
         next_id += 1
-    conn.execute(insert(AuditEvent), rows)
+    BulkInsert(conn, AuditEvent.__table__, _EVENT_COLUMNS)(conn, rows)  # type: ignore[attr-defined]
     if personal_rows:
-        conn.execute(insert(AuditPersonal), personal_rows)
+        table = AuditPersonal.__table__  # type: ignore[attr-defined]
+        BulkInsert(conn, table, ("event_id", "field", "old", "new"))(conn, personal_rows)
 
 
 def _personal_keys(
@@ -454,16 +540,9 @@ def _personal_keys(
             if (record_type, record_id) not in keys:
                 secret = secrets.token_hex(32)
                 keys[(record_type, record_id)] = bytes.fromhex(secret)
-                made.append(
-                    {
-                        "record_type": record_type,
-                        "record_id": record_id,
-                        "key": secret,
-                        "created_at": tx.now,
-                    }
-                )
-    if made:
-        conn.execute(insert(PersonalKey), made)
+                made.append((record_type, record_id, secret, tx.now))
+    columns = ("record_type", "record_id", "key", "created_at")
+    BulkInsert(conn, PersonalKey.__table__, columns)(conn, made)  # type: ignore[attr-defined]
     return keys
 
 
@@ -490,6 +569,73 @@ class _Outcome:
     changes: dict[str, list[Any]] = field(default_factory=dict)
 
 
+DATE_COLUMN = "acquired_at"
+
+
+@dataclass
+class RowChecker:
+    """The row rules of `lead add` that need no database (all but the campaign): pure, so
+    a worker process can run them while the main one writes (`CheckerPool`)."""
+
+    phone_region: str
+    timezone: tzinfo
+    now: datetime
+    source: str | None
+    day_first: bool
+    dates: dict[str, datetime] = field(default_factory=dict)  # export dates repeat
+
+    def check(self, cells: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+        """(normalised values, campaign name) of a row; BadInput names what is wrong."""
+        raw: dict[str, Any] = dict(cells)
+        acquired_text = clean_text(raw.pop("acquired_at", None))
+        campaign_name = clean_text(raw.pop("campaign", None))
+        if raw.get("country"):
+            raw["country"] = mapping.country_code(raw["country"])
+        if not clean_text(raw.get("source")) and self.source:
+            raw["source"] = self.source
+        values = normalise_lead(raw, phone_region=self.phone_region)
+        check_complete(values)
+        values["first_name"] = values.get("first_name") or ""
+        values["last_name"] = values.get("last_name") or ""
+        values["acquired_at"] = self._acquired(acquired_text) if acquired_text else self.now
+        return values, campaign_name
+
+    def check_all(self, rows: list[dict[str, str] | None]) -> list[Checked]:
+        """`check` of each row (None: a row the reader rejected), errors as messages."""
+        checked: list[Checked] = []
+        for cells in rows:
+            if cells is None:
+                checked.append(None)
+                continue
+            try:
+                checked.append(self.check(cells))
+            except CrmError as exc:
+                checked.append(exc.message)
+        return checked
+
+    def _acquired(self, raw: str) -> datetime:
+        when = self.dates.get(raw)
+        if when is None:
+            tz = self.timezone
+            fast = mapping.export_datetime(raw, tz=tz, day_first=self.day_first)
+            when = (
+                fast.astimezone(UTC)
+                if fast is not None
+                else parse_when(raw, default_tz=tz, field=DATE_COLUMN, day_first=self.day_first)
+            )
+            if len(self.dates) < 100_000:
+                self.dates[raw] = when
+        if when > self.now + ACQUIRED_SKEW:
+            raise BadInput(
+                f"{DATE_COLUMN}: {raw!r} lies in the future; give when the lead was acquired"
+            )
+        return when
+
+
+# a row checked: (values, campaign name), the reason it is rejected, or None (not checked)
+Checked = tuple[dict[str, Any], str | None] | str | None
+
+
 class Importer:
     """What one import run knows across its batches: options, caches, the batch record."""
 
@@ -497,12 +643,11 @@ class Importer:
         self.options = options
         self.source = source
         self.batch_id: int | None = None
-        self._dates: dict[str, datetime] = {}
+        self._checker: RowChecker | None = None
         self._campaigns: dict[str, int | str] = {}  # name -> id, or the reason it is refused
         self._campaign_names: dict[int, str] = {}
         self.default_campaign: int | None = None
         self._no_default: str | None = None
-        self.date_column = "acquired_at"
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that decide what a row becomes; a resumed run must use the same."""
@@ -540,42 +685,24 @@ class Importer:
 
     # -- validation (the rules of `lead add`) --
 
-    def validate(self, tx: Tx, record: Record) -> dict[str, Any]:
-        raw: dict[str, Any] = dict(record.values)
-        acquired_text = clean_text(raw.pop("acquired_at", None))
-        campaign_name = clean_text(raw.pop("campaign", None))
-        if raw.get("country"):
-            raw["country"] = mapping.country_code(raw["country"])
-        if not clean_text(raw.get("source")) and self.options.source:
-            raw["source"] = self.options.source
-        values = normalise_lead(raw, phone_region=tx.policy.phone_region)
-        check_complete(values)
-        values["first_name"] = values.get("first_name") or ""
-        values["last_name"] = values.get("last_name") or ""
-        values["acquired_at"] = self._acquired(tx, acquired_text) if acquired_text else tx.now
+    def row_checker(self, tx: Tx) -> RowChecker:
+        if self._checker is None:
+            self._checker = RowChecker(
+                phone_region=tx.policy.phone_region,
+                timezone=tx.policy.timezone,
+                now=tx.now,
+                source=self.options.source,
+                day_first=self.options.day_first,
+            )
+        return self._checker
+
+    def complete(
+        self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
+    ) -> dict[str, Any]:
+        """The part of validation that reads the database: the campaign."""
         values["campaign_id"] = self._campaign(tx, campaign_name)
         values["extra"] = record.extra
         return values
-
-    def _acquired(self, tx: Tx, raw: str) -> datetime:
-        when = self._dates.get(raw)
-        if when is None:
-            tz = tx.policy.timezone
-            fast = mapping.export_datetime(raw, tz=tz, day_first=self.options.day_first)
-            when = (
-                fast.astimezone(UTC)
-                if fast is not None
-                else parse_when(
-                    raw, default_tz=tz, field=self.date_column, day_first=self.options.day_first
-                )
-            )
-            if len(self._dates) < 100_000:
-                self._dates[raw] = when
-        if when > tx.now + ACQUIRED_SKEW:
-            raise BadInput(
-                f"{self.date_column}: {raw!r} lies in the future; give when the lead was acquired"
-            )
-        return when
 
     def _campaign(self, tx: Tx, name: str | None) -> int | None:
         if not name:
@@ -607,15 +734,24 @@ class Importer:
 
     # -- one batch of rows, one transaction --
 
-    def process(self, tx: Tx, records: list[Record]) -> tuple[dict[str, int], list[_Outcome]]:
+    def process(
+        self, tx: Tx, records: list[Record], checked: list[Checked] | None = None
+    ) -> tuple[dict[str, int], list[_Outcome]]:
+        """Write one batch; `checked`: its rows' `RowChecker.check_all` (done here if None)."""
+        if checked is None:
+            checked = self.row_checker(tx).check_all(
+                [None if record.error else record.values for record in records]
+            )
         outcomes: list[_Outcome] = []
         valid: list[tuple[Record, dict[str, Any]]] = []
-        for record in records:
-            if record.error:
-                outcomes.append(_Outcome(record.row, "rejected", reason=record.error))
+        for record, result in zip(records, checked, strict=True):
+            if record.error or isinstance(result, str) or result is None:
+                reason = record.error or result or "not checked"
+                outcomes.append(_Outcome(record.row, "rejected", reason=reason))  # type: ignore[arg-type]
                 continue
+            values, campaign_name = result
             try:
-                valid.append((record, self.validate(tx, record)))
+                valid.append((record, self.complete(tx, record, values, campaign_name)))
             except CrmError as exc:
                 outcomes.append(_Outcome(record.row, "rejected", reason=exc.message))
         known = {c["id"]: c for c in _candidates(tx, [values for _record, values in valid])}
@@ -688,7 +824,8 @@ class Importer:
         conn = tx.session.connection()
         rows = []
         events = []
-        obligation_rows = []
+        obligation_rows: list[tuple[Any, ...]] = []
+        stage_rows = []
         for lead in new:
             row = {name: lead.get(name) for name in matching.RECONCILED}
             row.update(
@@ -706,28 +843,28 @@ class Importer:
                 prospect_said_no=False,
                 **dedupe.blocking_keys(lead),
             )
-            rows.append(row)
+            rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
+            stage_rows.append((lead["id"], first_stage, now, actor))
             events.append(("lead", lead["id"], "create", self._created_changes(tx, row)))
             obligation_rows += _obligations(tx, row, created_by=actor)
-        conn.execute(insert(Lead), rows)
-        conn.execute(
-            insert(StageChange),
-            [
-                {"lead_id": lead["id"], "to_stage": first_stage, "at": now, "actor": actor}
-                for lead in new
-            ],
-        )
-        append_events(tx, events)
-        if obligation_rows:
-            conn.execute(insert(Obligation), obligation_rows)
+        _insert(conn, Lead, _LEAD_COLUMNS, rows)
+        _insert(conn, StageChange, ("lead_id", "to_stage", "at", "actor"), stage_rows)
+        append_events(tx, events, json_ready=True)
+        _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows)
 
     def _created_changes(self, tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
         """What `lead add` records for a new lead (its JSON shape), plus extra and the batch."""
-        shown = {name: row.get(name) for name in _SHOWN_FIELDS}
-        shown["campaign"] = self.campaign_name(tx, row["campaign_id"])
-        changes: dict[str, Any] = {k: [None, v] for k, v in shown.items() if v is not None}
+        changes: dict[str, Any] = {}
+        for name in _SHOWN_FIELDS:
+            value = row.get(name)
+            if value is not None:
+                # JSON values as audit.jsonable makes them (append_events skips that pass)
+                changes[name] = [None, value.isoformat() if name in _TIMES else value]
+        campaign = self.campaign_name(tx, row["campaign_id"])
+        if campaign is not None:
+            changes["campaign"] = [None, campaign]
         if row["extra"]:
-            changes["extra"] = [None, row["extra"]]
+            changes["extra"] = [None, audit.jsonable(row["extra"])]
         changes[BATCH_KEY] = [None, self.batch_id]
         return changes
 
@@ -776,42 +913,76 @@ class Importer:
                     refresh_lead(tx, lead)
 
     def _write_reviews(self, tx: Tx, reviews: list[tuple[dict[str, Any], str, Any, Any, int]]):
-        if not reviews:
-            return
-        tx.session.connection().execute(
-            insert(ReviewItem),
-            [
-                {
-                    "lead_id": lead["id"],
-                    "field": name,
-                    "current_value": _text(old),
-                    "proposed_value": _text(proposed),
-                    "source": f"import {self.batch_id} row {row}",
-                    "batch_id": self.batch_id,
-                    "status": "open",
-                    "created_at": tx.now,
-                }
-                for lead, name, old, proposed, row in reviews
-            ],
+        columns = (
+            "lead_id",
+            "field",
+            "current_value",
+            "proposed_value",
+            "source",
+            "batch_id",
+            "status",
+            "created_at",
         )
+        rows = [
+            (
+                lead["id"],
+                name,
+                _text(old),
+                _text(proposed),
+                f"import {self.batch_id} row {row}",
+                self.batch_id,
+                "open",
+                tx.now,
+            )
+            for lead, name, old, proposed, row in reviews
+        ]
+        _insert(tx.session.connection(), ReviewItem, columns, rows)
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
-        if not outcomes:
-            return
-        tx.session.connection().execute(
-            insert(ImportRow),
-            [
-                {
-                    "batch_id": self.batch_id,
-                    "row_number": o.row,
-                    "outcome": o.outcome,
-                    "lead_id": o.lead["id"] if o.lead else None,
-                    "reason": o.reason,
-                    "changes": o.changes,
-                }
-                for o in outcomes
-            ],
-        )
+        columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
+        batch = self.batch_id
+        rows = [
+            (batch, o.row, o.outcome, o.lead["id"] if o.lead else None, o.reason, o.changes)
+            for o in outcomes
+        ]
+        _insert(tx.session.connection(), ImportRow, columns, rows)
+
+
+def _insert(conn: Any, model: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    BulkInsert(conn, model.__table__, columns)(conn, rows)
+
+
+_LEAD_COLUMNS = (
+    "id",
+    *matching.RECONCILED,
+    "source",
+    "stage",
+    "status",
+    "campaign_id",
+    "extra",
+    "acquired_at",
+    "created_at",
+    "updated_at",
+    "stage_entered_at",
+    "kind",
+    "prospect_said_no",
+    "company_key",
+    "last_key",
+)
+_OBLIGATION_COLUMNS = (
+    "rule",
+    "record_type",
+    "record_id",
+    "key",
+    "owner_id",
+    "title",
+    "started_at",
+    "due_at",
+    "status",
+    "met_at",
+    "met_by",
+    "detail",
+)
 
 
 # the lead's JSON shape as stored columns (owner and campaign are names there), for the
@@ -819,9 +990,10 @@ class Importer:
 _SHOWN_FIELDS = tuple(
     f for f in LEAD_FIELDS if f not in ("id", "score", "band", "owner", "campaign")
 )
+_TIMES = {"acquired_at", "created_at", "updated_at"}
 
 
-def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[dict[str, Any]]:
+def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[tuple[Any, ...]]:
     """A new lead's obligations, as `refresh_lead` stores them (no activities yet)."""
     label = ", ".join(
         part
@@ -842,22 +1014,50 @@ def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[dict[
         updated_at=lead["updated_at"],
     )
     return [
-        {
-            "rule": due.rule,
-            "record_type": "lead",
-            "record_id": lead["id"],
-            "key": due.key,
-            "owner_id": None,
-            "title": due.title,
-            "started_at": due.started_at,
-            "due_at": due.due_at,
-            "status": "met" if due.met_at else "open",
-            "met_at": due.met_at,
-            "met_by": due.met_by,
-            "detail": due.detail,
-        }
-        for due in obligation_rules.obligations("lead", facts, tx.policy, tx.calendar)
+        (
+            due.rule,
+            "lead",
+            lead["id"],
+            due.key,
+            None,
+            due.title,
+            due.started_at,
+            due.due_at,
+            "met" if due.met_at else "open",
+            due.met_at,
+            due.met_by,
+            due.detail,
+        )
+        for due in obligation_rules.obligations("lead", facts, tx.policy, _calendar(tx))
     ]
+
+
+class _MemoCalendar:
+    """The business calendar with `add` remembered: every lead of an import starts some
+    deadlines at the same instant (its `now`), and the calendar walk costs per call."""
+
+    def __init__(self, calendar: Any) -> None:
+        self._calendar = calendar
+        self._added: dict[tuple[datetime, Any], datetime] = {}
+
+    def add(self, start: datetime, duration: Any) -> datetime:
+        key = (start, duration)
+        found = self._added.get(key)
+        if found is None:
+            found = self._calendar.add(start, duration)
+            if len(self._added) < 10_000:
+                self._added[key] = found
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._calendar, name)
+
+
+def _calendar(tx: Tx) -> Any:
+    memo = tx.__dict__.get("_import_calendar")
+    if memo is None:
+        memo = tx.__dict__["_import_calendar"] = _MemoCalendar(tx.calendar)
+    return memo
 
 
 def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -946,7 +1146,8 @@ def _run(
                 tx_factory=lambda: _Same(tx), importer=importer, summary=summary, progress=progress
             )
         return summary
-    _import_all(tx_factory=ws.writing, importer=importer, summary=summary, progress=progress)
+    with ws.one_connection(cache_mb=IMPORT_CACHE_MB):
+        _import_all(tx_factory=ws.writing, importer=importer, summary=summary, progress=progress)
     return summary
 
 
@@ -973,6 +1174,7 @@ def _import_all(
     source, options = importer.source, importer.options
     with tx_factory() as tx:
         batch, resume_after, earlier = _open_batch(tx, importer)
+        checker = importer.row_checker(tx)
     summary.batch = batch.id
     summary.unknown_columns = source.unknown_columns
     if batch.status == "done":
@@ -982,12 +1184,12 @@ def _import_all(
     counts = {name: int(batch.counts.get(name, 0)) for name in COUNTS}
     summary.resumed_after_row = resume_after or None
     rejects = RejectsWriter(options.rejects, source) if options.rejects else None
+    pool = CheckerPool(checker) if _parallel(source) else None
     try:
-        chunk: list[Record] = []
 
-        def flush() -> None:
+        def flush(chunk: list[Record], checked: list[Checked] | None) -> None:
             with tx_factory() as tx:
-                added, outcomes = importer.process(tx, chunk)
+                added, outcomes = importer.process(tx, chunk, checked)
                 for name in COUNTS:
                     counts[name] += added[name]
                 tx.session.connection().execute(
@@ -1004,19 +1206,25 @@ def _import_all(
                         summary.first_rejects.append((outcome.row, outcome.reason or ""))
             if progress:
                 progress(source.position, source.size)
-            chunk.clear()
 
-        for record in source.records():
-            if record.row <= resume_after:
-                if rejects and record.row in earlier:
-                    rejects.write(record, earlier[record.row])
+        # with a worker, rows are checked a few batches ahead of the one being written
+        ahead: deque[tuple[list[Record], Any]] = deque()
+        for chunk in _chunks_of(source, resume_after, earlier, rejects, options.batch_size):
+            if pool is None:
+                flush(chunk, None)
                 continue
-            chunk.append(record)
-            if len(chunk) >= options.batch_size:
-                flush()
-        if chunk:
-            flush()
+            ahead.append((chunk, pool.submit(chunk)))
+            if len(ahead) > CHECK_AHEAD:
+                done, result = ahead.popleft()
+                flush(done, result.get())
+        while ahead:
+            done, result = ahead.popleft()
+            flush(done, result.get())
+        if pool is not None:
+            pool.close()
     finally:
+        if pool is not None:
+            pool.terminate()
         if rejects:
             rejects.close()
     summary.unknown_columns = source.unknown_columns
@@ -1035,6 +1243,76 @@ def _import_all(
         setattr(summary, name, counts[name])
     if progress:
         progress(source.size, source.size)
+
+
+def _chunks_of(
+    source: SourceFile,
+    resume_after: int,
+    earlier: dict[int, str],
+    rejects: RejectsWriter | None,
+    size: int,
+) -> Iterator[list[Record]]:
+    """The file's records in batches, after the rows a resumed batch already committed
+    (those it rejected go to the rejects file again)."""
+    chunk: list[Record] = []
+    for record in source.records():
+        if record.row <= resume_after:
+            if rejects and record.row in earlier:
+                rejects.write(record, earlier[record.row])
+            continue
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parallel(source: SourceFile) -> bool:
+    """Check rows in a worker process: a file big enough to repay starting one, on a
+    machine with a second core, where fork is available (no re-import of the program)."""
+    import multiprocessing
+
+    return (
+        source.size >= PARALLEL_MIN_BYTES
+        and (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+_WORKER_CHECKER: RowChecker | None = None
+
+
+def _start_worker(checker: RowChecker) -> None:
+    global _WORKER_CHECKER
+    _WORKER_CHECKER = checker
+
+
+def _check_in_worker(rows: list[dict[str, str] | None]) -> list[Checked]:
+    assert _WORKER_CHECKER is not None
+    return _WORKER_CHECKER.check_all(rows)
+
+
+class CheckerPool:
+    """`RowChecker.check_all` in one worker process (forked: it inherits the loaded
+    program), so checking the next batches overlaps writing this one."""
+
+    def __init__(self, checker: RowChecker) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._pool = context.Pool(1, initializer=_start_worker, initargs=(checker,))
+
+    def submit(self, chunk: list[Record]) -> Any:
+        rows = [None if record.error else record.values for record in chunk]
+        return self._pool.apply_async(_check_in_worker, (rows,))
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+
+    def terminate(self) -> None:
+        self._pool.terminate()
 
 
 def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch, int, dict[int, str]]:

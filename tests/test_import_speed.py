@@ -1,0 +1,201 @@
+"""The bulk import's shortcuts keep its results: the worker process, the driver-level
+inserts, the cached email/phone validation."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from conftest import Crm
+from crmcli.errors import BadInput
+from crmcli.rules import validation
+from crmcli.services import importer
+
+SF_HEADER = (
+    "First Name,Last Name,Company,Title,Email,Phone,Lead Source,Industry,No. of Employees,"
+    "State/Province,Country,Created Date,Description"
+)
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def word(i: int, salt: str) -> str:
+    """A made-up word, unlike the others (no fuzzy matches between different people)."""
+    return hashlib.sha256(f"{salt}{i}".encode()).hexdigest()[:10].translate(_LETTERS).title()
+
+
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def messy_file(path: Path) -> Path:
+    lines = [SF_HEADER]
+    for i in range(60):
+        first, last, company = (word(i, part) for part in ("first", "last", "company"))
+        lines.append(
+            f"{first},{last},{company} Inc,,p{i}@Example.com,+1 212 555 {i:04d},Web,,"
+            f"{i * 10},NY,United States,02/0{1 + i % 9}/2026 09:{i % 60:02d} AM,note {i}"
+        )
+    lines += [
+        f"{word(3, 'first')},{word(3, 'last')},{word(3, 'company')},CTO,P3@EXAMPLE.COM,,Web,,,,,,",
+        f"X,{word(5, 'last')},{word(5, 'company')},,,212-555-0005,Web,,,,,,",  # same phone
+        "Ann,Bad,Acme,,not-an-email@,,Web,,,,,,",
+        "Bob,Bad,Acme,,,12,Web,,,,,,",
+        "Cy,Bad,Acme,,c@acme.example,,Web,,many,,,,",
+        "Di,Bad,Acme,,d@acme.example,,Web,,,,,12/31/2099 10:00 AM,",
+        ",,Acme,,,,Web,,,,,,",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+TABLES = ("lead", "import_row", "review_item", "obligation", "stage_change", "audit_personal")
+
+
+def test_checking_rows_in_a_worker_process_stores_exactly_what_in_process_does(
+    tmp_path, monkeypatch
+) -> None:
+    path = messy_file(tmp_path / "leads.csv")
+    results = {}
+    for name, threshold in (("inline", 1 << 40), ("worker", 0)):
+        monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", threshold)
+        crm = Crm(tmp_path / f"{name}.db")
+        crm.ok("init")
+        summary = crm.ok(
+            "--format", "json", "lead", "import", str(path), "--batch-size", "8"
+        ).json()
+        assert crm.ok("audit", "verify").code == 0
+        results[name] = (summary, {t: rows(crm.db, f"SELECT * FROM {t}") for t in TABLES})
+    assert results["worker"] == results["inline"]
+    summary, stored = results["worker"]
+    assert (summary["imported"], summary["merged"], summary["queued"], summary["rejected"]) == (
+        60, 1, 1, 5,
+    )  # fmt: skip
+    reasons = [r for (_b, _n, outcome, _l, r, _c) in stored["import_row"] if outcome == "rejected"]
+    assert any("not a valid email address" in r for r in reasons)
+    assert any("lies in the future" in r for r in reasons)
+
+
+def test_bulk_insert_stores_what_a_core_insert_stores(tmp_path) -> None:
+    """JSON, aware datetimes, booleans and money go through SQLAlchemy's own processors."""
+    from sqlalchemy import insert
+
+    from crmcli.store.engine import make_engine
+    from crmcli.store.models import Lead
+
+    table = Lead.__table__
+    columns = (
+        "first_name", "last_name", "source", "stage", "status", "company_key", "last_key",
+        "extra", "acquired_at", "created_at", "updated_at", "kind", "prospect_said_no",
+        "amount", "employees",
+    )  # fmt: skip
+    when = datetime(2026, 3, 6, 21, 30, 5, 123456, tzinfo=UTC)
+    values = [
+        ("Ada", "L", "web", "new", "new", "", "", {"k": "é", "n": [1, True]}, when, when, when,
+         "lead", False, Decimal("12.34"), 7),
+        ("Bob", "M", "web", "new", "new", "", "", {}, when, when, when, "lead", True, None, None),
+        ("Cy", "N", "web", "new", "new", "", "", [], when, when, when, "lead", False, None, 1),
+    ]  # fmt: skip
+    stored = []
+    for name in ("core", "bulk"):
+        Crm(tmp_path / f"{name}.db").ok("init")
+        with make_engine(f"sqlite:///{tmp_path / name}.db").begin() as conn:
+            if name == "core":
+                conn.execute(
+                    insert(table), [dict(zip(columns, row, strict=True)) for row in values]
+                )
+            else:
+                importer.BulkInsert(conn, table, columns)(conn, values)
+        stored.append(rows(tmp_path / f"{name}.db", "SELECT * FROM lead"))
+    assert stored[0] == stored[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.emails(),
+        st.builds(
+            lambda local, domain: f"{local}@{domain}",
+            st.text(alphabet="aZ09._-+'!ä\" ", min_size=0, max_size=12),
+            st.text(alphabet="aZ09.-äxn", min_size=0, max_size=14),
+        ),
+    )
+)
+@example("Ada.Lovelace@Example.COM")
+@example("x@xn--bcher-kva.example")
+@example("a@test")
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 60 + ".com")
+def test_the_email_shortcut_gives_the_full_validations_result(address: str) -> None:
+    def outcome(check):
+        try:
+            return check()
+        except BadInput as exc:
+            return exc.message
+
+    fast = outcome(lambda: validation.normalise_email(address))
+    full = outcome(lambda: validation._full_email(address.strip(), address, "email"))
+    assert fast == full
+
+
+@pytest.mark.parametrize(
+    "raw", ["(212) 555-0100", "+1 212 555 0100", "12", "212 555 0100 x12", "+44 20 7946 0958"]
+)
+def test_cached_phone_validation_answers_like_phonenumbers(raw: str) -> None:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(raw, "US")
+        valid = phonenumbers.is_valid_number(number)
+    except phonenumbers.NumberParseException:
+        valid = False
+    for _ in range(2):  # the second answer comes from the cache
+        if valid:
+            expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            assert validation.normalise_phone(raw, region="US") == expected
+        else:
+            with pytest.raises(BadInput, match="is not a valid phone number for region US"):
+                validation.normalise_phone(raw, region="US")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+@example('é\u2028\n"\x01')
+def test_audit_encodings_are_json_dumps(value) -> None:
+    """The audit log's prebuilt encoders write what json.dumps writes (the chain's hashes
+    and the sealed values depend on it)."""
+    import hashlib
+    import hmac
+    import json
+
+    from crmcli.services import audit
+
+    key = b"k" * 32
+    plain = None if value is None else json.dumps(value, ensure_ascii=False)
+    assert audit._text(value) == plain
+    if value is not None:
+        data = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+        assert audit.seal(key, value) == "hmac:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+    when = datetime(2026, 3, 6, 21, 30, tzinfo=UTC)
+    content = {
+        "at": when.isoformat(), "actor": "a", "command": "c", "record_type": "lead",
+        "record_id": 1, "action": "create", "changes": {"x": value}, "prev_hash": "0",
+    }  # fmt: skip
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(canonical.encode()).hexdigest()
+    assert audit.content_hash(when, "a", "c", "lead", 1, "create", {"x": value}, "0") == expected
