@@ -9,10 +9,12 @@ from typer.core import TyperGroup
 
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, CrmError
+from crmcli.errors import BadInput, Conflict, CrmError
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
+# set by cli.main while another attempt remains: a Conflict then propagates for a rerun
+RETRY_CONFLICTS = {"on": False}
 
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
@@ -93,6 +95,8 @@ class CrmGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CrmError as exc:
+            if isinstance(exc, Conflict) and RETRY_CONFLICTS["on"]:
+                raise
             render.error(exc.message, exc.details)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:

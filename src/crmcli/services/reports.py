@@ -49,7 +49,8 @@ def overdue_rows(
         .outerjoin(User, User.id == Obligation.owner_id)
         # a literal, so SQLite can use the partial index of open obligations
         .where(Obligation.status == literal_column("'open'"), Obligation.due_at <= horizon)
-        .order_by(Obligation.owner_id, Obligation.due_at, Obligation.id)
+        # unassigned first on every backend (SQLite sorts NULL first, PostgreSQL last)
+        .order_by(Obligation.owner_id.asc().nulls_first(), Obligation.due_at, Obligation.id)
     )
     if owner:
         if owner == "none":
