@@ -33,12 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: checks SQLite itself (files, PRAGMAs); not run on PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers", "postgres_only: checks PostgreSQL itself (logins); run when CRM_TEST_DB is set"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not ON_POSTGRES:
-        return
-    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    other = "postgres_only" if not ON_POSTGRES else "sqlite_only"
+    kept = [item for item in items if item.get_closest_marker(other) is None]
     config.hook.pytest_deselected(items=[i for i in items if i not in kept])
     items[:] = kept
 
