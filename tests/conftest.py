@@ -227,7 +227,7 @@ class Crm:
             with sqlite3.connect(self.db) as conn:
                 return conn.execute(query, params).fetchall()
         with self._pg() as conn:
-            cursor = conn.execute(query.replace("?", "%s"), params)
+            cursor = conn.execute(pg_query(query), params)
             if cursor.description is None:  # not a query: nothing to return
                 return []
             return [tuple(as_sqlite(v) for v in row) for row in cursor.fetchall()]
@@ -241,7 +241,7 @@ class Crm:
                 conn.row_factory = sqlite3.Row
                 return [Row(r) for r in conn.execute(query, params)]
         with self._pg() as conn:
-            cursor = conn.execute(query.replace("?", "%s"), params)
+            cursor = conn.execute(pg_query(query), params)
             names = [c.name for c in cursor.description or []]
             return [Row(zip(names, map(as_sqlite, row), strict=True)) for row in cursor]
 
@@ -258,7 +258,7 @@ class Crm:
             # like sqlite3 (foreign keys off): a tamperer is not stopped by constraints
             conn.execute("SET session_replication_role = replica")
             for statement in statements:
-                conn.execute(statement.replace("?", "%s"), params)
+                conn.execute(pg_query(statement), params)
 
     def _pg(self):  # noqa: ANN202
         import psycopg
@@ -293,6 +293,11 @@ class Crm:
 
     def count(self, table: str) -> int:
         return self.rows(f'SELECT count(*) FROM "{table}"')[0][0]
+
+
+def pg_query(query: str) -> str:
+    """SQLite's `?` placeholders in psycopg's style (a literal % doubled)."""
+    return query.replace("%", "%%").replace("?", "%s")
 
 
 class Row(dict):

@@ -15,7 +15,8 @@ from crmcli.errors import BadInput, Conflict, NotPermitted, StorageError
 from crmcli.store.migrations import SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-BUSY_TIMEOUT_MS = int(os.environ.get("CRM_BUSY_TIMEOUT_MS", "10000"))
+# a CLI user would rather wait for a long import batch than retry by hand
+BUSY_TIMEOUT_MS = int(os.environ.get("CRM_BUSY_TIMEOUT_MS", "60000"))
 
 
 def default_db_path() -> Path:
