@@ -17,6 +17,7 @@ from crmcli.commands import (
     audit,
     campaign,
     compliance,
+    db,
     imports,
     lead,
     lead_data,
@@ -145,6 +146,7 @@ audit_app.command("sample")(compliance.audit_sample)
 app.command("doctor")(compliance.doctor)
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.contact_app, name="contact")
+app.add_typer(db.app, name="db")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

@@ -67,7 +67,16 @@ COMMAND_ROLES: dict[str, str] = {
     "user add": "admin",
     "user scope": "admin",
     "user set-role": "admin",
+    # backups hold every record: admins only
+    "db backup": "admin",
+    "db copy": "admin",
+    # into an empty database: the acting user must be an admin of the backup (see below)
+    "db restore": "admin",
 }
+
+# commands whose target may be an empty database: checked against the database only when it
+# already has users; otherwise the command checks the role against the data it brings
+ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY = ("db restore",)
 
 
 def role_for(command: str) -> str:

@@ -59,7 +59,7 @@ def sub_app(help_text: str) -> typer.Typer:
 def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
     """Check the acting user's role for `path` before the command parses its arguments, so
     a viewer's write is refused the same way whatever arguments came with it."""
-    from crmcli.roles import role_for
+    from crmcli.roles import ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY, role_for
 
     if any(arg in ("--help", "-h") for arg in remaining):
         return
@@ -67,6 +67,11 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
     if role in ("none", "viewer"):
         return  # reads check the user when they open the database
     context = replace(app_context(ctx), command=f"crm {path}")
+    if path in ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY:
+        from crmcli.services.backup import target_has_users
+
+        if not target_has_users(context):
+            return
     from crmcli.services.workspace import Workspace
 
     with Workspace(context).reading(role=role):
