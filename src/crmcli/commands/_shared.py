@@ -5,6 +5,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from crmcli import render
@@ -97,6 +98,12 @@ class CrmGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):  # noqa: ANN201
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            if isinstance(exc, NoArgsIsHelpError) or exc.ctx is None:
+                raise
+            # one line, like every other error: what is wrong, and where the help is
+            render.error(f"{exc.format_message()} (see: {exc.ctx.command_path} --help)")
+            ctx.exit(exc.exit_code)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CrmError as exc:

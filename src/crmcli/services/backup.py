@@ -264,9 +264,14 @@ def restore(app: AppContext, path: Path) -> dict[str, Any]:
         return _restore_pg_dump(app, engine, url, path)
     if kind == "sqlite":
         source = make_engine(f"sqlite:///{path.resolve()}")
-        with storage_errors(), source.connect() as conn:
+        try:
             if schema_version(source) is None:
                 raise BadInput(f"FILE: {path} is a SQLite file without a crmcli database")
+        except StorageError as exc:
+            raise BadInput(
+                f"FILE: {path} is not a readable SQLite backup ({exc.message})"
+            ) from None
+        with storage_errors(), source.connect() as conn:
             return load(app, engine, records(conn), source=str(path))
     with path.open(encoding="utf-8", errors="strict") as stream:
         try:
@@ -417,7 +422,10 @@ def copy(app: AppContext, source: Engine, to: str) -> dict[str, Any]:
     per table and the same audit chain (plus the one event recording the copy)."""
     from crmcli.services.audit import verify_chain
 
-    target = make_engine(database_url(to), create=True)
+    try:
+        target = make_engine(database_url(to), create=True)
+    except BadInput as exc:
+        raise BadInput(exc.message.replace("--db:", "--to:", 1)) from None
     if str(target.url) == str(source.url):
         raise BadInput("--to: that is the database being copied; give another one")
     with storage_errors(), source.connect() as conn, conn.begin():
