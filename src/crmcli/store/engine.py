@@ -199,6 +199,11 @@ def storage_errors() -> Iterator[None]:
         raise StorageError(f"database error: {' '.join(reason.split())}") from None
     except DatabaseError as exc:
         reason = str(exc.orig) if exc.orig else str(exc)
+        if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range
+            raise BadInput(
+                f"a number in the command is too large for the database ({reason.splitlines()[0]});"
+                " ids and counts stop at 2147483647"
+            ) from None
         if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
             raise NotPermitted(
                 f"the database server refused: {reason.splitlines()[0]}; a database "
