@@ -1,9 +1,18 @@
-"""Fixtures: every test gets its own database file, clock and acting user."""
+"""Fixtures: every test gets its own database, clock and acting user.
+
+The backend is SQLite (a file per test) unless CRM_TEST_DB names a PostgreSQL server as an
+administrator's URL (postgresql+psycopg://postgres@127.0.0.1:54329/postgres): then each test
+gets a fresh database cloned from a migrated template, and each acting user (CRM_USER, --as,
+`user=`) connects as the PostgreSQL login of that name, since on PostgreSQL the login is the
+identity. Tests marked `sqlite_only` (file modes, PRAGMAs, SQLite locking) are deselected there.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +23,118 @@ from crmcli.cli import app
 
 NOW = "2026-03-06T21:30:00+00:00"  # Friday 16:30 in New York
 ADMIN = "boss"
+PG_ADMIN_URL = os.environ.get("CRM_TEST_DB", "").strip()
+ON_POSTGRES = PG_ADMIN_URL.startswith("postgresql")
+TEAM_ROLE = "crm_team"  # owns every test database; each login is a member (README: PostgreSQL)
+TEMPLATE = "crm_test_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: checks SQLite itself (files, PRAGMAs); not run on PostgreSQL"
+    )
+    config.addinivalue_line(
+        "markers", "postgres_only: checks PostgreSQL itself (logins); run when CRM_TEST_DB is set"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    other = "postgres_only" if not ON_POSTGRES else "sqlite_only"
+    kept = [item for item in items if item.get_closest_marker(other) is None]
+    config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    items[:] = kept
+
+
+class PgServer:
+    """The PostgreSQL server under test: roles on demand, one database per test."""
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy import make_url
+
+        self.url = make_url(admin_url)
+        self.roles: set[str] = set()
+        self.counter = itertools.count()
+        self.prefix = f"crm_t{os.getpid()}_"
+
+    def admin(self):  # noqa: ANN201
+        import psycopg
+
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(conninfo, autocommit=True)
+
+    def db_url(self, database: str, login: str) -> str:
+        url = self.url.set(database=database, username=login, password=None)
+        return url.render_as_string(hide_password=False)
+
+    def ensure_role(self, name: str) -> None:
+        from psycopg import sql
+
+        if not name or name in self.roles:
+            return
+        with self.admin() as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                        sql.Identifier(name), sql.Identifier(TEAM_ROLE)
+                    )
+                )
+        self.roles.add(name)
+
+    def setup(self) -> None:
+        from psycopg import sql
+
+        with self.admin() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (TEAM_ROLE,)
+            ).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(TEAM_ROLE)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(TEMPLATE), sql.Identifier(TEAM_ROLE)
+                )
+            )
+        self.ensure_role(ADMIN)
+        from crmcli.store.engine import ensure_schema, make_engine
+
+        engine = make_engine(self.db_url(TEMPLATE, ADMIN))
+        ensure_schema(engine, create=True)
+        engine.dispose()
+
+    def create_database(self, *, migrated: bool) -> str:
+        from psycopg import sql
+
+        name = f"{self.prefix}{next(self.counter)}"
+        template = (
+            sql.SQL(" TEMPLATE {}").format(sql.Identifier(TEMPLATE)) if migrated else sql.SQL("")
+        )
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}{} OWNER {}").format(
+                    sql.Identifier(name), template, sql.Identifier(TEAM_ROLE)
+                )
+            )
+        return name
+
+    def drop_database(self, name: str) -> None:
+        from psycopg import sql
+
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PgServer | None:
+    if not ON_POSTGRES:
+        return None
+    server = PgServer(PG_ADMIN_URL)
+    server.setup()
+    return server
 
 
 @dataclass
@@ -39,8 +160,12 @@ class Run:
 class Crm:
     """Runs the real CLI in-process against one temporary database."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(
+        self, db: Path, pg: PgServer | None = None, pg_database: str | None = None
+    ) -> None:
         self.db = db
+        self.pg = pg
+        self.pg_database = pg_database
         self.runner = CliRunner()
         self.env = {
             "CRM_DB": str(db),
@@ -57,6 +182,11 @@ class Crm:
         environment = {**self.env, **env}
         if user is not None:
             environment["CRM_USER"] = user
+        if self.pg is not None and environment["CRM_DB"] == str(self.db):
+            # the acting user is the PostgreSQL login: connect as the user the test acts as
+            login = acting_user(args, environment.get("CRM_USER") or ADMIN)
+            self.pg.ensure_role(login)
+            environment["CRM_DB"] = self.url(login)
         result = self.runner.invoke(app, list(args), env=environment, input=input)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -81,25 +211,155 @@ class Crm:
                 args += [f"--{key}", value]
         return int(self.ok(*args).out.strip())
 
+    def url(self, login: str = ADMIN) -> str:
+        """The database as a --db value (on PostgreSQL: connecting as `login`)."""
+        if self.pg is None:
+            return str(self.db)
+        return self.pg.db_url(self.pg_database, login)
+
+    def rows(self, query: str, *params) -> list[tuple]:
+        """Rows of a query on either backend (`?` placeholders), read past the CLI; values
+        as SQLite stores them (datetimes as naive UTC text, JSON as text), so tests compare
+        one representation."""
+        if self.pg is None:
+            import sqlite3
+
+            with sqlite3.connect(self.db) as conn:
+                return conn.execute(query, params).fetchall()
+        with self._pg() as conn:
+            cursor = conn.execute(pg_query(query), params)
+            if cursor.description is None:  # not a query: nothing to return
+                return []
+            return [tuple(as_sqlite(v) for v in row) for row in cursor.fetchall()]
+
+    def dict_rows(self, query: str, *params) -> list[dict]:
+        """Like rows, as {column: value} dicts."""
+        if self.pg is None:
+            import sqlite3
+
+            with sqlite3.connect(self.db) as conn:
+                conn.row_factory = sqlite3.Row
+                return [Row(r) for r in conn.execute(query, params)]
+        with self._pg() as conn:
+            cursor = conn.execute(pg_query(query), params)
+            names = [c.name for c in cursor.description or []]
+            return [Row(zip(names, map(as_sqlite, row), strict=True)) for row in cursor]
+
+    def execute(self, *statements: str, params: tuple = ()) -> None:
+        """Change the database behind the CLI's back (`?` placeholders)."""
+        if self.pg is None:
+            import sqlite3
+
+            with sqlite3.connect(self.db) as conn:
+                for statement in statements:
+                    conn.execute(statement, params)
+            return
+        with self._pg() as conn:
+            # like sqlite3 (foreign keys off): a tamperer is not stopped by constraints
+            conn.execute("SET session_replication_role = replica")
+            for statement in statements:
+                conn.execute(pg_query(statement), params)
+
+    def _pg(self):  # noqa: ANN202
+        import psycopg
+
+        with self.pg.admin() as admin:
+            conninfo = admin.info.dsn
+        return psycopg.connect(conninfo, dbname=self.pg_database, autocommit=True)
+
+    def tables(self) -> list[str]:
+        if self.pg is None:
+            return [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type='table'")]
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        return [r[0] for r in self.rows(query)]
+
+    def snapshot(self) -> dict[str, list]:
+        """Every row of every table, in a stable order (to show nothing changed)."""
+        return {t: sorted(map(repr, self.rows(f'SELECT * FROM "{t}"'))) for t in self.tables()}
+
+    def dump(self) -> str:
+        """All stored values as text (to show a value is gone everywhere)."""
+        return "\n".join(f"{t}: {rows}" for t, rows in self.snapshot().items())
+
+    def created(self) -> bool:
+        """The database exists with a schema (a SQLite file; tables on PostgreSQL)."""
+        return bool(self.tables()) if self.pg is not None else self.db.exists()
+
+    def integrity_ok(self) -> bool:
+        """SQLite's integrity_check; PostgreSQL keeps its own (every table readable)."""
+        if self.pg is None:
+            return self.rows("PRAGMA integrity_check") == [("ok",)]
+        return all(self.rows(f'SELECT count(*) FROM "{t}"') for t in self.tables())
+
     def count(self, table: str) -> int:
-        import sqlite3
+        return self.rows(f'SELECT count(*) FROM "{table}"')[0][0]
 
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+def pg_query(query: str) -> str:
+    """SQLite's `?` placeholders in psycopg's style (a literal % doubled)."""
+    return query.replace("%", "%%").replace("?", "%s")
+
+
+class Row(dict):
+    """A row by column name or by position, like sqlite3.Row."""
+
+    def __getitem__(self, key):  # noqa: ANN001, ANN204
+        return list(self.values())[key] if isinstance(key, int) else super().__getitem__(key)
+
+
+def as_sqlite(value):  # noqa: ANN001, ANN201
+    """A PostgreSQL value as SQLite keeps it: naive-UTC datetime text, JSON text, 0/1."""
+    from datetime import UTC, date, datetime
+
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return naive.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def acting_user(args: tuple[str, ...], default: str) -> str:
+    """The --as value before the command word, else the default."""
+    for i, arg in enumerate(args):
+        if arg == "--as" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--as="):
+            return arg[5:]
+        if not arg.startswith("-") and (
+            i == 0 or args[i - 1] not in ("--db", "--format", "--policy")
+        ):
+            break
+    return default
+
+
+def new_crm(path: Path, pg: PgServer | None, *, migrated: bool = True) -> Iterator[Crm]:
+    if pg is None:
+        yield Crm(path)
+        return
+    name = pg.create_database(migrated=migrated)
+    try:
+        yield Crm(path, pg, name)
+    finally:
+        pg.drop_database(name)
 
 
 @pytest.fixture
-def crm(tmp_path: Path) -> Crm:
+def crm(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Crm]:
     """A CLI over an initialised database whose admin is `boss`."""
-    cli = Crm(tmp_path / "crm.db")
-    cli.ok("init")
-    return cli
+    for cli in new_crm(tmp_path / "crm.db", pg_server):
+        cli.ok("init")
+        yield cli
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Crm:
-    """A CLI whose database does not exist yet."""
-    return Crm(tmp_path / "new" / "crm.db")
+def fresh(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Crm]:
+    """A CLI whose database does not exist yet (on PostgreSQL: an empty database)."""
+    yield from new_crm(tmp_path / "new" / "crm.db", pg_server, migrated=False)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,15 @@ CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.
 MONDAY_10 = "2026-03-09 10:00"  # New York; NOW is Friday 2026-03-06 16:30
 
 
-def query(crm: Crm, sql: str, *params: Any) -> list[sqlite3.Row]:
-    with sqlite3.connect(crm.db) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute(sql, params).fetchall()
+def query(crm: Crm, sql: str, *params: Any) -> list[dict]:
+    return crm.dict_rows(sql, *params)
 
 
-def activity(crm: Crm, activity_id: int) -> sqlite3.Row:
+def activity(crm: Crm, activity_id: int) -> dict:
     return query(crm, "SELECT * FROM activity WHERE id = ?", activity_id)[0]
 
 
-def obligation(crm: Crm, rule: str, key: str = "") -> sqlite3.Row:
+def obligation(crm: Crm, rule: str, key: str = "") -> dict:
     found = query(crm, 'SELECT * FROM obligation WHERE rule = ? AND "key" = ?', rule, key)
     assert len(found) == 1, (rule, key, found)
     return found[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,8 +10,7 @@ from conftest import Crm
 
 
 def sql(crm: Crm, query: str, *params) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(query, params).fetchall()
+    return crm.rows(query, *params)
 
 
 def add(crm: Crm, n: int, **fields: str) -> int:
@@ -54,7 +52,7 @@ def test_assign_routes_by_territory_and_starts_the_follow_up_clock(sales: Crm) -
     rows = sql(
         sales,
         "SELECT o.started_at, o.due_at, o.status, u.name FROM obligation o "
-        "JOIN user u ON u.id = o.owner_id WHERE o.rule = 'lead.follow_up' AND o.record_id = ?",
+        "JOIN \"user\" u ON u.id = o.owner_id WHERE o.rule = 'lead.follow_up' AND o.record_id = ?",
         lead,
     )
     assert len(rows) == 1
@@ -368,7 +366,7 @@ def test_user_away_set_list_clear_and_audit(sales: Crm) -> None:
         ("2026-03-20", "2026-03-20", 1, False),
     ]
     assert "2026-03-09" in sales.ok("user", "away", "maria", user="vi").out  # viewers may read
-    maria_id = sql(sales, "SELECT id FROM user WHERE name = 'maria'")[0][0]
+    maria_id = sql(sales, "SELECT id FROM \"user\" WHERE name = 'maria'")[0][0]
     events = sql(
         sales,
         "SELECT action, changes FROM audit_event WHERE record_type = 'user' AND record_id = ? "

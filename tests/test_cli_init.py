@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import pytest
 
 from conftest import ADMIN, Crm
 
@@ -12,7 +12,7 @@ def test_init_creates_database_admin_and_policy(fresh: Crm) -> None:
     assert run.code == 0
     assert "created database" in run.err
     assert f"registered {ADMIN} as admin" in run.err
-    assert fresh.db.exists()
+    assert fresh.created()
     users = fresh.ok("user", "list", "--format", "json").json()
     assert [(u["name"], u["role"]) for u in users] == [(ADMIN, "admin")]
     assert '[rules."lead.first_response"]' in fresh.ok("policy", "show").out
@@ -72,18 +72,18 @@ def test_commands_other_than_init_do_not_create_a_database(fresh: Crm) -> None:
     run = fresh("lead", "list")
     assert run.code == 6
     assert "crm init" in run.err
-    assert not fresh.db.exists()
+    assert not fresh.created()
 
 
 def test_newer_schema_is_refused_with_exit_6(crm: Crm) -> None:
-    with sqlite3.connect(crm.db) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    crm.execute("UPDATE alembic_version SET version_num = '9999'")
     for args in (("lead", "list"), ("init",)):
         run = crm(*args)
         assert run.code == 6, args
         assert "newer than this crmcli" in run.err
 
 
+@pytest.mark.sqlite_only
 def test_a_file_that_is_not_a_database_is_a_storage_error(fresh: Crm) -> None:
     fresh.db.parent.mkdir(parents=True)
     fresh.db.write_text("this is not sqlite " * 100)

@@ -117,12 +117,7 @@ def test_import_installs_audits_and_show_prints_it(crm: Crm, tmp_path: Path) -> 
     assert data["rules"]["lead.first_response"]["after"] == "1h"  # merged default
     again = crm.ok("policy", "import", str(path))
     assert "unchanged" in again.err
-    import sqlite3
-
-    with sqlite3.connect(crm.db) as conn:
-        actions = conn.execute(
-            "SELECT actor, action FROM audit_event WHERE record_type = 'policy'"
-        ).fetchall()
+    actions = crm.rows("SELECT actor, action FROM audit_event WHERE record_type = 'policy'")
     assert actions == [("boss", "install"), ("boss", "install")]  # init's default, then ours
 
 
@@ -178,13 +173,10 @@ def test_policy_flag_overrides_stored_policy(crm: Crm, tmp_path: Path) -> None:
 def test_a_broken_stored_policy_is_a_storage_error_that_policy_import_fixes(
     crm: Crm, tmp_path: Path
 ) -> None:
-    import sqlite3
-
-    with sqlite3.connect(crm.db) as conn:
-        conn.execute(
-            "INSERT INTO policy_version (content, source, installed_at, installed_by) "
-            "VALUES ('[[[', 'sabotage', '2026-01-01 00:00:00', 'x')"
-        )
+    crm.execute(
+        "INSERT INTO policy_version (content, source, installed_at, installed_by) "
+        "VALUES ('[[[', 'sabotage', '2026-01-01 00:00:00', 'x')"
+    )
     run = crm("lead", "list")
     assert run.code == 6 and "stored policy is unreadable" in run.err
     good = tmp_path / "good.toml"

@@ -140,7 +140,7 @@ def test_lead_list_loads_only_what_it_needs(crm: Crm) -> None:
         "          if m in sys.modules]\n"
         "print(rc, loaded)\n"
     )
-    env = {**os.environ, "CRM_DB": str(crm.db), "CRM_USER": "boss", "CRM_NOW": NOW}
+    env = {**os.environ, "CRM_DB": crm.url(), "CRM_USER": "boss", "CRM_NOW": NOW}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout

@@ -30,7 +30,7 @@ def fake_mail(tmp_path: Path) -> Path:
 def run(crm: Crm, fake_mail: Path, now: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "CRM_DB": str(crm.db),
+        "CRM_DB": crm.url(),
         "CRM_USER": "boss",
         "CRM_NOW": now,
         "CRM_REPORT_TO": "team@example.com",
@@ -52,7 +52,7 @@ def test_wrapper_is_silent_then_mails(crm: Crm, fake_mail: Path) -> None:
 
 
 def test_wrapper_passes_errors_through(crm: Crm, fake_mail: Path, tmp_path: Path) -> None:
-    crm.db = tmp_path / "missing.db"
+    crm.db, crm.pg = tmp_path / "missing.db", None  # a database file that is not there
     failed = run(crm, fake_mail, NOW)
     assert failed.returncode == 6
     assert "no database" in failed.stderr

@@ -4,7 +4,6 @@ privacy erasure."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,9 +38,7 @@ def test_every_command_declares_its_role() -> None:
 
 
 def snapshot(crm: Crm) -> dict[str, list]:
-    with sqlite3.connect(crm.db) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+    return crm.snapshot()
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +175,7 @@ def test_user_scope_command(scoped: Crm) -> None:
 
 
 def sql(crm: Crm, statement: str, *args) -> None:
-    with sqlite3.connect(crm.db) as conn:
-        conn.execute(statement, args)
+    crm.execute(statement, params=args)
 
 
 def test_verify_passes_after_real_work(team: Crm) -> None:
@@ -238,7 +234,7 @@ def test_anchor_catches_a_rewritten_chain(team: Crm, tmp_path: Path) -> None:
     from crmcli.services.workspace import Workspace
     from crmcli.store.models import AuditEvent
 
-    with Workspace(AppContext(db=str(team.db), user="boss")).writing() as tx:
+    with Workspace(AppContext(db=team.url(), user="boss")).writing() as tx:
         previous = audit.GENESIS
         for event in tx.session.exec(select(AuditEvent).order_by(AuditEvent.id)).all():
             if event.id == 2:
@@ -259,8 +255,7 @@ def test_anchor_catches_a_rewritten_chain(team: Crm, tmp_path: Path) -> None:
 
 def test_personal_values_are_not_in_the_chain_in_clear(team: Crm) -> None:
     team.add_lead(email="ada@secret.example")
-    with sqlite3.connect(team.db) as conn:
-        changes = " ".join(r[0] for r in conn.execute("SELECT changes FROM audit_event"))
+    changes = " ".join(r[0] for r in team.rows("SELECT changes FROM audit_event"))
     assert "ada@secret.example" not in changes and "hmac:" in changes
     history = team.ok("lead", "show", "1", "--format", "json").json()["history"]
     assert history[0]["changes"]["email"] == [None, "ada@secret.example"]
@@ -279,8 +274,7 @@ def test_forget_erases_the_person_and_keeps_the_chain(team: Crm) -> None:
     lead = team.ok("lead", "show", "1", "--format", "json").json()
     assert (lead["first_name"], lead["email"], lead["phone"]) == ("", None, None)
     assert lead["score"] == 40 and lead["company"] == "Analytical Engines"  # facts stay
-    with sqlite3.connect(team.db) as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = team.dump()
     assert "ada@secret.example" not in dump and "daughter" not in dump
     assert "Lovelace" not in dump
     assert "(erased)" in json.dumps(lead["history"])
@@ -358,11 +352,10 @@ def test_contact_forget_erases_the_person_behind_the_opportunity(team: Crm) -> N
         "20",
     )
     team.ok("advance", str(lead), "qualification")  # creates the account and the contact
-    contact = sqlite3.connect(team.db).execute("SELECT id FROM contact").fetchone()[0]
+    contact = team.rows("SELECT id FROM contact")[0][0]
     assert team("contact", "forget", str(contact), "--yes", user="ed").code == 4
     assert team("contact", "forget", "999", "--yes").code == 3
     team.ok("contact", "forget", str(contact), "--yes")
-    with sqlite3.connect(team.db) as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = team.dump()
     assert "ada@secret.example" not in dump and "Lovelace" not in dump
     assert team("audit", "verify").code == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.
 
 
 def rows(crm: Crm, sql: str, *args) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(sql, args).fetchall()
+    return crm.rows(sql, *args)
 
 
 def scored(crm: Crm, **fields: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,17 @@ from conftest import Crm
 DATA = Path(__file__).parent / "data"
 
 
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
+def rows(crm: Crm, sql: str, *params) -> list[tuple]:
+    return crm.rows(sql, *params)
 
 
-def chain_ok(db: Path) -> bool:
+def chain_ok(crm: Crm) -> bool:
     from sqlmodel import Session
 
     from crmcli.services.audit import verify_chain
     from crmcli.store.engine import database_url, make_engine
 
-    with Session(make_engine(database_url(str(db)))) as session:
+    with Session(make_engine(database_url(crm.url()))) as session:
         return verify_chain(session)["ok"]
 
 
@@ -85,11 +83,11 @@ def test_review_accept_applies_the_value_and_reject_keeps_it(queued: Crm) -> Non
         (1, "rejected", "ed"),
         (2, "accepted", "ed"),
     ]
-    actions = rows(queued.db, "SELECT record_id, action FROM audit_event "
+    actions = rows(queued, "SELECT record_id, action FROM audit_event "
                    "WHERE record_type = 'review_item' ORDER BY id")  # fmt: skip
     assert actions == [(2, "accept"), (1, "reject")]
     assert queued("review", "list", "--status", "maybe").code == 2
-    assert chain_ok(queued.db)
+    assert chain_ok(queued)
 
 
 def test_a_rejected_proposal_is_not_asked_again(queued: Crm, tmp_path) -> None:
@@ -178,16 +176,16 @@ def test_merge_moves_history_and_is_audited(team: Crm) -> None:
     )  # fmt: skip
     assert lead["history"][-1]["action"] == "merge"
     assert lead["history"][-1]["changes"]["merged_from"] == [None, other]
-    assert rows(team.db, "SELECT count(*) FROM activity WHERE lead_id = ?", keep) == [(2,)]
-    assert rows(team.db, "SELECT count(*) FROM stage_change WHERE lead_id = ?", keep) == [(2,)]
-    assert rows(team.db, "SELECT count(*) FROM obligation WHERE record_id = ? AND "
+    assert rows(team, "SELECT count(*) FROM activity WHERE lead_id = ?", keep) == [(2,)]
+    assert rows(team, "SELECT count(*) FROM stage_change WHERE lead_id = ?", keep) == [(2,)]
+    assert rows(team, "SELECT count(*) FROM obligation WHERE record_id = ? AND "
                 "record_type = 'lead' AND rule = 'task.due'", keep) == [(1,)]  # fmt: skip
     # OTHER's whole record is in its last audit event: the merge can be rebuilt from the log
-    trail = json.loads(rows(team.db, "SELECT changes FROM audit_event WHERE record_type = 'lead' "
+    trail = json.loads(rows(team, "SELECT changes FROM audit_event WHERE record_type = 'lead' "
                             "AND record_id = ? ORDER BY id DESC LIMIT 1", other)[0][0])  # fmt: skip
     assert trail["merged_into"] == [None, keep] and trail["stage"] == ["prospecting", None]
     assert sorted(trail["moved"][1]) == ["activity", "obligation", "stage_change"]
-    assert chain_ok(team.db)
+    assert chain_ok(team)
 
 
 def test_merge_field_choices(crm: Crm) -> None:

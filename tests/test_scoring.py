@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,9 +23,7 @@ def bant(total: int) -> list[str]:
 
 
 def rows(crm: Crm, sql: str, *params) -> list[dict]:
-    with sqlite3.connect(crm.db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
+    return crm.dict_rows(sql, *params)
 
 
 def utc(stored: str) -> datetime:
@@ -38,7 +35,7 @@ def tasks(crm: Crm, lead_id: int) -> list[dict]:
     return rows(
         crm,
         "SELECT a.id, a.subject, a.status, a.due_at, u.name AS assignee FROM activity a "
-        "JOIN user u ON u.id = a.user_id WHERE a.lead_id = ? AND a.type = 'task' ORDER BY a.id",
+        "JOIN \"user\" u ON u.id = a.user_id WHERE a.lead_id = ? AND a.type = 'task' ORDER BY a.id",
         lead_id,
     )
 
@@ -153,7 +150,7 @@ def test_executive_band_notifies_every_admin(team: Crm) -> None:
     lead = team.add_lead(owner="ed")
     run = team.ok("score", str(lead), *bant(95))
     assert "notified boss, chief" in run.out
-    notices = rows(team, "SELECT n.*, u.name FROM notification n JOIN user u ON u.id = n.user_id")
+    notices = rows(team, 'SELECT n.*, u.name FROM notification n JOIN "user" u ON u.id = n.user_id')
     assert [n["name"] for n in notices] == ["boss", "chief"]
     for notice in notices:
         assert notice["kind"] == "executive_contact"
@@ -295,10 +292,9 @@ def test_leaving_the_nurture_band_makes_the_lead_new_again(team: Crm) -> None:
 def test_leaving_nurture_after_a_first_response_makes_the_lead_contacted(team: Crm) -> None:
     lead = team.add_lead(owner="ed")
     team.ok("score", str(lead), *bant(10))
-    with sqlite3.connect(team.db) as conn:  # as if a call had been logged
-        conn.execute(
-            "UPDATE lead SET first_response_at = '2026-03-06 20:00:00' WHERE id = ?", (lead,)
-        )
+    team.execute(  # as if a call had been logged
+        "UPDATE lead SET first_response_at = '2026-03-06 20:00:00' WHERE id = ?", params=(lead,)
+    )
     run = team.ok("score", str(lead), *bant(65))
     assert "left the nurture program (status contacted)" in run.out
     assert lead_json(team, lead)["status"] == "contacted"
@@ -306,8 +302,7 @@ def test_leaving_nurture_after_a_first_response_makes_the_lead_contacted(team: C
 
 def test_a_closed_lead_keeps_its_status_and_gets_no_task(team: Crm) -> None:
     lead = team.add_lead(owner="ed")
-    with sqlite3.connect(team.db) as conn:
-        conn.execute("UPDATE lead SET status = 'lost' WHERE id = ?", (lead,))
+    team.execute("UPDATE lead SET status = 'lost' WHERE id = ?", params=(lead,))
     result = team.ok("score", str(lead), *bant(15), "--format", "json").json()
     assert (result["score"], result["band"], result["action_taken"]) == (15, "nurture", "skipped")
     assert result["reason"] == "lead 1 is closed (lost)"

@@ -20,6 +20,7 @@ from crmcli.store.migrations import SCHEMA_HEAD
 from crmcli.store.models import all_metadata
 
 
+@pytest.mark.sqlite_only
 def test_database_and_wal_files_are_private(crm: Crm) -> None:
     engine = store.make_engine(store.database_url(str(crm.db)))
     with engine.execution_options(crm_write=True).connect() as conn, conn.begin():
@@ -30,6 +31,7 @@ def test_database_and_wal_files_are_private(crm: Crm) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, suffix
 
 
+@pytest.mark.sqlite_only
 def test_every_connection_is_tuned(crm: Crm) -> None:
     engine = store.make_engine(store.database_url(str(crm.db)))
     with engine.connect() as conn:
@@ -38,6 +40,7 @@ def test_every_connection_is_tuned(crm: Crm) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.BUSY_TIMEOUT_MS
 
 
+@pytest.mark.sqlite_only
 def test_write_transactions_begin_immediately(crm: Crm) -> None:
     engine = store.make_engine(store.database_url(str(crm.db)))
     with engine.execution_options(crm_write=True).connect() as conn, conn.begin():
@@ -49,6 +52,7 @@ def test_write_transactions_begin_immediately(crm: Crm) -> None:
         other.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_writer_waits_for_the_lock_instead_of_failing(crm: Crm) -> None:
     holder = sqlite3.connect(crm.db, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
@@ -84,7 +88,7 @@ def test_concurrent_processes_lose_no_writes(crm: Crm) -> None:
         "                 '--email', f'w{worker}n{i}@example.com', '--source', 'web'])\n"
         "    if code: sys.exit(code)\n"
     )
-    env = {**os.environ, "CRM_DB": str(crm.db), "CRM_USER": "boss", "CRM_NOW": NOW}
+    env = {**os.environ, "CRM_DB": crm.url(), "CRM_USER": "boss", "CRM_NOW": NOW}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, str(w)],
@@ -97,8 +101,7 @@ def test_concurrent_processes_lose_no_writes(crm: Crm) -> None:
     results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
     assert all(code == 0 for code, _ in results), results
     assert crm.count("lead") == 32
-    with sqlite3.connect(crm.db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert crm.integrity_ok()
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:

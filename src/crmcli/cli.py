@@ -20,6 +20,7 @@ from crmcli.commands import (
     case,
     compliance,
     contact,
+    db,
     imports,
     lead,
     lead_data,
@@ -36,9 +37,14 @@ from crmcli.commands import (
     tick,
     user,
 )
-from crmcli.commands._shared import PENDING_ROLE_CHECK, CrmGroup, enforce_role
+from crmcli.commands._shared import (
+    PENDING_ROLE_CHECK,
+    RETRY_CONFLICTS,
+    CrmGroup,
+    enforce_role,
+)
 from crmcli.context import FORMATS, AppContext, os_login
-from crmcli.errors import BadInput
+from crmcli.errors import BadInput, Conflict
 
 app = typer.Typer(
     cls=CrmGroup,
@@ -154,6 +160,7 @@ app.add_typer(quote.app, name="quote")
 lead.app.command("opt-out")(outbox.lead_opt_out)
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(mail.app, name="mail")
+app.add_typer(db.app, name="db")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")
@@ -202,10 +209,24 @@ def trimmed(typer_app: typer.Typer, words: list[str]) -> typer.Typer:
     return copy_app
 
 
+CONFLICT_ATTEMPTS = 5
+
+
 def main(argv: list[str] | None = None) -> int:
     words = command_words(sys.argv[1:] if argv is None else argv)
-    try:
-        trimmed(app, words)(args=argv, prog_name="crm")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        # a PostgreSQL serialisation failure or deadlock rolled everything back: run the whole
+        # command again (a fresh parse, a fresh transaction), reporting it only the last time
+        RETRY_CONFLICTS["on"] = attempt < CONFLICT_ATTEMPTS
+        try:
+            trimmed(app, words)(args=argv, prog_name="crm")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Conflict:
+            import random
+            import time
+
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            continue
+        return 0
     return 0

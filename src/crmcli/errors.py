@@ -39,3 +39,8 @@ class PolicyRefusal(CrmError):
 
 class StorageError(CrmError):
     exit_code = 6
+
+
+class Conflict(StorageError):
+    """A PostgreSQL serialisation failure or deadlock: nothing was written, and the command may
+    simply run again (`crm` does, a few times, before reporting it)."""

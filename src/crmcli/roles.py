@@ -118,7 +118,16 @@ COMMAND_ROLES: dict[str, str] = {
     "user scope": "admin",
     "user set-role": "admin",
     "user set-signature": "admin",
+    # backups hold every record: admins only
+    "db backup": "admin",
+    "db copy": "admin",
+    # into an empty database: the acting user must be an admin of the backup (see below)
+    "db restore": "admin",
 }
+
+# commands whose target may be an empty database: checked against the database only when it
+# already has users; otherwise the command checks the role against the data it brings
+ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY = ("db restore",)
 
 
 def role_for(command: str) -> str:

@@ -5,14 +5,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, CrmError
+from crmcli.errors import BadInput, Conflict, CrmError
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
+# set by cli.main while another attempt remains: a Conflict then propagates for a rerun
+RETRY_CONFLICTS = {"on": False}
 
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
@@ -57,7 +60,7 @@ def sub_app(help_text: str) -> typer.Typer:
 def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
     """Check the acting user's role for `path` before the command parses its arguments, so
     a viewer's write is refused the same way whatever arguments came with it."""
-    from crmcli.roles import role_for
+    from crmcli.roles import ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY, role_for
 
     if any(arg in ("--help", "-h") for arg in remaining):
         return
@@ -65,6 +68,11 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
     if role in ("none", "viewer"):
         return  # reads check the user when they open the database
     context = replace(app_context(ctx), command=f"crm {path}")
+    if path in ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY:
+        from crmcli.services.backup import target_has_users
+
+        if not target_has_users(context):
+            return
     from crmcli.services.workspace import Workspace
 
     with Workspace(context).reading(role=role):
@@ -90,9 +98,17 @@ class CrmGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):  # noqa: ANN201
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            if isinstance(exc, NoArgsIsHelpError) or exc.ctx is None:
+                raise
+            # one line, like every other error: what is wrong, and where the help is
+            render.error(f"{exc.format_message()} (see: {exc.ctx.command_path} --help)")
+            ctx.exit(exc.exit_code)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CrmError as exc:
+            if isinstance(exc, Conflict) and RETRY_CONFLICTS["on"]:
+                raise
             render.error(exc.message, exc.details)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:

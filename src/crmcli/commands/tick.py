@@ -23,10 +23,10 @@ def tick(
     """
     from crmcli.services.tick import tick as run_tick
 
+    fmt = output_format(ctx, output)  # before the work: a bad --format writes nothing
     with workspace(ctx).writing(dry_run=dry_run) as tx:
         actions = run_tick(tx)
         tz = tx.policy.timezone
-    fmt = output_format(ctx, output)
     render.emit(
         actions, fmt=fmt, columns=("action", "record", "detail"), tz=tz, empty="nothing to do"
     )

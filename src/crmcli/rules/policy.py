@@ -486,7 +486,9 @@ def parse_policy(text: str, source: str = "policy", *, validate: bool = True) ->
     merged = _merge(copy.deepcopy(DEFAULT_POLICY), raw)
     if not validate:
         return Policy(merged, text)
-    issues = _check_shape(raw, DEFAULT_POLICY, ()) + _check_values(merged)
+    shape = _check_shape(raw, DEFAULT_POLICY, ())
+    # values are judged only in a policy of the right shape (a table given as a number ...)
+    issues = shape or _check_values(merged)
     if issues:
         lines = _key_lines(text)
         located = [PolicyIssue(i.path, i.message, _locate(lines, i.path)) for i in issues]

@@ -9,6 +9,23 @@ from typing import Any
 from crmcli.errors import BadInput
 
 _TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # (whitespace is collapsed by clean_text first)
+MAX_FIELD_LENGTH = 300  # a name, company or title longer than this is a pasted document
+
+
+def check_text(field: str, value: str | None) -> str | None:
+    """Refuse control characters (PostgreSQL cannot even store NUL) and runaway lengths."""
+    if value is None:
+        return None
+    if found := _CONTROL.search(value):
+        raise BadInput(
+            f"{field}: contains the control character U+{ord(found.group()):04X}; remove it"
+        )
+    if len(value) > MAX_FIELD_LENGTH:
+        raise BadInput(
+            f"{field}: {len(value)} characters is too long; keep it to {MAX_FIELD_LENGTH}"
+        )
+    return value
 
 
 def clean_text(value: Any) -> str | None:
@@ -154,7 +171,7 @@ def normalise_lead(raw: dict[str, Any], *, phone_region: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in LEAD_TEXT_FIELDS:
         if key in raw:
-            out[key] = clean_text(raw[key])
+            out[key] = check_text(key, clean_text(raw[key]))
     if "source" in out and out["source"]:
         out["source"] = out["source"].lower()
     if "email" in raw:

@@ -39,7 +39,8 @@ def _overdue_query(tx: Tx, **filters: Any) -> Select:
         Obligation.due_at,
     ).outerjoin(User, User.id == Obligation.owner_id)
     query = _open_and_due(tx, query, **filters)
-    return query.order_by(Obligation.owner_id, Obligation.due_at, Obligation.id)
+    # unassigned first on every backend (SQLite sorts NULL first, PostgreSQL last)
+    return query.order_by(Obligation.owner_id.asc().nulls_first(), Obligation.due_at, Obligation.id)
 
 
 def _open_and_due(

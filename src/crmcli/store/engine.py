@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from crmcli.errors import StorageError
+from crmcli.errors import BadInput, Conflict, NotPermitted, StorageError
 from crmcli.store.migrations import SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-BUSY_TIMEOUT_MS = int(os.environ.get("CRM_BUSY_TIMEOUT_MS", "10000"))
+# a CLI user would rather wait for a long import batch than retry by hand
+BUSY_TIMEOUT_MS = int(os.environ.get("CRM_BUSY_TIMEOUT_MS", "60000"))
 
 
 def default_db_path() -> Path:
@@ -48,10 +49,26 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         # created 0600 here; SQLite gives the -wal and -shm files the same mode
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     # a CLI command is short-lived: no pool, so no connection outlives the command
-    engine = create_engine(url, poolclass=NullPool)
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise BadInput(
+            f"--db: cannot use {redacted(url)!r} ({exc}); give a file path, or a URL such as "
+            "postgresql+psycopg://HOST/DATABASE"
+        ) from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
+    elif engine.dialect.name == "postgresql":
+        _tune_postgresql(engine)
     return engine
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -73,6 +90,24 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# every crmcli writer on a PostgreSQL database takes this transaction-scoped advisory lock
+# first, so writes are serialised as on SQLite (BEGIN IMMEDIATE): the audit chain stays one
+# chain and a read-then-write never races another writer. Readers never wait for it.
+WRITE_LOCK_KEY = 0x63726D636C69  # "crmcli"
+
+
+def _tune_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # noqa: ANN001
+        if conn.get_execution_options().get("crm_write", False):
+            # read committed: every statement after the lock sees every earlier commit
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {BUSY_TIMEOUT_MS}")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        else:
+            # one snapshot for the whole read: a report never mixes before and after a write
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
 def known_revisions() -> list[str]:
     names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
     return [name.split("_", 1)[0] for name in names]
@@ -82,10 +117,11 @@ def schema_version(engine: Engine) -> str | None:
     """The database's Alembic revision, or None when it has no schema yet."""
     with storage_errors(), engine.connect() as conn:
         has_table = conn.execute(
-            text("SELECT 1 FROM information_schema.tables WHERE table_name = 'alembic_version'")
+            # the catalog, not information_schema: that one hides tables the login cannot use
+            text("SELECT to_regclass('alembic_version')")
             if engine.dialect.name == "postgresql"
             else text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
-        ).first()
+        ).scalar()
         if not has_table:
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -113,9 +149,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with storage_errors(), engine.begin() as conn:
+    with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _as_database_owner(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def _as_database_owner(conn) -> None:  # noqa: ANN001
+    """Migrate as the role that owns the database (when the login is a member of it), so the
+    tables belong to the team's group role, not to whoever happened to upgrade: every member
+    keeps full use of them. SET LOCAL: only for this transaction."""
+    owner = conn.exec_driver_sql(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+    ).scalar()
+    member = conn.exec_driver_sql(
+        "SELECT pg_has_role(current_user, %(owner)s, 'MEMBER')", {"owner": owner}
+    ).scalar()
+    if owner and member and owner != conn.exec_driver_sql("SELECT current_user").scalar():
+        conn.exec_driver_sql(f"SET LOCAL ROLE {conn.dialect.identifier_preparer.quote(owner)}")
 
 
 @contextmanager
@@ -125,11 +177,44 @@ def storage_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         reason = str(exc.orig) if exc.orig else str(exc)
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in RETRYABLE_STATES:
+            raise Conflict(
+                "the database refused this transaction because of a concurrent one "
+                f"({reason.splitlines()[0]}); nothing was written; run the command again"
+            ) from None
+        if state == "55P03":  # lock_not_available: lock_timeout passed
+            raise StorageError(
+                f"database busy for more than {BUSY_TIMEOUT_MS // 1000}s; try again"
+            ) from None
+        if state is None and exc.orig is not None and _login_refused(reason):
+            raise NotPermitted(
+                f"the database server refused the login: {reason.strip().splitlines()[-1]}; "
+                "a database administrator must create the role (see README: PostgreSQL)"
+            ) from None
         if "locked" in reason or "busy" in reason:
             raise StorageError(
                 f"database busy for more than {BUSY_TIMEOUT_MS // 1000}s; try again"
             ) from None
-        raise StorageError(f"database error: {reason}") from None
+        raise StorageError(f"database error: {' '.join(reason.split())}") from None
     except DatabaseError as exc:
         reason = str(exc.orig) if exc.orig else str(exc)
+        if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range
+            raise BadInput(
+                f"a number in the command is too large for the database ({reason.splitlines()[0]});"
+                " ids and counts stop at 2147483647"
+            ) from None
+        if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
+            raise NotPermitted(
+                f"the database server refused: {reason.splitlines()[0]}; a database "
+                "administrator must grant the login the team's role (see README: PostgreSQL)"
+            ) from None
         raise StorageError(f"database unusable: {reason}") from None
+
+
+# serialization_failure, deadlock_detected: the transaction wrote nothing and may simply run again
+RETRYABLE_STATES = ("40001", "40P01")
+
+
+def _login_refused(reason: str) -> bool:
+    return ('role "' in reason and "does not exist" in reason) or "authentication failed" in reason
