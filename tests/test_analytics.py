@@ -356,6 +356,13 @@ def test_win_rate_by_type_reads_the_imported_type(crm: Crm, tmp_path: Path) -> N
         "Managed services": (0, 1),
         "Cabling": (0, 1),  # Cy is still open
     }
+    # the opportunity type set in the CRM (lead.type) is what counts
+    crm.ok("lead", "edit", "2", "--type", "Hardware", CRM_NOW=at("02-05"))
+    groups = by(report(crm, "win-rate", "--by", "type")["groups"], "type")
+    assert {k: (v["won"], v["lost"]) for k, v in groups.items()} == {
+        "Managed services": (0, 1),
+        "Hardware": (0, 1),  # no closed Cabling deal is left: Cy is still open
+    }
     assert crm("report", "win-rate", "--by", "colour").code == 2
 
 

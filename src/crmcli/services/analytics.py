@@ -35,8 +35,8 @@ GROUPINGS = {
     "sources": ("source", "campaign"),
 }
 FIRST_RESPONSE = "lead.first_response"
-# imported leads keep unknown columns in `extra` under their header; an opportunity's type
-# (seed 004: the products and services sold) arrives under one of these
+# an opportunity's type (seed 004: the products and services sold) is `lead.type`; leads
+# imported before it existed keep it in `extra` under one of these headers
 TYPE_KEYS = ("type", "Type", "opportunity_type", "Opportunity Type")
 REP_ROLES = ("editor", "admin")
 _PARAM = re.compile(r":(p\d+)\b")
@@ -263,7 +263,7 @@ def deals(q: Query, w: Window) -> str:
     as_of = q.bind(w.as_of)
     columns = (
         "l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, l.close_date, "
-        "l.created_at, l.stage_entered_at AS entered_at, l.extra"
+        "l.created_at, l.stage_entered_at AS entered_at, l.type, l.extra"
     )
     if not w.historic:
         inner = f"SELECT {columns} FROM lead l WHERE l.created_at <= {as_of}"
@@ -295,7 +295,7 @@ def deals(q: Query, w: Window) -> str:
             "CASE WHEN c IS NULL THEN close_date WHEN c = '' THEN NULL ELSE c END AS close_date, "
             "created_at, CASE WHEN s IS NULL THEN entered_at ELSE (SELECT max(x.at) "
             f"FROM stage_change x WHERE x.lead_id = r.id AND x.at <= {as_of}) END AS entered_at, "
-            f"extra FROM ({unchanged} UNION ALL {rebuilt}) r"
+            f"type, extra FROM ({unchanged} UNION ALL {rebuilt}) r"
         )
     filters = []
     if w.owner_id is not None:
@@ -482,7 +482,8 @@ def _group_expression(q: Query, by: str | None) -> str:
     if by == "campaign":
         return "d.campaign_id"
     if by == "type":
-        return "COALESCE(" + ", ".join(q.json_text("d.extra", k) for k in TYPE_KEYS) + ")"
+        imported = [q.json_text("d.extra", k) for k in TYPE_KEYS]
+        return "COALESCE(" + ", ".join(["d.type", *imported]) + ")"
     raise AssertionError(by)
 
 
