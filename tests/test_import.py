@@ -540,6 +540,25 @@ def test_imports_list_and_undo(crm: Crm, tmp_path) -> None:
     assert crm.ok("lead", "import", str(path), "--format", "json").json()["batch"] == 2
 
 
+def test_ids_after_an_import_come_from_the_database(crm: Crm, tmp_path) -> None:
+    """`lead add` after an import gets the next id (on PostgreSQL the sequence has seen the
+    imported ids), and an undone import's ids are never given again, by either path."""
+    crm.add_lead(first="Ada", last="Lovelace", email="ada@example.com")
+    crm.ok("lead", "import", str(write_csv(tmp_path / "a.csv", [person(1), person(2)])))
+    assert crm.add_lead(first="Bob", last="Byron", email="bob@example.com") == 4
+    crm.ok("imports", "undo", "1")
+    imported = crm.ok(
+        "--format", "json", "lead", "import", str(write_csv(tmp_path / "b.csv", [person(3)]))
+    ).json()
+    assert imported["imported"] == 1
+    ids = [lead["id"] for lead in crm.ok("lead", "list", "--format", "json").json()]
+    assert sorted(ids) == [1, 4, 5]
+    assert crm.add_lead(first="Cy", last="Clark", email="cy@example.com") == 6
+    events = [r[0] for r in crm.rows("SELECT id FROM audit_event ORDER BY id")]
+    assert events == list(range(1, len(events) + 1))  # imported events, then lead add's
+    assert chain_ok(crm.url())
+
+
 def test_undo_is_refused_when_later_changes_depend_on_it(crm: Crm, tmp_path) -> None:
     path = write_csv(tmp_path / "a.csv", [person(1), person(2)])
     crm.ok("lead", "import", str(path))
