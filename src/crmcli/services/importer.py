@@ -66,14 +66,12 @@ _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 BATCH_KEY = "import_batch"
 UNDO_KEY = "undo_import_batch"
 
-# blocks of name+company candidates, looked up through the indexes of migration 0004
+# blocks of name+company candidates, looked up through the indexes of migration 0004;
+# {0} and {1} are the parts of one key pair (see `_block_query`)
 _BLOCK_SQL = {
-    "company_last": "lead.company_key = json_extract(k.value, '$[0]') "
-    "AND lead.last_key = json_extract(k.value, '$[1]')",
-    "company_first": "lead.company_key = json_extract(k.value, '$[0]') "
-    "AND lower(lead.first_name) = json_extract(k.value, '$[1]')",
-    "name": "lower(lead.last_name) = json_extract(k.value, '$[0]') "
-    "AND lower(lead.first_name) = json_extract(k.value, '$[1]')",
+    "company_last": "lead.company_key = {0} AND lead.last_key = {1}",
+    "company_first": "lead.company_key = {0} AND lower(lead.first_name) = {1}",
+    "name": "lower(lead.last_name) = {0} AND lower(lead.first_name) = {1}",
 }
 _CANDIDATE_FIELDS = (
     "id",
@@ -467,8 +465,12 @@ def append_events(
     conn = tx.session.connection()
     head = tx.session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1))
     previous = head.first() or audit.GENESIS
-    # ids given here (the write lock is held) so the personal values can point at their event
-    next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
+    # ids given here (the write lock is held) so the personal values can point at their event;
+    # on PostgreSQL from the sequence, which a later one-at-a-time event then goes past
+    if conn.dialect.name == "sqlite":
+        next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
+    else:
+        next_id = _reserve_ids(conn, "audit_event", len(events))[0]
     keys = _personal_keys(tx, events)
     now, actor, command = tx.now, tx.actor.name, tx.command
     rows: list[tuple[Any, ...]] = []
@@ -760,7 +762,8 @@ class Importer:
         index = matching.BlockIndex()
         for candidate in known.values():
             index.add(candidate)
-        next_id = _next_lead_id(tx.session.connection())
+        conn = tx.session.connection()
+        next_id = _next_lead_id(conn)  # final on SQLite; on PostgreSQL a stand-in, see below
         new: list[dict[str, Any]] = []
         enriched: dict[int, dict[str, list[Any]]] = {}  # existing lead id -> changes
         reviews: list[tuple[dict[str, Any], str, Any, Any, int]] = []
@@ -772,7 +775,7 @@ class Importer:
                 company_threshold=tx.policy.company_threshold,
             )
             if match is None:
-                # ids given now (the write lock is held), so the file order decides them
+                # ids given now (SQLite: the write lock is held), so the file order decides them
                 values["id"] = next_id
                 next_id += 1
                 new.append(values)
@@ -807,6 +810,12 @@ class Importer:
                     changes=enrich,
                 )
             )
+        if new and conn.dialect.name != "sqlite":
+            # the sequence gives the ids (a later `lead add` or a concurrent import then never
+            # collides, an undone import's ids are never given again); in file order. The
+            # stand-ins were above every stored id, so matching saw the same order.
+            for lead, lead_id in zip(new, _reserve_ids(conn, "lead", len(new)), strict=True):
+                lead["id"] = lead_id
         self._write_new(tx, new)
         self._write_enriched(tx, enriched, before)
         self._write_reviews(tx, reviews)
@@ -1075,7 +1084,7 @@ def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ids.update(conn.execute(select(Lead.id).where(col(column).in_(chunk))).scalars())
     for kind, condition in _BLOCK_SQL.items():
         if wanted.get(kind):
-            query = text(f"SELECT lead.id FROM json_each(:keys) AS k JOIN lead ON {condition}")
+            query = _block_query(conn.dialect.name, condition)
             keys = json.dumps(sorted(wanted[kind]))
             ids.update(conn.execute(query, {"keys": keys}).scalars())
     found: list[dict[str, Any]] = []
@@ -1086,6 +1095,19 @@ def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for lead in found:
         lead["extra"] = dict(lead["extra"] or {})
     return found
+
+
+def _block_query(dialect: str, condition: str) -> Any:
+    """Lead ids matching any key pair of the JSON array `:keys` (one bound value, however many
+    pairs): the array's elements joined to lead, an index lookup per pair, in the dialect's
+    JSON functions (the one place the importer's SQL differs between backends)."""
+    if dialect == "postgresql":
+        rows = "json_array_elements(CAST(:keys AS json)) AS k"
+        parts = ("(k.value ->> 0)", "(k.value ->> 1)")
+    else:
+        rows = "json_each(:keys) AS k"
+        parts = ("json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')")
+    return text(f"SELECT lead.id FROM {rows} JOIN lead ON {condition.format(*parts)}")
 
 
 def _queued(tx: Tx, lead_ids: list[int]) -> set[tuple[int, str, str | None]]:
@@ -1619,9 +1641,20 @@ def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
 
 
 def _next_lead_id(conn: Any) -> int:
-    """The id the next new lead gets: past every id ever used, never a deleted lead's."""
+    """The id the next new lead gets on SQLite: past every id ever used, never a deleted
+    lead's (the explicit-id insert moves AUTOINCREMENT's counter on). Elsewhere only past
+    every stored id: a stand-in until `_reserve_ids`."""
     top = conn.execute(select(func.max(Lead.id))).scalar() or 0
     if conn.dialect.name == "sqlite":  # AUTOINCREMENT remembers ids of deleted rows
         used = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'lead'")
         top = max(top, used.scalar() or 0)
     return top + 1
+
+
+def _reserve_ids(conn: Any, table: str, count: int) -> list[int]:
+    """`count` new ids of `table` from PostgreSQL's sequence of its id column, ascending and
+    (under the write lock every writer takes) consecutive; one query."""
+    query = text(
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+    )
+    return sorted(conn.execute(query, {"table": table, "count": count}).scalars())
