@@ -147,3 +147,17 @@ def test_forgetting_a_lead_keeps_a_file_a_case_still_uses(crm: Crm, tmp_path: Pa
     crm.ok("case", "attach", case.out.strip(), str(copy))
     crm.ok("lead", "forget", str(lead), "--yes")
     assert [path.name for path in crm.attachments.glob("*/*")] == [blob.name]
+
+
+def test_each_server_database_has_its_own_attachment_store(monkeypatch, tmp_path: Path) -> None:
+    """A server database has no directory of its own: its files go to the user data dir,
+    one directory per database (shared by its logins), never one store for all."""
+    from crmcli.services.attachments import attachments_root
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    sales = attachments_root("postgresql+psycopg://ann@db.example:5432/sales")
+    assert sales == attachments_root("postgresql+psycopg://bob:pw@db.example:5432/sales")
+    assert sales != attachments_root("postgresql+psycopg://ann@db.example:5432/support")
+    assert sales != attachments_root("postgresql+psycopg://ann@db.example:5433/sales")
+    assert sales.is_relative_to(tmp_path / "crmcli" / "attachments")
+    assert attachments_root(f"sqlite:///{tmp_path}/crm.db") == tmp_path / "attachments"
