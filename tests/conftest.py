@@ -175,6 +175,8 @@ class Crm:
             "CRM_POLICY": None,
             "NO_COLOR": "1",
         }
+        if pg is not None:  # a server database keeps attachments in the user data dir
+            self.env["XDG_DATA_HOME"] = str(db.parent / "data")
 
     def __call__(
         self, *args: str, user: str | None = None, input: str | None = None, **env: str | None
@@ -216,6 +218,18 @@ class Crm:
         if self.pg is None:
             return str(self.db)
         return self.pg.db_url(self.pg_database, login)
+
+    @property
+    def attachments(self) -> Path:
+        """The attachment store's directory for this database (either backend)."""
+        from unittest import mock
+
+        from crmcli.services.attachments import attachments_root
+        from crmcli.store.engine import database_url
+
+        env = {k: v for k, v in self.env.items() if k == "XDG_DATA_HOME"}
+        with mock.patch.dict(os.environ, env):
+            return attachments_root(database_url(self.url()))
 
     def rows(self, query: str, *params) -> list[tuple]:
         """Rows of a query on either backend (`?` placeholders), read past the CLI; values

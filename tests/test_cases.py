@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -28,8 +27,7 @@ def desk(team: Crm) -> Crm:
 
 
 def rows(crm: Crm, query: str, *params) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(query, params).fetchall()
+    return crm.rows(query, *params)
 
 
 def open_case(crm: Crm, *extra: str, target: str = "account:1", user: str = "ed") -> int:
@@ -317,7 +315,7 @@ def test_policy_import_recomputes_case_deadlines(desk: Crm, tmp_path: Path) -> N
 
 
 def blobs(crm: Crm) -> list[Path]:
-    root = crm.db.parent / "attachments"
+    root = crm.attachments
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
@@ -336,7 +334,7 @@ def test_attach_stores_a_png_by_its_hash_privately(desk: Crm, tmp_path: Path) ->
         ("seal.png", "image/png", len(png())),
         ("notes.txt", "text/plain", notes.stat().st_size),
     ]
-    stored = desk.db.parent / "attachments" / digest[:2] / digest
+    stored = desk.attachments / digest[:2] / digest
     assert attached[0]["sha256"] == digest and attached[0]["path"] == str(stored)
     assert stored.read_bytes() == png()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sqlite3
 from pathlib import Path
 
 from conftest import Crm
@@ -14,11 +13,10 @@ MAIL = Path(__file__).parent / "data" / "mail"
 
 
 def activities(crm: Crm) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(
-            "SELECT lead_id, type, direction, subject, notes, at FROM activity "
-            "WHERE type = 'email' ORDER BY id"
-        ).fetchall()
+    return crm.rows(
+        "SELECT lead_id, type, direction, subject, notes, at FROM activity "
+        "WHERE type = 'email' ORDER BY id"
+    )
 
 
 def test_mbox_import_logs_matched_messages_and_lists_unmatched_senders(crm: Crm) -> None:
@@ -50,12 +48,11 @@ def test_a_second_import_adds_nothing(crm: Crm) -> None:
 def test_attachments_go_to_the_content_addressed_store(crm: Crm) -> None:
     crm.add_lead()
     crm.ok("mail", "import", str(MAIL / "sample.mbox"))
-    with sqlite3.connect(crm.db) as conn:
-        [(attachments,)] = conn.execute(
-            "SELECT attachments FROM email_message WHERE message_id = '<reply-1@example.com>'"
-        ).fetchall()
+    [(attachments,)] = crm.rows(
+        "SELECT attachments FROM email_message WHERE message_id = ?", "<reply-1@example.com>"
+    )
     assert '"filename": "angebot.pdf"' in attachments
-    stored = list((crm.db.parent / "attachments").glob("*/*"))
+    stored = list(crm.attachments.glob("*/*"))
     assert len(stored) == 1
     data = stored[0].read_bytes()
     assert data.startswith(b"%PDF")
@@ -130,11 +127,10 @@ def test_viewers_cannot_import_mail(team: Crm) -> None:
 def test_forgetting_a_lead_deletes_its_attachments(crm: Crm) -> None:
     lead = crm.add_lead()
     crm.ok("mail", "import", str(MAIL / "sample.mbox"))
-    assert len(list((crm.db.parent / "attachments").glob("*/*"))) == 1
+    assert len(list(crm.attachments.glob("*/*"))) == 1
     crm.ok("lead", "forget", str(lead), "--yes")
-    assert list((crm.db.parent / "attachments").glob("*/*")) == []
-    with sqlite3.connect(crm.db) as conn:
-        rows = conn.execute("SELECT from_address, attachments FROM email_message").fetchall()
+    assert list(crm.attachments.glob("*/*")) == []
+    rows = crm.rows("SELECT from_address, attachments FROM email_message")
     assert rows == [(None, "[]"), (None, "[]")]
 
 
@@ -143,11 +139,25 @@ def test_forgetting_a_lead_keeps_a_file_a_case_still_uses(crm: Crm, tmp_path: Pa
     the lead's erasure."""
     lead = crm.add_lead()
     crm.ok("mail", "import", str(MAIL / "sample.mbox"))
-    [blob] = (crm.db.parent / "attachments").glob("*/*")
+    [blob] = crm.attachments.glob("*/*")
     copy = tmp_path / "offer.pdf"
     shutil.copyfile(blob, copy)
     account = crm.ok("account", "add", "--name", "Analytical Engines").out.strip()
     case = crm.ok("case", "open", account, "--title", "Offer unclear", "--severity", "low")
     crm.ok("case", "attach", case.out.strip(), str(copy))
     crm.ok("lead", "forget", str(lead), "--yes")
-    assert [path.name for path in (crm.db.parent / "attachments").glob("*/*")] == [blob.name]
+    assert [path.name for path in crm.attachments.glob("*/*")] == [blob.name]
+
+
+def test_each_server_database_has_its_own_attachment_store(monkeypatch, tmp_path: Path) -> None:
+    """A server database has no directory of its own: its files go to the user data dir,
+    one directory per database (shared by its logins), never one store for all."""
+    from crmcli.services.attachments import attachments_root
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    sales = attachments_root("postgresql+psycopg://ann@db.example:5432/sales")
+    assert sales == attachments_root("postgresql+psycopg://bob:pw@db.example:5432/sales")
+    assert sales != attachments_root("postgresql+psycopg://ann@db.example:5432/support")
+    assert sales != attachments_root("postgresql+psycopg://ann@db.example:5433/sales")
+    assert sales.is_relative_to(tmp_path / "crmcli" / "attachments")
+    assert attachments_root(f"sqlite:///{tmp_path}/crm.db") == tmp_path / "attachments"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -90,8 +89,7 @@ def outbox(crm: Crm, *args: str, now: str = NOW) -> list[dict]:
 
 
 def sql(crm: Crm, query: str, *params) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(query, params).fetchall()
+    return crm.rows(query, *params)
 
 
 # --- templates at policy check ------------------------------------------------------------
@@ -580,9 +578,9 @@ def test_monthly_re_engagement_of_a_lead_the_cadence_left_inactive(
 
 def test_user_signatures_are_set_and_removed_by_admins(crm: Crm) -> None:
     crm.ok("user", "add", "maria", "--signature", "Maria\\nSales")
-    assert sql(crm, "SELECT signature FROM user WHERE name = 'maria'") == [("Maria\nSales",)]
+    assert sql(crm, 'SELECT signature FROM "user" WHERE name = ?', "maria") == [("Maria\nSales",)]
     crm.ok("user", "set-signature", "maria", "")
-    assert sql(crm, "SELECT signature FROM user WHERE name = 'maria'") == [(None,)]
+    assert sql(crm, 'SELECT signature FROM "user" WHERE name = ?', "maria") == [(None,)]
     assert crm("user", "set-signature", "nobody", "x").code == 3
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ MONDAY_EVENING = "2026-03-09T21:00:00+00:00"  # after the approval's 8 business 
 
 
 def rows(crm: Crm, sql: str, *args) -> list[tuple]:
-    with sqlite3.connect(crm.db) as conn:
-        return conn.execute(sql, args).fetchall()
+    return crm.rows(sql, *args)
 
 
 def scored(crm: Crm, **fields: str) -> int:
@@ -289,7 +287,7 @@ def test_named_approvers_may_approve_and_own_the_deadline(team: Crm, tmp_path: P
     needs_approval(team, quote)
     assert rows(
         team,
-        "SELECT u.name FROM obligation o JOIN user u ON u.id = o.owner_id "
+        'SELECT u.name FROM obligation o JOIN "user" u ON u.id = o.owner_id '
         "WHERE o.rule = 'quote.approval'",
     ) == [("dana",)]
     assert team("quote", "approve", quote, "--reason", "x", user="ed").code == 4

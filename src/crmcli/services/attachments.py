@@ -28,15 +28,21 @@ CHUNK = 1 << 20
 
 def attachments_root(url: str) -> Path:
     """The attachment directory for a database: beside a SQLite file, else in the user
-    data dir (a server database has no directory of its own)."""
+    data dir (a server database has no directory of its own), one directory per server
+    database, so two databases never share (or erase) each other's files."""
     from crmcli.store.engine import sqlite_path
 
     path = sqlite_path(url)
     if path is not None:
         return path.parent / "attachments"
     from platformdirs import user_data_path
+    from sqlalchemy import make_url
 
-    return user_data_path("crmcli", appauthor=False) / "attachments"
+    server = make_url(url)
+    # the login is not part of it: every user of one database sees the same files
+    key = f"{server.host or 'local'}-{server.port or 'default'}-{server.database or ''}"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+    return user_data_path("crmcli", appauthor=False) / "attachments" / safe
 
 
 @dataclass(frozen=True)
