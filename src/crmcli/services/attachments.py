@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,20 +103,41 @@ class BlobStore:
 
     def put(self, item: Incoming, *, limit: int) -> Stored:
         """Copy the file in under its hash (once per content); returns what was stored."""
+        sha256, size = self._ingest(self._chunks(item, limit))
+        return Stored(item.name, size, item.media_type, sha256)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes already in memory (an email's attachment); returns their sha256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        if not self.path_for(sha256).exists():
+            self._ingest([data])
+        return sha256
+
+    @staticmethod
+    def _chunks(item: Incoming, limit: int) -> Iterator[bytes]:
+        size = 0
+        with item.path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise BadInput(
+                        f"FILE: {item.path} grew past the {rules.human_size(limit)} "
+                        "limit while it was read (policy cases.max_attachment_mb)"
+                    )
+                yield chunk
+
+    def _ingest(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Write `chunks` to a private temp file, synced, then move it under its sha256
+        (dropped when that content is stored already); returns (sha256, size)."""
         staging = self.root / "tmp"
         self._mkdir(staging)
         fd, temp_name = tempfile.mkstemp(dir=staging)  # created 0600
         digest = hashlib.sha256()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as out, item.path.open("rb") as source:
-                while chunk := source.read(CHUNK):
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
                     size += len(chunk)
-                    if size > limit:
-                        raise BadInput(
-                            f"FILE: {item.path} grew past the {rules.human_size(limit)} "
-                            "limit while it was read (policy cases.max_attachment_mb)"
-                        )
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -127,28 +148,13 @@ class BlobStore:
                 os.unlink(temp_name)  # same content already stored
             else:
                 self._mkdir(final.parent)
-                os.replace(temp_name, final)
+                os.replace(temp_name, final)  # atomic: a reader never sees half a file
                 self.created.append(final)
         except BaseException:
             if os.path.exists(temp_name):
                 os.unlink(temp_name)
             raise
-        return Stored(item.name, size, item.media_type, sha256)
-
-    def put_bytes(self, data: bytes) -> str:
-        """Store bytes already in memory (an email's attachment); returns their sha256."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        final = self.path_for(sha256)
-        if not final.exists():
-            staging = self.root / "tmp"
-            self._mkdir(staging)
-            fd, temp_name = tempfile.mkstemp(dir=staging)  # created 0600
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            self._mkdir(final.parent)
-            os.replace(temp_name, final)  # atomic: a reader never sees half a file
-            self.created.append(final)
-        return sha256
+        return sha256, size
 
     def discard_created(self) -> None:
         for path in self.created:
