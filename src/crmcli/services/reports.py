@@ -101,14 +101,13 @@ def overdue_lines(tx: Tx, fmt: str, **filters: Any) -> tuple[Iterator[list[str]]
         return None
     from crmcli.store import sqlite_text as sql
 
-    horizon = tx.now + (filters.get("due_within") or timedelta(0))
+    # the zone's offsets are needed from the oldest row the report prints to its horizon
     oldest = tx.session.execute(
-        select(func.min(Obligation.due_at)).where(
-            Obligation.status == literal_column("'open'"), Obligation.due_at <= horizon
-        )
+        _open_and_due(tx, select(func.min(Obligation.due_at)), **filters)
     ).scalar()
     if oldest is None:
         return iter(()), 0
+    horizon = tx.now + (filters.get("due_within") or timedelta(0))
 
     def column(expression: Any) -> str:
         return str(expression.compile(dialect=bind.dialect))
