@@ -48,6 +48,24 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # created 0600 here; SQLite gives the -wal and -shm files the same mode
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    engine = _ENGINES.pop(url, None)
+    if engine is None:
+        engine = _new_engine(url)
+    _ENGINES[url] = engine  # most recently used last
+    while len(_ENGINES) > _KEEP_ENGINES:
+        _ENGINES.pop(next(iter(_ENGINES)))
+    return engine
+
+
+# One engine per URL for the life of the process. NullPool keeps no connection open between
+# commands, but the engine keeps SQLAlchemy's cache of compiled statements: a process that
+# runs many commands (the stress writers, a test session, a script calling crmcli.cli.main)
+# compiles each statement once instead of once a command, which halves a command's cost.
+_ENGINES: dict[str, Engine] = {}
+_KEEP_ENGINES = 8
+
+
+def _new_engine(url: str) -> Engine:
     # a CLI command is short-lived: no pool, so no connection outlives the command
     try:
         engine = create_engine(url, poolclass=NullPool)
