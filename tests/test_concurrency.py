@@ -1,7 +1,7 @@
 """Reps, an import and the cron report at once: no lost write, no "database is locked".
 
 Eight writer processes (each its own crm user) add leads and log a call on each while a
-reader runs `crm report overdue` over and over and, on SQLite, an import runs. The issue's
+reader runs `crm report overdue` over and over and an import runs. The issue's
 full size is CRM_STRESS_COUNT=200 CRM_STRESS_IMPORT_ROWS=10000 (minutes on 2 cores); the
 default keeps the suite quick with the same shape.
 """
@@ -59,14 +59,11 @@ def test_writers_an_import_and_reports_lose_nothing(crm: Crm, tmp_path: Path) ->
         ],
         env=environment(crm, "boss"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    importer = None
-    if crm.pg is None:  # services/importer.py is SQLite-only until its rewrite lands
-        csv = import_file(tmp_path / "bulk.csv", IMPORT_ROWS)
-        importer = subprocess.Popen(
-            [sys.executable, "-m", "crmcli", "lead", "import", str(csv)],
-            env=environment(crm, "boss"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+    csv = import_file(tmp_path / "bulk.csv", IMPORT_ROWS)
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "crmcli", "lead", "import", str(csv)],
+        env=environment(crm, "boss"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     started = time.monotonic()
     writers = [
         subprocess.Popen(
@@ -79,8 +76,7 @@ def test_writers_an_import_and_reports_lose_nothing(crm: Crm, tmp_path: Path) ->
         for w, rep in enumerate(reps)
     ]
     results = [(p.wait(timeout=900), *p.communicate()) for p in writers]
-    if importer is not None:
-        results.append((importer.wait(timeout=900), *importer.communicate()))
+    results.append((importer.wait(timeout=900), *importer.communicate()))
     stop.touch()
     results.append((reader.wait(timeout=300), *reader.communicate()))
     elapsed = time.monotonic() - started
@@ -105,10 +101,9 @@ def test_writers_an_import_and_reports_lose_nothing(crm: Crm, tmp_path: Path) ->
         "AND record_id IN (SELECT id FROM lead WHERE email LIKE '%@stress.example')"
     )
     assert audited == [(WRITERS * COUNT,)]
-    if importer is not None:
-        assert crm.rows("SELECT count(*) FROM lead WHERE email LIKE '%@bulk.example'") == [
-            (IMPORT_ROWS,)
-        ]
+    assert crm.rows("SELECT count(*) FROM lead WHERE email LIKE '%@bulk.example'") == [
+        (IMPORT_ROWS,)
+    ]
     assert int(results[-1][1].split()[-1]) >= 2  # the report ran throughout
     assert crm.integrity_ok()
     verify = crm("audit", "verify")

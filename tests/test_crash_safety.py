@@ -23,8 +23,7 @@ def test_killed_writers_leave_a_sound_database(crm: Crm, tmp_path: Path) -> None
     lead = crm.add_lead()
     killed = 0
     for n in range(KILLS):
-        # on PostgreSQL edits only: services/importer.py is SQLite-only until its rewrite lands
-        kind = "import" if crm.pg is None and n % 2 == 0 else "edits"
+        kind = "import" if n % 2 == 0 else "edits"
         if kind == "import":
             csv = import_file(tmp_path / f"kill{n}.csv", 400)
             args = [sys.executable, "-m", "crmcli", "lead", "import", str(csv)]

@@ -67,6 +67,25 @@ def test_whole_seconds_since_truncates_like_python(due: datetime, now: datetime)
     assert made == int((now - due).total_seconds())
 
 
+@pytest.mark.parametrize("library", [(3, 37, 2), (3, 45, 0)])
+def test_whole_seconds_since_with_and_without_unixepoch(
+    library: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Libraries before 3.38 have no unixepoch(): the strftime('%s') fallback agrees."""
+    monkeypatch.setattr(sql.sqlite3, "sqlite_version_info", library)
+    expression = sql.whole_seconds_since(datetime(2026, 3, 2, 15, 0, 0, 250, tzinfo=UTC), ":s")
+    assert ("unixepoch(" in expression) == (library >= (3, 38, 0))
+    due = datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    assert (
+        _one(expression, s=sql.stored_text(due)) == 60 * 86400 + 15 * 3600
+    )  # 60 days and 15 h, plus 251 µs dropped
+
+
+def test_json_line_keeps_a_percent_sign_in_a_key() -> None:
+    line = sql.json_line(("100% done", "n"), [(":a", "text"), (":n", "int")])
+    assert _one(line, a="%s %d", n=7) == '{"100% done": "%s %d", "n": 7}'
+
+
 # SQLite's text functions stop at NUL (its documented undefined case); nothing else is left out
 texts = st.one_of(
     st.none(),
@@ -100,11 +119,16 @@ def test_csv_line_equals_csv_writer(cells: list[str | None]) -> None:
     assert made + "\n" == expected.getvalue()
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
 def test_overdue_report_written_by_sqlite_equals_the_python_writer(
-    team: Crm, monkeypatch: pytest.MonkeyPatch
+    team: Crm, monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
     """Awkward titles (quotes, commas, line breaks, non-ASCII), an unassigned owner and due
-    times on both sides of a DST change: the fast path and the row-by-row path agree."""
+    times on both sides of a DST change: the fast path and the row-by-row path agree, read
+    in one part or split by owner across worker processes (as a big report is)."""
+    monkeypatch.setattr("crmcli.services.reports._cores", lambda: parts)
+    monkeypatch.setattr("crmcli.services.reports.PARALLEL_FROM", 1)
+    team.ok("user", "add", "al", "--role", "editor")
     names = [("Zoë", 'O"Neil, Jr.'), ("Ann\nMarie", "Smith"), ("Bo", "Bo")]
     for number, (first, last) in enumerate(names):
         team.ok(
@@ -112,6 +136,7 @@ def test_overdue_report_written_by_sqlite_equals_the_python_writer(
             "--email", f"p{number}@example.com", "--source", "web",
         )  # fmt: skip
     team.ok("assign", "1", "--to", "ed")
+    team.ok("assign", "3", "--to", "al")
     team.ok("next-step", "2", "call back, today", "--due", "2026-03-07 11:15:30")  # -05:00
     later = {"CRM_NOW": "2026-03-17T15:00:00.5Z"}  # after the 8 March change to summer time
     outputs = {}
@@ -124,10 +149,54 @@ def test_overdue_report_written_by_sqlite_equals_the_python_writer(
         slow = team.ok("report", "overdue", "--format", fmt, "--due-within", "30d", **later).out
         assert outputs[fmt] == slow
     rows = json.loads(outputs["json"])
-    assert {r["owner"] for r in rows} == {"ed", None}
+    assert {r["owner"] for r in rows} == {"ed", "al", None}
     assert any(r["due_at"].endswith("-05:00") for r in rows)
     assert any('O"Neil' in r["title"] for r in rows)
     late = sum(1 for r in rows if r["overdue_by_seconds"] > 0)
     assert 0 < late < len(rows)  # some are only due soon
     check = team("report", "overdue", "--format", "csv", "--due-within", "30d", "--check", **later)
     assert check.code == 1 and check.err.strip() == f"crm: {late} obligations overdue"
+
+
+@pytest.mark.sqlite_only
+def test_overdue_report_in_parts_reads_one_snapshot_or_falls_back(
+    team: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts share a snapshot taken under the write lock; while a writer holds that lock the
+    report does not wait for it but reads in one part, with the same result."""
+    import crmcli.store.parallel as parallel
+
+    monkeypatch.setattr("crmcli.services.reports._cores", lambda: 2)
+    monkeypatch.setattr("crmcli.services.reports.PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel, "LOCK_WAIT", 0.05)
+    for number, last in enumerate(("Lovelace", "Hopper", "Turing", "Noether")):
+        team.add_lead(last=last, email=f"s{number}@example.com")
+    team.ok("assign", "1", "--to", "ed")
+    split = team.ok("report", "overdue", "--format", "json", "--due-within", "30d")
+    writer = sqlite3.connect(team.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        whole = team.ok("report", "overdue", "--format", "json", "--due-within", "30d")
+    finally:
+        writer.rollback()
+        writer.close()
+    assert whole.out == split.out and len(json.loads(split.out)) >= 4
+
+
+@pytest.mark.sqlite_only
+def test_a_failing_report_worker_is_a_storage_error(
+    team: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crmcli.store.parallel as parallel
+
+    monkeypatch.setattr("crmcli.services.reports._cores", lambda: 2)
+    monkeypatch.setattr("crmcli.services.reports.PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel, "_WORKER", "import sys; sys.exit('disk on fire')")
+    team.add_lead(last="Hopper", email="a@example.com")
+    team.add_lead(last="Turing", email="b@example.com")
+    team.ok("assign", "1", "--to", "ed")
+    result = team("report", "overdue", "--format", "csv", "--due-within", "30d")
+    assert result.code == 6
+    assert result.err.strip() == (
+        "crm: a report worker failed (disk on fire); rerun, or report a bug"
+    )

@@ -73,7 +73,9 @@ def report_overdue(
         elif fmt == "ids":
             record = OVERDUE_FIELDS.index("record_id")
             render.emit_stream(((row[record],) for row in rows), fmt="ids", columns=("id",))
-        elif (made := overdue_lines(tx, fmt, **filters)) is not None:
+        elif (
+            made := overdue_lines(tx, fmt, render.LINE_SEPARATORS.get(fmt, b""), **filters)
+        ) is not None:
             lines, overdue_count = made  # SQLite wrote each line: millions of rows
             render.emit_lines(lines, fmt=fmt, columns=OVERDUE_FIELDS)
         else:

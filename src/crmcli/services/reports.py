@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 
 from crmcli.errors import BadInput
 from crmcli.services.lookups import user_by_name
 from crmcli.services.scope import campaign_scope
 from crmcli.services.workspace import Tx
+from crmcli.store.engine import sqlite_path
 from crmcli.store.models import Lead, Obligation, User
+
+if TYPE_CHECKING:
+    from crmcli.store.parallel import Segment
 
 OVERDUE_FIELDS = (
     "rule",
@@ -92,10 +98,13 @@ def overdue_rows(tx: Tx, **filters: Any) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def overdue_lines(tx: Tx, fmt: str, **filters: Any) -> tuple[Iterator[list[str]], int] | None:
-    """The overdue report as finished JSON-object or CSV lines written by SQLite itself, in
-    batches, and how many of them are overdue: the same bytes as render.emit_stream makes
-    of overdue_rows, without Python's cost per row. None on other databases."""
+def overdue_lines(
+    tx: Tx, fmt: str, separator: bytes, **filters: Any
+) -> tuple[Iterator[Segment], int] | None:
+    """The overdue report as finished JSON-object or CSV lines written by SQLite itself, and
+    how many of them are overdue: the same bytes as render.emit_stream makes of
+    overdue_rows, without Python's cost per row. Segments of lines joined by `separator`;
+    a big report is read in parts by owner, one per core. None on other databases."""
     bind = tx.session.get_bind()
     if bind.dialect.name != "sqlite" or fmt not in ("json", "csv"):
         return None
@@ -123,22 +132,83 @@ def overdue_lines(tx: Tx, fmt: str, **filters: Any) -> tuple[Iterator[list[str]]
         (sql.whole_seconds_since(tx.now, due), "int"),
     ]
     line = sql.json_line(OVERDUE_FIELDS, cells) if fmt == "json" else sql.csv_line(cells)
-    query = _overdue_query(tx, **filters).with_only_columns(literal_column(line))
-    cursor = tx.session.connection().execute(query).cursor  # rows of one text: no result
-    return _batches(cursor), _count_overdue(tx, **filters)  # processing needed
+    # as a blob: the UTF-8 bytes go to stdout as they are, never decoded and re-encoded
+    query = _overdue_query(tx, **filters).with_only_columns(literal_column(f"CAST({line} AS BLOB)"))
+    path = sqlite_path(str(bind.url))
+    ranges = _owner_ranges(tx, _cores(), **filters) if path else []
+    if len(ranges) > 1:
+        from crmcli.store.parallel import driver_sql, read_in_parts
+
+        made = read_in_parts(
+            path,
+            [driver_sql(query.where(owners), bind.dialect) for owners in ranges],
+            separator=separator,
+            count=driver_sql(_count_query(tx, **filters), bind.dialect),
+        )
+        if made is not None:
+            return made
+    cursor = tx.session.connection().execute(query).cursor  # rows of one value: no result
+    return _segments(cursor, separator), _count_overdue(tx, **filters)  # processing needed
 
 
-def _count_overdue(tx: Tx, **filters: Any) -> int:
+PARALLEL_FROM = 50_000  # rows: below this, starting a worker costs more than it saves
+
+
+def _cores() -> int:
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4)
+
+
+def _owner_ranges(tx: Tx, parts: int, **filters: Any) -> list[Any]:
+    """Conditions splitting the report into up to `parts` consecutive runs of owners with
+    about as many rows each (the report is sorted by owner first); [] when it is small."""
+    per_owner = select(Obligation.owner_id, func.count()).group_by(Obligation.owner_id)
+    counts = tx.session.execute(
+        _open_and_due(tx, per_owner, **filters).order_by(Obligation.owner_id.asc().nulls_first())
+    ).all()
+    total = sum(rows for _, rows in counts)
+    if parts < 2 or len(counts) < 2 or total < PARALLEL_FROM:
+        return []
+    cuts: list[int | None] = []  # the last owner of every part but the last (None: no owner)
+    seen = 0
+    for (owner_id, rows), (_, next_rows) in pairwise(counts):
+        seen += rows
+        ideal = total * (len(cuts) + 1) / parts
+        if seen - ideal >= ideal - (seen + next_rows):  # cut where it is nearest the ideal
+            cuts.append(owner_id)
+            if len(cuts) == parts - 1:
+                break
+    if not cuts:
+        return []
+    owner = Obligation.owner_id
+    ranges = []
+    for low, high in pairwise([_FIRST, *cuts, _LAST]):
+        # the unassigned sort first: the first part has them, and only it
+        bounds = [] if low is _FIRST else [owner.is_not(None) if low is None else owner > low]
+        if high is None:
+            bounds.append(owner.is_(None))
+        elif high is not _LAST:
+            bounds.append(or_(owner.is_(None), owner <= high))
+        ranges.append(and_(*bounds))
+    return ranges
+
+
+_FIRST, _LAST = object(), object()  # the open ends of the owner ranges
+
+
+def _count_query(tx: Tx, **filters: Any) -> Select:
     """How many rows of the report are overdue (overdue_by_seconds > 0: due a second or
     more before now), counted on the index rather than row by row."""
     counting = select(func.count()).select_from(Obligation)
-    counting = _open_and_due(tx, counting, **{**filters, "due_within": timedelta(seconds=-1)})
-    return tx.session.execute(counting).scalar_one()  # from an index alone: no user join
+    return _open_and_due(tx, counting, **{**filters, "due_within": timedelta(seconds=-1)})
 
 
-def _batches(cursor: Any, size: int = 10_000) -> Iterator[list[str]]:
+def _count_overdue(tx: Tx, **filters: Any) -> int:
+    return tx.session.execute(_count_query(tx, **filters)).scalar_one()  # no user join
+
+
+def _segments(cursor: Any, separator: bytes, size: int = 10_000) -> Iterator[Segment]:
     while rows := cursor.fetchmany(size):
-        yield [row[0] for row in rows]
+        yield len(rows), (separator.join(row[0] for row in rows),)
 
 
 def overdue(tx: Tx, **filters: Any) -> Iterator[dict[str, Any]]:
