@@ -76,8 +76,9 @@ def report_overdue(
         elif (
             made := overdue_lines(tx, fmt, render.LINE_SEPARATORS.get(fmt, b""), **filters)
         ) is not None:
-            lines, overdue_count = made  # SQLite wrote each line: millions of rows
+            lines, count_overdue = made  # SQLite wrote each line: millions of rows
             render.emit_lines(lines, fmt=fmt, columns=OVERDUE_FIELDS)
+            overdue_count = count_overdue()
         else:
             render.emit_stream(rows, fmt=fmt, columns=OVERDUE_FIELDS, tz=tz)
     if check and overdue_count:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -100,11 +100,12 @@ def overdue_rows(tx: Tx, **filters: Any) -> Iterator[tuple[Any, ...]]:
 
 def overdue_lines(
     tx: Tx, fmt: str, separator: bytes, **filters: Any
-) -> tuple[Iterator[Segment], int] | None:
+) -> tuple[Iterator[Segment], Callable[[], int]] | None:
     """The overdue report as finished JSON-object or CSV lines written by SQLite itself, and
-    how many of them are overdue: the same bytes as render.emit_stream makes of
-    overdue_rows, without Python's cost per row. Segments of lines joined by `separator`;
-    a big report is read in parts by owner, one per core. None on other databases."""
+    how many of them are overdue (asked once the lines are written): the same bytes as
+    render.emit_stream makes of overdue_rows, without Python's cost per row. Segments of
+    lines joined by `separator`; a big report is read in parts by owner, one per core.
+    None on other databases."""
     bind = tx.session.get_bind()
     if bind.dialect.name != "sqlite" or fmt not in ("json", "csv"):
         return None
@@ -115,7 +116,7 @@ def overdue_lines(
         _open_and_due(tx, select(func.min(Obligation.due_at)), **filters)
     ).scalar()
     if oldest is None:
-        return iter(()), 0
+        return iter(()), lambda: 0
     horizon = tx.now + (filters.get("due_within") or timedelta(0))
 
     def column(expression: Any) -> str:
@@ -148,7 +149,7 @@ def overdue_lines(
         if made is not None:
             return made
     cursor = tx.session.connection().execute(query).cursor  # rows of one value: no result
-    return _segments(cursor, separator), _count_overdue(tx, **filters)  # processing needed
+    return _segments(cursor, separator), lambda: _count_overdue(tx, **filters)
 
 
 PARALLEL_FROM = 50_000  # rows: below this, starting a worker costs more than it saves

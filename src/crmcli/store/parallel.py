@@ -23,7 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -74,9 +74,10 @@ def read_in_parts(
     separator: bytes,
     count: Statement,
     timeout: float = 5.0,
-) -> tuple[Iterator[Segment], int] | None:
-    """The lines of `parts` (in output order) and the value of the `count` query, all from
-    one snapshot; None when no snapshot can be shared (the caller reads in one part)."""
+) -> tuple[Iterator[Segment], Callable[[], int]] | None:
+    """The lines of `parts` (in output order), and the value of the `count` query once they
+    are read, all from one snapshot; None when no snapshot can be shared (the caller then
+    reads in one part)."""
     lock = sqlite3.connect(path, isolation_level=None, timeout=LOCK_WAIT)
     try:
         lock.execute("BEGIN IMMEDIATE")
@@ -97,8 +98,9 @@ def read_in_parts(
     finally:
         lock.rollback()
         lock.close()
-    counted = own.execute(count[0], list(count[1])).fetchone()[0]
-    return _segments(own, parts[0], workers, separator), counted
+    counted: list[int] = []  # filled once this process's part is read
+    segments = _segments(own, parts[0], workers, separator, count, counted)
+    return segments, lambda: counted[0]
 
 
 def _snapshot(path: Path, timeout: float) -> sqlite3.Connection:
@@ -113,11 +115,15 @@ def _segments(
     first: Statement,
     workers: list[_Worker],
     separator: bytes,
+    count: Statement,
+    counted: list[int],
 ) -> Iterator[Segment]:
     try:
         cursor = own.execute(first[0], list(first[1]))
         while rows := cursor.fetchmany(BATCH):
             yield len(rows), (separator.join(row[0] for row in rows),)
+        # counted while the workers may still be at work, in the same snapshot
+        counted.append(own.execute(count[0], list(count[1])).fetchone()[0])
         own.rollback()
         for worker in workers:
             count, out = worker.finish()
