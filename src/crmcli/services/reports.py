@@ -148,8 +148,10 @@ def overdue_lines(
         )
         if made is not None:
             return made
+    from crmcli.store.parallel import cursor_segments
+
     cursor = tx.session.connection().execute(query).cursor  # rows of one value: no result
-    return _segments(cursor, separator), lambda: _count_overdue(tx, **filters)
+    return cursor_segments(cursor, separator), lambda: _count_overdue(tx, **filters)
 
 
 PARALLEL_FROM = 50_000  # rows: below this, starting a worker costs more than it saves
@@ -205,11 +207,6 @@ def _count_query(tx: Tx, **filters: Any) -> Select:
 
 def _count_overdue(tx: Tx, **filters: Any) -> int:
     return tx.session.execute(_count_query(tx, **filters)).scalar_one()  # no user join
-
-
-def _segments(cursor: Any, separator: bytes, size: int = 10_000) -> Iterator[Segment]:
-    while rows := cursor.fetchmany(size):
-        yield len(rows), (separator.join(row[0] for row in rows),)
 
 
 def overdue(tx: Tx, **filters: Any) -> Iterator[dict[str, Any]]:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +38,7 @@ LOCK_WAIT = 0.5  # seconds to wait for the write lock before reading in one part
 # "ready" on stderr, write the lines to stdout (a temporary file), then "done COUNT".
 _WORKER = """\
 import json, sqlite3, sys
+from operator import itemgetter
 job = json.load(sys.stdin)
 con = sqlite3.connect(job["path"], isolation_level=None, timeout=job["timeout"])
 con.execute("BEGIN")
@@ -45,7 +47,7 @@ print("ready", file=sys.stderr, flush=True)
 out, separator, count = sys.stdout.buffer, job["separator"].encode(), 0
 cursor = con.execute(job["sql"], job["params"])
 while rows := cursor.fetchmany(job["batch"]):
-    out.write((separator if count else b"") + separator.join(row[0] for row in rows))
+    out.write((separator if count else b"") + separator.join(map(itemgetter(0), rows)))
     count += len(rows)
 out.flush()
 print("done", count, file=sys.stderr, flush=True)
@@ -119,9 +121,7 @@ def _segments(
     counted: list[int],
 ) -> Iterator[Segment]:
     try:
-        cursor = own.execute(first[0], list(first[1]))
-        while rows := cursor.fetchmany(BATCH):
-            yield len(rows), (separator.join(row[0] for row in rows),)
+        yield from cursor_segments(own.execute(first[0], list(first[1])), separator)
         # counted while the workers may still be at work, in the same snapshot
         counted.append(own.execute(count[0], list(count[1])).fetchone()[0])
         own.rollback()
@@ -133,6 +133,12 @@ def _segments(
         own.close()
         for worker in workers:
             worker.kill()
+
+
+def cursor_segments(cursor: Any, separator: bytes) -> Iterator[Segment]:
+    """A DB-API cursor's rows of one bytes value as segments of BATCH lines."""
+    while rows := cursor.fetchmany(BATCH):
+        yield len(rows), (separator.join(map(itemgetter(0), rows)),)
 
 
 def _chunks(out: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
