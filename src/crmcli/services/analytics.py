@@ -214,6 +214,12 @@ class Query:
         that leads with other columns)."""
         return f"+{column}" if self.dialect == "sqlite" else column
 
+    def fence(self) -> str:
+        """Ends a subquery so the planner runs it as it is (each of its columns computed once
+        per row) instead of merging it into the outer query (which would repeat a correlated
+        subquery in every place its column is used)."""
+        return " LIMIT -1" if self.dialect == "sqlite" else " OFFSET 0"
+
     def seconds(self, later: str, earlier: str) -> str:
         if self.dialect == "sqlite":
             return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
@@ -258,8 +264,10 @@ def _first_old(q: Query, name: str, as_of: str) -> str:
 def deals(q: Query, w: Window) -> str:
     """CTE `deals`: each visible lead as it stood at the as-of instant (see module doc).
 
-    As of a past instant, only leads with a stage change or an audited change since then are
-    rebuilt (one indexed look-up per field); the others are read as they are."""
+    As of a past instant, each field is rebuilt in the row itself: the stage by one look-up
+    in a covering index of stage changes, the audited fields only for leads in the (indexed)
+    set of leads audited since then. One plain query over `lead`, so the planner can still
+    join it by id, push filters into it, and read the columns a report uses from an index."""
     as_of = q.bind(w.as_of)
     columns = (
         "l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, l.close_date, "
@@ -268,34 +276,34 @@ def deals(q: Query, w: Window) -> str:
     if not w.historic:
         inner = f"SELECT {columns} FROM lead l WHERE l.created_at <= {as_of}"
     else:
-        changed = (
-            f"(SELECT lead_id FROM stage_change WHERE at > {as_of} UNION SELECT record_id "
-            f"FROM audit_event WHERE record_type = 'lead' AND at > {as_of})"
+        audited = (
+            "l.id IN (SELECT a.record_id FROM audit_event a WHERE a.record_type = 'lead' "
+            f"AND a.at > {as_of})"
         )
         stage_then = (
             "(SELECT x.from_stage FROM stage_change x WHERE x.lead_id = l.id "
             f"AND x.at > {as_of} ORDER BY x.id LIMIT 1)"
         )
-        rebuilt = (
-            f"SELECT {columns}, {stage_then} AS s, {_first_old(q, 'owner', as_of)} AS o, "
-            f"{_first_old(q, 'amount', as_of)} AS a, {_first_old(q, 'close_date', as_of)} AS c "
-            f"FROM lead l WHERE l.created_at <= {as_of} AND l.id IN {changed}"
+        o, a, c = (_first_old(q, name, as_of) for name in ("owner", "amount", "close_date"))
+        owner = (
+            f"CASE WHEN {o} IS NULL THEN l.owner_id WHEN {o} = '' THEN NULL "
+            f'ELSE (SELECT u.id FROM "user" u WHERE u.name = {o}) END'
         )
-        unchanged = (
-            f"SELECT {columns}, NULL AS s, NULL AS o, NULL AS a, NULL AS c FROM lead l "
-            f"WHERE l.created_at <= {as_of} AND l.id NOT IN {changed}"
+        amount = (
+            f"CASE WHEN {a} IS NULL THEN l.amount WHEN {a} = '' THEN NULL "
+            f"ELSE {q.money_text_to_cents(a)} END"
         )
+        close = f"CASE WHEN {c} IS NULL THEN l.close_date WHEN {c} = '' THEN NULL ELSE {c} END"
         inner = (
-            "SELECT id, source, campaign_id, "
-            "CASE WHEN o IS NULL THEN owner_id WHEN o = '' THEN NULL "
-            'ELSE (SELECT u.id FROM "user" u WHERE u.name = o) END AS owner_id, '
-            "COALESCE(s, stage) AS stage, "
-            "CASE WHEN a IS NULL THEN amount WHEN a = '' THEN NULL "
-            f"ELSE {q.money_text_to_cents('a')} END AS amount, "
-            "CASE WHEN c IS NULL THEN close_date WHEN c = '' THEN NULL ELSE c END AS close_date, "
-            "created_at, CASE WHEN s IS NULL THEN entered_at ELSE (SELECT max(x.at) "
-            f"FROM stage_change x WHERE x.lead_id = r.id AND x.at <= {as_of}) END AS entered_at, "
-            f"type, extra FROM ({unchanged} UNION ALL {rebuilt}) r"
+            "SELECT l.id, l.source, l.campaign_id, "
+            f"CASE WHEN {audited} THEN {owner} ELSE l.owner_id END AS owner_id, "
+            f"COALESCE({stage_then}, l.stage) AS stage, "
+            f"CASE WHEN {audited} THEN {amount} ELSE l.amount END AS amount, "
+            f"CASE WHEN {audited} THEN {close} ELSE l.close_date END AS close_date, "
+            f"l.created_at, CASE WHEN {stage_then} IS NULL THEN l.stage_entered_at "
+            "ELSE (SELECT max(x.at) FROM stage_change x WHERE x.lead_id = l.id "
+            f"AND x.at <= {as_of}) END AS entered_at, l.type, l.extra "
+            f"FROM lead l WHERE l.created_at <= {as_of}"
         )
     filters = []
     if w.owner_id is not None:
@@ -521,23 +529,24 @@ def cohort_counts(tx: Tx, w: Window, by: str | None) -> list[tuple]:
     position = q.case("sc.to_stage", funnel.index())
     lost = q.in_list(funnel.lost)
     won_position = funnel.won_index
-    # one pass: each cohort lead with its stage changes up to the as-of instant (an indexed
-    # LEFT JOIN on the table), grouped per lead, then counted per funnel position
-    sql = (
-        f"WITH {cte} SELECT grp, b, COALESCE(furthest, 0), "
-        "CASE WHEN lost_id > COALESCE(other_id, 0) THEN 1 ELSE 0 END, count(*), "
-        f"sum(CASE WHEN furthest = {won_position} THEN amount END) FROM ("
-        f"SELECT d.id, {_group_expression(q, by)} AS grp, "
-        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount, "
-        f"max({position}) AS furthest, "
-        f"max(CASE WHEN sc.to_stage IN {lost} THEN sc.id END) AS lost_id, "
-        f"max(CASE WHEN sc.to_stage NOT IN {lost} THEN sc.id END) AS other_id "
-        f"FROM deals d LEFT JOIN stage_change sc ON sc.lead_id = d.id "
-        f"AND sc.at <= {q.bind(w.as_of)} "
-        f"WHERE d.created_at >= {q.bind(w.start)} AND d.created_at < {q.bind(w.end)} "
-        "GROUP BY d.id) per_lead GROUP BY 1, 2, 3, 4"
+    # one indexed look-up per cohort lead (its stage changes up to the as-of instant, read
+    # from a covering index) gives both facts in one number: 2 * the furthest position, plus
+    # 1 when its latest change (the greatest id, which 2 * id + flag keeps) went to a lost
+    # stage. No per-lead GROUP BY, so no sort of every lead's stage changes.
+    code = (
+        f"(SELECT COALESCE(max({position}), 0) * 2 + COALESCE(max(sc.id * 2 + CASE WHEN "
+        f"sc.to_stage IN {lost} THEN 1 ELSE 0 END) % 2, 0) FROM stage_change sc "
+        f"WHERE sc.lead_id = d.id AND sc.at <= {q.bind(w.as_of)})"
     )
-    return q.rows(sql)
+    sql = (
+        f"WITH {cte} SELECT grp, b, code, count(*), "
+        f"sum(CASE WHEN code >= {2 * won_position} THEN amount END) FROM ("
+        f"SELECT {_group_expression(q, by)} AS grp, "
+        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount, {code} AS code "
+        f"FROM deals d WHERE d.created_at >= {q.bind(w.start)} "
+        f"AND d.created_at < {q.bind(w.end)}{q.fence()}) per_lead GROUP BY 1, 2, 3"
+    )
+    return [(grp, b, code // 2, code % 2, n, won) for grp, b, code, n, won in q.rows(sql)]
 
 
 @dataclass
