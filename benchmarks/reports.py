@@ -226,9 +226,7 @@ def main() -> int:
             f"{name:<{width}}  {median:8.2f}  {min(walls):6.2f}  {median / anchor:8.1f}  "
             f"{cpu:6.2f}  {verdict}"
         )
-    print(
-        f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
-    )
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -59,6 +59,11 @@ class Section:
     flag: str | None = None  # a boolean column that marks rows to highlight
     funnel: bool = False  # draw the chart as a funnel (bars centred)
     spark: str | None = None  # a sparkline the table view shows next to the title
+    labels: dict[str, str] | None = None  # column -> header of the table view and HTML page
+
+    def header(self, column: str) -> str:
+        """What a person reads over `column` (json and csv keep the column's name)."""
+        return (self.labels or {}).get(column) or column.replace("_", " ")
 
 
 @dataclass
@@ -788,12 +793,14 @@ def medians(
     prefix: str = "",
     extra: str = "",
     counts: list[tuple] | None = None,
+    bounds: dict[Any, tuple[float, float]] | None = None,
 ) -> dict[Any, tuple]:
     """Per group `k` of `source` (SQL selecting columns k and v): (count, mean, median, max,
     *extra aggregates over v). The median is read in SQL by ORDER BY v with LIMIT/OFFSET at
     the middle (mean of the two middle values for an even count), one query per group: with
     an index on (k, v) no sort at all, and never a row loaded into Python. A caller that has
-    (k, count, mean, max) already passes them as `counts`."""
+    (k, count, mean, max) already passes them as `counts`; `bounds` (when given) receives each
+    group's (lower, upper) middle value."""
     found: dict[Any, tuple] = {}
     if counts is None:
         counts = q.rows(
@@ -803,12 +810,35 @@ def medians(
         middle = None
         if n:
             match = "k IS NULL" if key is None else f"k = {q.bind(key)}"
-            middle = q.rows(
-                f"{prefix} SELECT avg(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
+            low, high = q.rows(
+                f"{prefix} SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
                 f"AND v IS NOT NULL ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
-            )[0][0]
+            )[0]
+            middle = (low + high) / 2
+            if bounds is not None:
+                bounds[key] = (low, high)
         found[key] = (n, mean, middle, top, *more)
     return found
+
+
+def median_of_all(
+    q: Query, source: str, n: int, bounds: dict[Any, tuple[float, float]]
+) -> float | None:
+    """The median of every v of `source` (SQL selecting column v), given the middle values
+    (`bounds`: lower, upper) of each of its groups, as `medians` found them. The median of
+    the whole lies between the least lower and the greatest upper middle value of the
+    groups (fewer than half of all values lie below the one, or above the other), so SQL
+    counts what lies below that range and sorts only what lies inside it, not every row."""
+    if not n or not bounds:
+        return None
+    low = q.bind(min(b[0] for b in bounds.values()))
+    high = q.bind(max(b[1] for b in bounds.values()))
+    below = q.rows(f"SELECT count(*) FROM ({source}) s WHERE v < {low}")[0][0]
+    least, most = q.rows(
+        f"SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE v >= {low} "
+        f"AND v <= {high} ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2 - below}) m"
+    )[0]
+    return (least + most) / 2
 
 
 def velocity(tx: Tx, options: Options) -> Report:
@@ -921,27 +951,35 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
         f"WHERE sc.to_stage IN {q.in_list(funnel.outcomes)} "
         f"AND sc.at >= {q.bind(w.start)} AND sc.at < {q.bind(w.end)}"
     )
-    prefix = f"WITH {cte}, closes AS ({closes})"
-    # one pass for the counts per bucket and outcome; the medians then read the middle only
+    # one pass: counts, sums and longest per bucket and outcome, and each close's rank in
+    # its outcome (a window function), so the middle one or two of each outcome come along
+    ranked = (
+        "SELECT outcome, b, secs, row_number() OVER (PARTITION BY outcome ORDER BY secs) AS r, "
+        # the same window (one sort), its frame widened to the whole outcome
+        "count(*) OVER (PARTITION BY outcome ORDER BY secs ROWS BETWEEN UNBOUNDED PRECEDING "
+        "AND UNBOUNDED FOLLOWING) AS n FROM closes"
+    )
+    middle = "r IN ((n + 1) / 2, (n + 2) / 2)"
     cells = q.rows(
-        f"{prefix} SELECT b, outcome, count(*), sum(secs), max(secs) FROM closes "
-        "GROUP BY b, outcome"
+        f"WITH {cte}, closes AS ({closes}), ranked AS ({ranked}) "
+        "SELECT b, outcome, count(*), sum(secs), max(secs), "
+        f"sum(CASE WHEN {middle} THEN secs END), sum(CASE WHEN {middle} THEN 1 ELSE 0 END) "
+        "FROM ranked GROUP BY b, outcome"
     )
     totals: dict[str, list] = {}
     per_bucket_cells: dict[Any, list] = defaultdict(lambda: [0, 0, 0.0])
-    for b, outcome, n, total, longest in cells:
-        cell = totals.setdefault(outcome, [0, 0.0, longest])
+    for b, outcome, n, total, longest, mid_sum, mid_count in cells:
+        cell = totals.setdefault(outcome, [0, 0.0, longest, 0.0, 0])
         cell[0], cell[1], cell[2] = cell[0] + n, cell[1] + (total or 0.0), max(cell[2], longest)
+        cell[3], cell[4] = cell[3] + (mid_sum or 0.0), cell[4] + (mid_count or 0)
         bucket = per_bucket_cells[b]
         bucket[0] += n
         bucket[1] += n if outcome == "won" else 0
         bucket[2] += total or 0.0
-    found = medians(
-        q,
-        "SELECT outcome AS k, secs AS v FROM closes",
-        prefix=prefix,
-        counts=[(k, n, total / n, top) for k, (n, total, top) in totals.items()],
-    )
+    found = {
+        k: (n, total / n, mid_sum / mid_count if mid_count else None, top)
+        for k, (n, total, top, mid_sum, mid_count) in totals.items()
+    }
     rows = []
     for outcome in ("won", "lost"):
         n, mean, med, longest = found.get(outcome, (0, None, None, None))
@@ -1086,10 +1124,16 @@ def response(tx: Tx, options: Options) -> Report:
             if k[0] == kind
         ]
 
-    times = medians(q, f"SELECT o.owner_id AS k, {taken} AS v FROM {source}", counts=counts("rep"))
-    overall = list(
-        medians(q, f"SELECT 1 AS k, {taken} AS v FROM {source}", counts=counts("all")).items()
+    middles: dict[Any, tuple[float, float]] = {}
+    times = medians(
+        q,
+        f"SELECT o.owner_id AS k, {taken} AS v FROM {source}",
+        counts=counts("rep"),
+        bounds=middles,
     )
+    answered = sum(n for _k, n, _mean, _top in counts("all"))
+    mean_all = next((mean for _k, _n, mean, _top in counts("all")), None)
+    median_all = median_of_all(q, f"SELECT {taken} AS v FROM {source}", answered, middles)
     names = _names(tx)["user"]
     groups: dict[Any, dict[Any, list[int]]] = defaultdict(dict)
     for owner_id, bucket, total, responded, within, late_open in per:
@@ -1132,7 +1176,6 @@ def response(tx: Tx, options: Options) -> Report:
     rows.sort(key=lambda r: r["rep"])
     spec = tx.policy.rule(FIRST_RESPONSE)
     every = [cell for by_bucket in groups.values() for cell in by_bucket.values()]
-    _k, (_n, mean_all, median_all, _max) = overall[0] if overall else (None, (0, None, None, None))
     summary = {
         "standard": f"{spec.settings.get('after')} {spec.clock}",
         **figures(every),
@@ -1619,6 +1662,11 @@ CASE_AGES = (
     ("d7_30", 7, 30),
     ("over_30d", 30, None),
 )
+# (name, low, high) -> the header people read: "< 1 d", "1–3 d", … "≥ 30 d"
+CASE_AGE_LABELS = {
+    name: f"< {high} d" if low == 0 else f"≥ {low} d" if high is None else f"{low}–{high} d"
+    for name, low, high in CASE_AGES
+}
 CASE_RULES = ("case.ack", "case.resolve")
 
 
@@ -1713,6 +1761,7 @@ def cases(tx: Tx, options: Options) -> Report:
                 open_rows,
                 age_columns,
                 chart=("severity", "open"),
+                labels=CASE_AGE_LABELS,
             ),  # fmt: skip
             Section(
                 "sla",
@@ -1740,5 +1789,13 @@ REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
 }
 
 
+MMAP_BYTES = 1 << 31  # SQLite clamps it to what it was built to allow
+
+
 def build(tx: Tx, name: str, options: Options) -> Report:
+    connection = tx.session.connection()
+    if connection.dialect.name == "sqlite":
+        # reports read large index ranges: mapped pages are read without a copy or a system
+        # call per page (this connection only; it closes with the command)
+        connection.exec_driver_sql(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return REPORTS[name](tx, options)

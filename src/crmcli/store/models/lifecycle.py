@@ -158,6 +158,8 @@ class Obligation(Table, table=True):
     __table_args__ = (
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
+        # overdue as of a past instant (migration 0011): never met, or met after it
+        Index("ix_obligation_met_due", "met_at", "due_at", "status", "started_at", "owner_id"),
         # the overdue report: open obligations by owner, then due time, covering what it
         # prints; partial (open rows only), so queries must say status = 'open' literally.
         # status is in it too: SQLite only reads an index alone (no table row per result)

@@ -8,7 +8,9 @@ instead of reading a wide `lead` (or `activity`) row per deal:
 - a lead's stage history in id order: the furthest stage a cohort lead reached, its stage
   and stage-entry time as of a past instant (one covering look-up per lead);
 - logged activities by time and done tasks by completion time: activity points per rep;
-- audited lead changes by time: which leads `--as-of` must rebuild.
+- audited lead changes by time: which leads `--as-of` must rebuild;
+- obligations by met time, then due time: what was overdue at a past instant (never met,
+  or met after it) without reading the met-long-ago majority.
 
 On a SQLite database that has planner statistics (ANALYZE was run), the new indexes get
 theirs too: without them the planner keeps preferring the older, narrower indexes.
@@ -47,6 +49,9 @@ INDEXES = {
     ),
     "ix_activity_done_at": ("activity", ["status", "done_at", "at", "user_id", "type", "points"]),
     "ix_audit_type_at": ("audit_event", ["record_type", "at", "record_id"]),
+    "ix_obligation_met_due": (
+        "obligation", ["met_at", "due_at", "status", "started_at", "owner_id"]
+    ),
 }  # fmt: skip
 
 
@@ -61,9 +66,7 @@ def upgrade() -> None:
     ).scalar()
     if not has_stats:
         return
-    analysed = {
-        row[0] for row in bind.execute(sa.text("SELECT DISTINCT tbl FROM sqlite_stat1"))
-    }
+    analysed = {row[0] for row in bind.execute(sa.text("SELECT DISTINCT tbl FROM sqlite_stat1"))}
     for name, (table, _columns) in INDEXES.items():
         if table in analysed:
             op.execute(f'ANALYZE "{name}"')
