@@ -84,6 +84,8 @@ class StageChange(Table, table=True):
         Index("ix_stage_change_from_seconds", "from_stage", "seconds_in_from", "at"),
         # a lead's history in id order, covering (migration 0011)
         Index("ix_stage_change_lead_history", "lead_id", "id", "at", "to_stage", "from_stage"),
+        # changes into given stages by time: won or lost in a period (migration 0011)
+        Index("ix_stage_change_to_at", "to_stage", "at", "lead_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

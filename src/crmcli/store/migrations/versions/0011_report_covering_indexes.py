@@ -7,6 +7,8 @@ instead of reading a wide `lead` (or `activity`) row per deal:
 - lead by creation time: the conversion and sources cohorts, and every `--as-of` rebuild;
 - a lead's stage history in id order: the furthest stage a cohort lead reached, its stage
   and stage-entry time as of a past instant (one covering look-up per lead);
+- stage changes into given stages by time: deals won or lost in a period (win rate, won
+  this month or quarter, lead-to-close time) without reading every other change;
 - logged activities by time and done tasks by completion time: activity points per rep;
 - audited lead changes by time: which leads `--as-of` must rebuild;
 - obligations by met time, then due time: what was overdue at a past instant (never met,
@@ -44,6 +46,7 @@ INDEXES = {
     "ix_stage_change_lead_history": (
         "stage_change", ["lead_id", "id", "at", "to_stage", "from_stage"]
     ),
+    "ix_stage_change_to_at": ("stage_change", ["to_stage", "at", "lead_id"]),
     "ix_activity_logged_at": (
         "activity", ["status", "at", "done_at", "user_id", "type", "points"]
     ),
