@@ -285,9 +285,13 @@ def deals(q: Query, w: Window) -> str:
             "l.id IN (SELECT a.record_id FROM audit_event a WHERE a.record_type = 'lead' "
             f"AND a.at > {as_of})"
         )
+        # every stage change sets stage_entered_at to its own time (advance, policy
+        # re-mapping), so a lead that entered its stage by then has not moved since: only
+        # the others need the look-up of their first move after the as-of instant
         stage_then = (
-            "(SELECT x.from_stage FROM stage_change x WHERE x.lead_id = l.id "
-            f"AND x.at > {as_of} ORDER BY x.id LIMIT 1)"
+            f"(CASE WHEN l.stage_entered_at <= {as_of} THEN NULL ELSE (SELECT x.from_stage "
+            f"FROM stage_change x WHERE x.lead_id = l.id AND x.at > {as_of} "
+            "ORDER BY x.id LIMIT 1) END)"
         )
         o, a, c = (_first_old(q, name, as_of) for name in ("owner", "amount", "close_date"))
         owner = (
@@ -539,7 +543,8 @@ def cohort_counts(tx: Tx, w: Window, by: str | None) -> list[tuple]:
     # 1 when its latest change (the greatest id, which 2 * id + flag keeps) went to a lost
     # stage. No per-lead GROUP BY, so no sort of every lead's stage changes.
     code = (
-        f"(SELECT COALESCE(max({position}), 0) * 2 + COALESCE(max(sc.id * 2 + CASE WHEN "
+        f"(SELECT COALESCE(max({position}), 0) * 2 + COALESCE(max(CAST(sc.id AS BIGINT) * 2 + "
+        "CASE WHEN "
         f"sc.to_stage IN {lost} THEN 1 ELSE 0 END) % 2, 0) FROM stage_change sc "
         f"WHERE sc.lead_id = d.id AND sc.at <= {q.bind(w.as_of)})"
     )
