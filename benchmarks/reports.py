@@ -4,7 +4,8 @@
 Builds (with benchmarks/overdue.py's generator) or reuses its database of N leads, adds the
 stage history that generator does not write (once: a creation row for every lead, and for
 each opportunity the stages it passed through, spread between its creation and the time it
-entered its current stage), then times every report (wall clock, one fresh process per run,
+entered its current stage), then times every report (`python -m crmcli` from this checkout's
+src, whatever `crm` is installed; wall clock, one fresh process per run,
 stdout to /dev/null, one warm-up run not counted, runs interleaved round-robin) against
 
   python -c "import typer, sqlmodel"     anchor: what any typer + sqlmodel CLI pays
