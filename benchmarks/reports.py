@@ -4,7 +4,8 @@
 Builds (with benchmarks/overdue.py's generator) or reuses its database of N leads, adds the
 stage history that generator does not write (once: a creation row for every lead, and for
 each opportunity the stages it passed through, spread between its creation and the time it
-entered its current stage), then times every report (wall clock, one fresh process per run,
+entered its current stage), then times every report (`python -m crmcli` from this checkout's
+src, whatever `crm` is installed; wall clock, one fresh process per run,
 stdout to /dev/null, one warm-up run not counted, runs interleaved round-robin) against
 
   python -c "import typer, sqlmodel"     anchor: what any typer + sqlmodel CLI pays
@@ -21,6 +22,7 @@ of a database you want to keep as it is).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sqlite3
@@ -33,6 +35,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+SRC = Path(__file__).resolve().parent.parent / "src"
+sys.path.insert(0, str(SRC))  # this checkout's code, not whatever `crm` is installed
 
 import overdue  # noqa: E402  (the generator and the timing helpers of the deadline benchmark)
 
@@ -162,7 +166,11 @@ def main() -> int:
 
     compileall.compile_dir(Path(crmcli.__file__).parent, quiet=1)
     env = overdue.bench_env()
-    crm = overdue.crm_command()
+    # the code of this checkout, run by this interpreter: the installed `crm` may be another
+    # checkout (an editable install) behind a shell shim that adds its own start-up time
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    crm = [sys.executable, "-m", "crmcli"]
+    print(f"crm = {' '.join(crm)} with PYTHONPATH={SRC}")
     with tempfile.TemporaryDirectory(prefix="crm-bench-", dir="/tmp") as tmp:
         db = database(args, Path(tmp))
         added, seconds = add_stage_history(db)
@@ -188,13 +196,18 @@ def main() -> int:
             "conversion --by source": [*report, "conversion", "--by", "source", "-f", "json"],
             f"conversion --as-of {as_of}": [*report, "conversion", "--as-of", as_of, "-f", "json"],
             "velocity": [*report, "velocity", "-f", "json"],
+            f"velocity --as-of {as_of}": [*report, "velocity", "--as-of", as_of, "-f", "json"],
             "win-rate --by owner": [*report, "win-rate", "--by", "owner", "-f", "json"],
+            f"win-rate --as-of {as_of}": [*report, "win-rate", "--as-of", as_of, "-f", "json"],
             "sources": [*report, "sources", "-f", "json"],
             "response": [*report, "response", "-f", "json"],
             f"activity --month {month}": [*report, "activity", "--month", month, "-f", "json"],
             "forecast": [*report, "forecast", "-f", "json"],
+            f"forecast --as-of {as_of}": [*report, "forecast", "--as-of", as_of, "-f", "json"],
+            "cases": [*report, "cases", "-f", "json"],
             "dashboard": [*base, "dashboard", "-f", "json"],
             "dashboard --html": [*base, "dashboard", "--html", str(Path(tmp) / "d.html")],
+            f"dashboard --as-of {as_of}": [*base, "dashboard", "--as-of", as_of, "-f", "json"],
         }
         print(f"CRM_NOW={overdue.CRM_NOW}; {args.runs} runs each, medians; the machine is shared")
         samples = measure(commands, args.runs, env)
@@ -214,9 +227,7 @@ def main() -> int:
             f"{name:<{width}}  {median:8.2f}  {min(walls):6.2f}  {median / anchor:8.1f}  "
             f"{cpu:6.2f}  {verdict}"
         )
-    print(
-        f"load average at the end: {', '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}"
-    )
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -563,3 +563,38 @@ def test_money_is_exact(history: Crm) -> None:
     assert by(data["stages"], "stage")["needs_analysis"]["value"] == "0.20"
     # B 20000 x 60 % + E 0.20 x 40 %
     assert Decimal(data["summary"]["weighted_value"]) == Decimal("12000.08")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_median_of_all_from_the_groups_middles_matches_the_plain_median(seed: int) -> None:
+    """The overall median read between the groups' middle values (response report) equals
+    the median of every value, for odd and even counts, ties and one-value groups."""
+    import random
+    from types import SimpleNamespace
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from crmcli.rules.analytics import median
+    from crmcli.services.analytics import Query, median_of_all, medians
+
+    rng = random.Random(seed)
+    rows = [
+        (k, float(rng.choice([rng.randint(0, 50), rng.randint(0, 5000)])))
+        for k in range(rng.randint(1, 6))
+        for _ in range(rng.randint(1, 40))
+    ]
+    engine = create_engine("sqlite://")
+    with Session(engine) as session:
+        session.execute(text("CREATE TABLE t (k INTEGER, v REAL)"))
+        session.execute(text("INSERT INTO t VALUES (:k, :v)"), [{"k": k, "v": v} for k, v in rows])
+        q = Query(SimpleNamespace(session=session))
+        middles: dict = {}
+        per_group = medians(q, "SELECT k, v FROM t", bounds=middles)
+        for key, (n, _mean, middle, _top) in per_group.items():
+            assert (n, middle) == (
+                sum(1 for k, _ in rows if k == key),
+                median([v for k, v in rows if k == key]),
+            )
+        overall = median_of_all(q, "SELECT v FROM t", len(rows), middles)
+    assert overall == median([v for _k, v in rows])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from conftest import ADMIN, Crm
@@ -111,3 +113,22 @@ def test_example_after_other_leads_keeps_its_links(crm: Crm) -> None:
     rows = crm.ok("report", "overdue", "--due-within", "2d", "--format", "json").json()
     customer = next(r for r in rows if r["rule"] == "customer.response")
     assert "Amelia Taylor" in customer["title"] or "Ella Young" in customer["title"]
+
+
+def test_example_opportunities_carry_amounts_and_close_dates(fresh: Crm) -> None:
+    fresh.ok("init", "--example")
+    dashboard = fresh.ok("dashboard", "--format", "json").json()
+    # example.json: open opportunities 18,000 + 24,000 + 12,000 + 9,500 (qualification),
+    # 32,000 + 15,500 (needs analysis), 27,000 + 41,000 + 19,800 (proposal), 36,500 + 48,000
+    # (negotiation); weighted at 20/40/60/80 %
+    assert Decimal(dashboard["summary"]["open_value"]) == Decimal("283300.00")
+    assert Decimal(dashboard["summary"]["weighted_value"]) == Decimal("151980.00")
+    stages = {r["stage"]: Decimal(r["value"]) for r in dashboard["funnel"]}
+    assert stages["closed_won"] == Decimal("62500.00")  # 29,000 + 33,500
+    # every open opportunity has a close date (none "undated" in the forecast)
+    forecast = fresh.ok("report", "forecast", "--format", "json").json()
+    assert all(r["undated"] == 0 for r in forecast["reps"])
+    # a quote is what its opportunity is worth (lost ones got to proposal too)
+    quoted = {Decimal(q["subtotal"]) for q in fresh.ok("quote", "list", "--format", "json").json()}
+    assert quoted == {Decimal(v) for v in ("27000", "41000", "19800", "36500", "48000",
+                                           "29000", "33500", "22000", "26000")}  # fmt: skip

@@ -76,3 +76,26 @@ def test_as_of_rebuilds_what_was_open_then(crm: Crm) -> None:
 def test_report_cases_refuses_bad_dates(crm: Crm) -> None:
     run = crm("report", "cases", "--from", "someday")
     assert run.code == 2 and "--from" in run.err and run.err.count("\n") == 1
+
+
+def test_case_ages_read_as_day_ranges_in_the_table(crm: Crm) -> None:
+    build(crm)
+    table = crm.ok("report", "cases", "--format", "table").out
+    header = next(line for line in table.splitlines() if line.startswith("severity  open"))
+    assert header.split()[2:] == [
+        "<",
+        "1",
+        "d",
+        "1–3",
+        "d",
+        "3–7",
+        "d",
+        "7–30",
+        "d",
+        "≥",
+        "30",
+        "d",
+    ]
+    assert "d1_3" not in table and "d1 3" not in table
+    page = crm.ok("report", "cases", "--html", "-").out
+    assert "<th class=num>1–3 d</th>" in page

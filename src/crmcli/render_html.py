@@ -86,7 +86,7 @@ def _table(section: Any, tz: tzinfo | None) -> str:
     columns = [c for c in (section.table_columns or section.columns) if c not in ("funnel", "bar")]
     numeric = {c for c in columns if any(_numeric(row.get(c)) for row in section.rows)}
     head = "".join(
-        f"<th{' class=num' if c in numeric else ''}>{escape(c.replace('_', ' '))}</th>"
+        f"<th{' class=num' if c in numeric else ''}>{escape(section.header(c))}</th>"
         for c in columns
     )
     body = []

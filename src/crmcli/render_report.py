@@ -30,6 +30,9 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
         if section.flag:
             rows = [_flagged(row, section.flag) for row in rows]
         title = f"{section.title}  {section.spark}" if section.spark else section.title
+        if section.labels:  # readable headers: the table shows each row under its labels
+            rows = [{section.header(c): row.get(c) for c in columns} for row in rows]
+            columns = [section.header(c) for c in columns]
         render.emit(rows, fmt="table", columns=columns, title=title, tz=tz)
     for line in report.notes:
         render.note(f"note: {line}")

@@ -59,6 +59,11 @@ class Section:
     flag: str | None = None  # a boolean column that marks rows to highlight
     funnel: bool = False  # draw the chart as a funnel (bars centred)
     spark: str | None = None  # a sparkline the table view shows next to the title
+    labels: dict[str, str] | None = None  # column -> header of the table view and HTML page
+
+    def header(self, column: str) -> str:
+        """What a person reads over `column` (json and csv keep the column's name)."""
+        return (self.labels or {}).get(column) or column.replace("_", " ")
 
 
 @dataclass
@@ -214,6 +219,12 @@ class Query:
         that leads with other columns)."""
         return f"+{column}" if self.dialect == "sqlite" else column
 
+    def fence(self) -> str:
+        """Ends a subquery so the planner runs it as it is (each of its columns computed once
+        per row) instead of merging it into the outer query (which would repeat a correlated
+        subquery in every place its column is used)."""
+        return " LIMIT -1" if self.dialect == "sqlite" else " OFFSET 0"
+
     def seconds(self, later: str, earlier: str) -> str:
         if self.dialect == "sqlite":
             return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
@@ -258,8 +269,10 @@ def _first_old(q: Query, name: str, as_of: str) -> str:
 def deals(q: Query, w: Window) -> str:
     """CTE `deals`: each visible lead as it stood at the as-of instant (see module doc).
 
-    As of a past instant, only leads with a stage change or an audited change since then are
-    rebuilt (one indexed look-up per field); the others are read as they are."""
+    As of a past instant, each field is rebuilt in the row itself: the stage by one look-up
+    in a covering index of stage changes, the audited fields only for leads in the (indexed)
+    set of leads audited since then. One plain query over `lead`, so the planner can still
+    join it by id, push filters into it, and read the columns a report uses from an index."""
     as_of = q.bind(w.as_of)
     columns = (
         "l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, l.close_date, "
@@ -268,34 +281,38 @@ def deals(q: Query, w: Window) -> str:
     if not w.historic:
         inner = f"SELECT {columns} FROM lead l WHERE l.created_at <= {as_of}"
     else:
-        changed = (
-            f"(SELECT lead_id FROM stage_change WHERE at > {as_of} UNION SELECT record_id "
-            f"FROM audit_event WHERE record_type = 'lead' AND at > {as_of})"
+        audited = (
+            "l.id IN (SELECT a.record_id FROM audit_event a WHERE a.record_type = 'lead' "
+            f"AND a.at > {as_of})"
         )
+        # every stage change sets stage_entered_at to its own time (advance, policy
+        # re-mapping), so a lead that entered its stage by then has not moved since: only
+        # the others need the look-up of their first move after the as-of instant
         stage_then = (
-            "(SELECT x.from_stage FROM stage_change x WHERE x.lead_id = l.id "
-            f"AND x.at > {as_of} ORDER BY x.id LIMIT 1)"
+            f"(CASE WHEN l.stage_entered_at <= {as_of} THEN NULL ELSE (SELECT x.from_stage "
+            f"FROM stage_change x WHERE x.lead_id = l.id AND x.at > {as_of} "
+            "ORDER BY x.id LIMIT 1) END)"
         )
-        rebuilt = (
-            f"SELECT {columns}, {stage_then} AS s, {_first_old(q, 'owner', as_of)} AS o, "
-            f"{_first_old(q, 'amount', as_of)} AS a, {_first_old(q, 'close_date', as_of)} AS c "
-            f"FROM lead l WHERE l.created_at <= {as_of} AND l.id IN {changed}"
+        o, a, c = (_first_old(q, name, as_of) for name in ("owner", "amount", "close_date"))
+        owner = (
+            f"CASE WHEN {o} IS NULL THEN l.owner_id WHEN {o} = '' THEN NULL "
+            f'ELSE (SELECT u.id FROM "user" u WHERE u.name = {o}) END'
         )
-        unchanged = (
-            f"SELECT {columns}, NULL AS s, NULL AS o, NULL AS a, NULL AS c FROM lead l "
-            f"WHERE l.created_at <= {as_of} AND l.id NOT IN {changed}"
+        amount = (
+            f"CASE WHEN {a} IS NULL THEN l.amount WHEN {a} = '' THEN NULL "
+            f"ELSE {q.money_text_to_cents(a)} END"
         )
+        close = f"CASE WHEN {c} IS NULL THEN l.close_date WHEN {c} = '' THEN NULL ELSE {c} END"
         inner = (
-            "SELECT id, source, campaign_id, "
-            "CASE WHEN o IS NULL THEN owner_id WHEN o = '' THEN NULL "
-            'ELSE (SELECT u.id FROM "user" u WHERE u.name = o) END AS owner_id, '
-            "COALESCE(s, stage) AS stage, "
-            "CASE WHEN a IS NULL THEN amount WHEN a = '' THEN NULL "
-            f"ELSE {q.money_text_to_cents('a')} END AS amount, "
-            "CASE WHEN c IS NULL THEN close_date WHEN c = '' THEN NULL ELSE c END AS close_date, "
-            "created_at, CASE WHEN s IS NULL THEN entered_at ELSE (SELECT max(x.at) "
-            f"FROM stage_change x WHERE x.lead_id = r.id AND x.at <= {as_of}) END AS entered_at, "
-            f"type, extra FROM ({unchanged} UNION ALL {rebuilt}) r"
+            "SELECT l.id, l.source, l.campaign_id, "
+            f"CASE WHEN {audited} THEN {owner} ELSE l.owner_id END AS owner_id, "
+            f"COALESCE({stage_then}, l.stage) AS stage, "
+            f"CASE WHEN {audited} THEN {amount} ELSE l.amount END AS amount, "
+            f"CASE WHEN {audited} THEN {close} ELSE l.close_date END AS close_date, "
+            f"l.created_at, CASE WHEN {stage_then} IS NULL THEN l.stage_entered_at "
+            "ELSE (SELECT max(x.at) FROM stage_change x WHERE x.lead_id = l.id "
+            f"AND x.at <= {as_of}) END AS entered_at, l.type, l.extra "
+            f"FROM lead l WHERE l.created_at <= {as_of}"
         )
     filters = []
     if w.owner_id is not None:
@@ -521,23 +538,25 @@ def cohort_counts(tx: Tx, w: Window, by: str | None) -> list[tuple]:
     position = q.case("sc.to_stage", funnel.index())
     lost = q.in_list(funnel.lost)
     won_position = funnel.won_index
-    # one pass: each cohort lead with its stage changes up to the as-of instant (an indexed
-    # LEFT JOIN on the table), grouped per lead, then counted per funnel position
-    sql = (
-        f"WITH {cte} SELECT grp, b, COALESCE(furthest, 0), "
-        "CASE WHEN lost_id > COALESCE(other_id, 0) THEN 1 ELSE 0 END, count(*), "
-        f"sum(CASE WHEN furthest = {won_position} THEN amount END) FROM ("
-        f"SELECT d.id, {_group_expression(q, by)} AS grp, "
-        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount, "
-        f"max({position}) AS furthest, "
-        f"max(CASE WHEN sc.to_stage IN {lost} THEN sc.id END) AS lost_id, "
-        f"max(CASE WHEN sc.to_stage NOT IN {lost} THEN sc.id END) AS other_id "
-        f"FROM deals d LEFT JOIN stage_change sc ON sc.lead_id = d.id "
-        f"AND sc.at <= {q.bind(w.as_of)} "
-        f"WHERE d.created_at >= {q.bind(w.start)} AND d.created_at < {q.bind(w.end)} "
-        "GROUP BY d.id) per_lead GROUP BY 1, 2, 3, 4"
+    # one indexed look-up per cohort lead (its stage changes up to the as-of instant, read
+    # from a covering index) gives both facts in one number: 2 * the furthest position, plus
+    # 1 when its latest change (the greatest id, which 2 * id + flag keeps) went to a lost
+    # stage. No per-lead GROUP BY, so no sort of every lead's stage changes.
+    code = (
+        f"(SELECT COALESCE(max({position}), 0) * 2 + COALESCE(max(CAST(sc.id AS BIGINT) * 2 + "
+        "CASE WHEN "
+        f"sc.to_stage IN {lost} THEN 1 ELSE 0 END) % 2, 0) FROM stage_change sc "
+        f"WHERE sc.lead_id = d.id AND sc.at <= {q.bind(w.as_of)})"
     )
-    return q.rows(sql)
+    sql = (
+        f"WITH {cte} SELECT grp, b, code, count(*), "
+        f"sum(CASE WHEN code >= {2 * won_position} THEN amount END) FROM ("
+        f"SELECT {_group_expression(q, by)} AS grp, "
+        f"{q.bucket_of('d.created_at', w.buckets)} AS b, d.amount, {code} AS code "
+        f"FROM deals d WHERE d.created_at >= {q.bind(w.start)} "
+        f"AND d.created_at < {q.bind(w.end)}{q.fence()}) per_lead GROUP BY 1, 2, 3"
+    )
+    return [(grp, b, code // 2, code % 2, n, won) for grp, b, code, n, won in q.rows(sql)]
 
 
 @dataclass
@@ -779,12 +798,14 @@ def medians(
     prefix: str = "",
     extra: str = "",
     counts: list[tuple] | None = None,
+    bounds: dict[Any, tuple[float, float]] | None = None,
 ) -> dict[Any, tuple]:
     """Per group `k` of `source` (SQL selecting columns k and v): (count, mean, median, max,
     *extra aggregates over v). The median is read in SQL by ORDER BY v with LIMIT/OFFSET at
     the middle (mean of the two middle values for an even count), one query per group: with
     an index on (k, v) no sort at all, and never a row loaded into Python. A caller that has
-    (k, count, mean, max) already passes them as `counts`."""
+    (k, count, mean, max) already passes them as `counts`; `bounds` (when given) receives each
+    group's (lower, upper) middle value."""
     found: dict[Any, tuple] = {}
     if counts is None:
         counts = q.rows(
@@ -794,12 +815,35 @@ def medians(
         middle = None
         if n:
             match = "k IS NULL" if key is None else f"k = {q.bind(key)}"
-            middle = q.rows(
-                f"{prefix} SELECT avg(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
+            low, high = q.rows(
+                f"{prefix} SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
                 f"AND v IS NOT NULL ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
-            )[0][0]
+            )[0]
+            middle = (low + high) / 2
+            if bounds is not None:
+                bounds[key] = (low, high)
         found[key] = (n, mean, middle, top, *more)
     return found
+
+
+def median_of_all(
+    q: Query, source: str, n: int, bounds: dict[Any, tuple[float, float]]
+) -> float | None:
+    """The median of every v of `source` (SQL selecting column v), given the middle values
+    (`bounds`: lower, upper) of each of its groups, as `medians` found them. The median of
+    the whole lies between the least lower and the greatest upper middle value of the
+    groups (fewer than half of all values lie below the one, or above the other), so SQL
+    counts what lies below that range and sorts only what lies inside it, not every row."""
+    if not n or not bounds:
+        return None
+    low = q.bind(min(b[0] for b in bounds.values()))
+    high = q.bind(max(b[1] for b in bounds.values()))
+    below = q.rows(f"SELECT count(*) FROM ({source}) s WHERE v < {low}")[0][0]
+    least, most = q.rows(
+        f"SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE v >= {low} "
+        f"AND v <= {high} ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2 - below}) m"
+    )[0]
+    return (least + most) / 2
 
 
 def velocity(tx: Tx, options: Options) -> Report:
@@ -912,27 +956,35 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
         f"WHERE sc.to_stage IN {q.in_list(funnel.outcomes)} "
         f"AND sc.at >= {q.bind(w.start)} AND sc.at < {q.bind(w.end)}"
     )
-    prefix = f"WITH {cte}, closes AS ({closes})"
-    # one pass for the counts per bucket and outcome; the medians then read the middle only
+    # one pass: counts, sums and longest per bucket and outcome, and each close's rank in
+    # its outcome (a window function), so the middle one or two of each outcome come along
+    ranked = (
+        "SELECT outcome, b, secs, row_number() OVER (PARTITION BY outcome ORDER BY secs) AS r, "
+        # the same window (one sort), its frame widened to the whole outcome
+        "count(*) OVER (PARTITION BY outcome ORDER BY secs ROWS BETWEEN UNBOUNDED PRECEDING "
+        "AND UNBOUNDED FOLLOWING) AS n FROM closes"
+    )
+    middle = "r IN ((n + 1) / 2, (n + 2) / 2)"
     cells = q.rows(
-        f"{prefix} SELECT b, outcome, count(*), sum(secs), max(secs) FROM closes "
-        "GROUP BY b, outcome"
+        f"WITH {cte}, closes AS ({closes}), ranked AS ({ranked}) "
+        "SELECT b, outcome, count(*), sum(secs), max(secs), "
+        f"sum(CASE WHEN {middle} THEN secs END), sum(CASE WHEN {middle} THEN 1 ELSE 0 END) "
+        "FROM ranked GROUP BY b, outcome"
     )
     totals: dict[str, list] = {}
     per_bucket_cells: dict[Any, list] = defaultdict(lambda: [0, 0, 0.0])
-    for b, outcome, n, total, longest in cells:
-        cell = totals.setdefault(outcome, [0, 0.0, longest])
+    for b, outcome, n, total, longest, mid_sum, mid_count in cells:
+        cell = totals.setdefault(outcome, [0, 0.0, longest, 0.0, 0])
         cell[0], cell[1], cell[2] = cell[0] + n, cell[1] + (total or 0.0), max(cell[2], longest)
+        cell[3], cell[4] = cell[3] + (mid_sum or 0.0), cell[4] + (mid_count or 0)
         bucket = per_bucket_cells[b]
         bucket[0] += n
         bucket[1] += n if outcome == "won" else 0
         bucket[2] += total or 0.0
-    found = medians(
-        q,
-        "SELECT outcome AS k, secs AS v FROM closes",
-        prefix=prefix,
-        counts=[(k, n, total / n, top) for k, (n, total, top) in totals.items()],
-    )
+    found = {
+        k: (n, total / n, mid_sum / mid_count if mid_count else None, top)
+        for k, (n, total, top, mid_sum, mid_count) in totals.items()
+    }
     rows = []
     for outcome in ("won", "lost"):
         n, mean, med, longest = found.get(outcome, (0, None, None, None))
@@ -1077,10 +1129,16 @@ def response(tx: Tx, options: Options) -> Report:
             if k[0] == kind
         ]
 
-    times = medians(q, f"SELECT o.owner_id AS k, {taken} AS v FROM {source}", counts=counts("rep"))
-    overall = list(
-        medians(q, f"SELECT 1 AS k, {taken} AS v FROM {source}", counts=counts("all")).items()
+    middles: dict[Any, tuple[float, float]] = {}
+    times = medians(
+        q,
+        f"SELECT o.owner_id AS k, {taken} AS v FROM {source}",
+        counts=counts("rep"),
+        bounds=middles,
     )
+    answered = sum(n for _k, n, _mean, _top in counts("all"))
+    mean_all = next((mean for _k, _n, mean, _top in counts("all")), None)
+    median_all = median_of_all(q, f"SELECT {taken} AS v FROM {source}", answered, middles)
     names = _names(tx)["user"]
     groups: dict[Any, dict[Any, list[int]]] = defaultdict(dict)
     for owner_id, bucket, total, responded, within, late_open in per:
@@ -1123,7 +1181,6 @@ def response(tx: Tx, options: Options) -> Report:
     rows.sort(key=lambda r: r["rep"])
     spec = tx.policy.rule(FIRST_RESPONSE)
     every = [cell for by_bucket in groups.values() for cell in by_bucket.values()]
-    _k, (_n, mean_all, median_all, _max) = overall[0] if overall else (None, (0, None, None, None))
     summary = {
         "standard": f"{spec.settings.get('after')} {spec.clock}",
         **figures(every),
@@ -1348,7 +1405,7 @@ def won_in(tx: Tx, w: Window, start: datetime, end: datetime) -> dict[Any, tuple
             f"AND sc.at < {q.bind(min(end, w.as_of))}) "
             "SELECT d.owner_id, count(*), sum(d.amount) FROM won "
             "JOIN deals d ON d.id = won.lead_id "
-            "GROUP BY d.owner_id"
+            f"GROUP BY {q.unindexed('d.owner_id')}"
         )
     }
 
@@ -1395,7 +1452,8 @@ def forecast(tx: Tx, options: Options) -> Report:
         f"sum(CASE WHEN {due} THEN amount END), "
         f"sum(CASE WHEN {due} THEN amount * {q.case('stage', probability, '0')} END), "
         f"sum(CASE WHEN {undated_sql} THEN 1 ELSE 0 END) FROM deals "
-        f"WHERE stage IN {q.in_list(probability)} GROUP BY owner_id"
+        # (not in owner order: the index by stage holds every column, the one by owner not)
+        f"WHERE stage IN {q.in_list(probability)} GROUP BY {q.unindexed('owner_id')}"
     )
     open_rows = [(r[0], r[1], r[2] or 0, r[3] or 0) for r in found if r[1]]
     undated = {r[0]: r[4] for r in found if r[4]}
@@ -1610,6 +1668,11 @@ CASE_AGES = (
     ("d7_30", 7, 30),
     ("over_30d", 30, None),
 )
+# (name, low, high) -> the header people read: "< 1 d", "1–3 d", … "≥ 30 d"
+CASE_AGE_LABELS = {
+    name: f"< {high} d" if low == 0 else f"≥ {low} d" if high is None else f"{low}–{high} d"
+    for name, low, high in CASE_AGES
+}
 CASE_RULES = ("case.ack", "case.resolve")
 
 
@@ -1704,6 +1767,7 @@ def cases(tx: Tx, options: Options) -> Report:
                 open_rows,
                 age_columns,
                 chart=("severity", "open"),
+                labels=CASE_AGE_LABELS,
             ),  # fmt: skip
             Section(
                 "sla",
@@ -1731,5 +1795,13 @@ REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
 }
 
 
+MMAP_BYTES = 1 << 31  # SQLite clamps it to what it was built to allow
+
+
 def build(tx: Tx, name: str, options: Options) -> Report:
+    connection = tx.session.connection()
+    if connection.dialect.name == "sqlite":
+        # reports read large index ranges: mapped pages are read without a copy or a system
+        # call per page (this connection only; it closes with the command)
+        connection.exec_driver_sql(f"PRAGMA mmap_size = {MMAP_BYTES}")
     return REPORTS[name](tx, options)

@@ -54,6 +54,7 @@ def load_example(tx: Tx) -> bool:
         acquired_at = tx.now - timedelta(hours=row.pop("acquired_hours_ago"))
         state = {k: row.pop(k) for k in ("stage", "status", "score") if k in row}
         closing = {k: row.pop(k) for k in ("lost_reason", "po_number") if k in row}
+        closing |= _deal_terms(tx, row)
         added = leads.add_lead(tx, {**row, "acquired_at": acquired_at}, force=True)
         _place(tx, tx.session.get(Lead, added.lead["id"]), acquired_at, state, closing)
         lead_ids.append(added.lead["id"])
@@ -117,6 +118,20 @@ def _example_activity(tx: Tx, lead: Lead | None, item: dict) -> None:
         )
 
 
+def _deal_terms(tx: Tx, row: dict) -> dict[str, Any]:
+    """An example opportunity's value and expected (or actual) close date, relative to now,
+    so the pipeline, forecast and dashboard of the example show real money."""
+    from decimal import Decimal
+
+    terms: dict[str, Any] = {}
+    if "amount" in row:
+        terms["amount"] = Decimal(str(row.pop("amount")))
+    if "close_in_days" in row:
+        local_today = tx.now.astimezone(tx.policy.timezone).date()
+        terms["close_date"] = local_today + timedelta(days=row.pop("close_in_days"))
+    return terms
+
+
 def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> None:
     """Put an example lead where the example says it stands, as if it had got there."""
     # example leads were entered an hour after acquisition, and moved on since
@@ -156,7 +171,8 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
         lead.quote_ref = example_quote(
             tx,
             lead,
-            price=Decimal(12000 + 1000 * lead.id),  # type: ignore[operator]
+            # the quote is what the opportunity is worth
+            price=closing.get("amount") or Decimal(12000 + 1000 * lead.id),  # type: ignore[operator]
             status="accepted" if state["status"] == "won" else "submitted" if waiting else "sent",
             po=closing.get("po_number"),
             discount=20 if waiting else 0,
@@ -174,5 +190,6 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
         )
     tx.session.add(lead)
     tx.session.flush()
-    tx.audit("lead", lead.id, "update", {k: [None, v] for k, v in state.items()})
+    placed = {**state, **{k: str(closing[k]) for k in ("amount", "close_date") if k in closing}}
+    tx.audit("lead", lead.id, "update", {k: [None, v] for k, v in placed.items()})
     refresh_lead(tx, lead)

@@ -52,6 +52,17 @@ class Lead(Table, table=True):
         Index("ix_lead_owner_status", "owner_id", "status"),
         Index("ix_lead_company_key", "company_key"),
         Index("ix_lead_last_key", "last_key"),
+        # reports (migration 0011): covering indexes by stage and by creation time
+        Index(
+            "ix_lead_report_stage",
+            *("stage", "created_at", "owner_id", "campaign_id", "amount", "close_date"),
+            "stage_entered_at",
+        ),
+        Index(
+            "ix_lead_report_created",
+            *("created_at", "stage", "owner_id", "campaign_id", "source", "amount"),
+            *("close_date", "stage_entered_at"),
+        ),
         # ids are never reused: a deleted lead's audit history must not become another's
         {"sqlite_autoincrement": True},
     )

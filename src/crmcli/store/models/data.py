@@ -89,7 +89,11 @@ class AuditEvent(Table, table=True):
     """Append-only; each event hashes its content and the previous event's hash."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_record", "record_type", "record_id"),)
+    __table_args__ = (
+        Index("ix_audit_record", "record_type", "record_id"),
+        # what `report --as-of` must rebuild (migration 0011)
+        Index("ix_audit_type_at", "record_type", "at", "record_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _when(nullable=False)

@@ -82,6 +82,10 @@ class StageChange(Table, table=True):
         # reports (migration 0009): changes by time; time spent per stage in index order
         Index("ix_stage_change_at", "at", "to_stage", "lead_id"),
         Index("ix_stage_change_from_seconds", "from_stage", "seconds_in_from", "at"),
+        # a lead's history in id order, covering (migration 0011)
+        Index("ix_stage_change_lead_history", "lead_id", "id", "at", "to_stage", "from_stage"),
+        # changes into given stages by time: won or lost in a period (migration 0011)
+        Index("ix_stage_change_to_at", "to_stage", "at", "lead_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -97,7 +101,12 @@ class Activity(Table, table=True):
     """Calls, meetings (with call report), emails, chats, notes and tasks (next steps)."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_user_status_due", "user_id", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_activity_user_status_due", "user_id", "status", "due_at"),
+        # activity points per rep (migration 0011): logged ones by time, done ones by when
+        Index("ix_activity_logged_at", "status", "at", "done_at", "user_id", "type", "points"),
+        Index("ix_activity_done_at", "status", "done_at", "at", "user_id", "type", "points"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
@@ -151,6 +160,8 @@ class Obligation(Table, table=True):
     __table_args__ = (
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
+        # overdue as of a past instant (migration 0011): never met, or met after it
+        Index("ix_obligation_met_due", "met_at", "due_at", "status", "started_at", "owner_id"),
         # the overdue report: open obligations by owner, then due time, covering what it
         # prints; partial (open rows only), so queries must say status = 'open' literally.
         # status is in it too: SQLite only reads an index alone (no table row per result)
