@@ -270,8 +270,13 @@ def main() -> int:
     user = os_login()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(CRM_USER=user, NO_COLOR="1")
-    found = shutil.which("crm")
-    crm = [found] if found else [sys.executable, "-m", "crmcli"]
+    # the crmcli this script imported (a worktree's src on PYTHONPATH), not an installed `crm`
+    # entry point that may point at another checkout
+    source_root = str(Path(crmcli.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [source_root, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    )
+    crm = [sys.executable, "-m", "crmcli"]
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crm-import-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
