@@ -11,7 +11,10 @@ processors, no statement compiled per row, no ORM objects); every new or enriche
 gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
 (`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
 (`RowChecker`: validation without the database) in a forked worker process a few batches
-ahead of the writer; all batches share one connection, so SQLite's page cache stays warm.
+ahead of the writer, which also prepares what each row writes if it turns out new
+(`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its obligations,
+its blocking keys), so the writer only matches, joins strings and hashes the audit chain;
+all batches share one connection, so SQLite's page cache stays warm.
 """
 
 from __future__ import annotations
