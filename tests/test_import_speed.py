@@ -199,3 +199,28 @@ def test_audit_encodings_are_json_dumps(value) -> None:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     expected = hashlib.sha256(canonical.encode()).hexdigest()
     assert audit.content_hash(when, "a", "c", "lead", 1, "create", {"x": value}, "0") == expected
+
+
+def test_a_new_lead_enriched_later_in_its_batch_is_written_with_what_it_got(tmp_path) -> None:
+    """The worker prepares each new lead's create event from its own row; when a later row of
+    the same batch fills its empty fields, the writer prepares it again: the lead, its create
+    event and its obligations all carry the enriched values, and the chain verifies."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "First Name,Last Name,Company,Title,Email,Phone,Lead Source\n"
+        "Ada,Lovelace,Analytical Engines,,ada@example.com,,Web\n"
+        "Ada,Lovelace,Analytical Engines,CTO,ada@example.com,+1 212 555 0100,Web\n",
+        encoding="utf-8",
+    )
+    crm = Crm(tmp_path / "crm.db")
+    crm.ok("init")
+    summary = crm.ok("--format", "json", "lead", "import", str(path)).json()
+    assert (summary["imported"], summary["merged"]) == (1, 1)
+    assert rows(crm.db, "SELECT title, phone FROM lead") == [("CTO", "+12125550100")]
+    assert crm.ok("audit", "verify").code == 0
+    history = crm.ok("--format", "json", "history", "lead:1").json()
+    created = next(event for event in history if event["action"] == "create")
+    assert created["changes"]["title"] == [None, "CTO"]
+    assert created["changes"]["phone"] == [None, "+12125550100"]
+    stored = rows(crm.db, "SELECT field, new FROM audit_personal ORDER BY event_id, field")
+    assert ("title", '"CTO"') in stored and ("phone", '"+12125550100"') in stored

@@ -68,19 +68,22 @@ class BlockIndex:
     """Records by blocking key; `candidates` returns those sharing a key with a record."""
 
     def __init__(self) -> None:
-        self._blocks: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        # each block's records by identity (a record indexed again is not added twice)
+        self._blocks: dict[tuple[str, ...], dict[int, dict[str, Any]]] = defaultdict(dict)
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Index `record` (again, after its values changed: new keys are added)."""
-        for key in block_keys(record):
-            block = self._blocks[key]
-            if not any(other is record for other in block):
-                block.append(record)
+    def add(self, record: dict[str, Any], keys: Sequence[tuple[str, ...]] | None = None) -> None:
+        """Index `record` (again, after its values changed: new keys are added); `keys`: its
+        `block_keys`, when known."""
+        blocks, marker = self._blocks, id(record)
+        for key in block_keys(record) if keys is None else keys:
+            blocks[key].setdefault(marker, record)
 
-    def candidates(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def candidates(
+        self, record: dict[str, Any], keys: Sequence[tuple[str, ...]] | None = None
+    ) -> list[dict[str, Any]]:
         found: dict[int, dict[str, Any]] = {}
-        for key in block_keys(record):
-            for other in self._blocks.get(key, ()):
+        for key in block_keys(record) if keys is None else keys:
+            for other in self._blocks.get(key, {}).values():
                 found.setdefault(other["id"], other)
         return list(found.values())
 

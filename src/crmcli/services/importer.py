@@ -11,7 +11,10 @@ processors, no statement compiled per row, no ORM objects); every new or enriche
 gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
 (`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
 (`RowChecker`: validation without the database) in a forked worker process a few batches
-ahead of the writer; all batches share one connection, so SQLite's page cache stays warm.
+ahead of the writer, which also prepares what each row writes if it turns out new
+(`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its obligations,
+its blocking keys), so the writer only matches, joins strings and hashes the audit chain;
+all batches share one connection, so SQLite's page cache stays warm.
 """
 
 from __future__ import annotations
@@ -383,12 +386,21 @@ class BulkInsert:
 
     _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
-    def __init__(self, conn: Any, table: Any, columns: Sequence[str]) -> None:
+    def __init__(
+        self, conn: Any, table: Any, columns: Sequence[str], json_text: Sequence[str] = ()
+    ) -> None:
+        """`json_text`: JSON columns whose values come already encoded (a str of JSON): SQLite
+        stores the text as it is; another driver gets the value through its own adapter."""
         dialect = conn.dialect
         quote = dialect.identifier_preparer.quote
         self.processors = [
             table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
         ]
+        for i, name in enumerate(columns):
+            if name in json_text:
+                self.processors[i] = (
+                    None if dialect.name == "sqlite" else _decoded(self.processors[i])
+                )
         mark = self._MARKS.get(dialect.paramstyle)
         marks = (
             [mark] * len(columns)
@@ -434,6 +446,14 @@ class BulkInsert:
 _UNHASHABLE = frozenset({dict, list})
 
 
+def _decoded(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def decode(value: Any) -> Any:
+        parsed = json.loads(value)
+        return process(parsed) if process else parsed
+
+    return decode
+
+
 _EVENT_COLUMNS = (
     "id",
     "at",
@@ -463,14 +483,7 @@ def append_events(
     from crmcli.store.models import AuditPersonal
 
     conn = tx.session.connection()
-    head = tx.session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1))
-    previous = head.first() or audit.GENESIS
-    # ids given here (the write lock is held) so the personal values can point at their event;
-    # on PostgreSQL from the sequence, which a later one-at-a-time event then goes past
-    if conn.dialect.name == "sqlite":
-        next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
-    else:
-        next_id = _reserve_ids(conn, "audit_event", len(events))[0]
+    previous, next_id = _chain_head(tx, len(events))
     keys = _personal_keys(tx, events)
     now, actor, command = tx.now, tx.actor.name, tx.command
     rows: list[tuple[Any, ...]] = []
@@ -513,6 +526,77 @@ def append_events(
     if personal_rows:
         table = AuditPersonal.__table__  # type: ignore[attr-defined]
         BulkInsert(conn, table, ("event_id", "field", "old", "new"))(conn, personal_rows)
+
+
+def _chain_head(tx: Tx, count: int) -> tuple[str, int]:
+    """(the audit chain's last hash, the id of the first of `count` events to append)."""
+    conn = tx.session.connection()
+    head = tx.session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1))
+    previous = head.first() or audit.GENESIS
+    # ids given here (the write lock is held) so the personal values can point at their event;
+    # on PostgreSQL from the sequence, which a later one-at-a-time event then goes past
+    if conn.dialect.name == "sqlite":
+        next_id = (conn.execute(select(func.max(AuditEvent.id))).scalar() or 0) + 1
+    else:
+        next_id = _reserve_ids(conn, "audit_event", count)[0]
+    return previous, next_id
+
+
+# an event's `changes` is prepared as fragments `"name":value` of canonical JSON
+# (services.audit), one per field, joined by the writer
+_JSON = audit._CANONICAL.encode
+_KEY = json.encoder.encode_basestring
+
+
+def fragment(name: str, value: Any) -> tuple[str, str]:
+    """(name, `"name":value` in canonical JSON); a pair [None, text or number] without the
+    encoder's per-call cost (a new lead has some twenty)."""
+    if type(value) is list and len(value) == 2 and value[0] is None:
+        new = value[1]
+        kind = type(new)
+        if kind is str:
+            return name, f"{_KEY(name)}:[null,{_KEY(new)}]"
+        if kind is int:
+            return name, f"{_KEY(name)}:[null,{new}]"
+    return name, f"{_KEY(name)}:{_JSON(value)}"
+
+
+def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence[str]]]) -> None:
+    """Append (lead id, action, changes as stored, changes in canonical JSON, personal fields'
+    readable originals: name, text, name, text …) events to the audit chain: the events
+    `append_events` writes, from changes already sealed and encoded; only the chain's hashes
+    are computed here (string joins and SHA-256, no JSON encoding)."""
+    if not events:
+        return
+    from crmcli.store.models import AuditPersonal
+
+    conn = tx.session.connection()
+    previous, next_id = _chain_head(tx, len(events))
+    now, actor, command = tx.now, tx.actor.name, tx.command
+    # services.audit.content_hash's canonical JSON, its keys in sorted order
+    start = '{"action":'
+    head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
+    middle = f',"command":{_KEY(command)},"prev_hash":'
+    sha256 = hashlib.sha256
+    rows: list[tuple[Any, ...]] = []
+    personal_rows: list[tuple[Any, ...]] = []
+    for record_id, action, stored, canonical, personal in events:
+        content = (
+            f"{start}{_KEY(action)}{head}{canonical}{middle}{_KEY(previous)}"
+            f',"record_id":{record_id},"record_type":"lead"}}'
+        )
+        digest = sha256(content.encode()).hexdigest()
+        rows.append(
+            (next_id, now, actor, command, "lead", record_id, action, stored, previous, digest)
+        )
+        for i in range(0, len(personal), 2):
+            personal_rows.append((next_id, personal[i], None, personal[i + 1]))
+        previous = digest
+        next_id += 1
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    BulkInsert(conn, table, _EVENT_COLUMNS, json_text=("changes",))(conn, rows)
+    table = AuditPersonal.__table__  # type: ignore[attr-defined]
+    BulkInsert(conn, table, ("event_id", "field", "old", "new"))(conn, personal_rows)
 
 
 def _personal_keys(
@@ -585,6 +669,7 @@ class RowChecker:
     source: str | None
     day_first: bool
     dates: dict[str, datetime] = field(default_factory=dict)  # export dates repeat
+    preparer: LeadPreparer | None = None  # what a new lead writes, prepared with the check
 
     def check(self, cells: dict[str, str]) -> tuple[dict[str, Any], str | None]:
         """(normalised values, campaign name) of a row; BadInput names what is wrong."""
@@ -610,9 +695,12 @@ class RowChecker:
                 checked.append(None)
                 continue
             try:
-                checked.append(self.check(cells))
+                values, campaign = self.check(cells)
             except CrmError as exc:
                 checked.append(exc.message)
+                continue
+            prepared = self.preparer.prepare(values) if self.preparer else None
+            checked.append((values, campaign, matching.block_keys(values), prepared))
         return checked
 
     def _acquired(self, raw: str) -> datetime:
@@ -634,8 +722,81 @@ class RowChecker:
         return when
 
 
-# a row checked: (values, campaign name), the reason it is rejected, or None (not checked)
-Checked = tuple[dict[str, Any], str | None] | str | None
+# What a lead writes besides its row when it is new, prepared from its checked values alone
+# (pure: the worker process prepares it while the main one writes, so the writer only joins
+# strings and hashes the audit chain). A plain tuple, cheap to pass between processes:
+# (its audit key in hex as `personal_key` stores it,
+#  its create event's fields as stored: `"name":value` joined, sealed (services.audit),
+#  the same in canonical order, in 4 parts around the names the writer adds (_ADDED),
+#  its personal fields' readable originals: (name, JSON text, name, JSON text, …),
+#  its obligations' rows, their record id 0)
+NewLead = tuple[str, str, tuple[str, str, str, str], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+# the create event's fields the writer adds: they need the database or the batch
+_ADDED = ("campaign", "extra", BATCH_KEY)
+
+
+@dataclass
+class LeadPreparer:
+    """`NewLead`s: the create event `lead add` writes and the obligations `refresh_lead`
+    stores for a new lead (no activities yet) of this import."""
+
+    policy: Any
+    calendar: Any
+    actor: str
+    now: datetime
+
+    def row(self, lead: dict[str, Any]) -> dict[str, Any]:
+        """The new lead's columns but for id, campaign and extra."""
+        now = self.now
+        row = {name: lead.get(name) for name in matching.RECONCILED}
+        row.update(
+            source=lead["source"],
+            stage=self.policy.first_stage,
+            status="new",
+            acquired_at=lead["acquired_at"],
+            created_at=now,
+            updated_at=now,
+            stage_entered_at=now,
+            kind="lead",
+            prospect_said_no=False,
+            **dedupe.blocking_keys(lead),
+        )
+        return row
+
+    def prepare(self, lead: dict[str, Any], key: str | None = None) -> NewLead:
+        import secrets
+
+        row = self.row(lead)
+        key = key or secrets.token_hex(32)
+        secret = bytes.fromhex(key)
+        sensitive = audit.PERSONAL["lead"]
+        fields: list[tuple[str, str]] = []
+        personal: list[str] = []
+        for name in _SHOWN_FIELDS:
+            value = row.get(name)
+            if value is None:
+                continue
+            if name in _TIMES:
+                value = value.isoformat()
+            if name in sensitive:
+                personal += (name, audit._text(value))
+                value = audit.seal(secret, value)
+            fields.append(fragment(name, [None, value]))
+        ordered = sorted(fields)
+        parts = []
+        for low, high in zip(("", *_ADDED), (*_ADDED, "\uffff"), strict=True):
+            parts.append(",".join(text for name, text in ordered if low < name < high))
+        # the lead's id is given when it is written (in place of this 0 in each row)
+        obligations = _obligations(
+            self.policy, self.calendar, {**row, "id": 0}, created_by=self.actor
+        )
+        stored = ",".join(text for _name, text in fields)
+        return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
+
+
+# a row checked: (values, campaign name, its blocking keys, what it writes if new), the reason
+# it is rejected, or None (not checked)
+Checked = tuple[dict[str, Any], str | None, list[tuple[str, ...]], NewLead | None] | str | None
 
 
 class Importer:
@@ -695,6 +856,7 @@ class Importer:
                 now=tx.now,
                 source=self.options.source,
                 day_first=self.options.day_first,
+                preparer=LeadPreparer(tx.policy, _MemoCalendar(tx.calendar), tx.actor.name, tx.now),
             )
         return self._checker
 
@@ -745,18 +907,20 @@ class Importer:
                 [None if record.error else record.values for record in records]
             )
         outcomes: list[_Outcome] = []
-        valid: list[tuple[Record, dict[str, Any]]] = []
+        valid: list[tuple[Record, dict[str, Any], list[tuple[str, ...]], NewLead | None]] = []
         for record, result in zip(records, checked, strict=True):
             if record.error or isinstance(result, str) or result is None:
                 reason = record.error or result or "not checked"
                 outcomes.append(_Outcome(record.row, "rejected", reason=reason))  # type: ignore[arg-type]
                 continue
-            values, campaign_name = result
+            values, campaign_name, keys, prepared = result
             try:
-                valid.append((record, self.complete(tx, record, values, campaign_name)))
+                values = self.complete(tx, record, values, campaign_name)
             except CrmError as exc:
                 outcomes.append(_Outcome(record.row, "rejected", reason=exc.message))
-        known = {c["id"]: c for c in _candidates(tx, [values for _record, values in valid])}
+                continue
+            valid.append((record, values, keys, prepared))
+        known = {c["id"]: c for c in _candidates(tx, [keys for _r, _v, keys, _p in valid])}
         before = {lead_id: dict(lead) for lead_id, lead in known.items()}
         queued_before = _queued(tx, list(known))
         index = matching.BlockIndex()
@@ -765,12 +929,13 @@ class Importer:
         conn = tx.session.connection()
         next_id = _next_lead_id(conn)  # final on SQLite; on PostgreSQL a stand-in, see below
         new: list[dict[str, Any]] = []
+        prepared_for: dict[int, NewLead | None] = {}  # new lead id -> prepared (None: stale)
         enriched: dict[int, dict[str, list[Any]]] = {}  # existing lead id -> changes
         reviews: list[tuple[dict[str, Any], str, Any, Any, int]] = []
-        for record, values in valid:
+        for record, values, keys, prepared in valid:
             match = matching.best_match(
                 values,
-                index.candidates(values),
+                index.candidates(values, keys),
                 name_threshold=tx.policy.name_threshold,
                 company_threshold=tx.policy.company_threshold,
             )
@@ -779,8 +944,9 @@ class Importer:
                 values["id"] = next_id
                 next_id += 1
                 new.append(values)
+                prepared_for[values["id"]] = prepared
                 known[values["id"]] = values
-                index.add(values)
+                index.add(values, keys)
                 outcomes.append(_Outcome(record.row, "imported", values))
                 continue
             target = known[match.record_id]
@@ -797,6 +963,8 @@ class Importer:
             if enrich:
                 matching.apply(target, enrich)
                 index.add(target)
+                if target["id"] in prepared_for:
+                    prepared_for[target["id"]] = None  # a new lead enriched: prepared again
                 if target["id"] in before:
                     so_far = enriched.setdefault(target["id"], {})
                     for name, (old, proposed) in enrich.items():
@@ -814,9 +982,14 @@ class Importer:
             # the sequence gives the ids (a later `lead add` or a concurrent import then never
             # collides, an undone import's ids are never given again); in file order. The
             # stand-ins were above every stored id, so matching saw the same order.
-            for lead, lead_id in zip(new, _reserve_ids(conn, "lead", len(new)), strict=True):
+            reserved = _reserve_ids(conn, "lead", len(new))
+            prepared_for = {
+                lead_id: prepared_for[lead["id"]]
+                for lead, lead_id in zip(new, reserved, strict=True)
+            }
+            for lead, lead_id in zip(new, reserved, strict=True):
                 lead["id"] = lead_id
-        self._write_new(tx, new)
+        self._write_new(tx, new, prepared_for)
         self._write_enriched(tx, enriched, before)
         self._write_reviews(tx, reviews)
         self._write_rows(tx, outcomes)
@@ -826,56 +999,62 @@ class Importer:
             counts[outcome.outcome] += 1
         return counts, outcomes
 
-    def _write_new(self, tx: Tx, new: list[dict[str, Any]]) -> None:
+    def _write_new(
+        self, tx: Tx, new: list[dict[str, Any]], prepared_for: dict[int, NewLead | None]
+    ) -> None:
         if not new:
             return
-        now, actor, first_stage = tx.now, tx.actor.name, tx.policy.first_stage
+        from crmcli.store.models import PersonalKey
+
+        now, actor = tx.now, tx.actor.name
         conn = tx.session.connection()
+        preparer = self.row_checker(tx).preparer
+        assert preparer is not None
+        # a new id has no audit key yet (ids are never given twice); should one exist all the
+        # same, its lead is sealed with it, as services.audit would
+        keys = dict(
+            conn.execute(
+                select(PersonalKey.record_id, PersonalKey.key).where(
+                    PersonalKey.record_type == "lead",
+                    col(PersonalKey.record_id) >= min(lead["id"] for lead in new),
+                )
+            ).all()
+        )
         rows = []
         events = []
+        key_rows = []
         obligation_rows: list[tuple[Any, ...]] = []
         stage_rows = []
+        batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
         for lead in new:
-            row = {name: lead.get(name) for name in matching.RECONCILED}
-            row.update(
-                id=lead["id"],
-                source=lead["source"],
-                stage=first_stage,
-                status="new",
-                campaign_id=lead["campaign_id"],
-                extra=lead["extra"],
-                acquired_at=lead["acquired_at"],
-                created_at=now,
-                updated_at=now,
-                stage_entered_at=now,
-                kind="lead",
-                prospect_said_no=False,
-                **dedupe.blocking_keys(lead),
+            lead_id = lead["id"]
+            prepared = prepared_for.get(lead_id)
+            if prepared is None or lead_id in keys:
+                prepared = preparer.prepare(lead, keys.get(lead_id))
+            key, stored, (before_campaign, before_extra, before_batch, rest), personal, dues = (
+                prepared
             )
+            if lead_id not in keys:
+                key_rows.append(("lead", lead_id, key, now))
+            row = preparer.row(lead)
+            row.update(id=lead_id, campaign_id=lead["campaign_id"], extra=lead["extra"])
             rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
-            stage_rows.append((lead["id"], first_stage, now, actor))
-            events.append(("lead", lead["id"], "create", self._created_changes(tx, row)))
-            obligation_rows += _obligations(tx, row, created_by=actor)
+            stage_rows.append((lead_id, row["stage"], now, actor))
+            campaign = self.campaign_name(tx, row["campaign_id"])
+            added = fragment("campaign", [None, campaign])[1] if campaign is not None else ""
+            extra = (
+                fragment("extra", [None, audit.jsonable(row["extra"])])[1] if row["extra"] else ""
+            )
+            parts = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
+            canonical = "{" + ",".join(part for part in parts if part) + "}"
+            stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
+            events.append((lead_id, "create", stored + "}", canonical, personal))
+            obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
         _insert(conn, Lead, _LEAD_COLUMNS, rows)
         _insert(conn, StageChange, ("lead_id", "to_stage", "at", "actor"), stage_rows)
-        append_events(tx, events, json_ready=True)
-        _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows)
-
-    def _created_changes(self, tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
-        """What `lead add` records for a new lead (its JSON shape), plus extra and the batch."""
-        changes: dict[str, Any] = {}
-        for name in _SHOWN_FIELDS:
-            value = row.get(name)
-            if value is not None:
-                # JSON values as audit.jsonable makes them (append_events skips that pass)
-                changes[name] = [None, value.isoformat() if name in _TIMES else value]
-        campaign = self.campaign_name(tx, row["campaign_id"])
-        if campaign is not None:
-            changes["campaign"] = [None, campaign]
-        if row["extra"]:
-            changes["extra"] = [None, audit.jsonable(row["extra"])]
-        changes[BATCH_KEY] = [None, self.batch_id]
-        return changes
+        _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
+        _append_prepared(tx, events)
+        _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows, json_text=("detail",))
 
     def _write_enriched(
         self, tx: Tx, enriched: dict[int, dict[str, list[Any]]], before: dict[int, dict[str, Any]]
@@ -957,8 +1136,14 @@ class Importer:
         _insert(tx.session.connection(), ImportRow, columns, rows)
 
 
-def _insert(conn: Any, model: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    BulkInsert(conn, model.__table__, columns)(conn, rows)
+def _insert(
+    conn: Any,
+    model: Any,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    json_text: Sequence[str] = (),
+) -> None:
+    BulkInsert(conn, model.__table__, columns, json_text)(conn, rows)
 
 
 _LEAD_COLUMNS = (
@@ -1002,7 +1187,9 @@ _SHOWN_FIELDS = tuple(
 _TIMES = {"acquired_at", "created_at", "updated_at"}
 
 
-def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[tuple[Any, ...]]:
+def _obligations(
+    policy: Any, calendar: Any, lead: dict[str, Any], *, created_by: str
+) -> list[tuple[Any, ...]]:
     """A new lead's obligations, as `refresh_lead` stores them (no activities yet)."""
     label = ", ".join(
         part
@@ -1035,9 +1222,9 @@ def _obligations(tx: Tx, lead: dict[str, Any], *, created_by: str) -> list[tuple
             "met" if due.met_at else "open",
             due.met_at,
             due.met_by,
-            due.detail,
+            json.dumps(due.detail),  # what the JSON column stores (json_text of _insert)
         )
-        for due in obligation_rules.obligations("lead", facts, tx.policy, _calendar(tx))
+        for due in obligation_rules.obligations("lead", facts, policy, calendar)
     ]
 
 
@@ -1062,20 +1249,14 @@ class _MemoCalendar:
         return getattr(self._calendar, name)
 
 
-def _calendar(tx: Tx) -> Any:
-    memo = tx.__dict__.get("_import_calendar")
-    if memo is None:
-        memo = tx.__dict__["_import_calendar"] = _MemoCalendar(tx.calendar)
-    return memo
-
-
-def _candidates(tx: Tx, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _candidates(tx: Tx, keys: list[list[tuple[str, ...]]]) -> list[dict[str, Any]]:
     """Leads in the database (and in the acting user's scope) sharing a blocking key with
-    any of `leads`: index lookups, a few queries per batch."""
+    any of the leads whose `matching.block_keys` are `keys`: index lookups, a few queries
+    per batch."""
     wanted: dict[str, set[tuple[str, ...]]] = {}
-    for lead in leads:
-        for kind, *values in matching.block_keys(lead):
-            wanted.setdefault(kind, set()).add(tuple(values))
+    for lead_keys in keys:
+        for key in lead_keys:
+            wanted.setdefault(key[0], set()).add(key[1:])
     conn = tx.session.connection()
     ids: set[int] = set()
     for kind, column in (("email", Lead.email), ("phone", Lead.phone)):
