@@ -2,7 +2,7 @@
 
 Eight writer processes (each its own crm user) add leads and log a call on each while a
 reader runs `crm report overdue` over and over and an import runs. The issue's full size is
-CRM_STRESS_COUNT=200 CRM_STRESS_IMPORT_ROWS=10000 (2.5 to 5 minutes on 2 busy cores);
+CRM_STRESS_COUNT=200 CRM_STRESS_IMPORT_ROWS=10000 (1 to 2.5 minutes on 2 quiet cores);
 `.ci/run` runs it at that size on both backends after the suite, which runs it smaller, with
 the same shape, to stay quick.
 """
