@@ -110,6 +110,7 @@ def overdue_lines(
     if bind.dialect.name != "sqlite" or fmt not in ("json", "csv"):
         return None
     from crmcli.store import sqlite_text as sql
+    from crmcli.store.parallel import cursor_segments, driver_sql, read_in_parts
 
     # the zone's offsets are needed from the oldest row the report prints to its horizon
     oldest = tx.session.execute(
@@ -138,8 +139,6 @@ def overdue_lines(
     path = sqlite_path(str(bind.url))
     ranges = _owner_ranges(tx, _cores(), **filters) if path else []
     if len(ranges) > 1:
-        from crmcli.store.parallel import driver_sql, read_in_parts
-
         made = read_in_parts(
             path,
             [driver_sql(query.where(owners), bind.dialect) for owners in ranges],
@@ -148,8 +147,6 @@ def overdue_lines(
         )
         if made is not None:
             return made
-    from crmcli.store.parallel import cursor_segments
-
     cursor = tx.session.connection().execute(query).cursor  # rows of one value: no result
     return cursor_segments(cursor, separator), lambda: _count_overdue(tx, **filters)
 
@@ -164,12 +161,14 @@ def _cores() -> int:
 def _owner_ranges(tx: Tx, parts: int, **filters: Any) -> list[Any]:
     """Conditions splitting the report into up to `parts` consecutive runs of owners with
     about as many rows each (the report is sorted by owner first); [] when it is small."""
+    if parts < 2:
+        return []  # one core: no need to count rows per owner
     per_owner = select(Obligation.owner_id, func.count()).group_by(Obligation.owner_id)
     counts = tx.session.execute(
         _open_and_due(tx, per_owner, **filters).order_by(Obligation.owner_id.asc().nulls_first())
     ).all()
     total = sum(rows for _, rows in counts)
-    if parts < 2 or len(counts) < 2 or total < PARALLEL_FROM:
+    if len(counts) < 2 or total < PARALLEL_FROM:
         return []
     cuts: list[int | None] = []  # the last owner of every part but the last (None: no owner)
     seen = 0

@@ -87,6 +87,7 @@ def read_in_parts(
         lock.close()
         return None
     workers: list[_Worker] = []
+    own = None
     try:
         own = _snapshot(path, timeout)
         for sql, params in parts[1:]:
@@ -96,6 +97,8 @@ def read_in_parts(
     except BaseException:
         for worker in workers:
             worker.kill()
+        if own is not None:
+            own.close()
         raise
     finally:
         lock.rollback()
