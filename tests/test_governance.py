@@ -164,6 +164,24 @@ def test_scoped_reports(scoped: Crm) -> None:
     assert {r["record_id"] for r in everything} == {1, 2, 3}
 
 
+def test_scoped_overdue_report_shows_the_quotes_of_their_leads(scoped: Crm) -> None:
+    bant = ["--budget", "20", "--authority", "15", "--need", "20", "--timeline", "10"]
+    for lead in ("1", "2"):  # lead 1 is in pat's campaign, lead 2 is not
+        scoped.ok("score", lead, *bant)
+        quote = scoped.ok("quote", "new", lead).out.strip()
+        line = ["--product", "Router", "--price", "1250", "--discount", "20"]  # needs approval
+        scoped.ok("quote", "line", quote, *line)
+        scoped.ok("quote", "submit", quote)
+    later = {"CRM_NOW": "2026-03-12T15:00:00Z"}
+    mine = scoped.ok("report", "overdue", "--format", "json", user="pat", **later).json()
+    assert {(r["record_type"], r["record_id"]) for r in mine} >= {("lead", 1), ("quote", 1)}
+    assert {r["record_type"] for r in mine} == {"lead", "quote"}
+    assert {r["record_id"] for r in mine if r["record_type"] == "quote"} == {1}
+    assert not [r for r in mine if r["record_type"] == "lead" and r["record_id"] != 1]
+    everything = scoped.ok("report", "overdue", "--format", "json", **later).json()
+    assert {r["record_id"] for r in everything if r["record_type"] == "quote"} == {1, 2}
+
+
 def test_user_scope_command(scoped: Crm) -> None:
     assert scoped("user", "scope", "pat").code == 2
     assert scoped("user", "scope", "pat", "--campaign", "Nope").code == 3

@@ -74,10 +74,21 @@ def _open_and_due(
         query = query.where(Obligation.rule == rule)
     allowed = campaign_scope(tx)
     if allowed is not None:  # campaign isolation: only obligations of the user's leads
-        query = query.join(
-            Lead, (Obligation.record_type == "lead") & (Obligation.record_id == Lead.id)
-        ).where(Lead.campaign_id.in_(sorted(allowed)))
+        query = query.where(_in_campaigns(sorted(allowed)))
     return query
+
+
+def _in_campaigns(campaigns: list[int]) -> Any:
+    """Obligations of leads in `campaigns` and of those leads' quotes (cases, accounts and
+    contacts belong to no campaign, so a user scoped to campaigns sees none of theirs)."""
+    from crmcli.store.models import Quote
+
+    leads = select(Lead.id).where(Lead.campaign_id.in_(campaigns))
+    quotes = select(Quote.id).where(Quote.lead_id.in_(leads))
+    return or_(
+        and_(Obligation.record_type == "lead", Obligation.record_id.in_(leads)),
+        and_(Obligation.record_type == "quote", Obligation.record_id.in_(quotes)),
+    )
 
 
 def overdue_rows(tx: Tx, **filters: Any) -> Iterator[tuple[Any, ...]]:
