@@ -82,6 +82,7 @@ def _move_stranded_leads(tx: Tx, stages: list[str], stage_map: dict[str, str]) -
             f"--map-stage {example}={stages[0]}"
         )
     moved = 0
+    remapped: list[int] = []
     for lead in tx.session.exec(select(Lead).where(col(Lead.stage).in_(list(counts)))).all():
         old, lead.stage = lead.stage, stage_map[lead.stage]
         lead.stage_entered_at = tx.now
@@ -97,7 +98,10 @@ def _move_stranded_leads(tx: Tx, stages: list[str], stage_map: dict[str, str]) -
             {"stage": [old, lead.stage], "reason": [None, "policy import --map-stage"]},
         )
         moved += 1
-    tx.session.flush()
+        remapped.append(lead.id)
+    from crmcli.services import stage_facts
+
+    stage_facts.refresh_session(tx.session, remapped)
     return moved
 
 
