@@ -284,13 +284,17 @@ def _first_old(q: Query, name: str, as_of: str) -> str:
     )
 
 
-def deals(q: Query, w: Window) -> str:
+def deals(q: Query, w: Window, *, scan: bool = False) -> str:
     """CTE `deals`: each visible lead as it stood at the as-of instant (see module doc).
 
     As of a past instant, each field is rebuilt in the row itself: the stage by one look-up
     in a covering index of stage changes, the audited fields only for leads in the (indexed)
     set of leads audited since then. One plain query over `lead`, so the planner can still
-    join it by id, push filters into it, and read the columns a report uses from an index."""
+    join it by id, push filters into it, and read the columns a report uses from an index.
+
+    `scan`: the report reads every deal (no join by id). The stage of then is looked up
+    once per lead in a fenced subquery that reads the covering index by creation time,
+    instead of once in each place the query uses the stage and its entry time."""
     as_of = q.bind(w.as_of)
     facts = "l.stage_history_at, l.stage_history_mask, l.stage_history_last"
     columns = (
@@ -312,6 +316,20 @@ def deals(q: Query, w: Window) -> str:
             f"FROM stage_change x WHERE x.lead_id = l.id AND x.at > {as_of} "
             "ORDER BY x.id LIMIT 1) END)"
         )
+        source, rest = "lead l", "l.type, l.extra"
+        if scan:
+            # (the covering index has every column but type and extra: those are read
+            # from the lead only when a report asks for them)
+            source = (
+                "(SELECT l.id, l.source, l.campaign_id, l.owner_id, l.stage, l.amount, "
+                f"l.close_date, l.created_at, l.stage_entered_at, {facts}, {stage_then} "
+                f"AS stage_then FROM lead l WHERE l.created_at <= {as_of}{q.fence()}) l"
+            )
+            stage_then = "l.stage_then"
+            rest = (
+                "(SELECT x.type FROM lead x WHERE x.id = l.id) AS type, "
+                "(SELECT x.extra FROM lead x WHERE x.id = l.id) AS extra"
+            )
         o, a, c = (_first_old(q, name, as_of) for name in ("owner", "amount", "close_date"))
         owner = (
             f"CASE WHEN {o} IS NULL THEN l.owner_id WHEN {o} = '' THEN NULL "
@@ -330,8 +348,8 @@ def deals(q: Query, w: Window) -> str:
             f"CASE WHEN {audited} THEN {close} ELSE l.close_date END AS close_date, "
             f"l.created_at, CASE WHEN {stage_then} IS NULL THEN l.stage_entered_at "
             "ELSE (SELECT max(x.at) FROM stage_change x WHERE x.lead_id = l.id "
-            f"AND x.at <= {as_of}) END AS entered_at, l.type, l.extra, {facts} "
-            f"FROM lead l WHERE l.created_at <= {as_of}"
+            f"AND x.at <= {as_of}) END AS entered_at, {rest}, {facts} "
+            f"FROM {source} WHERE l.created_at <= {as_of}"
         )
     filters = []
     if w.owner_id is not None:
@@ -919,7 +937,8 @@ def velocity(tx: Tx, options: Options) -> Report:
     )
     stuck = dict(
         q.rows(
-            f"WITH {cte} SELECT stage, sum(CASE stage {stuck_case} ELSE 0 END) FROM deals "
+            f"WITH {deals(q, w, scan=True)} SELECT stage, "
+            f"sum(CASE stage {stuck_case} ELSE 0 END) FROM deals "
             f"WHERE stage IN {q.in_list(limits)} GROUP BY stage"
         )
         if limits
@@ -1532,7 +1551,7 @@ def forecast(tx: Tx, options: Options) -> Report:
     funnel = Funnel.of(tx)
     probability = {s["key"]: s.get("probability", 0) for s in funnel.open}
     q = Query(tx)
-    cte = deals(q, w)
+    cte = deals(q, w, scan=True)
     # one pass over the open deals: those closing in the quarter, and those with no date
     # (past the first stage, where a close date is expected)
     due = f"close_date >= {q.bind(first.isoformat())} AND close_date < {q.bind(after.isoformat())}"
