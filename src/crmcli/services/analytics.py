@@ -931,18 +931,29 @@ def velocity(tx: Tx, options: Options) -> Report:
     over = f", sum(CASE WHEN v > {q.case('k', limits)} THEN 1 ELSE 0 END)"
     found = medians(q, spent, prefix=f"WITH {cte}", extra=over)
     cut = {k: w.as_of - timedelta(seconds=s) for k, s in limits.items()}
-    stuck_case = " ".join(
-        f"WHEN {q.bind(k)} THEN CASE WHEN entered_at < {q.bind(c)} THEN 1 ELSE 0 END"
+    # one sum per stage with a limit over the deals in those stages: no grouping, no sort
+    # (a deal's entry time is worked out only for the stage it is in)
+    stuck_sums = ", ".join(
+        f"sum(CASE WHEN stage = {q.bind(k)} THEN CASE WHEN entered_at < {q.bind(c)} THEN 1 "
+        "ELSE 0 END ELSE 0 END)"
         for k, c in cut.items()
     )
-    stuck = dict(
-        q.rows(
-            f"WITH {deals(q, w, scan=True)} SELECT stage, "
-            f"sum(CASE stage {stuck_case} ELSE 0 END) FROM deals "
-            f"WHERE stage IN {q.in_list(limits)} GROUP BY stage"
+    stuck = (
+        dict(
+            zip(
+                cut,
+                (
+                    n or 0  # (a sum over no deals is NULL)
+                    for n in q.rows(
+                        f"WITH {deals(q, w, scan=True)} SELECT {stuck_sums} FROM deals "
+                        f"WHERE stage IN {q.in_list(limits)}"
+                    )[0]
+                ),
+                strict=True,
+            )
         )
         if limits
-        else []
+        else {}
     )
     rows = []
     for stage in funnel.open:
