@@ -89,10 +89,13 @@ class StageChange(Table, table=True):
         Index("ix_stage_change_to_at", "to_stage", "at", "lead_id", "seconds_since_created"),
         # changes into a stage in order of the lead's age: lead-to-close medians (0012)
         Index("ix_stage_change_to_age", "to_stage", "seconds_since_created", "at", "lead_id"),
+        # a lead's changes by time (0012, in place of the one by lead alone): when it
+        # entered the stage it was in at a past instant, in one step
+        Index("ix_stage_change_lead_at", "lead_id", "at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    lead_id: int = Field(foreign_key="lead.id", index=True)
+    lead_id: int = Field(foreign_key="lead.id")
     from_stage: str | None = None
     to_stage: str
     seconds_in_from: int | None = None

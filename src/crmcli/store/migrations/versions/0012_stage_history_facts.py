@@ -10,7 +10,9 @@ stage history (issue 7's 2 s target for conversion, sources and velocity).
   change, in the index of changes by stage and time (lead to close without reading leads)
   and in a new one by stage and that age (lead-to-close medians without a sort);
 - first-response times (an expression of `obligation`, nothing stored) indexed per rep and
-  over all, so the response report reads its medians from an index instead of sorting.
+  over all, so the response report reads its medians from an index instead of sorting;
+- a lead's stage changes by time (in place of the index by lead alone, whose every use it
+  serves): when a deal entered the stage it was in at a past instant, in one step.
 
 All are backfilled from the stage history here; services.stage_facts keeps them since.
 The SQL repeats services.stage_facts on purpose: a migration must not change when the
@@ -120,6 +122,8 @@ def upgrade() -> None:
         "stage_change",
         ["to_stage", "seconds_since_created", "at", "lead_id"],
     )
+    op.drop_index("ix_stage_change_lead_id", table_name="stage_change")
+    op.create_index("ix_stage_change_lead_at", "stage_change", ["lead_id", "at"])
     for name, columns in RESPONSE_INDEXES.items():
         op.execute(
             f"CREATE INDEX {name} ON obligation ({columns.format(v=_response(dialect))}) "
@@ -132,12 +136,17 @@ def upgrade() -> None:
     ).scalar()
     if has_stats:
         # the planner needs statistics for the rebuilt indexes too (see 0011)
-        rebuilt = ("ix_lead_report_created", "ix_stage_change_to_at", "ix_stage_change_to_age")
+        rebuilt = (
+            *("ix_lead_report_created", "ix_stage_change_to_at", "ix_stage_change_to_age"),
+            "ix_stage_change_lead_at",
+        )
         for name in (*rebuilt, *RESPONSE_INDEXES):
             op.execute(f'ANALYZE "{name}"')
 
 
 def downgrade() -> None:
+    op.drop_index("ix_stage_change_lead_at", table_name="stage_change")
+    op.create_index("ix_stage_change_lead_id", "stage_change", ["lead_id"])
     for name in reversed(RESPONSE_INDEXES):
         op.drop_index(name, table_name="obligation")
     op.drop_index("ix_stage_change_to_age", table_name="stage_change")
