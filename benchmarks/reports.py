@@ -14,6 +14,7 @@ Target: each report's median under 2 s. It is a measurement, not a test: it prin
 per report and always exits 0. CRM_NOW is the instant the data is built around.
 
     python benchmarks/reports.py [--leads 1000000] [--runs 3] [--db PATH | --reuse PATH]
+                                 [--only conversion,velocity]
 
 --reuse PATH adds the stage history to that database if it has none (so point it at a copy
 of a database you want to keep as it is).
@@ -153,6 +154,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=1_000_000, help="leads to build (1000000)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per command (3)")
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="time only the reports whose names start with one of these (comma-separated: "
+        "--only conversion,velocity); the anchor is always timed",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", type=Path, help="build the database here and keep it")
     where.add_argument("--reuse", type=Path, metavar="PATH", help="use this database")
@@ -209,6 +216,13 @@ def main() -> int:
             "dashboard --html": [*base, "dashboard", "--html", str(Path(tmp) / "d.html")],
             f"dashboard --as-of {as_of}": [*base, "dashboard", "--as-of", as_of, "-f", "json"],
         }
+        if args.only:
+            wanted = tuple(n.strip() for n in args.only.split(",") if n.strip())
+            commands = {
+                name: argv
+                for name, argv in commands.items()
+                if "anchor" in name or name.startswith(wanted)
+            }
         print(f"CRM_NOW={overdue.CRM_NOW}; {args.runs} runs each, medians; the machine is shared")
         samples = measure(commands, args.runs, env)
 

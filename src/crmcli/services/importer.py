@@ -41,7 +41,7 @@ from crmcli.records import LEAD_FIELDS
 from crmcli.rules import dedupe, mapping, matching
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
-from crmcli.services import audit, scope
+from crmcli.services import audit, scope, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
 from crmcli.services.workspace import Tx, Workspace
@@ -1025,6 +1025,7 @@ class Importer:
         key_rows = []
         obligation_rows: list[tuple[Any, ...]] = []
         stage_rows = []
+        bits = stage_facts.stage_bits(conn, [preparer.policy.first_stage])
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
         for lead in new:
             lead_id = lead["id"]
@@ -1038,8 +1039,15 @@ class Importer:
                 key_rows.append(("lead", lead_id, key, now))
             row = preparer.row(lead)
             row.update(id=lead_id, campaign_id=lead["campaign_id"], extra=lead["extra"])
+            # its history is the one stage change below: the facts of it, as stage_facts keeps
+            row.update(
+                stage_history_at=now,
+                stage_history_mask=bits.get(row["stage"]) or None,
+                stage_history_last=row["stage"],
+            )
             rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
-            stage_rows.append((lead_id, row["stage"], now, actor))
+            age = stage_facts.seconds_between(now, row["created_at"])
+            stage_rows.append((lead_id, row["stage"], now, actor, age))
             campaign = self.campaign_name(tx, row["campaign_id"])
             added = fragment("campaign", [None, campaign])[1] if campaign is not None else ""
             extra = (
@@ -1051,7 +1059,12 @@ class Importer:
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
         _insert(conn, Lead, _LEAD_COLUMNS, rows)
-        _insert(conn, StageChange, ("lead_id", "to_stage", "at", "actor"), stage_rows)
+        _insert(
+            conn,
+            StageChange,
+            ("lead_id", "to_stage", "at", "actor", "seconds_since_created"),
+            stage_rows,
+        )
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
         _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows, json_text=("detail",))
@@ -1162,6 +1175,7 @@ _LEAD_COLUMNS = (
     "prospect_said_no",
     "company_key",
     "last_key",
+    *("stage_history_at", "stage_history_mask", "stage_history_last"),  # services.stage_facts
 )
 _OBLIGATION_COLUMNS = (
     "rule",

@@ -245,6 +245,9 @@ def merge_leads(
         snapshot | {"merged_into": [None, keep_id], "moved": [None, moved_keys]},
     )
     tx.audit("lead", keep_id, "merge", changes | {"merged_from": [None, other_id]})
+    from crmcli.services import stage_facts
+
+    stage_facts.refresh_session(tx.session, [keep_id])  # OTHER's stage history is KEEP's now
     refresh_lead(tx, keep)
     return {"keep": keep_id, "merged": other_id, "changes": changes, "moved": moved}
 

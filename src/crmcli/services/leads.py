@@ -167,6 +167,7 @@ def _visible(tx: Tx, lead_id: int) -> bool:
 
 def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     # imported here: `crm lead list` should not load the lifecycle tables and rules
+    from crmcli.services import stage_facts
     from crmcli.services.obligations import refresh_lead
     from crmcli.store.models import StageChange
 
@@ -195,6 +196,7 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     tx.session.add(
         StageChange(lead_id=lead.id, to_stage=lead.stage, at=tx.now, actor=tx.actor.name)
     )
+    stage_facts.refresh_session(tx.session, [lead.id])
     created = get_lead(tx, lead.id)
     changes = {k: [None, v] for k, v in created.items() if v is not None and k != "id"}
     if matches:

@@ -20,7 +20,7 @@ from crmcli.rules.gates import (
     opportunity_types,
     type_required,
 )
-from crmcli.services import audit
+from crmcli.services import audit, stage_facts
 from crmcli.services.lookups import load_lead
 from crmcli.services.obligations import open_obligations, refresh_lead
 from crmcli.services.workspace import Tx
@@ -123,7 +123,7 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     lead.stage, lead.stage_entered_at, lead.updated_at = target, tx.now, tx.now
     converted = update_status(tx, lead)
     tx.session.add(lead)
-    tx.session.flush()
+    stage_facts.refresh_session(tx.session, [lead.id])
     changes = audit.diff(before, _snapshot(lead))
     if result.skipped:
         changes["skipped"] = [None, list(result.skipped)]

@@ -81,7 +81,7 @@ def _move_stranded_leads(tx: Tx, stages: list[str], stage_map: dict[str, str]) -
             f"leads are in stages the new policy lacks: {listing}; map them with "
             f"--map-stage {example}={stages[0]}"
         )
-    moved = 0
+    remapped: list[int] = []
     for lead in tx.session.exec(select(Lead).where(col(Lead.stage).in_(list(counts)))).all():
         old, lead.stage = lead.stage, stage_map[lead.stage]
         lead.stage_entered_at = tx.now
@@ -96,9 +96,11 @@ def _move_stranded_leads(tx: Tx, stages: list[str], stage_map: dict[str, str]) -
             "update",
             {"stage": [old, lead.stage], "reason": [None, "policy import --map-stage"]},
         )
-        moved += 1
-    tx.session.flush()
-    return moved
+        remapped.append(lead.id)
+    from crmcli.services import stage_facts
+
+    stage_facts.refresh_session(tx.session, remapped)
+    return len(remapped)
 
 
 def install_default(tx: Tx) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import select
 
 from crmcli.errors import NotPermitted
-from crmcli.services import activities, leads, pipeline, policies, users
+from crmcli.services import activities, leads, pipeline, policies, stage_facts, users
 from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import Campaign, Lead, StageChange, User
@@ -189,7 +189,8 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
             notes="first call (example)",
         )
     tx.session.add(lead)
-    tx.session.flush()
+    # re-dated and moved on: its stage-history facts follow
+    stage_facts.refresh_session(tx.session, [lead.id])
     placed = {**state, **{k: str(closing[k]) for k in ("amount", "close_date") if k in closing}}
     tx.audit("lead", lead.id, "update", {k: [None, v] for k, v in placed.items()})
     refresh_lead(tx, lead)

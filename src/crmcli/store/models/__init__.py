@@ -46,6 +46,7 @@ _LAZY = {
     **dict.fromkeys(("ServiceCase", "CaseComment", "CaseAttachment", "CasePause"), "cases"),
     **dict.fromkeys(("Quote", "QuoteLine", "QuoteApproval"), "quotes"),
     **dict.fromkeys(("OutboxMessage", "EmailMessage"), "messaging"),
+    "StageKey": "history",
 }
 
 __all__ = [

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Index
+from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field
 
 from crmcli.store.models.base import Table, _json, _when
@@ -62,6 +62,8 @@ class Lead(Table, table=True):
             "ix_lead_report_created",
             *("created_at", "stage", "owner_id", "campaign_id", "source", "amount"),
             *("close_date", "stage_entered_at"),
+            # the stored stage-history facts below (migration 0012)
+            *("stage_history_at", "stage_history_mask", "stage_history_last"),
         ),
         # ids are never reused: a deleted lead's audit history must not become another's
         {"sqlite_autoincrement": True},
@@ -107,6 +109,12 @@ class Lead(Table, table=True):
     prospect_said_no: bool = False
     type: str | None = None  # opportunity type from the policy's pipeline.opportunity_types
     opted_out_at: datetime | None = _when()  # no automated messages after this (0008)
+    # facts of the lead's stage history (migration 0012), kept by services.stage_facts
+    # whenever the history changes, so reports need not read the history lead by lead:
+    # when it last changed, the stages it ever entered (bits: stage_key ids), the latest one
+    stage_history_at: datetime | None = _when()
+    stage_history_mask: int | None = Field(default=None, sa_column=Column(BigInteger()))
+    stage_history_last: str | None = None
 
 
 class PolicyVersion(Table, table=True):
