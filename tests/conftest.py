@@ -217,6 +217,7 @@ class Crm:
         """The database as a --db value (on PostgreSQL: connecting as `login`)."""
         if self.pg is None:
             return str(self.db)
+        self.pg.ensure_role(login)  # a test may run alone: the first to connect as `login`
         return self.pg.db_url(self.pg_database, login)
 
     @property

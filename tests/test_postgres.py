@@ -32,7 +32,7 @@ def test_a_login_that_is_not_a_crm_user_is_refused(team: Crm) -> None:
 
 
 def test_a_role_the_server_does_not_know_exits_4(team: Crm) -> None:
-    run = team("--db", team.url("no_such_role_xyz"), "lead", "list")
+    run = team("--db", team.pg.db_url(team.pg_database, "no_such_role_xyz"), "lead", "list")
     assert run.code == 4
     assert 'role "no_such_role_xyz" does not exist' in run.err
     assert len(run.err.strip().splitlines()) == 1
