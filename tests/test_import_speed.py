@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import Crm
-from crmcli.errors import BadInput
+from crmcli.errors import BadInput, StorageError
 from crmcli.rules import validation
 from crmcli.services import importer
 
@@ -224,3 +224,46 @@ def test_a_new_lead_enriched_later_in_its_batch_is_written_with_what_it_got(tmp_
     assert created["changes"]["phone"] == [None, "+12125550100"]
     stored = rows(crm.db, "SELECT field, new FROM audit_personal ORDER BY event_id, field")
     assert ("title", '"CTO"') in stored and ("phone", '"+12125550100"') in stored
+
+
+def test_a_batch_of_several_check_chunks_commits_whole_and_resumes(tmp_path, monkeypatch) -> None:
+    """Rows are checked and written in chunks, but a batch (--batch-size rows) commits as one:
+    a failure in a later chunk rolls back the batch's earlier chunks too, and the re-run
+    completes exactly what one uninterrupted run stores."""
+    path = messy_file(tmp_path / "leads.csv")
+    reference = Crm(tmp_path / "reference.db")
+    reference.ok("init")
+    reference.ok("lead", "import", str(path), "--batch-size", "7")
+
+    monkeypatch.setattr(importer, "CHECK_CHUNK", 3)
+    process = importer.Importer.process
+    calls = []
+
+    def failing(self, tx, records, checked=None):
+        calls.append(len(records))
+        if len(calls) == 5:  # the second chunk of the second batch (a batch is 3 chunks)
+            raise StorageError("disk I/O error")
+        return process(self, tx, records, checked)
+
+    monkeypatch.setattr(importer.Importer, "process", failing)
+    crm = Crm(tmp_path / "crm.db")
+    crm.ok("init")
+    run = crm("lead", "import", str(path), "--batch-size", "7")
+    assert run.code == 6 and "disk I/O error" in run.err
+    assert calls == [3, 3, 3, 3, 3]
+    # the first batch (chunks 1-3: rows 2-10) only, whole, with its leads and their events
+    assert rows(crm.db, "SELECT min(row_number), max(row_number) FROM import_row") == [(2, 10)]
+    assert (
+        crm.count("lead")
+        == 9
+        == len(rows(crm.db, "SELECT id FROM audit_event WHERE record_type = 'lead'"))
+    )
+
+    monkeypatch.setattr(importer.Importer, "process", process)
+    run = crm.ok("lead", "import", str(path), "--batch-size", "7")
+    assert "resumed batch 1 after row 10" in run.err
+    for table in TABLES:  # (a chunk writes its rejected rows' records first)
+        assert sorted(rows(crm.db, f"SELECT * FROM {table}"), key=repr) == sorted(
+            rows(reference.db, f"SELECT * FROM {table}"), key=repr
+        ), table
+    assert crm.ok("audit", "verify").code == 0
