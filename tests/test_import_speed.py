@@ -271,3 +271,27 @@ def test_a_batch_of_several_check_chunks_commits_whole_and_resumes(tmp_path, mon
             rows(reference.db, f"SELECT * FROM {table}"), key=repr
         ), table
     assert crm.ok("audit", "verify").code == 0
+
+
+def test_the_import_restores_the_garbage_collectors_thresholds(
+    crm: Crm, tmp_path, monkeypatch
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    real = importer._run
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        if len(seen) == 2:
+            raise StorageError("disk I/O error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_run", spy)
+    path = messy_file(tmp_path / "leads.csv")
+    crm.ok("lead", "import", str(path))
+    assert gc.get_threshold() == before
+    assert crm("lead", "import", str(path)).code == 6  # failing: restored all the same
+    assert seen == [importer.IMPORT_GC_THRESHOLD] * 2
+    assert gc.get_threshold() == before

@@ -27,6 +27,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -1413,9 +1414,29 @@ def run_import(
         raise BadInput("--batch-size: give 1 or more")
     source = SourceFile(options)
     try:
-        return _run(ws, options, source, dry_run=dry_run, progress=progress)
+        with _fewer_collections():
+            return _run(ws, options, source, dry_run=dry_run, progress=progress)
     finally:
         source.close()
+
+
+# the cyclic garbage collector's thresholds during an import (the default is 700, 10, 10)
+IMPORT_GC_THRESHOLD = (50_000, 20, 100)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while importing (a forked worker inherits
+    it): each row makes dozens of short-lived dicts, lists and tuples, so at the default
+    threshold a collection runs every few rows; about a tenth of the import's CPU time."""
+    import gc
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(*IMPORT_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _run(
