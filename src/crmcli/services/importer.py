@@ -1119,8 +1119,8 @@ class Importer:
             extra = (
                 fragment("extra", [None, audit.jsonable(lead["extra"])])[1] if lead["extra"] else ""
             )
-            parts = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
-            canonical = "{" + ",".join(part for part in parts if part) + "}"
+            pieces = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
+            canonical = "{" + ",".join(piece for piece in pieces if piece) + "}"
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
@@ -1528,9 +1528,9 @@ def _import_all(
 
         # rows are checked in chunks (with a worker, a few chunks ahead of the one being
         # written); a batch's chunks share its transaction
-        chunk_size = min(options.batch_size, CHECK_CHUNK)
+        size = options.batch_size
         ahead: deque[tuple[list[Record], Any]] = deque()
-        for chunk in _chunks_of(source, resume_after, earlier, rejects, chunk_size):
+        for chunk in _chunks_of(source, resume_after, earlier, rejects, CHECK_CHUNK, size):
             if pool is None:
                 flush(chunk, None)
                 continue
@@ -1572,9 +1572,10 @@ def _import_all(
 
 class _Batches:
     """The import's transactions: the chunks written go into one until it holds a batch's
-    rows, then it commits (a kill -9 loses at most the batch being written). Larger
-    transactions than the check chunks: each commit rewrites every index page it touched,
-    and a duplicate-search index is touched all over by any few thousand leads."""
+    rows (`_chunks_of` cuts a chunk where a batch ends), then it commits (a kill -9 loses at
+    most the batch being written). Larger transactions than the check chunks: each commit
+    rewrites every index page it touched, and a duplicate-search index is touched all over
+    by any few thousand leads."""
 
     def __init__(self, tx_factory: Callable[[], Any], size: int) -> None:
         self._factory = tx_factory
@@ -1612,19 +1613,24 @@ def _chunks_of(
     earlier: dict[int, str],
     rejects: RejectsWriter | None,
     size: int,
+    batch: int,
 ) -> Iterator[list[Record]]:
-    """The file's records in batches, after the rows a resumed batch already committed
-    (those it rejected go to the rejects file again)."""
+    """The file's records in chunks of `size`, cut where each batch of `batch` rows ends,
+    after the rows a resumed batch already committed (those it rejected go to the rejects
+    file again)."""
     chunk: list[Record] = []
+    in_batch = 0
     for record in source.records():
         if record.row <= resume_after:
             if rejects and record.row in earlier:
                 rejects.write(record, earlier[record.row])
             continue
         chunk.append(record)
-        if len(chunk) >= size:
+        in_batch += 1
+        if len(chunk) >= size or in_batch >= batch:
             yield chunk
             chunk = []
+            in_batch %= batch
     if chunk:
         yield chunk
 
