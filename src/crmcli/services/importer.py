@@ -760,16 +760,8 @@ class RowChecker:
 #  its create event's fields as stored: `"name":value` joined, sealed (services.audit),
 #  the same in canonical order, in 4 parts around the names the writer adds (_ADDED),
 #  its personal fields' readable originals: (name, JSON text, name, JSON text, …),
-#  its obligations' rows, their record id 0,
-#  its lead row (_LEAD_COLUMNS) in stored form, but for id, campaign and extra, or None)
-NewLead = tuple[
-    str,
-    str,
-    tuple[str, str, str, str],
-    tuple[str, ...],
-    tuple[tuple[Any, ...], ...],
-    tuple[Any, ...] | None,
-]
+#  its obligations' rows, their record id 0)
+NewLead = tuple[str, str, tuple[str, str, str, str], tuple[str, ...], tuple[tuple[Any, ...], ...]]
 # the create event's fields the writer adds: they need the database or the batch
 _ADDED = ("campaign", "extra", BATCH_KEY)
 
@@ -783,10 +775,8 @@ class LeadPreparer:
     calendar: Any
     actor: str
     now: datetime
-    # give an obligation row and a lead row their stored form (`BulkInsert.binder`), so the
-    # writer inserts them as they are; None: left to the insert
+    # gives an obligation row its stored form (`BulkInsert.binder`); None: left to the insert
     bind_obligation: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
-    bind_lead: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
 
     def row(self, lead: dict[str, Any]) -> dict[str, Any]:
         """The new lead's columns but for id, campaign and extra."""
@@ -842,10 +832,7 @@ class LeadPreparer:
         )
         if self.bind_obligation is not None:
             obligations = [self.bind_obligation(due) for due in obligations]
-        columns = None
-        if self.bind_lead is not None:  # id, campaign and extra are None here: the writer's
-            columns = self.bind_lead(tuple(row.get(name) for name in _LEAD_COLUMNS))
-        return key, stored, tuple(parts), tuple(personal), tuple(obligations), columns  # type: ignore[return-value]
+        return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
 
 
 # a row checked: (values, campaign name, its blocking keys, what it writes if new), the reason
@@ -916,13 +903,14 @@ class Importer:
                     tx.actor.name,
                     tx.now,
                     bind_obligation=self._obligation_insert(tx).binder(),
-                    bind_lead=_bulk(tx, Lead, _LEAD_COLUMNS).binder(),
                 ),
             )
         return self._checker
 
     def _obligation_insert(self, tx: Tx) -> BulkInsert:
-        return _bulk(tx, Obligation, _OBLIGATION_COLUMNS, json_text=("detail",))
+        conn = tx.session.connection()
+        table = Obligation.__table__  # type: ignore[attr-defined]
+        return BulkInsert(conn, table, _OBLIGATION_COLUMNS, json_text=("detail",))
 
     def complete(
         self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
@@ -1090,41 +1078,31 @@ class Importer:
         obligation_rows: list[tuple[Any, ...]] = []
         stage_rows = []
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
-        # prepared in stored form (LeadPreparer.bind_lead) but for the writer's columns
-        bound = preparer.bind_lead is not None
-        bind_late = _bulk(tx, Lead, ("campaign_id", "extra")).binder()
-        stage = preparer.policy.first_stage
         for lead in new:
             lead_id = lead["id"]
             prepared = prepared_for.get(lead_id)
             if prepared is None or lead_id in keys:
                 prepared = preparer.prepare(lead, keys.get(lead_id))
-            key, stored, parts, personal, dues, columns = prepared
-            before_campaign, before_extra, before_batch, rest = parts
+            key, stored, (before_campaign, before_extra, before_batch, rest), personal, dues = (
+                prepared
+            )
             if lead_id not in keys:
                 key_rows.append(("lead", lead_id, key, now))
-            if bound:
-                assert columns is not None
-                late = bind_late((lead["campaign_id"], lead["extra"]))
-                rows.append(
-                    (lead_id, *columns[1:_CAMPAIGN_AT], *late, *columns[_CAMPAIGN_AT + 2 :])
-                )
-            else:
-                row = preparer.row(lead)
-                row.update(id=lead_id, campaign_id=lead["campaign_id"], extra=lead["extra"])
-                rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
-            stage_rows.append((lead_id, stage, now, actor))
-            campaign = self.campaign_name(tx, lead["campaign_id"])
+            row = preparer.row(lead)
+            row.update(id=lead_id, campaign_id=lead["campaign_id"], extra=lead["extra"])
+            rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
+            stage_rows.append((lead_id, row["stage"], now, actor))
+            campaign = self.campaign_name(tx, row["campaign_id"])
             added = fragment("campaign", [None, campaign])[1] if campaign is not None else ""
             extra = (
-                fragment("extra", [None, audit.jsonable(lead["extra"])])[1] if lead["extra"] else ""
+                fragment("extra", [None, audit.jsonable(row["extra"])])[1] if row["extra"] else ""
             )
             pieces = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
             canonical = "{" + ",".join(piece for piece in pieces if piece) + "}"
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
-        _bulk(tx, Lead, _LEAD_COLUMNS)(conn, rows, bound=bound)
+        _insert(conn, Lead, _LEAD_COLUMNS, rows)
         _insert(conn, StageChange, ("lead_id", "to_stage", "at", "actor"), stage_rows)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
@@ -1211,10 +1189,6 @@ class Importer:
         _insert(tx.session.connection(), ImportRow, columns, rows)
 
 
-def _bulk(tx: Tx, model: Any, columns: Sequence[str], json_text: Sequence[str] = ()):
-    return BulkInsert(tx.session.connection(), model.__table__, columns, json_text)
-
-
 def _insert(
     conn: Any,
     model: Any,
@@ -1242,7 +1216,6 @@ _LEAD_COLUMNS = (
     "company_key",
     "last_key",
 )
-_CAMPAIGN_AT = _LEAD_COLUMNS.index("campaign_id")  # then extra: the writer's columns
 _OBLIGATION_COLUMNS = (
     "rule",
     "record_type",
