@@ -803,7 +803,7 @@ class LeadPreparer:
         key = key or secrets.token_hex(32)
         secret = bytes.fromhex(key)
         sensitive = audit.PERSONAL["lead"]
-        shown: dict[str, list[Any]] = {}
+        fields: list[tuple[str, str]] = []
         personal: list[str] = []
         for name in _SHOWN_FIELDS:
             value = row.get(name)
@@ -814,24 +814,18 @@ class LeadPreparer:
             if name in sensitive:
                 personal += (name, audit._text(value))
                 value = audit.seal(secret, value)
-            shown[name] = [None, value]
-        # two encodes in C instead of a fragment per field: as stored (the fields' order)
-        # and canonical (sorted), the latter cut where the writer's fields go (_ADDED)
-        stored = _STORED_JSON.encode(shown)[1:-1]
-        canonical = audit._CANONICAL.encode(shown)[1:-1]
+            fields.append(fragment(name, [None, value]))
+        ordered = sorted(fields)
         parts = []
-        start = 0
-        for name in _ADDED:
-            end = _key_at(canonical, next((n for n in _AFTER[name] if n in shown), None))
-            parts.append(canonical[start:end].removesuffix(","))
-            start = end
-        parts.append(canonical[start:])
+        for low, high in zip(("", *_ADDED), (*_ADDED, "\uffff"), strict=True):
+            parts.append(",".join(text for name, text in ordered if low < name < high))
         # the lead's id is given when it is written (in place of this 0 in each row)
         obligations = _obligations(
             self.policy, self.calendar, {**row, "id": 0}, created_by=self.actor
         )
         if self.bind_obligation is not None:
             obligations = [self.bind_obligation(due) for due in obligations]
+        stored = ",".join(text for _name, text in fields)
         return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
 
 
@@ -1238,20 +1232,6 @@ _SHOWN_FIELDS = tuple(
     f for f in LEAD_FIELDS if f not in ("id", "score", "band", "owner", "campaign")
 )
 _TIMES = {"acquired_at", "created_at", "updated_at"}
-# an event's fields as `fragment` writes them, in the order given
-_STORED_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-# the shown fields that sort after each field the writer adds, in sorted order
-_AFTER = {added: [n for n in sorted(_SHOWN_FIELDS) if n > added] for added in _ADDED}
-
-
-def _key_at(canonical: str, name: str | None) -> int:
-    """Where the field `name` starts in an object's canonical JSON without its braces (the
-    end if None). Inside JSON strings a quote is always escaped, so `,"name":` is a key."""
-    if name is None:
-        return len(canonical)
-    if canonical.startswith(f'"{name}":'):
-        return 0
-    return canonical.index(f',"{name}":') + 1
 
 
 def _obligations(
