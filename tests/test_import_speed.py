@@ -106,17 +106,21 @@ def test_bulk_insert_stores_what_a_core_insert_stores(tmp_path) -> None:
         ("Cy", "N", "web", "new", "new", "", "", [], when, when, when, "lead", False, None, 1),
     ]  # fmt: skip
     stored = []
-    for name in ("core", "bulk"):
+    for name in ("core", "bulk", "bound"):
         Crm(tmp_path / f"{name}.db").ok("init")
         with make_engine(f"sqlite:///{tmp_path / name}.db").begin() as conn:
             if name == "core":
                 conn.execute(
                     insert(table), [dict(zip(columns, row, strict=True)) for row in values]
                 )
-            else:
+            elif name == "bulk":
                 importer.BulkInsert(conn, table, columns)(conn, values)
+            else:  # bound row by row (as the worker does obligations), inserted as they are
+                bulk = importer.BulkInsert(conn, table, columns)
+                bind = bulk.binder()
+                bulk(conn, [bind(row) for row in values], bound=True)
         stored.append(rows(tmp_path / f"{name}.db", "SELECT * FROM lead"))
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
 
 
 @settings(max_examples=300, deadline=None)

@@ -434,15 +434,7 @@ class Policy:
         return band.name if band else None
 
     def stage(self, key: str) -> dict[str, Any] | None:
-        return self._stage_by_key.get(key)
-
-    @cached_property
-    def _stage_by_key(self) -> dict[str, dict[str, Any]]:
-        # the first of a key, as a scan finds it (asked for every record a rule looks at)
-        found: dict[str, dict[str, Any]] = {}
-        for stage in self.stages:
-            found.setdefault(stage["key"], stage)
-        return found
+        return next((s for s in self.stages if s["key"] == key), None)
 
     def stage_keys(self) -> list[str]:
         return [s["key"] for s in self.stages]
@@ -456,16 +448,6 @@ class Policy:
         return self.stages[0]["key"]
 
     def rule(self, rule_id: str) -> RuleSpec:
-        spec = self._rule_specs.get(rule_id)
-        if spec is None:
-            spec = self._rule_specs[rule_id] = self._rule_spec(rule_id)
-        return spec
-
-    @cached_property
-    def _rule_specs(self) -> dict[str, RuleSpec]:
-        return {}
-
-    def _rule_spec(self, rule_id: str) -> RuleSpec:
         settings = self.data["rules"][rule_id]
         after = settings.get("after")
         return RuleSpec(
