@@ -9,12 +9,15 @@ after the last committed row. A file already imported is not imported again.
 Rows are written through the driver's `executemany` (`BulkInsert`: SQLAlchemy's own bind
 processors, no statement compiled per row, no ORM objects); every new or enriched lead still
 gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
-(`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
-(`RowChecker`: validation without the database) in a forked worker process a few batches
-ahead of the writer, which also prepares what each row writes if it turns out new
-(`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its obligations,
-its blocking keys), so the writer only matches, joins strings and hashes the audit chain;
-all batches share one connection, so SQLite's page cache stays warm.
+(`rules.obligations`, as `refresh_lead` computes them). Rows are checked and written in
+chunks of `CHECK_CHUNK`; a batch (10,000 rows by default) is a few chunks in one
+transaction, since each commit rewrites every index page the batch touched. A large file's
+rows are checked (`RowChecker`: validation without the database) in a forked worker process
+a few chunks ahead of the writer, which also prepares what each row writes if it turns out
+new (`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its
+obligations in stored form, its blocking keys), so the writer only matches, joins strings
+and hashes the audit chain; all batches share one connection, so SQLite's page cache stays
+warm.
 """
 
 from __future__ import annotations
