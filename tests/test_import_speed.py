@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import Crm
-from crmcli.errors import BadInput
+from crmcli.errors import BadInput, StorageError
 from crmcli.rules import validation
 from crmcli.services import importer
 
@@ -106,17 +106,21 @@ def test_bulk_insert_stores_what_a_core_insert_stores(tmp_path) -> None:
         ("Cy", "N", "web", "new", "new", "", "", [], when, when, when, "lead", False, None, 1),
     ]  # fmt: skip
     stored = []
-    for name in ("core", "bulk"):
+    for name in ("core", "bulk", "bound"):
         Crm(tmp_path / f"{name}.db").ok("init")
         with make_engine(f"sqlite:///{tmp_path / name}.db").begin() as conn:
             if name == "core":
                 conn.execute(
                     insert(table), [dict(zip(columns, row, strict=True)) for row in values]
                 )
-            else:
+            elif name == "bulk":
                 importer.BulkInsert(conn, table, columns)(conn, values)
+            else:  # bound row by row (as the worker does obligations), inserted as they are
+                bulk = importer.BulkInsert(conn, table, columns)
+                bind = bulk.binder()
+                bulk(conn, [bind(row) for row in values], bound=True)
         stored.append(rows(tmp_path / f"{name}.db", "SELECT * FROM lead"))
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
 
 
 @settings(max_examples=300, deadline=None)
@@ -224,3 +228,70 @@ def test_a_new_lead_enriched_later_in_its_batch_is_written_with_what_it_got(tmp_
     assert created["changes"]["phone"] == [None, "+12125550100"]
     stored = rows(crm.db, "SELECT field, new FROM audit_personal ORDER BY event_id, field")
     assert ("title", '"CTO"') in stored and ("phone", '"+12125550100"') in stored
+
+
+def test_a_batch_of_several_check_chunks_commits_whole_and_resumes(tmp_path, monkeypatch) -> None:
+    """Rows are checked and written in chunks, but a batch (--batch-size rows) commits as one:
+    a failure in a later chunk rolls back the batch's earlier chunks too, and the re-run
+    completes exactly what one uninterrupted run stores."""
+    path = messy_file(tmp_path / "leads.csv")
+    reference = Crm(tmp_path / "reference.db")
+    reference.ok("init")
+    reference.ok("lead", "import", str(path), "--batch-size", "7")
+
+    monkeypatch.setattr(importer, "CHECK_CHUNK", 3)
+    process = importer.Importer.process
+    calls = []
+
+    def failing(self, tx, records, checked=None):
+        calls.append(len(records))
+        if len(calls) == 5:  # the second chunk of the second batch (chunks of 3, 3 and 1 rows)
+            raise StorageError("disk I/O error")
+        return process(self, tx, records, checked)
+
+    monkeypatch.setattr(importer.Importer, "process", failing)
+    crm = Crm(tmp_path / "crm.db")
+    crm.ok("init")
+    run = crm("lead", "import", str(path), "--batch-size", "7")
+    assert run.code == 6 and "disk I/O error" in run.err
+    assert calls == [3, 3, 1, 3, 3]
+    # the first batch (rows 2-8) only, whole, with its leads and their events
+    assert rows(crm.db, "SELECT min(row_number), max(row_number) FROM import_row") == [(2, 8)]
+    assert (
+        crm.count("lead")
+        == 7
+        == len(rows(crm.db, "SELECT id FROM audit_event WHERE record_type = 'lead'"))
+    )
+
+    monkeypatch.setattr(importer.Importer, "process", process)
+    run = crm.ok("lead", "import", str(path), "--batch-size", "7")
+    assert "resumed batch 1 after row 8" in run.err
+    for table in TABLES:  # (a chunk writes its rejected rows' records first)
+        assert sorted(rows(crm.db, f"SELECT * FROM {table}"), key=repr) == sorted(
+            rows(reference.db, f"SELECT * FROM {table}"), key=repr
+        ), table
+    assert crm.ok("audit", "verify").code == 0
+
+
+def test_the_import_restores_the_garbage_collectors_thresholds(
+    crm: Crm, tmp_path, monkeypatch
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    real = importer._run
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        if len(seen) == 2:
+            raise StorageError("disk I/O error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_run", spy)
+    path = messy_file(tmp_path / "leads.csv")
+    crm.ok("lead", "import", str(path))
+    assert gc.get_threshold() == before
+    assert crm("lead", "import", str(path)).code == 6  # failing: restored all the same
+    assert seen == [importer.IMPORT_GC_THRESHOLD] * 2
+    assert gc.get_threshold() == before

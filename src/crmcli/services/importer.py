@@ -9,12 +9,15 @@ after the last committed row. A file already imported is not imported again.
 Rows are written through the driver's `executemany` (`BulkInsert`: SQLAlchemy's own bind
 processors, no statement compiled per row, no ORM objects); every new or enriched lead still
 gets its audit event (`append_events`, the hash chain of services.audit) and its obligations
-(`rules.obligations`, as `refresh_lead` computes them). A large file's rows are checked
-(`RowChecker`: validation without the database) in a forked worker process a few batches
-ahead of the writer, which also prepares what each row writes if it turns out new
-(`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its obligations,
-its blocking keys), so the writer only matches, joins strings and hashes the audit chain;
-all batches share one connection, so SQLite's page cache stays warm.
+(`rules.obligations`, as `refresh_lead` computes them). Rows are checked and written in
+chunks of `CHECK_CHUNK`; a batch (10,000 rows by default) is a few chunks in one
+transaction, since each commit rewrites every index page the batch touched. A large file's
+rows are checked (`RowChecker`: validation without the database) in a forked worker process
+a few chunks ahead of the writer, which also prepares what each row writes if it turns out
+new (`LeadPreparer`: its create event sealed and JSON-encoded, its audit key, its
+obligations in stored form, its blocking keys), so the writer only matches, joins strings
+and hashes the audit chain; all batches share one connection, so SQLite's page cache stays
+warm.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -57,11 +61,13 @@ from crmcli.store.models import (
 )
 
 FORMATS = ("csv", "jsonl")
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 10_000  # rows per committed batch
+CHECK_CHUNK = 2000  # rows checked (and written) at a time; a batch is a few of these
 MAX_CELL = 1_000_000  # characters; a larger cell is a broken export, rejected (kept in rejects)
 SCAN_CHUNK = 1 << 20
 IN_CHUNK = 500  # values per IN (...) list
-CHECK_AHEAD = 2  # batches checked ahead of the one being written (with a worker)
+CHECK_AHEAD = 3  # chunks checked ahead of the one being written (with workers)
+WORKERS = 1  # processes checking rows
 PARALLEL_MIN_BYTES = 4 << 20  # a smaller file is checked in-process (a worker costs ~0.1 s)
 IMPORT_CACHE_MB = 32  # SQLite page cache of the import's connection (the default is 2 MB)
 _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
@@ -412,10 +418,38 @@ class BulkInsert:
             f"VALUES ({', '.join(marks)})"
         )
 
-    def __call__(self, conn: Any, rows: Sequence[Sequence[Any]]) -> None:
+    def binder(self) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        """A function that gives one row its stored form (the processors of `__call__`, their
+        results remembered for repeated values): a worker process binds the rows it prepares,
+        and the writer then inserts them with `bound=True`."""
+        processors = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        memo: dict[Any, Any] = {}
+
+        def bind(row: Sequence[Any]) -> tuple[Any, ...]:
+            values = list(row)
+            for i, process in processors:
+                value = values[i]
+                if value is None:
+                    continue
+                if type(value) in _UNHASHABLE:
+                    values[i] = process(value)
+                    continue
+                key = (i, type(value), value)
+                found = memo.get(key, memo)
+                if found is memo:
+                    found = process(value)
+                    if len(memo) < 10_000:
+                        memo[key] = found
+                values[i] = found
+            return tuple(values)
+
+        return bind
+
+    def __call__(self, conn: Any, rows: Sequence[Sequence[Any]], *, bound: bool = False) -> None:
+        """Insert `rows`; `bound`: they are in stored form already (`binder`)."""
         if not rows:
             return
-        processors = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        processors = [] if bound else [(i, p) for i, p in enumerate(self.processors) if p]
         if processors:
             # a batch repeats values (its `now` in every row, empty JSON objects): each
             # distinct hashable value is processed once
@@ -744,6 +778,8 @@ class LeadPreparer:
     calendar: Any
     actor: str
     now: datetime
+    # gives an obligation row its stored form (`BulkInsert.binder`); None: left to the insert
+    bind_obligation: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
 
     def row(self, lead: dict[str, Any]) -> dict[str, Any]:
         """The new lead's columns but for id, campaign and extra."""
@@ -790,6 +826,8 @@ class LeadPreparer:
         obligations = _obligations(
             self.policy, self.calendar, {**row, "id": 0}, created_by=self.actor
         )
+        if self.bind_obligation is not None:
+            obligations = [self.bind_obligation(due) for due in obligations]
         stored = ",".join(text for _name, text in fields)
         return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
 
@@ -856,9 +894,20 @@ class Importer:
                 now=tx.now,
                 source=self.options.source,
                 day_first=self.options.day_first,
-                preparer=LeadPreparer(tx.policy, _MemoCalendar(tx.calendar), tx.actor.name, tx.now),
+                preparer=LeadPreparer(
+                    tx.policy,
+                    _MemoCalendar(tx.calendar),
+                    tx.actor.name,
+                    tx.now,
+                    bind_obligation=self._obligation_insert(tx).binder(),
+                ),
             )
         return self._checker
+
+    def _obligation_insert(self, tx: Tx) -> BulkInsert:
+        conn = tx.session.connection()
+        table = Obligation.__table__  # type: ignore[attr-defined]
+        return BulkInsert(conn, table, _OBLIGATION_COLUMNS, json_text=("detail",))
 
     def complete(
         self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
@@ -1053,8 +1102,8 @@ class Importer:
             extra = (
                 fragment("extra", [None, audit.jsonable(row["extra"])])[1] if row["extra"] else ""
             )
-            parts = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
-            canonical = "{" + ",".join(part for part in parts if part) + "}"
+            pieces = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
+            canonical = "{" + ",".join(piece for piece in pieces if piece) + "}"
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
@@ -1067,7 +1116,8 @@ class Importer:
         )
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
-        _insert(conn, Obligation, _OBLIGATION_COLUMNS, obligation_rows, json_text=("detail",))
+        # prepared in stored form (LeadPreparer.bind_obligation)
+        self._obligation_insert(tx)(conn, obligation_rows, bound=True)
 
     def _write_enriched(
         self, tx: Tx, enriched: dict[int, dict[str, list[Any]]], before: dict[int, dict[str, Any]]
@@ -1334,9 +1384,29 @@ def run_import(
         raise BadInput("--batch-size: give 1 or more")
     source = SourceFile(options)
     try:
-        return _run(ws, options, source, dry_run=dry_run, progress=progress)
+        with _fewer_collections():
+            return _run(ws, options, source, dry_run=dry_run, progress=progress)
     finally:
         source.close()
+
+
+# the cyclic garbage collector's thresholds during an import (the default is 700, 10, 10)
+IMPORT_GC_THRESHOLD = (50_000, 20, 100)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while importing (a forked worker inherits
+    it): each row makes dozens of short-lived dicts, lists and tuples, so at the default
+    threshold a collection runs every few rows; about a tenth of the import's CPU time."""
+    import gc
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(*IMPORT_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _run(
@@ -1402,18 +1472,20 @@ def _import_all(
     summary.resumed_after_row = resume_after or None
     rejects = RejectsWriter(options.rejects, source) if options.rejects else None
     pool = CheckerPool(checker) if _parallel(source) else None
+    batches = _Batches(tx_factory, options.batch_size)
     try:
 
         def flush(chunk: list[Record], checked: list[Checked] | None) -> None:
-            with tx_factory() as tx:
-                added, outcomes = importer.process(tx, chunk, checked)
-                for name in COUNTS:
-                    counts[name] += added[name]
-                tx.session.connection().execute(
-                    update(ImportBatch)
-                    .where(col(ImportBatch.id) == batch.id)
-                    .values(counts={**batch.counts, **counts})
-                )
+            tx = batches.tx()
+            added, outcomes = importer.process(tx, chunk, checked)
+            for name in COUNTS:
+                counts[name] += added[name]
+            tx.session.connection().execute(
+                update(ImportBatch)
+                .where(col(ImportBatch.id) == batch.id)
+                .values(counts={**batch.counts, **counts})
+            )
+            batches.wrote(len(chunk))
             by_row = {record.row: record for record in chunk}
             for outcome in outcomes:
                 if outcome.outcome == "rejected":
@@ -1424,9 +1496,11 @@ def _import_all(
             if progress:
                 progress(source.position, source.size)
 
-        # with a worker, rows are checked a few batches ahead of the one being written
+        # rows are checked in chunks (with a worker, a few chunks ahead of the one being
+        # written); a batch's chunks share its transaction
+        size = options.batch_size
         ahead: deque[tuple[list[Record], Any]] = deque()
-        for chunk in _chunks_of(source, resume_after, earlier, rejects, options.batch_size):
+        for chunk in _chunks_of(source, resume_after, earlier, rejects, CHECK_CHUNK, size):
             if pool is None:
                 flush(chunk, None)
                 continue
@@ -1437,8 +1511,12 @@ def _import_all(
         while ahead:
             done, result = ahead.popleft()
             flush(done, result.get())
+        batches.commit()
         if pool is not None:
             pool.close()
+    except BaseException as exc:
+        batches.abort(exc)
+        raise
     finally:
         if pool is not None:
             pool.terminate()
@@ -1462,25 +1540,67 @@ def _import_all(
         progress(source.size, source.size)
 
 
+class _Batches:
+    """The import's transactions: the chunks written go into one until it holds a batch's
+    rows (`_chunks_of` cuts a chunk where a batch ends), then it commits (a kill -9 loses at
+    most the batch being written). Larger transactions than the check chunks: each commit
+    rewrites every index page it touched, and a duplicate-search index is touched all over
+    by any few thousand leads."""
+
+    def __init__(self, tx_factory: Callable[[], Any], size: int) -> None:
+        self._factory = tx_factory
+        self._size = size
+        self._open: Any = None  # the transaction's context manager
+        self._tx: Tx | None = None
+        self._rows = 0
+
+    def tx(self) -> Tx:
+        if self._tx is None:
+            self._open = self._factory()
+            self._tx = self._open.__enter__()
+            self._rows = 0
+        return self._tx
+
+    def wrote(self, rows: int) -> None:
+        self._rows += rows
+        if self._rows >= self._size:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._open is not None:
+            opened, self._open, self._tx = self._open, None, None
+            opened.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException) -> None:
+        if self._open is not None:
+            opened, self._open, self._tx = self._open, None, None
+            opened.__exit__(type(exc), exc, exc.__traceback__)
+
+
 def _chunks_of(
     source: SourceFile,
     resume_after: int,
     earlier: dict[int, str],
     rejects: RejectsWriter | None,
     size: int,
+    batch: int,
 ) -> Iterator[list[Record]]:
-    """The file's records in batches, after the rows a resumed batch already committed
-    (those it rejected go to the rejects file again)."""
+    """The file's records in chunks of `size`, cut where each batch of `batch` rows ends,
+    after the rows a resumed batch already committed (those it rejected go to the rejects
+    file again)."""
     chunk: list[Record] = []
+    in_batch = 0
     for record in source.records():
         if record.row <= resume_after:
             if rejects and record.row in earlier:
                 rejects.write(record, earlier[record.row])
             continue
         chunk.append(record)
-        if len(chunk) >= size:
+        in_batch += 1
+        if len(chunk) >= size or in_batch >= batch:
             yield chunk
             chunk = []
+            in_batch %= batch
     if chunk:
         yield chunk
 
@@ -1518,7 +1638,7 @@ class CheckerPool:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-        self._pool = context.Pool(1, initializer=_start_worker, initargs=(checker,))
+        self._pool = context.Pool(WORKERS, initializer=_start_worker, initargs=(checker,))
 
     def submit(self, chunk: list[Record]) -> Any:
         rows = [None if record.error else record.values for record in chunk]

@@ -50,7 +50,8 @@ class Lead(Table, table=True):
     __tablename__ = "lead"
     __table_args__ = (
         Index("ix_lead_owner_status", "owner_id", "status"),
-        Index("ix_lead_company_key", "company_key"),
+        # lookups by company_key use ix_lead_company_block (migration 0004), which starts with
+        # it; its own index was dropped (0013)
         Index("ix_lead_last_key", "last_key"),
         # reports (migration 0011): covering indexes by stage and by creation time
         Index(
