@@ -87,24 +87,33 @@ def score(crm: Crm, lead_id: int, when: str) -> None:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The history, built once per module through the CLI; each test gets its own copy."""
-    folder = tmp_path_factory.mktemp("history")
+def history_database(folder: Path) -> Path:
+    """A database in `folder` holding the history, built through the CLI."""
     crm = Crm(folder / "crm.db")
     crm.ok("init")
     build_history(crm, folder)
     return crm.db
 
 
-@pytest.fixture
-def history(built: Path, tmp_path: Path) -> Crm:
+def copy_of(db: Path, folder: Path) -> Crm:
+    """A CLI over a copy of `db` (with its WAL) in `folder`."""
     import shutil
 
     for suffix in ("", "-wal", "-shm"):
-        if Path(f"{built}{suffix}").exists():
-            shutil.copy(f"{built}{suffix}", tmp_path / f"crm.db{suffix}")
-    return Crm(tmp_path / "crm.db")
+        if Path(f"{db}{suffix}").exists():
+            shutil.copy(f"{db}{suffix}", folder / f"crm.db{suffix}")
+    return Crm(folder / "crm.db")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The history, built once per module through the CLI; each test gets its own copy."""
+    return history_database(tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture
+def history(built: Path, tmp_path: Path) -> Crm:
+    return copy_of(built, tmp_path)
 
 
 def build_history(crm: Crm, tmp_path: Path) -> Crm:

@@ -8,14 +8,13 @@ SQL that keeps them.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from conftest import Crm
-from test_analytics import at, build_history, move, report
+from test_analytics import at, copy_of, history_database, move, report
 from test_import import person, write_csv
 
 CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.toml")
@@ -58,19 +57,12 @@ def from_history_only(crm: Crm) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("facts")
-    crm = Crm(folder / "crm.db")
-    crm.ok("init")
-    build_history(crm, folder)
-    return crm.db
+    return history_database(tmp_path_factory.mktemp("facts"))
 
 
 @pytest.fixture
 def history(built: Path, tmp_path: Path) -> Crm:
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{built}{suffix}").exists():
-            shutil.copy(f"{built}{suffix}", tmp_path / f"crm.db{suffix}")
-    return Crm(tmp_path / "crm.db")
+    return copy_of(built, tmp_path)
 
 
 def test_adding_and_advancing_keep_the_facts(history: Crm) -> None:
