@@ -575,9 +575,10 @@ def test_money_is_exact(history: Crm) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_median_of_all_from_the_groups_middles_matches_the_plain_median(seed: int) -> None:
-    """The overall median read between the groups' middle values (response report) equals
-    the median of every value, for odd and even counts, ties and one-value groups."""
+def test_medians_read_in_sql_match_the_plain_median(seed: int) -> None:
+    """Per-group medians (`medians`) and the median of every value (`Query.middle`, as the
+    response report reads it) equal the plain median, for odd and even counts, ties and
+    one-value groups."""
     import random
     from types import SimpleNamespace
 
@@ -585,7 +586,7 @@ def test_median_of_all_from_the_groups_middles_matches_the_plain_median(seed: in
     from sqlalchemy.orm import Session
 
     from crmcli.rules.analytics import median
-    from crmcli.services.analytics import Query, median_of_all, medians
+    from crmcli.services.analytics import Query, medians
 
     rng = random.Random(seed)
     rows = [
@@ -598,12 +599,11 @@ def test_median_of_all_from_the_groups_middles_matches_the_plain_median(seed: in
         session.execute(text("CREATE TABLE t (k INTEGER, v REAL)"))
         session.execute(text("INSERT INTO t VALUES (:k, :v)"), [{"k": k, "v": v} for k, v in rows])
         q = Query(SimpleNamespace(session=session))
-        middles: dict = {}
-        per_group = medians(q, "SELECT k, v FROM t", bounds=middles)
+        per_group = medians(q, "SELECT k, v FROM t")
         for key, (n, _mean, middle, _top) in per_group.items():
             assert (n, middle) == (
                 sum(1 for k, _ in rows if k == key),
                 median([v for k, v in rows if k == key]),
             )
-        overall = median_of_all(q, "SELECT v FROM t", len(rows), middles)
+        overall = q.middle("SELECT v FROM t ORDER BY v", len(rows))
     assert overall == median([v for _k, v in rows])

@@ -259,6 +259,17 @@ class Query:
         cast = "REAL" if self.dialect == "sqlite" else "NUMERIC"
         return f"CAST(ROUND(CAST({expression} AS {cast}) * 100) AS BIGINT)"
 
+    def middle(self, values: str, n: int, *, prefix: str = "") -> float | None:
+        """The median of the `n` values `values` gives (SQL selecting column v, in order): the
+        middle one or two, read with LIMIT/OFFSET (no sort when an index gives the order)."""
+        if not n:
+            return None
+        low, high = self.rows(
+            f"{prefix} SELECT min(v), max(v) FROM ({values} "
+            f"LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
+        )[0]
+        return (low + high) / 2
+
     def rows(self, sql: str) -> list[Any]:
         """Run `sql` with the parameters it names (one Query may build several statements)."""
         statement = text(sql)
@@ -863,52 +874,22 @@ def medians(
     prefix: str = "",
     extra: str = "",
     counts: list[tuple] | None = None,
-    bounds: dict[Any, tuple[float, float]] | None = None,
 ) -> dict[Any, tuple]:
     """Per group `k` of `source` (SQL selecting columns k and v): (count, mean, median, max,
     *extra aggregates over v). The median is read in SQL by ORDER BY v with LIMIT/OFFSET at
     the middle (mean of the two middle values for an even count), one query per group: with
     an index on (k, v) no sort at all, and never a row loaded into Python. A caller that has
-    (k, count, mean, max) already passes them as `counts`; `bounds` (when given) receives each
-    group's (lower, upper) middle value."""
+    (k, count, mean, max) already passes them as `counts`."""
     found: dict[Any, tuple] = {}
     if counts is None:
         counts = q.rows(
             f"{prefix} SELECT k, count(v), avg(v), max(v){extra} FROM ({source}) s GROUP BY k"
         )
     for key, n, mean, top, *more in counts:
-        middle = None
-        if n:
-            match = "k IS NULL" if key is None else f"k = {q.bind(key)}"
-            low, high = q.rows(
-                f"{prefix} SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE {match} "
-                f"AND v IS NOT NULL ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
-            )[0]
-            middle = (low + high) / 2
-            if bounds is not None:
-                bounds[key] = (low, high)
-        found[key] = (n, mean, middle, top, *more)
+        match = "k IS NULL" if key is None else f"k = {q.bind(key)}"
+        values = f"SELECT v FROM ({source}) s WHERE {match} AND v IS NOT NULL ORDER BY v"
+        found[key] = (n, mean, q.middle(values, n, prefix=prefix), top, *more)
     return found
-
-
-def median_of_all(
-    q: Query, source: str, n: int, bounds: dict[Any, tuple[float, float]]
-) -> float | None:
-    """The median of every v of `source` (SQL selecting column v), given the middle values
-    (`bounds`: lower, upper) of each of its groups, as `medians` found them. The median of
-    the whole lies between the least lower and the greatest upper middle value of the
-    groups (fewer than half of all values lie below the one, or above the other), so SQL
-    counts what lies below that range and sorts only what lies inside it, not every row."""
-    if not n or not bounds:
-        return None
-    low = q.bind(min(b[0] for b in bounds.values()))
-    high = q.bind(max(b[1] for b in bounds.values()))
-    below = q.rows(f"SELECT count(*) FROM ({source}) s WHERE v < {low}")[0][0]
-    least, most = q.rows(
-        f"SELECT min(v), max(v) FROM (SELECT v FROM ({source}) s WHERE v >= {low} "
-        f"AND v <= {high} ORDER BY v LIMIT {2 - n % 2} OFFSET {(n - 1) // 2 - below}) m"
-    )[0]
-    return (least + most) / 2
 
 
 def velocity(tx: Tx, options: Options) -> Report:
@@ -1058,17 +1039,16 @@ def _lead_to_close(tx: Tx, w: Window, funnel: Funnel) -> tuple[list[dict], list[
         n_of[outcome] += n
     # the middle one or two of each outcome, read in the order of the index by stage and
     # lead age (no sort when the outcome has one stage)
-    middles: dict[str, float] = {}
-    for outcome, stages in (("won", funnel.won), ("lost", funnel.lost)):
-        n = n_of.get(outcome, 0)
-        if not n or not stages:
-            continue
-        low, high = q.rows(
-            f"{prefix}SELECT min(v), max(v) FROM (SELECT sc.seconds_since_created AS v "
-            f"{closes(stages, q.unindexed('sc.at'))} AND sc.seconds_since_created IS NOT NULL "
-            f"ORDER BY 1 LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
-        )[0]
-        middles[outcome] = (low + high) / 2
+    middles = {
+        outcome: q.middle(
+            f"SELECT sc.seconds_since_created AS v {closes(stages, q.unindexed('sc.at'))} "
+            "AND sc.seconds_since_created IS NOT NULL ORDER BY 1",
+            n_of.get(outcome, 0),
+            prefix=prefix,
+        )
+        for outcome, stages in (("won", funnel.won), ("lost", funnel.lost))
+        if stages
+    }
     totals: dict[str, list] = {}
     per_bucket_cells: dict[Any, list] = defaultdict(lambda: [0, 0, 0.0])
     for b, outcome, n, total, longest in cells:
@@ -1235,14 +1215,11 @@ def response(tx: Tx, options: Options) -> Report:
     spent = q.seconds("o.met_at", "o.started_at")
 
     def middle(n: int, index: str, rep: str = "") -> float | None:
-        if not n:
-            return None
-        low, high = q.rows(
-            f"SELECT min(v), max(v) FROM (SELECT {spent} AS v "
-            f"FROM {_first_response_rows(q, w, index)} AND {met}{rep} ORDER BY {spent} "
-            f"LIMIT {2 - n % 2} OFFSET {(n - 1) // 2}) m"
-        )[0]
-        return (low + high) / 2
+        return q.middle(
+            f"SELECT {spent} AS v FROM {_first_response_rows(q, w, index)} AND {met}{rep} "
+            f"ORDER BY {spent}",
+            n,
+        )
 
     times = {
         key: (
