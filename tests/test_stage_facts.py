@@ -8,13 +8,13 @@ SQL that keeps them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import Crm
-from test_analytics import at, copy_of, history_database, move, report
+from test_analytics import at, copy_of, history_database, lead, move, report
 from test_import import person, write_csv
 
 CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.toml")
@@ -25,27 +25,33 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def expected(crm: Crm) -> tuple[dict[int, tuple], dict[int, int]]:
+def expected(crm: Crm) -> tuple[dict[int, tuple], dict[int, tuple]]:
     """(lead id -> (latest change time, mask of the stages entered, stage of the latest
-    change), stage change id -> whole seconds since its lead's creation), from the history."""
+    change), stage change id -> (whole seconds since its lead's creation, time of the lead's
+    previous change in order of time then id)), from the history."""
     number = dict(crm.rows("SELECT key, id FROM stage_key"))
     created = dict(crm.rows("SELECT id, created_at FROM lead"))
     facts: dict[int, tuple] = {lead: (None, None, None) for lead in created}
-    ages = {}
+    ages, previous = {}, {}
     history = crm.rows("SELECT id, lead_id, to_stage, at FROM stage_change ORDER BY id")
     for change, lead, stage, when in history:
         latest, mask, _last = facts[lead]
         facts[lead] = (max(latest or when, when), (mask or 0) | 1 << number[stage], stage)
         born = _when(created[lead]).replace(microsecond=0)
         ages[change] = int((_when(when).replace(microsecond=0) - born).total_seconds())
-    return facts, ages
+    last: dict[int, str] = {}
+    for change, lead, _stage, when in sorted(history, key=lambda c: (_when(c[3]), c[0])):
+        previous[change] = last.get(lead)
+        last[lead] = when
+    return facts, {change: (ages[change], previous[change]) for change in ages}
 
 
 def assert_exact(crm: Crm) -> None:
-    facts, ages = expected(crm)
+    facts, changes = expected(crm)
     stored = {row[0]: tuple(row[1:]) for row in crm.rows(f"SELECT id, {FACTS} FROM lead")}
     assert stored == facts
-    assert dict(crm.rows("SELECT id, seconds_since_created FROM stage_change")) == ages
+    stored = crm.rows("SELECT id, seconds_since_created, previous_at FROM stage_change")
+    assert {row[0]: tuple(row[1:]) for row in stored} == changes
     keys = crm.rows("SELECT key FROM stage_key ORDER BY key")
     assert keys == crm.rows("SELECT DISTINCT to_stage FROM stage_change ORDER BY 1")
 
@@ -207,3 +213,150 @@ def _downgrade(engine, revision: str) -> None:  # noqa: ANN001
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+
+
+# --- velocity's "stuck now" as of a past instant (stage_change.previous_at) ------------------
+
+# the default policy's stale_after, in days
+LIMIT_DAYS = {
+    "prospecting": 14,
+    "qualification": 14,
+    "needs_analysis": 21,
+    "proposal": 14,
+    "negotiation": 14,
+}
+
+
+def stuck(crm: Crm, *args: str) -> dict[str, int]:
+    stages = report(crm, "velocity", *args)["stages"]
+    return {row["stage"]: row["stuck_now"] for row in stages if row["stuck_now"]}
+
+
+@pytest.mark.parametrize(
+    ("as_of", "owner", "expected_stuck"),
+    [
+        # F in proposal since Jan 21 14:00: 10.4 days, not yet
+        ("2026-02-01T00:00:00Z", None, {}),
+        # F in negotiation since Feb 2 14:00: exactly 14 days is not past the limit
+        ("2026-02-16T14:00:00Z", None, {}),
+        ("2026-02-16T14:00:01Z", None, {"negotiation": 1}),
+        # F (won since: read from its first change after) 17.9 days in negotiation, D
+        # (unmoved since) 14.9 days in prospecting; A entered negotiation on Feb 16
+        ("2026-02-20T12:00:00Z", None, {"negotiation": 1, "prospecting": 1}),
+        ("2026-02-20T12:00:00Z", "al", {"negotiation": 1, "prospecting": 1}),
+        ("2026-02-20T12:00:00Z", "ed", {}),
+    ],
+)
+def test_velocity_counts_the_deals_stuck_as_of_then(
+    history: Crm, as_of: str, owner: str | None, expected_stuck: dict[str, int]
+) -> None:
+    args = ["--as-of", as_of, *(["--owner", owner] if owner else [])]
+    assert stuck(history, *args) == expected_stuck
+
+
+def stages_from_history(crm: Crm, as_of: datetime) -> dict[int, tuple]:
+    """Each lead's stage as of `as_of` and since when, worked out in Python: from its
+    stage_entered_at when it has not moved since, else from its history in order of time
+    (the stage its first later change left; its latest change by then)."""
+    history: dict[int, list[tuple]] = {}
+    for change, lead, from_stage, when in crm.rows(
+        "SELECT id, lead_id, from_stage, at FROM stage_change"
+    ):
+        history.setdefault(lead, []).append((_when(when), change, from_stage))
+    then = {}
+    for lead, created, stage, entered in crm.rows(
+        "SELECT id, created_at, stage, stage_entered_at FROM lead"
+    ):
+        if _when(created) > as_of:
+            continue
+        since = _when(entered)
+        if since > as_of:
+            changes = sorted(history.get(lead, []))
+            later = [c for c in changes if c[0] > as_of]
+            if later and later[0][2] is not None:
+                stage = later[0][2]
+                before = [c[0] for c in changes if c[0] <= as_of]
+                since = before[-1] if before else None
+        then[lead] = (stage, since)
+    return then
+
+
+def stuck_from_history(crm: Crm, as_of: datetime) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for stage, since in stages_from_history(crm, as_of).values():
+        limit = LIMIT_DAYS.get(stage)
+        if limit and since is not None and since < as_of - timedelta(days=limit):
+            counts[stage] = counts.get(stage, 0) + 1
+    return counts
+
+
+def pipeline_from_history(crm: Crm, as_of: datetime) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for stage, _since in stages_from_history(crm, as_of).values():
+        counts[stage] = counts.get(stage, 0) + 1
+    return counts
+
+
+def pipeline_counts(crm: Crm, as_of: datetime) -> dict[str, int]:
+    stages = report(crm, "pipeline", "--as-of", as_of.isoformat())["stages"]
+    return {row["stage"]: row["count"] for row in stages if row["count"]}
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_as_of_stages_equal_the_history_on_every_day(history: Crm, merged: bool) -> None:
+    if merged:  # D takes C's history: the two interleave in time, not in id order
+        leads = dict(history.rows("SELECT first_name, id FROM lead"))
+        history.ok("lead", "merge", str(leads["D"]), str(leads["C"]), "--prefer", "keep")
+    # at noon, between the changes made at 14:00 (the pipeline counts leads created before
+    # the instant, the velocity report those created by then)
+    start = datetime(2026, 1, 20, 12, tzinfo=UTC)
+    seen = set()
+    for day in range(0, 46, 3):
+        as_of = start + timedelta(days=day)
+        counts = stuck_from_history(history, as_of)
+        assert stuck(history, "--as-of", as_of.isoformat()) == counts, as_of
+        assert pipeline_counts(history, as_of) == pipeline_from_history(history, as_of), as_of
+        seen.update(counts)
+    assert {"negotiation", "prospecting"} <= seen  # the instants do find stuck deals
+
+
+def test_as_of_stages_in_the_example_data(tmp_path: Path) -> None:
+    # example leads are entered at init and placed as if they had moved on earlier: their
+    # first change (at init) comes after the one that placed them
+    crm = Crm(tmp_path / "example.db")
+    crm.ok("init", "--example")
+    now = _when(crm.rows("SELECT max(at) FROM stage_change")[0][0])
+    seen = set()
+    for days in (3, 10, 20, 40):
+        as_of = now - timedelta(days=days)
+        counts = stuck_from_history(crm, as_of)
+        assert stuck(crm, "--as-of", as_of.isoformat()) == counts, as_of
+        assert pipeline_counts(crm, as_of) == pipeline_from_history(crm, as_of), as_of
+        seen.update(counts)
+    assert seen
+
+
+def test_dashboard_overdue_as_of_equals_the_obligations(history: Crm) -> None:
+    # overdue as of then: started and due by then, not cancelled, not met by then (met later
+    # counts: only those met late can be, read from their own index)
+    # G's first call comes a day late: overdue on the evening of Mar 4, met since
+    g = lead(history, "G", "ed", "web", at("03-04"))
+    history.ok("log-call", str(g), "--outcome", "connected", user="ed", CRM_NOW=at("03-05"))
+    names = dict(history.rows('SELECT id, name FROM "user"'))
+    rows = history.rows("SELECT owner_id, status, started_at, due_at, met_at FROM obligation")
+    late_seen = 0
+    every_sixth_day = [
+        datetime(2026, 1, 5, 18, tzinfo=UTC) + timedelta(days=d) for d in range(0, 60, 6)
+    ]
+    for as_of in [*every_sixth_day, _when(at("03-04", "18:00"))]:
+        counts: dict[str, int] = {}
+        for owner, status, started, due, met in rows:
+            if status == "cancelled" or _when(started) > as_of or _when(due) > as_of:
+                continue
+            if met is None or _when(met) > as_of:
+                rep = names[owner] if owner else "(unassigned)"
+                counts[rep] = counts.get(rep, 0) + 1
+                late_seen += met is not None
+        data = history.ok("dashboard", "--as-of", as_of.isoformat(), "--format", "json").json()
+        assert {r["rep"]: r["overdue"] for r in data["overdue"]} == counts, as_of
+    assert late_seen  # some obligations overdue then were met since

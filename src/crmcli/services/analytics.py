@@ -321,11 +321,12 @@ def deals(q: Query, w: Window, *, scan: bool = False) -> str:
         )
         # every stage change sets stage_entered_at to its own time (advance, policy
         # re-mapping), so a lead that entered its stage by then has not moved since: only
-        # the others need the look-up of their first move after the as-of instant
+        # the others need the look-up of their first move after the as-of instant (in time
+        # order, as stage_change.previous_at is kept)
         stage_then = (
             f"(CASE WHEN l.stage_entered_at <= {as_of} THEN NULL ELSE (SELECT x.from_stage "
             f"FROM stage_change x WHERE x.lead_id = l.id AND x.at > {as_of} "
-            "ORDER BY x.id LIMIT 1) END)"
+            "ORDER BY x.at, x.id LIMIT 1) END)"
         )
         source, rest = "lead l", "l.type, l.extra"
         if scan:
@@ -911,31 +912,7 @@ def velocity(tx: Tx, options: Options) -> Report:
     )
     over = f", sum(CASE WHEN v > {q.case('k', limits)} THEN 1 ELSE 0 END)"
     found = medians(q, spent, prefix=f"WITH {cte}", extra=over)
-    cut = {k: w.as_of - timedelta(seconds=s) for k, s in limits.items()}
-    # one sum per stage with a limit over the deals in those stages: no grouping, no sort
-    # (a deal's entry time is worked out only for the stage it is in)
-    stuck_sums = ", ".join(
-        f"sum(CASE WHEN stage = {q.bind(k)} THEN CASE WHEN entered_at < {q.bind(c)} THEN 1 "
-        "ELSE 0 END ELSE 0 END)"
-        for k, c in cut.items()
-    )
-    stuck = (
-        dict(
-            zip(
-                cut,
-                (
-                    n or 0  # (a sum over no deals is NULL)
-                    for n in q.rows(
-                        f"WITH {deals(q, w, scan=True)} SELECT {stuck_sums} FROM deals "
-                        f"WHERE stage IN {q.in_list(limits)}"
-                    )[0]
-                ),
-                strict=True,
-            )
-        )
-        if limits
-        else {}
-    )
+    stuck = _stuck_now(q, w, limits)
     rows = []
     for stage in funnel.open:
         key = stage["key"]
@@ -988,6 +965,37 @@ def velocity(tx: Tx, options: Options) -> Report:
             _trend_section(trend, ["closed", "won", "mean_days_to_close"], "closed"),
         ],
     )
+
+
+def _stuck_now(q: Query, w: Window, limits: dict[str, int]) -> dict[str, int]:
+    """Per stage with a limit: the deals in it at the as-of instant that had been in it longer
+    than the limit by then. A deal that has not moved since is read from the lead (its stage
+    and entry time; every change sets stage_entered_at); one that has moved since, from its
+    first change after the instant, the only one that left a stage entered by then
+    (from_stage, previous_at). Two index ranges, no look-up in any deal's history."""
+    if not limits:
+        return {}
+    as_of = q.bind(w.as_of)
+    stages = q.in_list(limits)
+    cut = " ".join(
+        f"WHEN {q.bind(k)} THEN {q.bind(w.as_of - timedelta(seconds=s))}" for k, s in limits.items()
+    )
+    # without owner, campaign or scope filters every deal counts: no join needed
+    prefix, join = (
+        (f"WITH {deals(q, w)} ", "JOIN deals d ON d.id = s.id ") if _filtered(q.tx, w) else ("", "")
+    )
+    found = q.rows(
+        f"{prefix}SELECT s.k, count(*) FROM ("
+        "SELECT l.id, l.stage AS k, l.stage_entered_at AS since FROM lead l "
+        f"WHERE l.stage IN {stages} AND l.stage_entered_at <= {as_of} "
+        f"AND l.created_at <= {as_of} "
+        "UNION ALL SELECT sc.lead_id, sc.from_stage, sc.previous_at FROM stage_change sc "
+        f"WHERE sc.from_stage IN {stages} AND sc.at > {as_of} AND sc.previous_at <= {as_of} "
+        "AND EXISTS (SELECT 1 FROM lead l WHERE l.id = sc.lead_id "
+        f"AND l.created_at <= {as_of} AND l.stage_entered_at > {as_of})"
+        f") s {join}WHERE s.since < (CASE s.k {cut} END) GROUP BY s.k"
+    )
+    return dict(found)  # type: ignore[arg-type]
 
 
 VELOCITY_COLUMNS = [
@@ -1659,13 +1667,6 @@ def overdue_per_rep(tx: Tx, w: Window) -> list[dict[str, Any]]:
     """Open obligations past due at the as-of instant, per owner (the obligation table)."""
     q = Query(tx)
     as_of = q.bind(w.as_of)
-    if w.historic:
-        condition = (
-            f"status != 'cancelled' AND started_at <= {as_of} AND due_at <= {as_of} "
-            f"AND (met_at IS NULL OR met_at > {as_of})"
-        )
-    else:  # a literal, so SQLite can use the partial index of open obligations
-        condition = f"status = 'open' AND due_at <= {as_of}"
     scope = ""
     from crmcli.services.scope import campaign_scope
 
@@ -1677,12 +1678,22 @@ def overdue_per_rep(tx: Tx, w: Window) -> list[dict[str, Any]]:
         )
     if w.owner_id is not None:
         scope += f" AND owner_id = {q.bind(w.owner_id)}"
+    if w.historic:
+        # never met, or met after the instant: only one met late can have been due by then
+        # (each arm reads its own index; met_at > due_at literally, for the partial one)
+        due = f"status != 'cancelled' AND started_at <= {as_of} AND due_at <= {as_of}{scope}"
+        overdue = (
+            f"SELECT owner_id FROM obligation WHERE met_at IS NULL AND {due} UNION ALL "
+            f"SELECT owner_id FROM obligation WHERE met_at > due_at AND met_at > {as_of} AND {due}"
+        )
+    else:  # a literal, so SQLite can use the partial index of open obligations
+        overdue = (
+            f"SELECT owner_id FROM obligation WHERE status = 'open' AND due_at <= {as_of}{scope}"
+        )
     names = _names(tx)["user"]
     rows = [
         {"rep": names.get(owner_id, "(unassigned)") if owner_id else "(unassigned)", "overdue": n}
-        for owner_id, n in q.rows(
-            f"SELECT owner_id, count(*) FROM obligation WHERE {condition}{scope} GROUP BY owner_id"
-        )
+        for owner_id, n in q.rows(f"SELECT owner_id, count(*) FROM ({overdue}) o GROUP BY owner_id")
     ]
     rows.sort(key=lambda r: (-r["overdue"], r["rep"]))
     top = max((r["overdue"] for r in rows), default=0)

@@ -1088,7 +1088,8 @@ class Importer:
                 key_rows.append(("lead", lead_id, key, now))
             row = preparer.row(lead)
             row.update(id=lead_id, campaign_id=lead["campaign_id"], extra=lead["extra"])
-            # its history is the one stage change below: the facts of it, as stage_facts keeps
+            # its history is the one stage change below (previous_at NULL: its first): the
+            # facts of it, as stage_facts keeps them
             row.update(
                 stage_history_at=now,
                 stage_history_mask=bits.get(row["stage"]) or None,

@@ -8,7 +8,9 @@ itself by every code path that writes, moves or re-dates it:
 - `lead.stage_history_mask`: bit `stage_key.id` set for every stage it ever entered (NULL
   when a key numbers past MASK_BITS: readers then read the history itself);
 - `lead.stage_history_last`: the stage its latest change (greatest id) went to;
-- `stage_change.seconds_since_created`: whole seconds from the lead's creation to the change.
+- `stage_change.seconds_since_created`: whole seconds from the lead's creation to the change;
+- `stage_change.previous_at`: when the lead entered the stage the change leaves, i.e. the
+  time of its previous change in order of (at, id), NULL for its first (migration 0014).
 
 The facts depend on the history only, never on the policy: a new policy that reorders,
 renames or re-flags stages leaves them right. `--as-of` reports use them only for leads
@@ -99,6 +101,10 @@ def refresh(conn: Any, lead_ids: Iterable[int]) -> None:
     dialect = conn.dialect.name
     created = "(SELECT l.created_at FROM lead l WHERE l.id = stage_change.lead_id)"
     age = whole_seconds(dialect, "stage_change.at", created)
+    previous = (
+        "(SELECT max(p.at) FROM stage_change p WHERE p.lead_id = stage_change.lead_id "
+        "AND (p.at < stage_change.at OR (p.at = stage_change.at AND p.id < stage_change.id)))"
+    )
     columns = lead_fact_columns()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
@@ -113,7 +119,8 @@ def refresh(conn: Any, lead_ids: Iterable[int]) -> None:
         )
         conn.execute(
             text(
-                f"UPDATE stage_change SET seconds_since_created = {age} WHERE lead_id IN :ids"
+                f"UPDATE stage_change SET seconds_since_created = {age}, previous_at = {previous} "
+                "WHERE lead_id IN :ids"
             ).bindparams(expanding),
             params,
         )

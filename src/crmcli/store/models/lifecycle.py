@@ -89,9 +89,11 @@ class StageChange(Table, table=True):
         Index("ix_stage_change_to_at", "to_stage", "at", "lead_id", "seconds_since_created"),
         # changes into a stage in order of the lead's age: lead-to-close medians (0012)
         Index("ix_stage_change_to_age", "to_stage", "seconds_since_created", "at", "lead_id"),
-        # a lead's changes by time (0012, in place of the one by lead alone): when it
-        # entered the stage it was in at a past instant, in one step
-        Index("ix_stage_change_lead_at", "lead_id", "at"),
+        # a lead's changes by time (0012, in place of the one by lead alone), covering the
+        # stage it was in at a past instant and since when, in one step (0014)
+        Index("ix_stage_change_lead_at", "lead_id", "at", "id", "from_stage", "previous_at"),
+        # changes out of a stage by time: the deals stuck in it at a past instant (0014)
+        Index("ix_stage_change_from_at", "from_stage", "at", "previous_at", "lead_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -104,6 +106,9 @@ class StageChange(Table, table=True):
     # whole seconds from the lead's creation to this change (migration 0012), kept by
     # services.stage_facts: lead-to-close times without reading the lead
     seconds_since_created: int | None = None
+    # when the lead entered from_stage: its previous change's time, in order of (at, id),
+    # NULL for its first (migration 0014), kept by services.stage_facts
+    previous_at: datetime | None = _when(nullable=True)
 
 
 class Activity(Table, table=True):
@@ -171,6 +176,18 @@ class Obligation(Table, table=True):
         Index("ix_obligation_status_due", "status", "due_at"),
         # overdue as of a past instant (migration 0011): never met, or met after it
         Index("ix_obligation_met_due", "met_at", "due_at", "status", "started_at", "owner_id"),
+        # … of those met after it, only the ones met late can have been overdue then
+        # (migration 0014): partial, so queries must say met_at > due_at literally
+        Index(
+            "ix_obligation_met_late",
+            "met_at",
+            "due_at",
+            "status",
+            "started_at",
+            "owner_id",
+            sqlite_where=text("met_at > due_at"),
+            postgresql_where=text("met_at > due_at"),
+        ),
         # the overdue report: open obligations by owner, then due time, covering what it
         # prints; partial (open rows only), so queries must say status = 'open' literally.
         # status is in it too: SQLite only reads an index alone (no table row per result)
