@@ -7,7 +7,8 @@ from datetime import timedelta
 from importlib import resources
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from crmcli.errors import NotPermitted
 from crmcli.services import activities, leads, pipeline, policies, stage_facts, users
@@ -137,6 +138,12 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
     # example leads were entered an hour after acquisition, and moved on since
     entered = min(acquired_at + timedelta(hours=1), tx.now)
     lead.created_at = lead.updated_at = entered
+    # its entry into the first stage goes back with it: a history in time order
+    tx.session.execute(
+        update(StageChange)
+        .where(col(StageChange.lead_id) == lead.id, col(StageChange.from_stage).is_(None))
+        .values(at=entered)
+    )
     lead.assigned_at = entered if lead.owner_id else None
     lead.stage_entered_at = (
         entered + (tx.now - entered) / 2 if state["stage"] != lead.stage else entered
