@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Crm
-from test_analytics import at, copy_of, history_database, lead, move, report
+from test_analytics import at, copy_of, history_database, move, report
+from test_analytics import lead as new_lead
 from test_import import person, write_csv
 
 CHARTEC = str(Path(__file__).parent.parent / "examples" / "policies" / "chartec.toml")
@@ -346,7 +347,7 @@ def test_dashboard_overdue_as_of_equals_the_obligations(history: Crm) -> None:
     # overdue as of then: started and due by then, not cancelled, not met by then (met later
     # counts: only those met late can be, read from their own index)
     # G's first call comes a day late: overdue on the evening of Mar 4, met since
-    g = lead(history, "G", "ed", "web", at("03-04"))
+    g = new_lead(history, "G", "ed", "web", at("03-04"))
     history.ok("log-call", str(g), "--outcome", "connected", user="ed", CRM_NOW=at("03-05"))
     names = dict(history.rows('SELECT id, name FROM "user"'))
     rows = history.rows("SELECT owner_id, status, started_at, due_at, met_at FROM obligation")
