@@ -90,8 +90,12 @@ class StageChange(Table, table=True):
         # changes into a stage in order of the lead's age: lead-to-close medians (0012)
         Index("ix_stage_change_to_age", "to_stage", "seconds_since_created", "at", "lead_id"),
         # a lead's changes by time (0012, in place of the one by lead alone), covering the
-        # stage it was in at a past instant and since when, in one step (0014)
-        Index("ix_stage_change_lead_at", "lead_id", "at", "id", "from_stage", "previous_at"),
+        # stage it was in at a past instant and since when, and the stages it had entered by
+        # then (0014)
+        Index(
+            "ix_stage_change_lead_at",
+            *("lead_id", "at", "id", "from_stage", "previous_at", "to_stage"),
+        ),
         # changes out of a stage by time: the deals stuck in it at a past instant (0014)
         Index("ix_stage_change_from_at", "from_stage", "at", "previous_at", "lead_id"),
     )

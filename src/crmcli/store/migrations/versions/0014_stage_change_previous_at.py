@@ -7,8 +7,9 @@ instant (from_stage, previous_at). With the new index by from_stage and time, th
 deals stuck in a stage reads only the changes made since the instant, instead of two
 look-ups per deal in its history (issue 7: 2.2 s -> well under 2 s on a million leads).
 
-The lead's changes by time now carry id, from_stage and previous_at too, so a past
-instant's stage is one covering look-up in time order.
+The lead's changes by time now carry id, from_stage, previous_at and to_stage too, so a
+past instant's stage is one covering look-up in time order, and so is the furthest stage a
+lead had reached by then (conversion --as-of).
 
 Also `ix_obligation_met_late`, the obligations met after their due time by when they were
 met: the dashboard's overdue counts as of a past instant read those met since then from it
@@ -33,7 +34,7 @@ branch_labels = None
 depends_on = None
 
 LEAD_AT = ["lead_id", "at"]
-LEAD_AT_COVERING = [*LEAD_AT, "id", "from_stage", "previous_at"]
+LEAD_AT_COVERING = [*LEAD_AT, "id", "from_stage", "previous_at", "to_stage"]
 FROM_AT = ["from_stage", "at", "previous_at", "lead_id"]
 MET_LATE = ["met_at", "due_at", "status", "started_at", "owner_id"]
 
