@@ -26,7 +26,8 @@ ADMIN = "boss"
 PG_ADMIN_URL = os.environ.get("CRM_TEST_DB", "").strip()
 ON_POSTGRES = PG_ADMIN_URL.startswith("postgresql")
 TEAM_ROLE = "crm_team"  # owns every test database; each login is a member (README: PostgreSQL)
-TEMPLATE = "crm_test_template"
+# one template per pytest-xdist worker: workers set up their server side by side
+TEMPLATE = f"crm_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -363,11 +364,32 @@ def new_crm(path: Path, pg: PgServer | None, *, migrated: bool = True) -> Iterat
         pg.drop_database(name)
 
 
+@pytest.fixture(scope="session")
+def initialised_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`crm init` run once per test process: each SQLite test copies its database instead of
+    migrating and initialising its own (the same bytes `init` writes, at the same clock)."""
+    path = tmp_path_factory.mktemp("template") / "crm.db"
+    Crm(path).ok("init")
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, WAL included (the backup API)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    target.chmod(0o600)  # as `crm init` creates it (doctor and the storage tests check)
+
+
 @pytest.fixture
-def crm(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Crm]:
+def crm(tmp_path: Path, pg_server: PgServer | None, request: pytest.FixtureRequest) -> Iterator[Crm]:
     """A CLI over an initialised database whose admin is `boss`."""
     for cli in new_crm(tmp_path / "crm.db", pg_server):
-        cli.ok("init")
+        if pg_server is None:
+            copy_sqlite(request.getfixturevalue("initialised_sqlite"), cli.db)
+        else:
+            cli.ok("init")
         yield cli
 
 
