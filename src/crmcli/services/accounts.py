@@ -19,7 +19,7 @@ from crmcli.rules.validation import clean_text, normalise_lead
 from crmcli.services import audit, scope
 from crmcli.services.lookups import limited, owned_by, owner_id
 from crmcli.services.lookups import rows as _rows
-from crmcli.services.obligations import sync
+from crmcli.services.obligations import account_messages, sync
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Account, Activity, Contact, Lead, Obligation, StageChange, User
 
@@ -206,8 +206,6 @@ def history(tx: Tx, account_id: int) -> list[dict[str, Any]]:
 
 
 def account_facts(tx: Tx, account: Account) -> account_rules.AccountFacts:
-    from crmcli.services.obligations import account_messages
-
     leads = tx.session.exec(
         select(Lead.id, Lead.kind, Lead.type, Lead.created_at).where(Lead.account_id == account.id)
     ).all()
