@@ -370,7 +370,8 @@ def test_overdue_renewal_appears_in_the_overdue_report(team: Crm) -> None:
     [item] = [r for r in report if r["rule"] == "account.renewal"]
     assert item["record_type"] == "account" and item["record_id"] == account
     assert item["owner"] == "ed" and item["title"].endswith(": Acme")
-    assert item["due_at"] == "2026-01-31T00:00:00-05:00" and item["overdue_by_seconds"] > 0
+    # 90 days before 00:00 of 1 May: 00:00 of Saturday 31 January, so Monday's opening
+    assert item["due_at"] == "2026-02-02T09:00:00-05:00" and item["overdue_by_seconds"] > 0
     table = team.ok("report", "overdue").out
     assert f"account {account}" in table and "start the renewal" in table
     assert team("report", "overdue", "--check").code == 1
@@ -419,7 +420,8 @@ def test_winning_the_first_opportunity_starts_onboarding(team: Crm) -> None:
     open_rules = [r[0] for r in obligations(team, "account", account)]
     assert open_rules.count("account.onboarding") == 5  # four tasks and the plan
     plan = rows(team, "SELECT due_at FROM obligation WHERE key = 'plan'")
-    assert plan == [("2026-04-05 21:30:00.000000",)]
+    # 30 days after Friday 16:30 EST is Sunday 5 April: Monday 09:00 EDT
+    assert plan == [("2026-04-06 13:00:00.000000",)]
     for task_id, *_ in tasks:
         team.ok("done", str(task_id))
     assert obligations(team, "account", account) == []

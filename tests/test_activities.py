@@ -79,11 +79,14 @@ def test_log_call_json_and_past_at_in_policy_timezone(crm: Crm) -> None:
     assert row["user"] == "boss" and row["lead_id"] == lead and row["type"] == "call"
 
 
-def test_an_inbound_call_is_not_a_response(crm: Crm) -> None:
+def test_a_missed_inbound_call_is_no_response_and_an_answered_one_is(crm: Crm) -> None:
     lead = crm.add_lead()
-    crm.ok("log-call", str(lead), "--outcome", "connected", "--inbound")
+    crm.ok("log-call", str(lead), "--outcome", "no-answer", "--inbound")
     assert activity(crm, 1)["direction"] == "inbound"
     assert obligation(crm, "lead.first_response")["status"] == "open"
+    # picked up: a real conversation ([touches] contact) answers the lead
+    crm.ok("log-call", str(lead), "--outcome", "connected", "--inbound")
+    assert obligation(crm, "lead.first_response")["status"] == "met"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -59,7 +59,8 @@ def test_assign_routes_by_territory_and_starts_the_follow_up_clock(sales: Crm) -
     started, due, status, owner = rows[0]
     assert (status, owner) == ("open", "maria")
     assert datetime.fromisoformat(started) == datetime(2026, 3, 6, 21, 30)  # CRM_NOW, UTC
-    assert datetime.fromisoformat(due) - datetime.fromisoformat(started) == timedelta(hours=48)
+    # 48 h on the wall clock is Sunday 16:30: the rep's work waits for Monday 09:00 EDT
+    assert datetime.fromisoformat(due) == datetime(2026, 3, 9, 13, 0)
     assigned = sql(sales, "SELECT assigned_at FROM lead WHERE id = ?", lead)[0][0]
     assert datetime.fromisoformat(assigned) == datetime(2026, 3, 6, 21, 30)
 
@@ -99,7 +100,7 @@ def test_explain_and_json(sales: Crm) -> None:
     ]
     assert row["warnings"] == []
     assert row["assigned_at"] == "2026-03-06T16:30:00-05:00"
-    assert row["follow_up_due"] == "2026-03-08T17:30:00-04:00"  # 48 h, across the DST change
+    assert row["follow_up_due"] == "2026-03-09T09:00:00-04:00"  # 48 h, then the opening
 
 
 def test_round_robin_across_single_assignments(sales: Crm) -> None:
@@ -285,7 +286,7 @@ def test_reassigning_to_the_current_owner_changes_nothing(sales: Crm) -> None:
     again = sales.ok("assign", str(lead), "--format", "json", CRM_NOW="2026-03-07T10:00:00Z")
     row = again.json()[0]
     assert (row["owner"], row["changed"]) == ("maria", False)
-    assert row["follow_up_due"] == "2026-03-08T17:30:00-04:00"  # the clock was not restarted
+    assert row["follow_up_due"] == "2026-03-09T09:00:00-04:00"  # the clock was not restarted
     assert f"lead {lead} already belongs to maria; nothing changed" in again.err
     assert sales.count("audit_event") == events
 

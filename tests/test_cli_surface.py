@@ -115,9 +115,9 @@ def test_no_arguments_without_a_database_prints_help_and_the_way_in(fresh: Crm) 
 
 
 def test_no_arguments_shows_my_day(team: Crm) -> None:
-    team.add_lead(owner="ed")  # first response due Monday 09:30, follow-up Sunday 17:30
+    team.add_lead(owner="ed")  # first response due Monday 09:30, follow-up Monday 09:00
     team.ok("next-step", "1", "call back", "--due", "2026-03-09 11:00", user="ed")
-    monday = {"CRM_NOW": "2026-03-09T13:00:00Z"}  # Monday 09:00 EDT
+    monday = {"CRM_NOW": "2026-03-09T13:15:00Z"}  # Monday 09:15 EDT
     day = team.ok("--format", "json", user="ed", **monday).json()
     assert [r["rule"] for r in day["overdue"]] == ["lead.follow_up"]
     assert [r["rule"] for r in day["due_today"]] == ["lead.first_response", "task.due"]

@@ -57,7 +57,7 @@ def test_late_entry_fails_and_a_timely_response_passes(team: Crm) -> None:
 
 
 def test_pending_response_and_follow_up_of_an_assigned_lead(team: Crm) -> None:
-    lead = team.add_lead(owner="ed")  # first response due Monday 09:30, follow-up Sunday 17:30
+    lead = team.add_lead(owner="ed")  # first response due Monday 09:30, follow-up Monday 09:00
     row = by_id(sample(team, "5", "--quarter", "2026Q1"))[lead]
     assert (row["responded"], row["followed_up"], row["verdict"]) == (
         "pending",
@@ -65,7 +65,7 @@ def test_pending_response_and_follow_up_of_an_assigned_lead(team: Crm) -> None:
         "pending",
     )
     assert row["owner"] == "ed"
-    assert "followed up within 48h: due 2026-03-08 17:30 EDT" in row["findings"]
+    assert "followed up within 48h: due 2026-03-09 09:00 EDT" in row["findings"]
     team.ok("log-email", str(lead), "--subject", "hello", "--at", "2026-03-07 10:00", **MONDAY)
     row = by_id(sample(team, "5", "--quarter", "2026Q1", **MONDAY))[lead]
     assert (row["responded"], row["followed_up"], row["verdict"]) == ("pass", "pass", "pass")

@@ -28,8 +28,9 @@ def by_rule(dues, rule_id):
 
 def test_renewal_is_due_90_days_before_the_contract_ends_at_local_midnight() -> None:
     [due] = ar.account_renewal(account(contract_end=date(2026, 9, 30)), POLICY, CALENDAR)
-    ends = datetime(2026, 9, 30, 4, 0, tzinfo=UTC)  # 00:00 in New York (EDT)
-    assert due.due_at == ends - timedelta(days=90)
+    # 90 days before 00:00 of 30 September is 00:00 of Thursday 2 July: 09:00 EDT, when a
+    # rep can start it
+    assert due.due_at == datetime(2026, 7, 2, 13, 0, tzinfo=UTC)
     assert due.key == "2026-09-30" and due.met_at is None
     assert "contract ends 2026-09-30" in due.title and due.title.endswith(": Acme")
 
@@ -51,7 +52,8 @@ def test_no_contract_end_no_renewal() -> None:
 def test_qbr_is_quarterly_for_key_accounts_only() -> None:
     assert ar.account_qbr(account(key_account=False), POLICY, CALENDAR) == []
     [due] = ar.account_qbr(account(key_account=True, key_since=T0), POLICY, CALENDAR)
-    assert due.started_at == T0 and due.due_at == T0 + timedelta(weeks=13)
+    # Friday 16:30 EST, 13 weeks on: Friday 16:30 EDT (an hour less than 13 x 7 x 24 h)
+    assert due.started_at == T0 and due.due_at == T0 + timedelta(weeks=13, hours=-1)
 
 
 def test_qbr_counts_from_the_last_qbr_meeting_not_other_meetings() -> None:
@@ -63,21 +65,29 @@ def test_qbr_counts_from_the_last_qbr_meeting_not_other_meetings() -> None:
         meetings=((held, "Q1 QBR with the CFO"), (lunch, "lunch and learn")),
     )
     [due] = ar.account_qbr(facts, POLICY, CALENDAR)
-    assert due.started_at == held and due.due_at == held + timedelta(weeks=13)
+    # held Monday 25 May 17:30 EDT: 13 weeks later is after closing, so Tuesday 09:00
+    assert due.started_at == held and due.due_at == datetime(2026, 8, 25, 13, 0, tzinfo=UTC)
     assert ar.is_qbr("Quarterly business review", POLICY)
     assert not ar.is_qbr("qbrx planning", POLICY)  # whole words only
 
 
 def test_onboarding_plan_is_due_30_days_after_the_won_date() -> None:
-    steps = ar.onboarding_steps(POLICY, T0)
+    steps = ar.onboarding_steps(POLICY, T0, CALENDAR)
     assert [s.title for s in steps][0] == "Kick-off call"
-    assert all(T0 <= s.due_at <= T0 + timedelta(days=30) for s in steps)
+    # won Friday 16:30 EST: day 2 is a Sunday, so Monday 09:00 EDT; days 7 and 14 are
+    # Fridays at 16:30 EDT; day 30 is Sunday 5 April, so Monday 6 April 09:00
+    assert [s.due_at for s in steps] == [
+        datetime(2026, 3, 9, 13, 0, tzinfo=UTC),
+        datetime(2026, 3, 13, 20, 30, tzinfo=UTC),
+        datetime(2026, 3, 20, 20, 30, tzinfo=UTC),
+        datetime(2026, 4, 6, 13, 0, tzinfo=UTC),
+    ]
     tasks = tuple(
         Task(10 + i, f"Onboarding: {s.title}", s.due_at, "open") for i, s in enumerate(steps)
     )
     dues = ar.account_onboarding(account(won_at=T0, onboarding_tasks=tasks), POLICY, CALENDAR)
     plan = next(d for d in dues if d.key == "plan")
-    assert plan.due_at == T0 + timedelta(days=30) and plan.met_at is None
+    assert plan.due_at == datetime(2026, 4, 6, 13, 0, tzinfo=UTC) and plan.met_at is None
     assert len(dues) == len(steps) + 1
     assert {d.due_at for d in dues if d.key != "plan"} == {s.due_at for s in steps}
 
@@ -100,10 +110,11 @@ def test_no_onboarding_before_the_account_is_won() -> None:
 def test_contact_verify_is_quarterly_from_the_last_verification() -> None:
     contact = ar.ContactFacts(id=3, label="Grace Hopper, Acme", created_at=T0)
     [due] = ar.contact_verify(contact, POLICY, CALENDAR)
-    assert due.due_at == T0 + timedelta(weeks=13)
-    verified = T0 + timedelta(days=40)
+    assert due.due_at == T0 + timedelta(weeks=13, hours=-1)  # 16:30 EST -> 16:30 EDT
+    verified = T0 + timedelta(days=40)  # Wednesday 15 April 17:30 EDT, after closing
     contact = ar.ContactFacts(id=3, label="G", created_at=T0, verified_at=verified)
-    assert ar.contact_verify(contact, POLICY, CALENDAR)[0].due_at == verified + timedelta(weeks=13)
+    due_at = ar.contact_verify(contact, POLICY, CALENDAR)[0].due_at
+    assert due_at == datetime(2026, 7, 16, 13, 0, tzinfo=UTC)  # Thursday 09:00 EDT
     gone = ar.ContactFacts(id=3, label="", created_at=T0, forgotten=True)
     assert ar.contact_verify(gone, POLICY, CALENDAR) == []
 
@@ -118,9 +129,9 @@ def test_rules_are_registered_with_the_engine() -> None:
 
 
 def test_policy_durations_drive_the_rules() -> None:
-    policy = parse_policy('[rules."account.renewal"]\nbefore = "30d"\n')
+    policy = parse_policy('[rules."account.renewal"]\nbefore = "30d"\nat = "10:00"\n')
     [due] = ar.account_renewal(account(contract_end=date(2026, 9, 30)), policy, CALENDAR)
-    assert due.due_at == datetime(2026, 9, 30, 4, 0, tzinfo=UTC) - timedelta(days=30)
+    assert due.due_at == datetime(2026, 8, 31, 14, 0, tzinfo=UTC)  # Monday 10:00 EDT
 
 
 TYPES = parse_policy('[pipeline]\nopportunity_types = ["Managed Services", "Project", "renewal"]\n')

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmcli.rules.calendar import BusinessCalendar, due_after
+from crmcli.rules.calendar import (
+    BusinessCalendar,
+    Schedule,
+    due_after,
+    person_due,
+    wall_clock_add,
+)
+from crmcli.rules.obligations import Task
 from crmcli.rules.policy import default_policy, parse_policy
 
 NY = ZoneInfo("America/New_York")
@@ -104,5 +111,144 @@ def test_add_then_elapsed_round_trips(naive: datetime, minutes: int) -> None:
 def test_due_after_uses_the_rule_clock(calendar: BusinessCalendar) -> None:
     policy = default_policy()
     start = ny(2026, 3, 6, 16, 30)
-    assert due_after(policy, calendar, start, "lead.follow_up") == start + timedelta(hours=48)
+    # a follow-up is a person's work: 48 h on the wall clock is Sunday 16:30, so Monday 09:00
+    assert due_after(policy, calendar, start, "lead.follow_up") == ny(2026, 3, 9, 9, 0)
     assert due_after(policy, calendar, start, "lead.first_response") == ny(2026, 3, 9, 9, 30)
+    # a calendar rule without at/snap (the entry of a lead) stays exact
+    assert due_after(policy, calendar, start, "lead.entry") == start + timedelta(hours=24)
+
+
+# --- a person's work lands in business hours (issue 18) ----------------------------------------
+
+ANY_TIME = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31))
+
+
+def test_wall_clock_days_keep_the_local_time_across_dst() -> None:
+    start = ny(2026, 1, 5, 10, 0)  # Monday 10:00 EST
+    assert wall_clock_add(start, timedelta(weeks=13), NY) == ny(2026, 4, 6, 10, 0)  # EDT
+    elapsed = ny(2026, 4, 6, 10, 0).astimezone(UTC) - start.astimezone(UTC)
+    assert elapsed == timedelta(weeks=13, hours=-1)  # an hour shorter than 13 x 7 x 24 h
+
+
+def test_a_time_the_clocks_skip_lands_at_the_opening(calendar: BusinessCalendar) -> None:
+    # 02:30 on Sunday 8 March does not exist in New York; the work waits for Monday 09:00
+    start = ny(2026, 3, 7, 2, 30)
+    due = person_due(calendar, start, timedelta(days=1), Schedule())
+    assert due == ny(2026, 3, 9, 9, 0)
+
+
+def test_snap_and_at(calendar: BusinessCalendar) -> None:
+    saturday_0258 = ny(2026, 3, 7, 2, 58)
+    assert person_due(calendar, saturday_0258, timedelta(days=2), Schedule()) == ny(
+        2026, 3, 9, 9, 0
+    )
+    at_ten = Schedule(at=time(10, 0))
+    assert person_due(calendar, saturday_0258, timedelta(days=2), at_ten) == ny(2026, 3, 9, 10)
+    # inside business hours the time of day is kept; "none" never moves it
+    tuesday = ny(2026, 3, 10, 14, 15)
+    assert person_due(calendar, tuesday, timedelta(days=1), Schedule()) == ny(2026, 3, 11, 14, 15)
+    unsnapped = person_due(calendar, saturday_0258, timedelta(days=2), Schedule(snap="none"))
+    assert unsnapped == ny(2026, 3, 9, 2, 58)
+
+
+def test_a_holiday_moves_the_work_to_the_next_working_day(calendar: BusinessCalendar) -> None:
+    friday = ny(2026, 5, 22, 16, 30)  # Memorial Day is Monday 25 May
+    due = person_due(calendar, friday, timedelta(hours=48), Schedule())
+    assert due == ny(2026, 5, 26, 9, 0)
+
+
+@given(
+    ANY_TIME,
+    st.integers(min_value=0, max_value=200 * 24 * 60),
+    st.one_of(st.none(), st.times(min_value=time(0, 0), max_value=time(23, 59))),
+    st.sampled_from(
+        ["US", ""]  # with and without public holidays
+    ),
+)
+def test_no_person_task_is_ever_due_outside_business_hours(
+    naive: datetime, minutes: int, at: time | None, country: str
+) -> None:
+    policy = parse_policy(f'[business_hours]\nholidays = {{ country = "{country}" }}\n')
+    calendar = BusinessCalendar.from_policy(policy)
+    start = naive.replace(tzinfo=UTC)
+    due = person_due(calendar, start, timedelta(minutes=minutes), Schedule(at=at))
+    assert calendar.is_open_at(due), due.astimezone(NY)
+    local_start, local_due = start.astimezone(NY), due.astimezone(NY)
+    target = local_start.replace(tzinfo=None) + timedelta(minutes=minutes)
+    assert local_due.date() >= target.date()  # never earlier than the day it is owed
+    if at is None and calendar.is_open_at(target.replace(tzinfo=NY)):
+        assert local_due.replace(tzinfo=None) == target  # already in hours: the wall time
+
+
+@st.composite
+def lead_facts(draw):
+    from crmcli.rules import obligations as ob
+
+    start = draw(ANY_TIME).replace(tzinfo=UTC)
+    offsets = st.integers(min_value=0, max_value=90 * 24 * 60)
+    touches = tuple(
+        ob.Touch(start + timedelta(minutes=m), "ed", "call")
+        for m in sorted(draw(st.lists(offsets, max_size=4)))
+    )
+    kind = draw(st.sampled_from(["lead", "opportunity"]))
+    return ob.LeadFacts(
+        id=1,
+        kind=kind,
+        stage="prospecting" if kind == "lead" else "proposal",
+        status="new" if kind == "lead" else "qualified",
+        acquired_at=start,
+        created_at=start,
+        created_by="ed",
+        assigned_at=start + timedelta(minutes=draw(offsets)),
+        stage_entered_at=start,
+        updated_at=start + timedelta(minutes=draw(offsets)),
+        touches=touches,
+    )
+
+
+PERSON_RULES = {
+    "lead.follow_up",
+    "lead.cadence",
+    "opportunity.weekly_update",
+    "opportunity.stale",
+    "account.onboarding",
+    "account.qbr",
+    "account.renewal",
+    "contact.verify",
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(lead_facts(), ANY_TIME, st.dates(min_value=date(2025, 6, 1), max_value=date(2028, 1, 1)))
+def test_no_generated_person_obligation_is_due_outside_business_hours(
+    lead, naive: datetime, contract_end: date
+) -> None:
+    from crmcli.rules import account_rules as ar
+    from crmcli.rules.obligations import obligations
+
+    policy = default_policy()
+    calendar = BusinessCalendar.from_policy(policy)
+    start = naive.replace(tzinfo=UTC)
+    steps = ar.onboarding_steps(policy, start, calendar)
+    tasks = tuple(Task(i, s.title, s.due_at, "open", created_at=start) for i, s in enumerate(steps))
+    account = ar.AccountFacts(
+        id=1,
+        name="Acme",
+        created_at=start,
+        key_account=True,
+        key_since=start,
+        won_at=start,
+        contract_end=contract_end,
+        onboarding_tasks=tasks,
+    )
+    contact = ar.ContactFacts(id=1, label="Grace", created_at=start)
+    dues = [
+        *obligations("lead", lead, policy, calendar),
+        *obligations("account", account, policy, calendar),
+        *obligations("contact", contact, policy, calendar),
+    ]
+    person = [d for d in dues if d.rule in PERSON_RULES]
+    assert {d.rule for d in person} >= {"account.onboarding", "account.qbr", "contact.verify"}
+    for due in person:
+        assert calendar.is_open_at(due.due_at), (due.rule, due.due_at.astimezone(NY))
+    assert all(calendar.is_open_at(step.due_at) for step in steps)

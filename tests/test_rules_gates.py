@@ -131,10 +131,13 @@ def test_new_lead_owes_entry_and_first_response() -> None:
 
 
 def test_touch_meets_first_response_and_follow_up() -> None:
-    touch = ob.Touch(T0 + timedelta(hours=1), "ed", "call")
+    touch = ob.Touch(T0 + timedelta(hours=1), "ed", "call", id=4)
     dues = by_rule(lead(assigned_at=T0, touches=(touch,)))
     assert dues["lead.first_response"].met_at == touch.at
-    assert dues["lead.follow_up"].due_at == T0 + timedelta(hours=48)
+    assert dues["lead.first_response"].met_with == 4  # explain names the activity
+    # 48 h after Friday 16:30 is Sunday 16:30 on the wall clock: the next opening, Monday
+    # 09:00 EDT (after the DST change)
+    assert dues["lead.follow_up"].due_at == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
     assert dues["lead.follow_up"].met_by == "ed"
 
 
@@ -164,25 +167,37 @@ def test_tasks_and_next_step_for_opportunities() -> None:
 
 def test_closed_leads_owe_nothing_new() -> None:
     dues = by_rule(lead(stage="closed_lost", status="lost", assigned_at=T0))
-    assert set(dues) == {"lead.entry"}
+    # what a closed lead would owe is over before it began (sync stores none of it)
+    assert {k: d.status for k, d in dues.items()} == {
+        "lead.entry": "met",
+        "lead.first_response": "cancelled",
+        "lead.follow_up": "cancelled",
+    }
 
 
 DAY = timedelta(days=1)
 
 
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
 def test_cadence_touches_then_monthly_reengagement() -> None:
-    first = ob.Touch(T0, "ed", "call")
+    first = ob.Touch(T0, "ed", "call")  # Friday 16:30 EST
     dues = [
         d
         for d in ob.obligations("lead", lead(touches=(first,)), POLICY, CAL)
         if d.rule == "lead.cadence"
     ]
-    assert [(d.key, d.due_at - T0) for d in dues] == [
-        ("day1", DAY),
-        ("day3", 3 * DAY),
-        ("day7", 7 * DAY),
-        ("day14", 14 * DAY),
-        ("reengage1", 14 * DAY + 30 * DAY),
+    # days on New York's wall clock, in business hours: day 1 is Saturday, so Monday 09:00
+    # EDT; the others are 16:30 EDT (not 17:30: DST began on Sunday 8 March)
+    assert [(d.key, d.due_at) for d in dues] == [
+        ("day1", utc(2026, 3, 9, 13, 0)),
+        ("day3", utc(2026, 3, 9, 20, 30)),
+        ("day7", utc(2026, 3, 13, 20, 30)),
+        ("day14", utc(2026, 3, 20, 20, 30)),
+        # 30 days after day 14's due is Sunday 19 April: Monday 09:00 EDT
+        ("reengage1", utc(2026, 4, 20, 13, 0)),
     ]
     assert all(d.met_at is None for d in dues)
     assert dues[-1].detail == {"inactive": True}
@@ -200,25 +215,24 @@ def test_cadence_touches_are_met_in_order_and_a_reply_ends_it() -> None:
         if d.rule == "lead.cadence"
     }
     assert dues["day1"].met_at == T0 + DAY and dues["day3"].met_at == T0 + 3 * DAY
-    assert dues["day7"].met_at is None and dues["day7"].due_at == T0 + 7 * DAY
-    replied = lead(touches=touches, inbound=(ob.Touch(T0 + 2 * DAY, "", "email"),))
-    keys = [d.key for d in ob.obligations("lead", replied, POLICY, CAL) if d.rule == "lead.cadence"]
-    assert keys == ["day1", "day3"]  # the reply came before day 3's window closed
+    assert dues["day7"].met_at is None and dues["day7"].due_at == utc(2026, 3, 13, 20, 30)
+    reply = ob.Touch(T0 + 2 * DAY, "ed", "email", frozenset({"reply"}), direction="inbound")
+    replied = lead(touches=(*touches[:2], reply, touches[2]))
+    found = [d for d in ob.obligations("lead", replied, POLICY, CAL) if d.rule == "lead.cadence"]
+    # the reply (Sunday) came before day 3 was due (Monday 16:30): no more touches are owed
+    assert [(d.key, d.status) for d in found] == [("day1", "met")]
 
 
 def test_customer_response_within_four_business_hours() -> None:
-    message = ob.Touch(datetime(2026, 3, 9, 14, 0, tzinfo=UTC), "", "email")  # Mon 10:00 EDT
-    dues = by_rule(
-        lead(
-            kind="opportunity",
-            status="won",
-            stage="closed_won",
-            is_customer=True,
-            inbound=(message,),
-        )
-    )
+    at = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # Monday 10:00 EDT
+    message = ob.Touch(at, "", "email", frozenset({"reply"}), direction="inbound")
+    won = {"kind": "opportunity", "status": "won", "stage": "closed_won", "touches": (message,)}
+    dues = by_rule(lead(**won, customer_since=T0))
     assert dues["customer.response:1"].due_at == datetime(2026, 3, 9, 18, 0, tzinfo=UTC)
-    assert by_rule(lead(inbound=(message,))).get("customer.response:1") is None
+    assert dues["customer.response:1"].status == "open"  # the closing leaves the customer's
+    assert by_rule(lead(touches=(message,))).get("customer.response:1") is None
+    # a message from before the lead became a customer owes nothing
+    assert by_rule(lead(**won, customer_since=at + DAY)).get("customer.response:1") is None
 
 
 def test_weekly_update_and_stale_opportunity() -> None:
@@ -233,6 +247,9 @@ def test_weekly_update_and_stale_opportunity() -> None:
     )
     dues = by_rule(facts)
     weekly = dues["opportunity.weekly_update"]
-    assert weekly.due_at == T0 + 8 * DAY and weekly.detail == {"missing": ["close date"]}
+    # a week after Saturday 16:30 is a Saturday: Monday 09:00 EDT
+    assert weekly.due_at == utc(2026, 3, 16, 13, 0) and weekly.detail == {"missing": ["close date"]}
     stale = dues["opportunity.stale:proposal"]
-    assert stale.due_at == T0 + 14 * DAY and stale.detail["suggest"] == ["nurture", "closed_lost"]
+    # 14 days on the wall clock: Friday 20 March 16:30 EDT
+    assert stale.due_at == utc(2026, 3, 20, 20, 30)
+    assert stale.detail["suggest"] == ["nurture", "closed_lost"]

@@ -107,9 +107,10 @@ def test_follow_up_band_schedules_a_task_three_calendar_days_out_for_the_owner(t
     assert task["subject"] == "Follow up (scheduled_follow_up band)"
     assert task["status"] == "open"
     assert task["assignee"] == "ed"
-    # Friday 16:30 New York + 3 calendar days (the clocks go forward on Sunday 8 March)
-    assert utc(task["due_at"]) == datetime(2026, 3, 9, 21, 30, tzinfo=UTC)
-    assert result["task"]["due_at"] == "2026-03-09T17:30:00-04:00"
+    # Friday 16:30 New York + 3 days on the wall clock: Monday 16:30, in business hours
+    # (the clocks go forward on Sunday 8 March: 16:30 EDT)
+    assert utc(task["due_at"]) == datetime(2026, 3, 9, 20, 30, tzinfo=UTC)
+    assert result["task"]["due_at"] == "2026-03-09T16:30:00-04:00"
     assert result["task"]["assignee"] == "ed"
     assert lead_json(team, lead)["status"] == "new"
 

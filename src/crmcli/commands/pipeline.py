@@ -90,7 +90,8 @@ def advance(
 
 def explain(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) -> None:
     """Show a lead's score term by term, its band and what it triggers, its open obligations
-    with the rule behind each, and the gate before its next stage.
+    with the rule behind each, the ones met (and the activity that met each) or ended, and
+    the gate before its next stage.
 
     Example: crm explain 12
     """
@@ -130,6 +131,10 @@ def explain(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) ->
             "open obligations": (
                 result["obligations"],
                 ("rule", "title", "due_at", "overdue", "policy"),
+            ),
+            "met or ended": (
+                result["settled"],
+                ("rule", "title", "due_at", "status", "met_at", "met_with", "late"),
             ),
         },
     )

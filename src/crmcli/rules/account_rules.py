@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from crmcli.rules.calendar import BusinessCalendar, due_after
+from crmcli.rules.calendar import BusinessCalendar, due_after, person_due, snap
 from crmcli.rules.durations import parse_duration
-from crmcli.rules.obligations import Due, Task, rule
+from crmcli.rules.obligations import Due, Task, Touch, customer_responses, rule, rule_schedule
 from crmcli.rules.policy import Policy
 
 
@@ -34,8 +34,13 @@ class AccountFacts:
     contract_end: date | None = None
     meetings: tuple[tuple[datetime, str], ...] = ()  # held meetings of its leads: (at, subject)
     onboarding_tasks: tuple[Task, ...] = ()  # the plan's tasks, created when it was won
-    # opportunities of the account: (type, created_at), for the renewal one
+    # the account's opportunities as (type, when): each time one was opened or moved on as an
+    # opportunity, for the renewal one
     opportunities: tuple[tuple[str | None, datetime], ...] = ()
+    # calls, emails, chats with its contacts that are not leads (mail from a contact), oldest
+    # first, and since when it is a customer (customer.response)
+    messages: tuple[Touch, ...] = ()
+    customer_since: datetime | None = None
 
     def titled(self, text: str) -> str:
         return f"{text}: {self.name}" if self.name else text
@@ -50,10 +55,17 @@ class ContactFacts:
     forgotten: bool = False  # personal data erased: nothing left to verify
 
 
-def onboarding_steps(policy: Policy, won_at: datetime) -> list[OnboardingStep]:
-    """The onboarding checklist of the policy, dated from the won date."""
+def onboarding_steps(
+    policy: Policy, won_at: datetime, calendar: BusinessCalendar | None = None
+) -> list[OnboardingStep]:
+    """The onboarding checklist of the policy, dated from the won date: each step `day` days
+    later on the policy's wall clock, in business hours (the rule's `at` and `snap`)."""
+    calendar = calendar or BusinessCalendar.from_policy(policy)
+    schedule = rule_schedule(policy, "account.onboarding")
     return [
-        OnboardingStep(task["title"], won_at + timedelta(days=task["day"]))
+        OnboardingStep(
+            task["title"], person_due(calendar, won_at, timedelta(days=task["day"]), schedule)
+        )
         for task in policy.data["rules"]["account.onboarding"].get("tasks", [])
     ]
 
@@ -65,11 +77,20 @@ def is_qbr(subject: str | None, policy: Policy) -> bool:
     return any(re.search(rf"\b{re.escape(word.lower())}\b", text) for word in words)
 
 
-def renewal_due(policy: Policy, contract_end: date) -> datetime:
-    """The renewal starts `before` the contract ends (00:00 of the end date, local time)."""
+def renewal_start(policy: Policy, contract_end: date) -> datetime:
+    """`before` the contract ends (00:00 of the end date, local time), on the wall clock."""
     before = parse_duration(policy.data["rules"]["account.renewal"]["before"])
     ends = datetime.combine(contract_end, time(0), tzinfo=policy.timezone)
     return (ends - before).astimezone(UTC)
+
+
+def renewal_due(
+    policy: Policy, contract_end: date, calendar: BusinessCalendar | None = None
+) -> datetime:
+    """When the renewal must have started: its start, in business hours (rule `at`, `snap`)."""
+    calendar = calendar or BusinessCalendar.from_policy(policy)
+    start = renewal_start(policy, contract_end)
+    return snap(calendar, start, rule_schedule(policy, "account.renewal"))
 
 
 @rule("account", "account.onboarding")
@@ -138,8 +159,8 @@ def account_renewal(account: AccountFacts, policy: Policy, calendar: BusinessCal
     if account.contract_end is None:
         return []
     settings = policy.data["rules"]["account.renewal"]
-    due = renewal_due(policy, account.contract_end)
-    window = due - parse_duration(settings["before"])
+    due = renewal_due(policy, account.contract_end, calendar)
+    window = renewal_start(policy, account.contract_end) - parse_duration(settings["before"])
     renewal_type = settings.get("opportunity_type", "").lower()
     opened = min(
         (
@@ -160,6 +181,15 @@ def account_renewal(account: AccountFacts, policy: Policy, calendar: BusinessCal
             detail={"contract_end": account.contract_end.isoformat()},
         )
     ]
+
+
+@rule("account", "customer.response")
+def account_customer_response(account: AccountFacts, policy: Policy, calendar: BusinessCalendar):
+    """Messages from the account's contacts (not leads themselves) are answered like any
+    customer's, since the account became a customer."""
+    return customer_responses(
+        account.messages, account.customer_since, account.titled, policy, calendar
+    )
 
 
 @rule("contact", "contact.verify")

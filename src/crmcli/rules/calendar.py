@@ -4,6 +4,11 @@ Working days, opening hours and timezone come from the policy's [business_hours]
 holidays from the `holidays` package (country and subdivision), plus extra closed dates.
 Business hours are wall-clock hours in the policy's timezone, so DST changes (which happen
 at night) never stretch or shrink a working day.
+
+Two kinds of deadline (SPEC §7): a customer promise (first response, case SLA) is exact
+arithmetic on its clock; work the policy hands a person (a cadence touch, an onboarding step,
+a QBR) counts days on the wall clock of the policy's timezone and lands in business hours
+(`person_due`, per rule `at` and `snap`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from crmcli.rules.policy import WEEKDAYS, Policy
@@ -79,6 +85,12 @@ class BusinessCalendar:
                 return local
         return self._opening(self._next_open_day(day))
 
+    def is_open_at(self, instant: datetime) -> bool:
+        """Whether `instant` lies in business hours (opening to closing, both included)."""
+        local = instant.astimezone(self.timezone)
+        day = local.date()
+        return self.is_open_day(day) and self._opening(day) <= local <= self._closing(day)
+
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """`duration` of business time after `start` (counting from the next opening)."""
         if duration < timedelta(0):
@@ -116,13 +128,69 @@ def _holiday_lookup(country: str, subdivision: str | None) -> Callable[[date], b
     return lambda day: day in calendar
 
 
+# how a person's deadline that falls outside business hours is moved
+SNAPS = ("opening", "none")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where a person's deadline lands: at a fixed local time of its day (`at`), else at the
+    time of day it started; then, with snap "opening", at the next opening if it lies
+    outside business hours."""
+
+    at: time | None = None
+    snap: str = "opening"
+
+
+def schedule_of(settings: dict[str, Any]) -> Schedule | None:
+    """A rule's (or band's) schedule from its `at` and `snap` keys; None when it has neither:
+    an exact deadline."""
+    if "snap" not in settings and not settings.get("at"):
+        return None
+    at = settings.get("at") or ""
+    return Schedule(_hhmm(at) if at else None, settings.get("snap", "opening"))
+
+
+def wall_clock_add(start: datetime, duration: timedelta, timezone: ZoneInfo) -> datetime:
+    """`duration` later on the wall clock of `timezone`: 13 weeks after 10:00 EST is 10:00
+    EDT (a calendar day is a day, whatever its length); a time the clocks skip reads as the
+    same wall time after the change."""
+    local = start.astimezone(timezone).replace(tzinfo=None) + duration
+    return local.replace(tzinfo=timezone).astimezone(UTC)
+
+
+def snap(calendar: BusinessCalendar, instant: datetime, schedule: Schedule) -> datetime:
+    """`instant` moved to the schedule's time of day and into business hours."""
+    if schedule.at is not None:
+        day = instant.astimezone(calendar.timezone).date()
+        instant = datetime.combine(day, schedule.at, tzinfo=calendar.timezone)
+    if schedule.snap == "opening" and not calendar.is_open_at(instant):
+        instant = calendar.next_open(instant)
+    return instant.astimezone(UTC)
+
+
+def person_due(
+    calendar: BusinessCalendar, start: datetime, after: timedelta, schedule: Schedule
+) -> datetime:
+    """A person's deadline `after` a start: counted on the policy's wall clock (days are
+    days across DST), then placed by `schedule` (in business hours, by default)."""
+    return snap(calendar, wall_clock_add(start, after, calendar.timezone), schedule)
+
+
 def due_after(
     policy: Policy, calendar: BusinessCalendar | None, start: datetime, rule_id: str
 ) -> datetime:
-    """When an obligation of `rule_id` that starts at `start` falls due."""
+    """When an obligation of `rule_id` that starts at `start` falls due.
+
+    Business-clock rules count business time exactly; calendar rules with a schedule (`at`,
+    `snap`: work for a person) land in business hours; other calendar rules are exact."""
     spec = policy.rule(rule_id)
     if spec.after is None:
         raise ValueError(f"rule {rule_id} has no `after` duration")
-    if spec.clock == "business":
-        return (calendar or BusinessCalendar.from_policy(policy)).add(start, spec.after)
+    schedule = schedule_of(spec.settings)
+    if spec.clock == "business" or schedule is not None:
+        calendar = calendar or BusinessCalendar.from_policy(policy)
+        if spec.clock == "business":
+            return calendar.add(start, spec.after)
+        return person_due(calendar, start, spec.after, schedule)  # type: ignore[arg-type]
     return (start + spec.after).astimezone(UTC)

@@ -17,9 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmcli.rules.durations import parse_duration
 from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
+from crmcli.rules.touches import DEFAULT_TOUCHES
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CLOCKS = ("business", "calendar")
+# where a person's deadline that falls outside business hours goes (rules/calendar.py)
+SNAPS = ("opening", "none")
+# work for a person lands in business hours: days on the wall clock, then the next opening;
+# `at = "09:00"` puts it at that local time of its day instead
+PERSON_TIME = {"at": "", "snap": "opening"}
 # what a stage's `requires` may name; the lifecycle enforces each one
 STAGE_REQUIREMENTS = ("quote", "po_number", "lost_reason", "next_step", "score", "prospect_said_no")
 
@@ -37,19 +43,25 @@ DEFAULT_POLICY: dict[str, Any] = {
     "rules": {
         "lead.entry": {"after": "24h", "clock": "calendar"},
         "lead.first_response": {"after": "1h", "clock": "business"},
-        "lead.follow_up": {"after": "48h", "clock": "calendar"},
-        "lead.cadence": {"days": [1, 3, 7, 14], "reengage": "30d", "clock": "calendar"},
+        "lead.follow_up": {"after": "48h", "clock": "calendar", **PERSON_TIME},
+        "lead.cadence": {
+            "days": [1, 3, 7, 14],
+            "reengage": "30d",
+            "clock": "calendar",
+            **PERSON_TIME,
+        },
         "customer.response": {"after": "4h", "clock": "business"},
         "case.ack": {"after": "2h", "clock": "business"},
         "case.resolve": {"after": "24h", "clock": "calendar"},
         "opportunity.next_step": {"required": True},
-        "opportunity.weekly_update": {"after": "7d", "clock": "calendar"},
+        "opportunity.weekly_update": {"after": "7d", "clock": "calendar", **PERSON_TIME},
         # move_to: what `crm tick` does with a stale record: "" (only flag it), "nurture", or
         # a lost stage (closed with the reason "stale in <stage>")
         "opportunity.stale": {
             "clock": "calendar",
             "suggest": ["nurture", "closed_lost"],
             "move_to": "",
+            **PERSON_TIME,
         },
         "quote.approval": {"after": "8h", "clock": "business"},
         # tasks: the onboarding checklist, each due `day` days after the account is won
@@ -62,17 +74,26 @@ DEFAULT_POLICY: dict[str, Any] = {
                 {"title": "Training", "day": 14},
                 {"title": "30-day success review", "day": 30},
             ],
+            **PERSON_TIME,
         },
         # a held meeting whose subject names one of meeting_subjects counts as the QBR
         "account.qbr": {
             "after": "13w",
             "clock": "calendar",
             "meeting_subjects": ["QBR", "business review"],
+            **PERSON_TIME,
         },
         # met by opening an opportunity of this type for the account
-        "account.renewal": {"before": "90d", "clock": "calendar", "opportunity_type": "renewal"},
-        "contact.verify": {"after": "13w", "clock": "calendar"},
+        "account.renewal": {
+            "before": "90d",
+            "clock": "calendar",
+            "opportunity_type": "renewal",
+            **PERSON_TIME,
+        },
+        "contact.verify": {"after": "13w", "clock": "calendar", **PERSON_TIME},
     },
+    # what a logged activity counts as (rules/touches.py) and which kinds meet which rule
+    "touches": DEFAULT_TOUCHES,
     "scoring": {
         "model": "bant",
         "bands": [
@@ -260,6 +281,18 @@ EXPLAIN: dict[str, str] = {
     "dedupe.company_threshold": "0-100 similarity of companies for a likely duplicate",
     "rules.<id>.after": "how long after the rule's start the obligation is due (30m, 1h, 2d, 1w)",
     "rules.<id>.clock": "business (counts only business hours) or calendar",
+    "rules.<id>.at": 'work for a person: due at this local time (HH:MM) of its day; "" keeps '
+    "the time of day it started",
+    "rules.<id>.snap": "work for a person: opening (a deadline outside business hours moves "
+    "to the next opening) or none",
+    "touches.attempt": 'activities that are an outbound attempt: "TYPE" or "TYPE:WHAT" (call, '
+    "email, chat, meeting; WHAT inbound, outbound, connected, voicemail, no-answer)",
+    "touches.contact": "activities that are a real conversation (connected call, held "
+    "meeting, chat)",
+    "touches.reply": "activities that are the lead's reply: they end the no-reply cadence",
+    "touches.meets": "which kinds (attempt, contact, reply) meet lead.first_response, "
+    "lead.follow_up, lead.cadence, customer.response and the band tasks (band.contact, "
+    "band.follow_up)",
     "rules.lead.cadence.days": "days after first contact on which to touch a silent lead",
     "rules.lead.cadence.reengage": "how often inactive leads are re-engaged",
     "rules.opportunity.next_step.required": "every open opportunity must have a future next step",
@@ -275,7 +308,8 @@ EXPLAIN: dict[str, str] = {
     "is required to enter an opportunity stage; [] allows any",
     "scoring.model": "bant (budget/authority/need/timeline) or engagement",
     "scoring.bands": "score ranges 0-100, names, and what each triggers: action (nurture, "
-    "follow_up, contact, none), due (task due after), notify (owner, admins)",
+    "follow_up, contact, none), due (task due after), notify (owner, admins), at/snap (where "
+    "a follow-up task lands, as for rules)",
     "scoring.bant": "maximum points for each BANT criterion",
     "scoring.engagement.caps": "maximum points for demographics, behaviour, engagement",
     "scoring.engagement.events": "points per engagement event, its group and its cap",
@@ -339,6 +373,7 @@ _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("sequences",): SEQUENCE_SHAPE,
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
+BAND_KEYS = ("min", "max", "name", "action", "due", "notify", "at", "snap")
 NOTIFY_TARGETS = ("owner", "admins")
 
 
@@ -387,6 +422,8 @@ class Band:
     action: str = "none"
     due: timedelta | None = None
     notify: tuple[str, ...] = ()
+    at: str = ""  # a follow-up task's local time of day ("" keeps the time it was scored)
+    snap: str = "opening"  # and whether one outside business hours moves to the next opening
 
 
 class Policy:
@@ -422,6 +459,8 @@ class Policy:
                 b.get("action", "none"),
                 parse_duration(b["due"]) if b.get("due") else None,
                 tuple(b.get("notify", ())),
+                b.get("at", ""),
+                b.get("snap", "opening"),
             )
             for b in self.data["scoring"]["bands"]
         ]
@@ -630,6 +669,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
                 ("rules", rule_id, "clock"),
                 f"{settings['clock']!r} is not a clock; use business or calendar",
             )
+        issues += _check_person_time(settings, ("rules", rule_id))
     cadence = p["rules"]["lead.cadence"].get("days", [])
     if not all(isinstance(d, int) and d > 0 for d in cadence) or cadence != sorted(set(cadence)):
         bad(("rules", "lead.cadence", "days"), "must be increasing whole days, e.g. [1, 3, 7, 14]")
@@ -673,6 +713,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
             f'use "", nurture or a lost stage ({", ".join(map(str, lost))})',
         )
     issues += _check_account_rules(p)
+    issues += _check_touches(p["touches"])
     issues += _check_quotes(p["quotes"])
     issues += _check_messaging(p)
     keys = [s.get("key") for s in p["pipeline"]["stages"] if isinstance(s, dict)]
@@ -728,6 +769,28 @@ def _check_cases(cases: Any) -> list[PolicyIssue]:
                     )
                 )
     return issues
+
+
+def _check_person_time(settings: dict[str, Any], path: tuple) -> list[PolicyIssue]:
+    """`at` and `snap` of a rule or band: where a person's deadline lands."""
+    issues: list[PolicyIssue] = []
+    at = settings.get("at", "")
+    if isinstance(at, str) and at and not _HHMM.match(at):
+        issues.append(
+            PolicyIssue((*path, "at"), f'{at!r} is not a time; write HH:MM like 09:00, or ""')
+        )
+    elif not isinstance(at, str):
+        issues.append(PolicyIssue((*path, "at"), 'must be a time like "09:00", or ""'))
+    mode = settings.get("snap", "opening")
+    if mode not in SNAPS:
+        issues.append(PolicyIssue((*path, "snap"), f"{mode!r} is not a snap; use opening or none"))
+    return issues
+
+
+def _check_touches(table: dict[str, Any]) -> list[PolicyIssue]:
+    from crmcli.rules.touches import check
+
+    return [PolicyIssue(path, message) for path, message in check(table)]
 
 
 def _listed(value: Any) -> list[Any]:
@@ -891,15 +954,11 @@ def _check_bands(bands: list[Any]) -> list[PolicyIssue]:
         if band["max"] < band["min"]:
             issues.append(PolicyIssue((*path, "max"), "must not be below min"))
         for key in band:
-            if key not in ("min", "max", "name", "action", "due", "notify"):
+            if key not in BAND_KEYS:
                 issues.append(
-                    PolicyIssue(
-                        (*path, key),
-                        _unknown_key(
-                            key, dict.fromkeys(("min", "max", "name", "action", "due", "notify"))
-                        ),
-                    )
+                    PolicyIssue((*path, key), _unknown_key(key, dict.fromkeys(BAND_KEYS)))
                 )
+        issues += _check_person_time(band, path)
         if band.get("action", "none") not in BAND_ACTIONS:
             issues.append(PolicyIssue((*path, "action"), f"use one of {', '.join(BAND_ACTIONS)}"))
         if "due" in band:

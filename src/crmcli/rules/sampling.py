@@ -113,10 +113,11 @@ def parse_quarter(text: str | None, *, now: datetime, tz: tzinfo) -> Quarter:
 class ObligationFacts:
     """A stored obligation of a policy rule (lead.entry, lead.first_response, …)."""
 
-    status: str  # open | met | cancelled
+    status: str  # open | met | cancelled | lapsed
     started_at: datetime
     due_at: datetime
     met_at: datetime | None = None
+    ended_at: datetime | None = None  # when it was cancelled or lapsed, if known
 
 
 @dataclass(frozen=True)
@@ -230,11 +231,14 @@ def deadline_kept(
         if obligation.met_at <= due:
             return CheckResult(PASS)
         return CheckResult(FAIL, f"{verb} {format_duration(obligation.met_at - due)} late")
+    if obligation.status == "lapsed":
+        return CheckResult(FAIL, f"never done; fell due {_when(due, tz)}, then lapsed")
     if obligation.status == "cancelled":
-        # only a stage change (closing or converting the lead) withdraws these rules, so one
-        # still owed when it fell due, with no stage change in between, was breached
+        # withdrawn (the lead closed, converted or moved on) before it fell due: nothing owed;
+        # one still owed when it fell due was breached
         moved_in_time = any(obligation.started_at < m.at <= due for m in stage_moves)
-        if moved_in_time or due > now:
+        ended_in_time = obligation.ended_at is not None and obligation.ended_at <= due
+        if moved_in_time or ended_in_time or due > now:
             return CheckResult(NOT_APPLICABLE, "withdrawn: the lead moved on before it fell due")
         return CheckResult(FAIL, f"never done; fell due {_when(due, tz)}, later withdrawn")
     if due < now:

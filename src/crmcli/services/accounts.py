@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -18,9 +19,9 @@ from crmcli.rules.validation import clean_text, normalise_lead
 from crmcli.services import audit, scope
 from crmcli.services.lookups import limited, owned_by, owner_id
 from crmcli.services.lookups import rows as _rows
-from crmcli.services.obligations import sync
+from crmcli.services.obligations import account_messages, sync
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Account, Activity, Contact, Lead, Obligation, User
+from crmcli.store.models import Account, Activity, Contact, Lead, Obligation, StageChange, User
 
 # the JSON shape of an account, in display order
 ACCOUNT_FIELDS = (
@@ -238,10 +239,30 @@ def account_facts(tx: Tx, account: Account) -> account_rules.AccountFacts:
             and a.details.get("serves") == "account.onboarding"
             and a.details.get("account") == account.id
         ),
-        opportunities=tuple(
-            (kind, created) for _id, k, kind, created in leads if k == "opportunity"
-        ),
+        opportunities=_opportunity_moves(tx, leads),
+        messages=account_messages(tx, account),
+        # a customer since it first won, or since it became a key account
+        customer_since=min((at for at in (account.won_at, account.key_since) if at), default=None),
     )
+
+
+def _opportunity_moves(tx: Tx, leads: Sequence[Any]) -> tuple[tuple[str | None, datetime], ...]:
+    """(type, when) for each time one of the account's opportunities was created or moved
+    to an opportunity stage: a renewal opened now counts now, however old the lead is."""
+    keys = tx.policy.stage_keys()
+    start = tx.policy.data["pipeline"]["opportunity_from"]
+    opportunity_stages = keys[keys.index(start) :] if start in keys else keys
+    types = {lead_id: kind for lead_id, k, kind, _created in leads if k == "opportunity"}
+    if not types:
+        return ()
+    moves = tx.session.exec(
+        select(StageChange.lead_id, StageChange.at).where(
+            col(StageChange.lead_id).in_(list(types)),
+            col(StageChange.to_stage).in_(opportunity_stages),
+        )
+    ).all()
+    created = [(types[lead_id], at) for lead_id, k, _kind, at in leads if k == "opportunity"]
+    return tuple(created + [(types[lead_id], at) for lead_id, at in moves])
 
 
 def refresh_account(tx: Tx, account: Account) -> list[Obligation]:
@@ -294,7 +315,7 @@ def account_won(tx: Tx, account: Account, lead: Lead) -> list[int]:
     owner_id = lead.owner_id or account.owner_id
     owner = tx.session.get(User, owner_id) if owner_id else tx.actor
     created = []
-    for step in account_rules.onboarding_steps(tx.policy, tx.now):
+    for step in account_rules.onboarding_steps(tx.policy, tx.now, tx.calendar):
         task = record_activity(
             tx,
             lead=lead,

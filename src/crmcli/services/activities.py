@@ -23,7 +23,7 @@ from crmcli.services import scope
 from crmcli.services.lookups import load_lead, user_by_name
 from crmcli.services.obligations import OUTBOUND, counts_as_touch, refresh_lead
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Activity, Lead, User
+from crmcli.store.models import Activity, Contact, Lead, User
 
 CALL_OUTCOMES = ("connected", "voicemail", "no-answer")
 # how far ahead an --at may lie for something that already happened (clocks differ)
@@ -93,8 +93,10 @@ def record_activity(
     status: str = "logged",
     parent_id: int | None = None,
     points_as: str | None = None,
+    contact: Contact | None = None,
 ) -> Activity:
-    """Store one activity, audit it and bring the lead's obligations up to date.
+    """Store one activity, audit it and bring the lead's obligations up to date (or, for
+    an activity with an account's `contact` and no lead, the account's).
 
     Points come from the policy's [activities.points] for `points_as` (e.g. a CharTec
     activity such as "discovery_meeting") or else for the activity type; tasks earn their
@@ -106,6 +108,7 @@ def record_activity(
     points = 0 if status == "open" or automated else _points_for(tx, points_as or type)
     activity = Activity(
         lead_id=lead.id if lead else None,
+        contact_id=contact.id if contact is not None and lead is None else None,
         user_id=user.id,  # type: ignore[arg-type]
         type=type,
         direction=direction,
@@ -125,6 +128,7 @@ def record_activity(
     tx.session.flush()
     created = {
         "lead_id": activity.lead_id,
+        "contact_id": activity.contact_id,
         "user": user.name,
         "type": type,
         "direction": direction,
@@ -143,6 +147,10 @@ def record_activity(
     )
     if lead is not None:
         _lead_touched(tx, lead, activity)
+    elif activity.contact_id is not None:
+        from crmcli.services.accounts import refresh_account_id
+
+        refresh_account_id(tx, contact.account_id)  # type: ignore[union-attr]
     return activity
 
 

@@ -10,6 +10,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,13 @@ def _batch_facts(
             col(Obligation.rule).in_(list(AUDITED_RULES)),
         )
     ):
+        ended = row.detail.get("ended_at")
         obligations[row.record_id][AUDITED_RULES[row.rule]] = sampling.ObligationFacts(
-            status=row.status, started_at=row.started_at, due_at=row.due_at, met_at=row.met_at
+            status=row.status,
+            started_at=row.started_at,
+            due_at=row.due_at,
+            met_at=row.met_at,
+            ended_at=datetime.fromisoformat(ended) if ended else None,
         )
     moves: dict[int, list[sampling.StageMove]] = {i: [] for i in lead_ids}
     for change in tx.session.exec(

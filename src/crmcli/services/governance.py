@@ -149,6 +149,7 @@ def forget_lead(tx: Tx, lead_id: int) -> dict[str, Any]:
         if contact is not None:
             _erase_contact(tx, contact)
             records.append(("contact", contact.id))  # type: ignore[arg-type]
+            records += _erase_contact_activities(tx, contact.id)  # type: ignore[arg-type]
     from crmcli.services import outbox
 
     records += outbox.forget_lead(tx, lead_id)  # queued messages cancelled, texts erased
@@ -199,6 +200,29 @@ def _erase_contact(tx: Tx, contact: Any) -> None:
         tx.session.add(obligation)
 
 
+def _erase_contact_activities(tx: Tx, contact_id: int) -> list[tuple[str, int]]:
+    """Erase the texts of activities logged on the contact itself (mail from an account's
+    contact who is no lead); returns them as records."""
+    from crmcli.services import mail_attachments
+    from crmcli.store.models import Activity, EmailMessage
+
+    records: list[tuple[str, int]] = []
+    for activity in tx.session.exec(select(Activity).where(Activity.contact_id == contact_id)):
+        activity.subject, activity.notes, activity.details = None, None, {}
+        tx.session.add(activity)
+        records.append(("activity", activity.id))  # type: ignore[arg-type]
+    ids = [record_id for _type, record_id in records]
+    digests: set[str] = set()
+    for email in tx.session.exec(
+        select(EmailMessage).where(col(EmailMessage.activity_id).in_(ids))
+    ):  # the message's sender and its attached files go too
+        digests |= {item["sha256"] for item in email.attachments if "sha256" in item}
+        email.from_address, email.attachments = None, []
+        tx.session.add(email)
+    mail_attachments.forget(tx, digests)
+    return records
+
+
 def _erase_audited_values(tx: Tx, records: list[tuple[str, int]]) -> int:
     """Delete the readable personal values of the records' audit events, and their keys."""
     from crmcli.store.models import AuditPersonal, PersonalKey
@@ -231,7 +255,8 @@ def forget_contact(tx: Tx, contact_id: int) -> dict[str, Any]:
     results = [forget_lead(tx, lead.id) for lead in leads]  # type: ignore[arg-type]
     if not results:
         _erase_contact(tx, contact)
-        values = _erase_audited_values(tx, [("contact", contact_id)])
+        records = [("contact", contact_id), *_erase_contact_activities(tx, contact_id)]
+        values = _erase_audited_values(tx, records)
         tx.session.flush()
         tx.audit(
             "contact",

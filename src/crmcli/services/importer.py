@@ -1284,12 +1284,13 @@ def _obligations(
             due.title,
             due.started_at,
             due.due_at,
-            "met" if due.met_at else "open",
+            due.status,
             due.met_at,
             due.met_by,
             json.dumps(due.detail),  # what the JSON column stores (json_text of _insert)
         )
         for due in obligation_rules.obligations("lead", facts, policy, calendar)
+        if due.status not in ("cancelled", "lapsed")  # over before it began (a closed lead)
     ]
 
 

@@ -10,12 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import text, update
 from sqlmodel import col, select
 
 from crmcli.errors import BadInput
-from crmcli.rules import dedupe, matching
+from crmcli.rules import closing, dedupe, matching
 from crmcli.rules.mapping import spreadsheet_safe
+from crmcli.rules.obligations import ended_detail
 from crmcli.services import scope
 from crmcli.services.leads import LEAD_FIELDS, LeadFilter, get_lead, list_leads
 from crmcli.services.workspace import Tx
@@ -190,7 +191,8 @@ def merge_leads(
                 )
                 moved[table.name] = len(keys)
                 moved_keys[table.name] = keys
-    # obligations: KEEP's own win where both have one; the rest move (e.g. OTHER's tasks)
+    # obligations: KEEP's own win where both have one; the rest move (e.g. OTHER's tasks).
+    # OTHER's own stay with its id as its history: the open ones cancelled by the merge
     ours = {
         (o.rule, o.key)
         for o in tx.session.exec(
@@ -202,10 +204,15 @@ def merge_leads(
     theirs = tx.session.exec(
         select(Obligation).where(Obligation.record_type == "lead", Obligation.record_id == other_id)
     ).all()
-    clash = [o.id for o in theirs if (o.rule, o.key) in ours]
+    clash = [o for o in theirs if (o.rule, o.key) in ours]
     move = [o.id for o in theirs if (o.rule, o.key) not in ours]
-    if clash:
-        conn.execute(delete(Obligation).where(col(Obligation.id).in_(clash)))
+    for obligation in clash:
+        if obligation.status in (closing.OPEN, closing.PAUSED):
+            obligation.status = closing.CANCELLED
+            ended = ended_detail(obligation.detail, tx.now, "merged")
+            obligation.detail = {**ended, "merged_into": keep_id}
+            tx.session.add(obligation)
+    tx.session.flush()
     if move:
         conn.execute(
             update(Obligation).where(col(Obligation.id).in_(move)).values(record_id=keep_id)

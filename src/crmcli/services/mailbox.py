@@ -1,5 +1,7 @@
 """Email capture: RFC 5322 messages (.eml files, a directory of them, an mbox) logged as
-email activities on the leads whose addresses they carry, once per Message-ID."""
+email activities on the leads whose addresses they carry, once per Message-ID. Mail with an
+account's contact who is no lead is logged on the contact: the account owes the customer an
+answer (`customer.response`, owned by the account's owner)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from crmcli.services import scope
 from crmcli.services.activities import activity_row, record_activity
 from crmcli.services.lookups import load_lead
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Contact, Lead, User
+from crmcli.store.models import Account, Contact, Lead, User
 from crmcli.store.models import EmailMessage as LoggedEmail
 
 
@@ -183,10 +185,13 @@ def _attachments(message: EmailMessage) -> Iterator[tuple[str, str, bytes]]:
 
 
 class AddressBook:
-    """Leads by normalised address: their own email, or their contact's."""
+    """Leads by normalised address: their own email, or their contact's; and the contacts of
+    accounts that no lead stands for (for users not scoped to campaigns: accounts and
+    contacts belong to none)."""
 
     def __init__(self, tx: Tx) -> None:
         self.leads: dict[str, list[Lead]] = {}
+        self.contacts: dict[str, Contact] = {}
         for lead in tx.session.exec(select(Lead).where(col(Lead.email).is_not(None))):
             if scope.in_scope(tx, lead.campaign_id):
                 self.leads.setdefault(normalise(lead.email), []).append(lead)  # type: ignore[arg-type]
@@ -195,9 +200,22 @@ class AddressBook:
             known = self.leads.setdefault(normalise(address), [])
             if lead not in known and scope.in_scope(tx, lead.campaign_id):
                 known.append(lead)
+        if scope.campaign_scope(tx) is None:
+            linked = select(Lead.contact_id).where(col(Lead.contact_id).is_not(None))
+            alone = select(Contact).where(
+                col(Contact.email).is_not(None),
+                col(Contact.account_id).is_not(None),
+                col(Contact.id).not_in(linked),
+            )
+            for contact in tx.session.exec(alone.order_by(col(Contact.id))):
+                self.contacts.setdefault(normalise(contact.email), contact)  # type: ignore[arg-type]
 
     def find(self, address: str) -> list[Lead]:
         return self.leads.get(address, [])
+
+    def contact(self, address: str) -> Contact | None:
+        """The account contact (no lead) with this address, if no lead has it."""
+        return None if address in self.leads else self.contacts.get(address)
 
 
 def import_mail(tx: Tx, path: Path) -> ImportSummary:
@@ -219,7 +237,10 @@ def import_mail(tx: Tx, path: Path) -> ImportSummary:
             (lead, "outbound") for address in parsed.recipients for lead in book.find(address)
         ]
         if not targets:
-            summary.unmatched[parsed.sender or "(no sender)"] += 1
+            if _log_on_contacts(tx, book, parsed, summary):
+                summary.logged += 1
+            else:
+                summary.unmatched[parsed.sender or "(no sender)"] += 1
             continue
         seen: set[int] = set()
         for lead, direction in targets:
@@ -232,6 +253,25 @@ def import_mail(tx: Tx, path: Path) -> ImportSummary:
                 summary.notes.append(note)
         summary.logged += 1
     return summary
+
+
+def _log_on_contacts(tx: Tx, book: AddressBook, parsed: Parsed, summary: ImportSummary) -> bool:
+    """Log a message from (else to) accounts' contacts who are no leads; False if none."""
+    sender = book.contact(parsed.sender)
+    targets = [(sender, "inbound")] if sender is not None else []
+    if not targets:
+        found = (book.contact(address) for address in parsed.recipients)
+        targets = [(contact, "outbound") for contact in found if contact is not None]
+    seen: set[int] = set()
+    for contact, direction in targets:
+        if contact.id in seen:
+            continue
+        seen.add(contact.id)  # type: ignore[arg-type]
+        activity, note = _log(tx, None, parsed, direction, contact=contact)
+        summary.activities.append(activity.id)  # type: ignore[arg-type]
+        if note and note not in summary.notes:
+            summary.notes.append(note)
+    return bool(targets)
 
 
 def log_eml(tx: Tx, lead_id: int, path: Path) -> tuple[dict[str, Any], bool]:
@@ -266,14 +306,24 @@ def _logged_already(tx: Tx, message_id: str) -> bool:
     return tx.session.exec(query).first() is not None
 
 
-def _log(tx: Tx, lead: Lead, parsed: Parsed, direction: str) -> tuple[Any, str]:
+def _log(
+    tx: Tx, lead: Lead | None, parsed: Parsed, direction: str, *, contact: Contact | None = None
+) -> tuple[Any, str]:
+    """Log the message on a lead (its owner's activity) or on an account's contact (the
+    account owner's)."""
     from crmcli.services import mail_attachments
 
     attachments, note = mail_attachments.store_all(tx, list(parsed.attachments))
-    owner = tx.session.get(User, lead.owner_id) if lead.owner_id else None
+    if lead is not None:
+        owner_id = lead.owner_id
+    else:
+        account = tx.session.get(Account, contact.account_id) if contact else None  # type: ignore[union-attr]
+        owner_id = account.owner_id if account is not None else None
+    owner = tx.session.get(User, owner_id) if owner_id else None
     activity = record_activity(
         tx,
         lead=lead,
+        contact=contact,
         type="email",
         user=owner,
         at=parsed.at or tx.now,
@@ -291,7 +341,7 @@ def _log(tx: Tx, lead: Lead, parsed: Parsed, direction: str) -> tuple[Any, str]:
         LoggedEmail(
             message_id=parsed.message_id,
             activity_id=activity.id,
-            lead_id=lead.id,
+            lead_id=lead.id if lead is not None else None,
             direction=direction,
             from_address=parsed.sender or None,
             attachments=attachments,

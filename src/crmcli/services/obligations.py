@@ -1,16 +1,25 @@
-"""Keeping stored obligations in step with records (rules in rules/obligations.py)."""
+"""Keeping stored obligations in step with records (rules in rules/obligations.py).
+
+`refresh_lead` also settles the lead's tasks with its obligations, each change audited: a
+score band's task met by a touch is done; a closed lead's open tasks are cancelled; a
+reminder whose obligation ended is closed.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
 
+from crmcli.rules import closing, touches
 from crmcli.rules import obligations as rules
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Activity, AuditEvent, Lead, Obligation, User
+from crmcli.store.models import Account, Activity, AuditEvent, Contact, Lead, Obligation, User
 
 OUTBOUND = ("call", "email", "chat", "meeting")
+# tasks that are the account's work, not the lead's: a closing leaves them
+ACCOUNT_WORK = ("account.onboarding",)
 
 
 def counts_as_touch(tx: Tx, activity: Activity) -> bool:
@@ -20,15 +29,37 @@ def counts_as_touch(tx: Tx, activity: Activity) -> bool:
     )
 
 
-def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
+def touch_of(tx: Tx, activity: Activity, by: str) -> rules.Touch | None:
+    """The activity as a touch (what the policy's [touches] says it is), or None."""
+    kinds = touches.classify(
+        tx.policy.data["touches"],
+        activity.type,
+        direction=activity.direction,
+        outcome=activity.outcome,
+        status=activity.status,
+    )
+    if not kinds:
+        return None
+    return rules.Touch(activity.at, by, activity.type, kinds, activity.id, activity.direction)
+
+
+def lead_activities(tx: Tx, lead: Lead) -> list[tuple[Activity, str]]:
+    """The lead's activities with their users' names, oldest first."""
+    query = (
+        select(Activity, User.name)
+        .join(User, col(User.id) == Activity.user_id)
+        .where(Activity.lead_id == lead.id)
+        .order_by(col(Activity.at))
+    )
+    return list(tx.session.exec(query).all())  # type: ignore[arg-type]
+
+
+def lead_facts(
+    tx: Tx, lead: Lead, activities: list[tuple[Activity, str]] | None = None
+) -> rules.LeadFacts:
     rows = [
         (activity, by)
-        for activity, by in tx.session.exec(
-            select(Activity, User.name)
-            .join(User, col(User.id) == Activity.user_id)
-            .where(Activity.lead_id == lead.id)
-            .order_by(col(Activity.at))
-        ).all()
+        for activity, by in (lead_activities(tx, lead) if activities is None else activities)
         if counts_as_touch(tx, activity)
     ]
     created_by = tx.session.exec(
@@ -47,31 +78,26 @@ def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
         created_by=created_by or tx.actor.name,
         assigned_at=lead.assigned_at,
         stage_entered_at=lead.stage_entered_at,
-        touches=tuple(
-            rules.Touch(a.at, by, a.type)
-            for a, by in rows
-            if a.type in OUTBOUND and a.direction != "inbound" and a.status == "logged"
-        ),
-        inbound=tuple(
-            rules.Touch(a.at, by, a.type)
-            for a, by in rows
-            if a.type in OUTBOUND and a.direction == "inbound"
-        ),
+        touches=tuple(t for a, by in rows if (t := touch_of(tx, a, by)) is not None),
         label=", ".join(
             part for part in (f"{lead.first_name} {lead.last_name}".strip(), lead.company) if part
         ),
-        is_customer=_is_customer(tx, lead),
+        customer_since=customer_since(tx, lead),
         updated_at=lead.updated_at,
         close_date=lead.close_date,
+        closed_at=_closed_at(tx, lead),
         tasks=tuple(
             rules.Task(
-                a.id,
+                a.id,  # type: ignore[arg-type]
                 a.subject or "task",
                 a.due_at,
                 a.status,
                 a.done_at,
-                a.done_by,  # type: ignore[arg-type]
+                a.done_by,
                 a.details.get("serves"),
+                created_at=a.created_at,
+                meets=_band_task_meets(tx, a),
+                met_with=a.details.get("met_with"),
             )
             for a, _by in rows
             if a.type == "task" and a.due_at is not None
@@ -79,24 +105,161 @@ def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
     )
 
 
-def _is_customer(tx: Tx, lead: Lead) -> bool:
+def _band_task_meets(tx: Tx, task: Activity) -> frozenset[str]:
+    """What meets a score band's task: band.contact or band.follow_up of [touches.meets]."""
+    band = task.details.get("score_band")
+    if not band:
+        return frozenset()
+    action = task.details.get("band_action") or next(
+        (b.action for b in tx.policy.bands if b.name == band), None
+    )
+    if action not in ("contact", "follow_up"):
+        return frozenset()
+    return touches.meets(tx.policy.data["touches"], f"band.{action}")
+
+
+def account_messages(tx: Tx, account: Account) -> tuple[rules.Touch, ...]:
+    """Touches with the account's contacts that are not leads (logged on no lead), oldest
+    first: mail from a customer's contact and the answers to it."""
+    contacts = select(Contact.id).where(Contact.account_id == account.id)
+    rows = tx.session.exec(
+        select(Activity, User.name)
+        .join(User, col(User.id) == Activity.user_id)
+        .where(col(Activity.contact_id).in_(contacts), col(Activity.lead_id).is_(None))
+        .order_by(col(Activity.at))
+    ).all()
+    return tuple(
+        t for a, by in rows if counts_as_touch(tx, a) and (t := touch_of(tx, a, by)) is not None
+    )
+
+
+def customer_since(tx: Tx, lead: Lead) -> datetime | None:
+    """When the lead, or the account it belongs to, first won business (else None)."""
+    since = None
+    if lead.account_id is not None:
+        account = tx.session.get(Account, lead.account_id)
+        since = account.won_at if account is not None else None
+        if since is None:  # won before accounts kept their won date
+            won = select(Lead.stage_entered_at).where(
+                Lead.account_id == lead.account_id, Lead.status == "won"
+            )
+            since = min((at for at in tx.session.exec(won) if at is not None), default=None)
     if lead.status == "won":
-        return True
-    if lead.account_id is None:
-        return False
-    won = select(Lead.id).where(Lead.account_id == lead.account_id, Lead.status == "won")
-    return tx.session.exec(won.limit(1)).first() is not None
+        own = lead.stage_entered_at or lead.updated_at
+        since = min(since, own) if since is not None else own
+    return since
+
+
+def _closed_at(tx: Tx, lead: Lead) -> datetime | None:
+    """When a closed lead closed: it entered its outcome stage, or, for a status such as
+    nurture or inactive, the latest audit event that set it."""
+    outcome = (tx.policy.stage(lead.stage) or {}).get("outcome")
+    if closing.reason_for(lead.status, outcome) is None:
+        return None
+    if outcome and lead.stage_entered_at is not None:
+        return lead.stage_entered_at
+    events = tx.session.exec(
+        select(AuditEvent.at, AuditEvent.changes)
+        .where(AuditEvent.record_type == "lead", AuditEvent.record_id == lead.id)
+        .order_by(col(AuditEvent.id).desc())
+    )
+    for at, changes in events:
+        status = changes.get("status")
+        if isinstance(status, list) and len(status) == 2 and status[1] == lead.status:
+            return at
+    return lead.updated_at
 
 
 def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:
-    """Recompute a lead's obligations and store the difference."""
-    due = rules.obligations("lead", lead_facts(tx, lead), tx.policy, tx.calendar)
-    return sync(tx, "lead", lead.id, due, owner_id=lead.owner_id)  # type: ignore[arg-type]
+    """Recompute a lead's obligations, store the difference, and settle its tasks."""
+    activities = lead_activities(tx, lead)
+    facts = lead_facts(tx, lead, activities)
+    closure = facts.closure(tx.policy)
+    due = rules.obligations("lead", facts, tx.policy, tx.calendar)
+    rows = sync(tx, "lead", lead.id, due, owner_id=lead.owner_id, closure=closure)  # type: ignore[arg-type]
+    open_tasks = [a for a, _by in activities if a.type == "task" and a.status == "open"]
+    _settle_tasks(tx, open_tasks, due, closure)
+    return rows
+
+
+def _settle_tasks(
+    tx: Tx, tasks: list[Activity], due: list[rules.Due], closure: closing.Closure | None
+) -> None:
+    """Tasks follow the obligations: a band task met by a touch is done; a closed lead's
+    tasks from before its closing are cancelled; a reminder whose obligation ended closes."""
+    met = {
+        item.detail["task"]: item
+        for item in due
+        if item.rule == "task.due" and item.met_with is not None and item.met_at is not None
+    }
+    for task in tasks:
+        if task.id in met:
+            _met_by_touch(tx, task, met[task.id])
+        elif task.details.get("obligation") is not None:
+            close_served(tx, task)  # a reminder lives as long as its obligation
+        elif (
+            closure is not None
+            and task.details.get("serves") not in ACCOUNT_WORK
+            and task.created_at <= closure.at
+        ):
+            _cancel_task(tx, task, f"lead {closure.reason}")
+    tx.session.flush()
+
+
+def _met_by_touch(tx: Tx, task: Activity, item: rules.Due) -> None:
+    task.status, task.done_at, task.done_by = "done", item.met_at, item.met_by
+    task.details = {**task.details, "met_with": item.met_with}
+    tx.session.add(task)
+    tx.audit(
+        "activity",
+        task.id,
+        "done",
+        {
+            "status": ["open", "done"],
+            "done_at": [None, item.met_at],
+            "done_by": [None, item.met_by],
+            "met_with": [None, item.met_with],
+        },
+    )
+
+
+def _cancel_task(tx: Tx, task: Activity, reason: str) -> None:
+    task.status = "cancelled"
+    tx.session.add(task)
+    tx.audit(
+        "activity", task.id, "update", {"status": ["open", "cancelled"], "reason": [None, reason]}
+    )
+
+
+def close_served(tx: Tx, task: Activity) -> str | None:
+    """Close an open reminder task (created by `crm tick` for a rule's obligation) once that
+    obligation is no longer open: done if it was met, else cancelled. Returns the new status
+    (None: not a reminder, or its obligation is still open)."""
+    obligation_id = task.details.get("obligation")
+    if task.status != "open" or not task.details.get("serves") or obligation_id is None:
+        return None
+    obligation = tx.session.get(Obligation, obligation_id)
+    if obligation is not None and obligation.status == "open":
+        return None
+    task.status = "done" if obligation is not None and obligation.status == "met" else "cancelled"
+    task.done_at, task.done_by = tx.now, tx.actor.name
+    tx.session.add(task)
+    tx.audit("activity", task.id, "update", {"status": ["open", task.status]})
+    return task.status
 
 
 def sync(
-    tx: Tx, record_type: str, record_id: int, due: list[rules.Due], *, owner_id: int | None
+    tx: Tx,
+    record_type: str,
+    record_id: int,
+    due: list[rules.Due],
+    *,
+    owner_id: int | None,
+    closure: closing.Closure | None = None,
 ) -> list[Obligation]:
+    """Store a record's obligations: update the ones it had, add new ones (not one that is
+    over before it was ever stored), and end the ones no rule reports any more (cancelled,
+    or as the record's closing decides)."""
     stored = {
         (o.rule, o.key): o
         for o in tx.session.exec(
@@ -107,7 +270,10 @@ def sync(
     }
     current = []
     for item in due:
-        row = stored.pop((item.rule, item.key), None) or Obligation(
+        row = stored.pop((item.rule, item.key), None)
+        if row is None and item.status in closing.ENDED:
+            continue
+        row = row or Obligation(
             rule=item.rule,
             record_type=record_type,
             record_id=record_id,
@@ -120,8 +286,10 @@ def sync(
             "title": item.title,
             "started_at": item.started_at,
             "due_at": item.due_at,
-            "detail": item.detail,
-            "status": "met" if item.met_at else ("paused" if item.paused else "open"),
+            "detail": {**item.detail, "met_with": item.met_with}
+            if item.met_with is not None
+            else item.detail,
+            "status": item.status,
             "met_at": item.met_at,
             "met_by": item.met_by,
         }
@@ -131,8 +299,19 @@ def sync(
         tx.session.add(row)
         current.append(row)
     for row in stored.values():  # the rule no longer applies (e.g. the lead was closed)
-        if row.status in ("open", "paused"):
-            row.status = "cancelled"
+        if row.status in (closing.OPEN, closing.PAUSED):
+            ended = None
+            if closure is not None:
+                ended = closing.ending(
+                    closure,
+                    rule=row.rule,
+                    arose_at=row.started_at,
+                    due_at=row.due_at,
+                    detail=row.detail,
+                )
+            row.status = ended or closing.CANCELLED
+            why = closure.reason if ended and closure else "no longer applies"
+            row.detail = rules.ended_detail(row.detail, tx.now, why)
             tx.session.add(row)
     tx.session.flush()
     return current

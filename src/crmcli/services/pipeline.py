@@ -24,7 +24,15 @@ from crmcli.services import audit, stage_facts
 from crmcli.services.lookups import load_lead
 from crmcli.services.obligations import open_obligations, refresh_lead
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Account, Activity, Contact, Lead, ScoreEvent, StageChange
+from crmcli.store.models import (
+    Account,
+    Activity,
+    Contact,
+    Lead,
+    Obligation,
+    ScoreEvent,
+    StageChange,
+)
 
 
 @dataclass
@@ -316,8 +324,48 @@ def explain(tx: Tx, lead_id: int) -> dict[str, Any]:
         "band": band.name if band else None,
         "band_triggers": _band_triggers(band) if band else None,
         "obligations": obligations,
+        "settled": settled_obligations(tx, lead_id),
         "next_gate": gate,
     }
+
+
+def settled_obligations(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
+    """The lead's obligations that are over: met (by whom, with which activity, late or on
+    time), cancelled or lapsed; latest due first."""
+    rows = tx.session.exec(
+        select(Obligation)
+        .where(
+            Obligation.record_type == "lead",
+            Obligation.record_id == lead_id,
+            col(Obligation.status).in_(("met", "cancelled", "lapsed")),
+        )
+        .order_by(col(Obligation.due_at).desc(), col(Obligation.id).desc())
+    ).all()
+    ids = {row.detail.get("met_with") for row in rows} - {None}
+    found = tx.session.exec(select(Activity).where(col(Activity.id).in_(ids))).all() if ids else []
+    activities = {a.id: a for a in found}
+    return [
+        {
+            "rule": row.rule,
+            "title": row.title,
+            "due_at": row.due_at,
+            "status": row.status,
+            "met_at": row.met_at,
+            "met_by": row.met_by,
+            "met_with": _describe(activities.get(row.detail.get("met_with"))),
+            "activity_id": row.detail.get("met_with"),
+            "late": row.met_at > row.due_at if row.met_at is not None else None,
+        }
+        for row in rows
+    ]
+
+
+def _describe(activity: Activity | None) -> str | None:
+    """ "call 3 (outbound, connected)": an activity in a few words."""
+    if activity is None:
+        return None
+    how = ", ".join(p for p in (activity.direction, activity.outcome) if p)
+    return f"{activity.type} {activity.id}" + (f" ({how})" if how else "")
 
 
 def _flatten(breakdown: dict[str, Any], prefix: str = "") -> dict[str, Any]:

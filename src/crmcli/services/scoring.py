@@ -5,9 +5,14 @@ stores a ScoreEvent, moves the lead's score and band, audits old → new on the 
 applies the band's action from the policy:
 
 - nurture: an open lead's status becomes "nurture" (the nurture program);
-- follow_up: an open task due `due` later in calendar time;
+- follow_up: an open task due `due` later on the calendar, in business hours (the band's
+  `at` and `snap`);
 - contact: an open task due `due` later in business time;
 - notify: a Notification for each admin ("admins") and/or the lead's owner ("owner").
+
+A band task is met by the first touch of the kind [touches.meets] asks for (band.contact:
+a conversation; band.follow_up: an attempt too), and then marked done
+(services.obligations.refresh_lead).
 
 One band task is open at a time: the current band's. A re-score that stays in the band
 adds no second task and tells nobody again; a move to another band cancels the open task
@@ -26,6 +31,7 @@ from sqlmodel import col, select
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput
 from crmcli.rules import scoring as rules
+from crmcli.rules.calendar import person_due, schedule_of
 from crmcli.rules.policy import Band
 from crmcli.services.activities import record_activity
 from crmcli.services.lookups import load_lead
@@ -207,8 +213,13 @@ def _take_action(
 
 def _band_task(tx: Tx, lead: Lead, band: Band, score_event: ScoreEvent) -> tuple[Activity, str]:
     due = band.due if band.due is not None else DEFAULT_DUE[band.action]
-    # a follow-up is scheduled in days; "contact now" counts the hours the team is at work
-    due_at = tx.calendar.add(tx.now, due) if band.action == "contact" else tx.now + due
+    # "contact now" counts the hours the team is at work; a follow-up is scheduled in days,
+    # landing in business hours
+    if band.action == "contact":
+        due_at = tx.calendar.add(tx.now, due)
+    else:
+        schedule = schedule_of({"at": band.at, "snap": band.snap})
+        due_at = person_due(tx.calendar, tx.now, due, schedule)  # type: ignore[arg-type]
     assignee = tx.session.get(User, lead.owner_id) if lead.owner_id else None
     assignee = assignee or tx.actor
     task = record_activity(
@@ -219,7 +230,11 @@ def _band_task(tx: Tx, lead: Lead, band: Band, score_event: ScoreEvent) -> tuple
         status="open",
         subject=TASK_SUBJECTS[band.action].format(band=band.name),
         due_at=due_at,
-        details={"score_band": band.name, "score_event": score_event.id},
+        details={
+            "score_band": band.name,
+            "band_action": band.action,
+            "score_event": score_event.id,
+        },
     )
     return task, assignee.name
 

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from crmcli.errors import PolicyRefusal
 from crmcli.services import activities, outbox, pipeline
-from crmcli.services.obligations import refresh_lead
+from crmcli.services.obligations import close_served, refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, Notification, Obligation, User
 
@@ -20,6 +20,7 @@ def tick(tx: Tx) -> list[dict[str, Any]]:
     """
     actions: list[dict[str, Any]] = []
     actions += _close_served_reminders(tx)
+    actions += _inactive_leads(tx)  # first: going inactive ends the touches it missed
     actions += _cadence_reminders(tx)
     actions += _stale_records(tx)
     actions += outbox.enqueue(tx)  # after stage moves: a move stops a lead's sequences
@@ -37,6 +38,35 @@ def _open(tx: Tx, rule: str) -> list[Obligation]:
     return list(tx.session.exec(query))
 
 
+def _inactive_leads(tx: Tx) -> list[dict[str, Any]]:
+    """Leads whose cadence ran out without a reply go inactive: the touches and follow-ups
+    they missed lapse, their open tasks are cancelled (services.obligations.refresh_lead)."""
+    actions = []
+    for obligation in _open(tx, "lead.cadence"):
+        lead = tx.session.get(Lead, obligation.record_id)
+        if lead is None or not obligation.detail.get("inactive"):
+            continue
+        if lead.status not in ("new", "contacted"):
+            continue
+        old, lead.status = lead.status, "inactive"
+        tx.session.add(lead)
+        tx.audit(
+            "lead",
+            lead.id,
+            "update",
+            {"status": [old, "inactive"], "reason": [None, "cadence exhausted (lead.cadence)"]},
+        )
+        refresh_lead(tx, lead)
+        actions.append(
+            {
+                "action": "inactive",
+                "record": f"lead {lead.id}",
+                "detail": "no reply after the day 1/3/7/14 touches",
+            }
+        )
+    return actions
+
+
 def _cadence_reminders(tx: Tx) -> list[dict[str, Any]]:
     actions = []
     reminded = {
@@ -50,22 +80,6 @@ def _cadence_reminders(tx: Tx) -> list[dict[str, Any]]:
         lead = tx.session.get(Lead, obligation.record_id)
         if lead is None:
             continue
-        if obligation.detail.get("inactive") and lead.status in ("new", "contacted"):
-            old, lead.status = lead.status, "inactive"
-            tx.session.add(lead)
-            tx.audit(
-                "lead",
-                lead.id,
-                "update",
-                {"status": [old, "inactive"], "reason": [None, "cadence exhausted (lead.cadence)"]},
-            )
-            actions.append(
-                {
-                    "action": "inactive",
-                    "record": f"lead {lead.id}",
-                    "detail": "no reply after the day 1/3/7/14 touches",
-                }
-            )
         if obligation.id in reminded:
             continue
         if lead.owner_id is None:
@@ -106,18 +120,8 @@ def _close_served_reminders(tx: Tx) -> list[dict[str, Any]]:
         select(Activity).where(Activity.type == "task", Activity.status == "open")
     ).all()
     for task in tasks:
-        obligation_id = task.details.get("obligation")
-        if not task.details.get("serves") or obligation_id is None:
+        if close_served(tx, task) is None:
             continue
-        obligation = tx.session.get(Obligation, obligation_id)
-        if obligation is not None and obligation.status == "open":
-            continue
-        task.status = (
-            "done" if obligation is not None and obligation.status == "met" else "cancelled"
-        )
-        task.done_at, task.done_by = tx.now, "crm tick"
-        tx.session.add(task)
-        tx.audit("activity", task.id, "update", {"status": ["open", task.status]})
         actions.append(
             {
                 "action": f"task {task.status}",

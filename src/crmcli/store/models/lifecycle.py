@@ -129,6 +129,8 @@ class Activity(Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
     user_id: int = Field(foreign_key="user.id")
+    # with an account's contact who is no lead (mail from a customer's contact; 0015)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     type: str  # call | meeting | email | chat | note | task
     direction: str | None = None  # outbound | inbound
     outcome: str | None = None
