@@ -50,7 +50,12 @@ def _cadence_reminders(tx: Tx) -> list[dict[str, Any]]:
         lead = tx.session.get(Lead, obligation.record_id)
         if lead is None:
             continue
-        if obligation.detail.get("inactive") and lead.status in ("new", "contacted"):
+        if (
+            obligation.detail.get("inactive")
+            and lead.status in ("new", "contacted")
+            # the follow-up sequence finishes first: inactivity would stop its last step
+            and not outbox.finishing(tx, lead)
+        ):
             old, lead.status = lead.status, "inactive"
             tx.session.add(lead)
             tx.audit(
