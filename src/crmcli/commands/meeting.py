@@ -19,7 +19,7 @@ def meeting_schedule(
     lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
     at: Annotated[
         str | None,
-        typer.Option("--at", metavar="WHEN", help="When it starts, e.g. 'tue 10:00'."),
+        typer.Option("--at", metavar="WHEN", help="When it starts, e.g. '2026-03-10 10:00'."),
     ] = None,
     duration: Duration = None,
     subject: Annotated[str | None, typer.Option("--subject", help="What it is about.")] = None,
@@ -37,7 +37,7 @@ def meeting_schedule(
     Refused if --at is not ahead (exit 2) or it double-books you (exit 5; --allow-overlap).
     Mark it held with crm done ID.
 
-    Example: crm meeting schedule 12 --at "tue 10:00" --duration 1h --subject "Product demo"
+    Example: crm meeting schedule 12 --at "2026-03-10 10:00" --duration 1h --subject Demo
     """
     from crmcli.services import activities
 
@@ -66,7 +66,7 @@ def meeting_move(
     meeting_id: MeetingId,
     at: Annotated[
         str | None,
-        typer.Option("--at", metavar="WHEN", help="Its new start, e.g. 'wed 14:00'."),
+        typer.Option("--at", metavar="WHEN", help="Its new start, e.g. '2026-03-11 14:00'."),
     ] = None,
     duration: Duration = None,
     allow_overlap: AllowOverlap = False,
@@ -75,7 +75,7 @@ def meeting_move(
     """Move a booked meeting: what was queued for it is cancelled and a new confirmation and
     reminders are queued for the new time.
 
-    Example: crm meeting move 31 --at "wed 14:00"
+    Example: crm meeting move 31 --at "2026-03-11 14:00"
     """
     from crmcli.services import activities
 

@@ -433,7 +433,7 @@ def schedule_meeting(
     Its confirmation and reminders are queued (services.outbox.book_meeting); the row's
     `messages` lists them."""
     if at is None or (isinstance(at, str) and not at.strip()):
-        raise BadInput("--at: give when the meeting starts, e.g. 'tue 10:00'")
+        raise BadInput("--at: give when the meeting starts, e.g. '2026-03-10 10:00'")
     start = _parse_time(tx, at, "--at")
     _ahead(tx, start, "--at")
     minutes = _minutes(duration) or _default_minutes(tx)
@@ -474,7 +474,7 @@ def move_meeting(
     and it is booked again, a new confirmation and reminders for the new time."""
     meeting, lead = _booked_meeting(tx, meeting_id, "moved")
     if at is None or (isinstance(at, str) and not at.strip()):
-        raise BadInput("--at: give the meeting's new start, e.g. 'wed 14:00'")
+        raise BadInput("--at: give the meeting's new start, e.g. '2026-03-11 14:00'")
     start = _parse_time(tx, at, "--at")
     _ahead(tx, start, "--at")
     minutes = _minutes(duration) or meeting.duration_minutes
