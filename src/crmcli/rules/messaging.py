@@ -9,7 +9,7 @@ or a repeating `every`); `plan` says which steps are due and whether the run was
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -349,6 +349,10 @@ class Arrival:
     templates: dict[str, Any]
     expire: timedelta
     values: dict[str, dict[str, Any]]
+    # the steps due for a lead acquired at an instant (an import's rows share a few instants)
+    _due: dict[tuple[datetime, datetime], list[tuple[str, Step]]] = field(
+        default_factory=dict, compare=False
+    )
 
     def messages(
         self, lead: Mapping[str, Any], now: datetime, calendar: BusinessCalendar
@@ -357,24 +361,38 @@ class Arrival:
         that fails to render is left out, as `crm tick` skips it."""
         if not lead.get("email"):
             return []
-        history = LeadHistory(
-            acquired_at=lead["acquired_at"],
-            created_at=now,
-            status="new",
-            open=True,
-            nurture_since=None,
-            first_touch=None,
-            last_activity=None,
-        )
+        due = self._steps(lead["acquired_at"], now)
+        if not due:
+            return []
         values = {**self.values, "lead": lead_values(lead)}
         found = []
-        for name, sequence in self.sequences.items():
-            for step in plan(sequence, history, now, self.expire).steps:
-                try:
-                    found.append(compose(self.templates, name, step, values, now, calendar))
-                except TemplateProblem:
-                    continue
+        for name, step in due:
+            try:
+                found.append(compose(self.templates, name, step, values, now, calendar))
+            except TemplateProblem:
+                continue
         return found
+
+    def _steps(self, acquired_at: datetime, now: datetime) -> list[tuple[str, Step]]:
+        due = self._due.get((acquired_at, now))
+        if due is None:
+            history = LeadHistory(
+                acquired_at=acquired_at,
+                created_at=now,
+                status="new",
+                open=True,
+                nurture_since=None,
+                first_touch=None,
+                last_activity=None,
+            )
+            due = [
+                (name, step)
+                for name, sequence in self.sequences.items()
+                for step in plan(sequence, history, now, self.expire).steps
+            ]
+            if len(self._due) < 10_000:
+                self._due[(acquired_at, now)] = due
+        return due
 
 
 def backoff(attempts: int, base: timedelta) -> timedelta:

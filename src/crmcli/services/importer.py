@@ -596,11 +596,15 @@ def fragment(name: str, value: Any) -> tuple[str, str]:
     return name, f"{_KEY(name)}:{_JSON(value)}"
 
 
-def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence[str]]]) -> None:
-    """Append (lead id, action, changes as stored, changes in canonical JSON, personal fields'
-    readable originals: name, text, name, text …) events to the audit chain: the events
-    `append_events` writes, from changes already sealed and encoded; only the chain's hashes
-    are computed here (string joins and SHA-256, no JSON encoding)."""
+def _append_prepared(
+    tx: Tx,
+    events: Sequence[tuple[int, str, str, str, Sequence[str]]],
+    record_type: str = "lead",
+) -> None:
+    """Append (record id, action, changes as stored, changes in canonical JSON, personal
+    fields' readable originals: name, text, name, text …) events to the audit chain: the
+    events `append_events` writes, from changes already sealed and encoded; only the chain's
+    hashes are computed here (string joins and SHA-256, no JSON encoding)."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -612,17 +616,18 @@ def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence
     start = '{"action":'
     head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
     middle = f',"command":{_KEY(command)},"prev_hash":'
+    kind = _KEY(record_type)
     sha256 = hashlib.sha256
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     for record_id, action, stored, canonical, personal in events:
         content = (
             f"{start}{_KEY(action)}{head}{canonical}{middle}{_KEY(previous)}"
-            f',"record_id":{record_id},"record_type":"lead"}}'
+            f',"record_id":{record_id},"record_type":{kind}}}'
         )
         digest = sha256(content.encode()).hexdigest()
         rows.append(
-            (next_id, now, actor, command, "lead", record_id, action, stored, previous, digest)
+            (next_id, now, actor, command, record_type, record_id, action, stored, previous, digest)
         )
         for i in range(0, len(personal), 2):
             personal_rows.append((next_id, personal[i], None, personal[i + 1]))
@@ -1254,13 +1259,13 @@ def _queue_messages(tx: Tx, messages: list[tuple[int, str, messaging.Composed]])
         for message_id, (lead_id, to, m) in zip(ids, messages, strict=True)
     ]
     _insert(conn, OutboxMessage, _OUTBOX_COLUMNS, rows)
-    append_events(
-        tx,
-        [
-            ("outbox", message_id, "create", outbox.created_event(lead_id, m))
-            for message_id, (lead_id, _to, m) in zip(ids, messages, strict=True)
-        ],
-    )
+    events = []
+    for message_id, (lead_id, _to, m) in zip(ids, messages, strict=True):
+        changes = outbox.created_event(lead_id, m)
+        # canonical JSON from fragments (no encoder call per event; nothing personal in it)
+        text = ",".join(fragment(k, audit.jsonable(v))[1] for k, v in sorted(changes.items()))
+        events.append((message_id, "create", f"{{{text}}}", f"{{{text}}}", ()))
+    _append_prepared(tx, events, record_type="outbox")
 
 
 _OUTBOX_COLUMNS = (
