@@ -58,7 +58,11 @@ def test_check_templates_accepts_every_documented_field() -> None:
     body = " ".join(
         f"{{{{ {group}.{name} }}}}" for group, fields in messaging.FIELDS.items() for name in fields
     )
-    assert messaging.check_templates({"all": {"subject": "s", "body": body}}) == []
+    templates = {"all": {"subject": "s", "body": body}}
+    assert messaging.check_templates(templates, meeting_templates={"all"}) == []
+    # meeting.* only in the templates [reminders] sends (a meeting's confirmation, reminders)
+    [(path, message)] = messaging.check_templates(templates)
+    assert path == ("templates", "all", "body") and "meeting." in message
 
 
 def test_acquired_sends_on_day_zero_and_expires_when_too_late() -> None:
@@ -117,6 +121,57 @@ def test_re_engagement_repeats_monthly_from_the_last_activity_without_backlog() 
 def test_closed_or_unreachable_leads_are_in_no_sequence() -> None:
     welcome = {"trigger": "acquired", "steps": [{"day": 0, "template": "welcome"}]}
     assert messaging.plan(welcome, lead(open=False), days(0), EXPIRE).anchor is None
+
+
+FOLLOW_UP = {
+    "trigger": "no_reply",
+    "steps": [{"day": d, "template": f"f{d}"} for d in (3, 7, 14)],
+}
+
+
+def test_a_follow_up_run_keeps_the_lead_active_until_its_last_step_is_settled() -> None:
+    silent = lead(first_touch=T0)
+    last = f"{messaging.run_key(T0)}/day14"
+    assert messaging.finishing(FOLLOW_UP, silent, days(14), EXPIRE, settled=())
+    assert messaging.finishing(FOLLOW_UP, silent, days(16), EXPIRE, settled={"other"})
+    assert not messaging.finishing(FOLLOW_UP, silent, days(15), EXPIRE, settled={last})
+    # nobody sends mail: the lead goes inactive `expire` after the last step's time
+    assert not messaging.finishing(FOLLOW_UP, silent, days(17.01), EXPIRE, settled=())
+
+
+def test_only_a_running_no_reply_sequence_holds_inactivity_off() -> None:
+    replied = lead(first_touch=T0, inbound=(days(5),))
+    assert not messaging.finishing(FOLLOW_UP, replied, days(14), EXPIRE, settled=())
+    assert not messaging.finishing(FOLLOW_UP, lead(), days(14), EXPIRE, settled=())  # no touch
+    monthly = {"trigger": "no_reply", "every": "30d", "template": "f"}
+    assert not messaging.finishing(monthly, lead(first_touch=T0), days(14), EXPIRE, ())
+    welcome = {"trigger": "acquired", "steps": [{"day": 0, "template": "w"}]}
+    assert not messaging.finishing(welcome, lead(first_touch=T0), days(0), EXPIRE, ())
+
+
+class AlwaysOpen:
+    def next_open(self, instant: datetime) -> datetime:
+        return instant
+
+
+def test_a_new_lead_gets_what_is_due_on_arrival_rendered() -> None:
+    arrival = messaging.Arrival(
+        sequences={"welcome": {"trigger": "acquired", "steps": [{"day": 0, "template": "w"}]}},
+        templates={"w": {"subject": "Hi {{ lead.full_name }}", "body": "{{ owner.signature }}"}},
+        expire=EXPIRE,
+        values={"owner": {"name": "", "signature": "The team"}, "sender": {"address": "s@x"}},
+    )
+    row = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@x", "acquired_at": T0}
+    [message] = arrival.messages(row, T0, AlwaysOpen())
+    assert (message.sequence, message.step, message.subject, message.body) == (
+        "welcome",
+        f"{messaging.run_key(T0)}/day0",
+        "Hi Ada Lovelace",
+        "The team",
+    )
+    assert message.scheduled_at == T0
+    assert arrival.messages({**row, "email": None}, T0, AlwaysOpen()) == []
+    assert arrival.messages(row, days(4), AlwaysOpen()) == []  # acquired long ago: expired
 
 
 def test_backoff_doubles_up_to_a_day() -> None:

@@ -25,6 +25,7 @@ from crmcli.commands import (
     lead,
     lead_data,
     mail,
+    meeting,
     myday,
     outbox,
     pipeline,
@@ -159,6 +160,7 @@ app.add_typer(case.app, name="case")
 app.add_typer(quote.app, name="quote")
 lead.app.command("opt-out")(outbox.lead_opt_out)
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(meeting.app, name="meeting")
 app.add_typer(mail.app, name="mail")
 app.add_typer(db.app, name="db")
 

@@ -162,6 +162,7 @@ def log_meeting(
         render.note(_overlap_note(row))
     if row["tasks"]:
         render.note(f"action items are open tasks {', '.join(map(str, row['tasks']))}")
+    messages_note(row["messages"], tz)
     _emit_activity(ctx, row, tz, output)
 
 
@@ -370,7 +371,8 @@ def agenda(
     ] = None,
     output: FormatOption = None,
 ) -> None:
-    """A rep's open tasks and scheduled meetings, overdue ones first.
+    """A rep's open tasks and scheduled meetings, overdue ones first. In the .ics file each
+    meeting has an alarm per [reminders] before.
 
     Example: crm agenda --days 1 --ics today.ics
     """
@@ -380,8 +382,9 @@ def agenda(
         rows = activities.agenda(tx, user, days)
         tz = tx.policy.timezone
         stamp = tx.now
+        alarms = activities.meeting_alarms(tx)
     if ics is not None:
-        calendar = activities.agenda_ics(rows, stamp=stamp)
+        calendar = activities.agenda_ics(rows, stamp=stamp, alarms=alarms)
         if str(ics) == "-":
             sys.stdout.write(calendar.decode("utf-8"))
             return
@@ -403,3 +406,13 @@ def agenda(
 def _overlap_note(row: dict) -> str:
     ids = ", ".join(map(str, row["details"]["overlaps"]))
     return f"booked despite a clash with {ids} (--allow-overlap, audited)"
+
+
+def messages_note(messages: list[dict], tz: tzinfo) -> None:
+    """One line per message a meeting queued (confirmation, reminders): what, to whom, when."""
+    for item in messages:
+        if item["outbox"] is None:
+            render.note(item["detail"])
+            continue
+        when = item["scheduled_at"].astimezone(tz)
+        render.note(f"queued: {item['detail']} for {when:%Y-%m-%d %H:%M} (outbox {item['outbox']})")

@@ -14,6 +14,7 @@ LIST_COLUMNS = (
     "lead_id",
     "sequence",
     "template",
+    "channel",
     "to_address",
     "subject",
     "scheduled_at",
@@ -139,7 +140,10 @@ def outbox_send(
     if result["stopped"]:
         render.note(f"stopped: {result['stopped']}; the rest stay queued")
     if result["cancelled"]:
-        render.note(f"{result['cancelled']} cancelled (a reply, call or stage change)")
+        render.note(
+            f"{result['cancelled']} cancelled (a reply, call or stage change, or their meeting "
+            "moved, was held or began): crm outbox list --status cancelled"
+        )
     if dry_run and fmt == "table" and result["would_send"]:
         render.note("dry run: nothing was sent")
 

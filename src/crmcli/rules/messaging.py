@@ -8,12 +8,16 @@ or a repeating `every`); `plan` says which steps are due and whether the run was
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmcli.rules.durations import parse_duration
+
+if TYPE_CHECKING:
+    from crmcli.rules.calendar import BusinessCalendar
 
 CHANNELS = ("email",)
 # acquired: on acquisition; nurture: entering a nurture-action band; no_reply: the first
@@ -37,6 +41,15 @@ FIELDS: dict[str, dict[str, str]] = {
     },
     "owner": {"name": "Maria Lopez", "signature": "Maria Lopez\nSales, Example Co"},
     "sender": {"address": "sales@example.com"},
+    # only in the templates [reminders] names (a meeting's confirmation, reminder, cancellation)
+    "meeting": {
+        "subject": "Product demo",
+        "start": "Tuesday 10 March 2026, 10:00 EDT",
+        "date": "Tuesday 10 March 2026",
+        "time": "10:00 EDT",
+        "end": "11:00 EDT",
+        "duration": "1 hour",
+    },
 }
 TEMPLATE_SHAPE = {"subject": "", "body": "", "file": "", "channel": ""}
 SEQUENCE_SHAPE = {"trigger": "", "steps": [], "every": "", "template": "", "expire": ""}
@@ -78,6 +91,13 @@ def _environment() -> Any:
     )
 
 
+def lead_values(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The lead.* fields of a record (a row, or a lead's attributes), full_name made."""
+    first, last = record.get("first_name") or "", record.get("last_name") or ""
+    values = {name: record.get(name) for name in FIELDS["lead"]}
+    return {**values, "full_name": f"{first} {last}".strip()}
+
+
 def context(values: dict[str, dict[str, Any]]) -> dict[str, Fields]:
     return {group: Fields(group, values.get(group, {})) for group in FIELDS}
 
@@ -97,8 +117,12 @@ def render(text: str, values: dict[str, dict[str, Any]]) -> str:
         raise TemplateProblem(f"{exc.message or exc}{where}") from None
 
 
-def check_templates(templates: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    """(path, message) for each template that fails on a record holding every field."""
+def check_templates(
+    templates: dict[str, Any], meeting_templates: Collection[str] = ()
+) -> list[tuple[tuple[str, ...], str]]:
+    """(path, message) for each template that fails on a record holding every field (the
+    meeting.* fields only for `meeting_templates`, those [reminders] sends)."""
+    without_meeting = {group: values for group, values in FIELDS.items() if group != "meeting"}
     problems = []
     for name, template in templates.items():
         if not isinstance(template, dict):
@@ -118,9 +142,14 @@ def check_templates(templates: dict[str, Any]) -> list[tuple[tuple[str, ...], st
             if not isinstance(template.get(part), str):
                 continue
             try:
-                render(template[part], FIELDS)
+                render(template[part], FIELDS if name in meeting_templates else without_meeting)
             except TemplateProblem as exc:
-                problems.append((("templates", name, part), f"template {name!r}: {exc}"))
+                hint = (
+                    "; meeting.* fields are for the templates [reminders] names"
+                    if "'meeting." in str(exc)
+                    else ""
+                )
+                problems.append((("templates", name, part), f"template {name!r}: {exc}{hint}"))
     return problems
 
 
@@ -224,6 +253,11 @@ def stop_reason(lead: LeadHistory, since: datetime) -> str | None:
     return None
 
 
+def run_key(start: datetime) -> str:
+    """The prefix of every step key of the run that started at `start`."""
+    return f"{start:%Y%m%dT%H%M%S}"
+
+
 def plan(sequence: dict[str, Any], lead: LeadHistory, now: datetime, expire: timedelta) -> Plan:
     start = anchor(sequence["trigger"], lead)
     if start is None:
@@ -231,7 +265,7 @@ def plan(sequence: dict[str, Any], lead: LeadHistory, now: datetime, expire: tim
     stopped = stop_reason(lead, start)
     if stopped:
         return Plan(start, stopped)
-    run = f"{start:%Y%m%dT%H%M%S}"
+    run = run_key(start)
     if sequence.get("every"):
         every = parse_duration(sequence["every"])
         periods = int((now - start) / every) if now >= start else 0
@@ -246,6 +280,119 @@ def plan(sequence: dict[str, Any], lead: LeadHistory, now: datetime, expire: tim
         ]
     live = tuple(s for s in steps if s.due_at <= now and now - s.due_at <= expire)
     return Plan(start, None, live)
+
+
+def finishing(
+    sequence: dict[str, Any],
+    lead: LeadHistory,
+    now: datetime,
+    expire: timedelta,
+    settled: Collection[str],
+) -> bool:
+    """Whether the lead's no-reply run of `sequence` has its last step still to send, so the
+    lead is not yet marked inactive (which would stop the run): true until that step's message
+    is settled (sent, cancelled, or failed for good; `settled` holds those step keys) or lies
+    `expire` past its time (nobody is sending mail)."""
+    if sequence.get("trigger") != "no_reply" or not sequence.get("steps"):
+        return False
+    start = anchor("no_reply", lead)
+    if start is None or stop_reason(lead, start):
+        return False
+    last = sequence["steps"][-1]["day"]
+    key = f"{run_key(start)}/day{last}"
+    return key not in settled and now <= start + timedelta(days=last) + expire
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One message, rendered and scheduled: an outbox row but for its lead and status."""
+
+    sequence: str
+    step: str
+    template: str
+    channel: str
+    subject: str
+    body: str
+    scheduled_at: datetime  # UTC
+
+
+def compose(
+    templates: dict[str, Any],
+    sequence: str,
+    step: Step,
+    values: dict[str, dict[str, Any]],
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> Composed:
+    """Render a step's template for a record's `values` and schedule it inside business
+    hours, never in the past: a step due while closed waits for the opening."""
+    template = templates[step.template]
+    return Composed(
+        sequence=sequence,
+        step=step.key,
+        template=step.template,
+        channel=template.get("channel") or "email",
+        subject=render(template.get("subject", ""), values).strip(),
+        body=render(template["body"], values),
+        scheduled_at=calendar.next_open(max(step.due_at, now)).astimezone(UTC),
+    )
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What queues a new lead's messages when it arrives (its welcome), without the
+    database: the sequences that start on acquisition, the templates, and the owner.* and
+    sender.* fields (an imported lead has no owner yet). An import composes each new lead's
+    messages with this as it checks the row, in its worker process."""
+
+    sequences: dict[str, Any]  # trigger "acquired" only: no other starts with a new lead
+    templates: dict[str, Any]
+    expire: timedelta
+    values: dict[str, dict[str, Any]]
+    # the steps due for a lead acquired at an instant (an import's rows share a few instants)
+    _due: dict[tuple[datetime, datetime], list[tuple[str, Step]]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def messages(
+        self, lead: Mapping[str, Any], now: datetime, calendar: BusinessCalendar
+    ) -> list[Composed]:
+        """The messages due for a lead created `now` (none without an address); a template
+        that fails to render is left out, as `crm tick` skips it."""
+        if not lead.get("email"):
+            return []
+        due = self._steps(lead["acquired_at"], now)
+        if not due:
+            return []
+        values = {**self.values, "lead": lead_values(lead)}
+        found = []
+        for name, step in due:
+            try:
+                found.append(compose(self.templates, name, step, values, now, calendar))
+            except TemplateProblem:
+                continue
+        return found
+
+    def _steps(self, acquired_at: datetime, now: datetime) -> list[tuple[str, Step]]:
+        due = self._due.get((acquired_at, now))
+        if due is None:
+            history = LeadHistory(
+                acquired_at=acquired_at,
+                created_at=now,
+                status="new",
+                open=True,
+                nurture_since=None,
+                first_touch=None,
+                last_activity=None,
+            )
+            due = [
+                (name, step)
+                for name, sequence in self.sequences.items()
+                for step in plan(sequence, history, now, self.expire).steps
+            ]
+            if len(self._due) < 10_000:
+                self._due[(acquired_at, now)] = due
+        return due
 
 
 def backoff(attempts: int, base: timedelta) -> timedelta:

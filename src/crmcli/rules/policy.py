@@ -263,6 +263,16 @@ DEFAULT_POLICY: dict[str, Any] = {
         "expire": "3d",
         "signature": "",
     },
+    # meetings with a lead (seed 001 §7.1): the templates of its confirmation, reminders and
+    # cancellation notice ("": none, as above), reminders `before` its start; the rep is
+    # reminded in the app (users have no email address), on by default
+    "reminders": {
+        "before": ["1d", "1h"],
+        "confirmation": "",
+        "reminder": "",
+        "cancellation": "",
+        "rep": True,
+    },
     # won value each rep should close (seed 000 revenue targets, seed 004 sales dashboard);
     # quarterly 0 means three months' worth; [targets.reps.NAME] overrides per rep
     "targets": {"monthly": 50000, "quarterly": 0, "reps": {}},
@@ -354,6 +364,14 @@ EXPLAIN: dict[str, str] = {
     "outbox.retry_after": "wait after the first failure; doubles each attempt, at most 1d",
     "outbox.expire": "a step not queued within this long after it was due is skipped",
     "outbox.signature": "signature for leads without an owner (or an owner without one)",
+    "reminders.before": "how long before a meeting with a lead its lead and rep are reminded; "
+    "a reminder due while closed goes in the last business hour before it",
+    "reminders.confirmation": "template sent to the lead when a meeting is booked or moved "
+    '("" for none); it may use meeting.subject, start, date, time, end, duration',
+    "reminders.reminder": 'template sent to the lead at each reminder ("" for none)',
+    "reminders.cancellation": 'template sent to the lead when a meeting is cancelled ("" for none)',
+    "reminders.rep": "remind the meeting's rep too, as an in-app notification (crm outbox send "
+    "delivers it)",
     "targets.monthly": "won value each rep (active editor or admin) should close per month",
     "targets.quarterly": "won value each rep should close per quarter; 0 = 3 x monthly",
     "targets.reps": "per-rep targets: NAME = {monthly = ..., quarterly = ...}; 0 for a "
@@ -876,11 +894,14 @@ SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
 def _check_messaging(p: dict[str, Any]) -> list[PolicyIssue]:
-    from crmcli.rules import messaging
+    from crmcli.rules import messaging, reminders
 
     found = messaging.check_sequences(p["sequences"], p["templates"])
+    found += reminders.check(p["reminders"], p["templates"])
     if p["templates"]:
-        found += messaging.check_templates(p["templates"])  # loads Jinja2 only when needed
+        meeting = {p["reminders"][key] for key in reminders.TEMPLATE_KEYS}
+        # loads Jinja2 only when needed
+        found += messaging.check_templates(p["templates"], meeting_templates=meeting)
     if p["smtp"]["security"] not in SMTP_SECURITY:
         found.append((("smtp", "security"), f"use one of {', '.join(SMTP_SECURITY)}"))
     if isinstance(p["smtp"]["port"], int) and not 0 < p["smtp"]["port"] < 65536:

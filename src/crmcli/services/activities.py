@@ -346,7 +346,12 @@ def log_meeting(
         meeting.details = {**meeting.details, "call_report": {**report, "action_items": created}}
         tx.session.add(meeting)
         tx.session.flush()
-    return {**activity_row(tx, meeting), "tasks": [item["task"] for item in created]}
+    messages = _book(tx, meeting, lead) if meeting.status == "open" else []
+    return {
+        **activity_row(tx, meeting),
+        "tasks": [item["task"] for item in created],
+        "messages": messages,
+    }
 
 
 def _action_item(tx: Tx, raw: str) -> tuple[str, datetime]:
@@ -417,6 +422,168 @@ def next_step(
     return activity_row(tx, task)
 
 
+# --- meetings with a lead: booked, moved, cancelled (seed 001 §7.1) ---------------------------
+
+
+def schedule_meeting(
+    tx: Tx,
+    lead_id: int,
+    *,
+    at: str | datetime | None,
+    duration: str | timedelta | None = None,
+    subject: str | None = None,
+    attendees: Sequence[str] = (),
+    allow_overlap: bool = False,
+    points_as: str | None = None,
+) -> dict[str, Any]:
+    """Book a meeting with a lead: an open meeting on the acting rep's calendar (refused when
+    it double-books the rep, unless `allow_overlap`) that earns its points when held (`done`).
+    Its confirmation and reminders are queued (services.outbox.book_meeting); the row's
+    `messages` lists them."""
+    if at is None or (isinstance(at, str) and not at.strip()):
+        raise BadInput("--at: give when the meeting starts, e.g. '2026-03-10 10:00'")
+    start = _parse_time(tx, at, "--at")
+    _ahead(tx, start, "--at")
+    minutes = _minutes(duration) or _default_minutes(tx)
+    kind = _points_kind(tx, points_as)
+    lead = load_lead(tx, lead_id)
+    title = _text(subject)
+    clashed = _check_clashes(
+        tx,
+        schedule.Slot(start, minutes, kind="meeting", title=title or "meeting", lead_id=lead.id),
+        what="meeting",
+        allow_overlap=allow_overlap,
+    )
+    players = _items(attendees)
+    meeting = record_activity(
+        tx,
+        lead=lead,
+        type="meeting",
+        at=start,
+        subject=title,
+        details={**({"attendees": players} if players else {}), **_overlap_detail(clashed)},
+        duration_minutes=minutes,
+        status="open",
+        points_as=kind,
+    )
+    _audit_overlap(tx, meeting, clashed)
+    return {**activity_row(tx, meeting), "messages": _book(tx, meeting, lead)}
+
+
+def move_meeting(
+    tx: Tx,
+    meeting_id: int,
+    *,
+    at: str | datetime | None,
+    duration: str | timedelta | None = None,
+    allow_overlap: bool = False,
+) -> dict[str, Any]:
+    """Move a booked meeting (and/or change its length): what was queued for it is cancelled
+    and it is booked again, a new confirmation and reminders for the new time."""
+    meeting, lead = _booked_meeting(tx, meeting_id, "moved")
+    if at is None or (isinstance(at, str) and not at.strip()):
+        raise BadInput("--at: give the meeting's new start, e.g. '2026-03-11 14:00'")
+    start = _parse_time(tx, at, "--at")
+    _ahead(tx, start, "--at")
+    minutes = _minutes(duration) or meeting.duration_minutes
+    if (start, minutes) == (meeting.at, meeting.duration_minutes):
+        return {**activity_row(tx, meeting), "messages": [], "changed": False}
+    clashed = _check_clashes(
+        tx,
+        schedule.Slot(
+            start,
+            minutes,
+            id=meeting.id,
+            kind="meeting",
+            title=meeting.subject or "meeting",
+            lead_id=lead.id,
+        ),
+        what="meeting",
+        allow_overlap=allow_overlap,
+        user_id=meeting.user_id,
+    )
+    changes = {"at": [meeting.at, start]}
+    if minutes != meeting.duration_minutes:
+        changes["duration_minutes"] = [meeting.duration_minutes, minutes]
+    meeting.at, meeting.duration_minutes = start, minutes
+    booking = meeting.details.get("booking", 1) + 1  # new keys for the messages of the move
+    meeting.details = {**meeting.details, "booking": booking, **_overlap_detail(clashed)}
+    tx.session.add(meeting)
+    tx.session.flush()
+    tx.audit("activity", meeting.id, "update", changes)
+    _audit_overlap(tx, meeting, clashed)
+    from crmcli.services import outbox
+
+    outbox.withdraw_meeting(tx, meeting, "the meeting moved")
+    _lead_touched(tx, lead, meeting)
+    return {**activity_row(tx, meeting), "messages": _book(tx, meeting, lead), "changed": True}
+
+
+def cancel_meeting(tx: Tx, meeting_id: int, *, reason: str | None = None) -> dict[str, Any]:
+    """Cancel a booked meeting: off the rep's calendar, its queued messages cancelled, and the
+    lead told if they had been (services.outbox.meeting_cancelled). Again is a no-op."""
+    meeting = _meeting(tx, meeting_id)
+    if meeting.status == "cancelled":
+        return {**activity_row(tx, meeting), "messages": [], "changed": False}
+    meeting, lead = _booked_meeting(tx, meeting_id, "cancelled")
+    why = _text(reason)
+    meeting.status = "cancelled"
+    meeting.details = {**meeting.details, **({"cancel_reason": why} if why else {})}
+    tx.session.add(meeting)
+    tx.session.flush()
+    changes: dict[str, Any] = {"status": ["open", "cancelled"]}
+    if why:
+        changes["reason"] = [None, why]
+    tx.audit("activity", meeting.id, "update", changes)
+    from crmcli.services import outbox
+
+    messages = outbox.meeting_cancelled(tx, meeting, lead)
+    _lead_touched(tx, lead, meeting)
+    return {**activity_row(tx, meeting), "messages": messages, "changed": True}
+
+
+def _book(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
+    from crmcli.services import outbox
+
+    return outbox.book_meeting(tx, meeting, lead)
+
+
+def _meeting(tx: Tx, meeting_id: int) -> Activity:
+    activity = tx.session.get(Activity, meeting_id)
+    lead = tx.session.get(Lead, activity.lead_id) if activity and activity.lead_id else None
+    if activity is None or (lead is not None and not scope.in_scope(tx, lead.campaign_id)):
+        raise NotFound(f"meeting {meeting_id} not found; see your meetings with: crm agenda")
+    if activity.type != "meeting":
+        raise BadInput(f"activity {meeting_id} is a {activity.type}, not a meeting")
+    return activity
+
+
+def _booked_meeting(tx: Tx, meeting_id: int, verb: str) -> tuple[Activity, Lead]:
+    """An open meeting with a lead, to be moved or cancelled."""
+    meeting = _meeting(tx, meeting_id)
+    if meeting.status == "cancelled":
+        raise PolicyRefusal(
+            f"meeting {meeting_id} was cancelled; book a new one with: crm meeting schedule"
+        )
+    if meeting.status != "open":
+        raise PolicyRefusal(
+            f"meeting {meeting_id} was held {_local(tx, meeting.done_at or meeting.at)}; "
+            f"a held meeting is not {verb}"
+        )
+    lead = tx.session.get(Lead, meeting.lead_id) if meeting.lead_id else None
+    if lead is None:
+        raise BadInput(f"meeting {meeting_id} is with no lead; only a lead's meetings are booked")
+    return meeting, lead
+
+
+def _ahead(tx: Tx, start: datetime, field: str) -> None:
+    if start <= tx.now:
+        raise BadInput(
+            f"{field}: {_local(tx, start)} is not ahead (now {_local(tx, tx.now)}); book the "
+            "meeting for a later time, or log one that was held with: crm log-meeting"
+        )
+
+
 @dataclass(frozen=True)
 class DoneResult:
     activity: dict[str, Any]
@@ -474,6 +641,10 @@ def done(tx: Tx, task_id: int) -> DoneResult:
         "done",
         {k: [before[k], v] for k, v in after.items() if before[k] != v},
     )
+    if activity.type == "meeting":
+        from crmcli.services import outbox
+
+        outbox.withdraw_meeting(tx, activity, "the meeting was held")
     if activity.lead_id is not None:
         lead = tx.session.get(Lead, activity.lead_id)
         if lead is not None:
@@ -588,7 +759,7 @@ def agenda(tx: Tx, user: str | None = None, days: int = 7) -> list[dict[str, Any
             ),
         )
     )
-    default = _default_duration(tx)
+    default = default_duration(tx)
     rows = []
     for activity, lead in tx.session.exec(query):
         slot = _slot(activity)
@@ -610,9 +781,22 @@ def agenda(tx: Tx, user: str | None = None, days: int = 7) -> list[dict[str, Any
     return sorted(rows, key=lambda row: (row["start"] or far, row["id"]))
 
 
-def agenda_ics(rows: Iterable[dict[str, Any]], *, stamp: datetime) -> bytes:
-    """The agenda as an RFC 5545 calendar: one VEVENT per timed item, times in UTC."""
-    from icalendar import Calendar, Event
+def meeting_alarms(tx: Tx) -> list[tuple[str, timedelta]]:
+    """The policy's meeting reminders ([reminders] before), for the calendar's alarms."""
+    from crmcli.rules.reminders import offsets
+
+    return offsets(tx.policy.data["reminders"]["before"])
+
+
+def agenda_ics(
+    rows: Iterable[dict[str, Any]],
+    *,
+    stamp: datetime,
+    alarms: Sequence[tuple[str, timedelta]] = (),
+) -> bytes:
+    """The agenda as an RFC 5545 calendar: one VEVENT per timed item, times in UTC; each
+    meeting carries a VALARM per reminder in `alarms` ((label, how long before) pairs)."""
+    from icalendar import Alarm, Calendar, Event
 
     calendar = Calendar()
     calendar.add("prodid", "-//crmcli//agenda//EN")
@@ -629,6 +813,12 @@ def agenda_ics(rows: Iterable[dict[str, Any]], *, stamp: datetime) -> bytes:
         event.add("summary", summary)
         if row["lead_id"] is not None:
             event.add("description", f"{row['kind']} {row['id']} on lead {row['lead_id']}")
+        for label, before in alarms if row["kind"] == "meeting" else ():
+            alarm = Alarm()
+            alarm.add("action", "DISPLAY")
+            alarm.add("trigger", -before)  # relative to the start: the calendar app's own clock
+            alarm.add("description", f"in {label}: {summary}")
+            event.add_component(alarm)
         calendar.add_component(event)
     return calendar.to_ical()
 
@@ -667,7 +857,7 @@ def _slot(activity: Activity) -> schedule.Slot | None:
 def _scheduled(tx: Tx, user_id: int, start: datetime, end: datetime) -> list[schedule.Slot]:
     """The rep's open tasks and meetings that could overlap [start, end)."""
     # nothing lasts longer than MAX_DURATION (or the default), so earlier starts cannot reach
-    earliest = start - max(MAX_DURATION, _default_duration(tx))
+    earliest = start - max(MAX_DURATION, default_duration(tx))
     query = select(Activity).where(
         Activity.user_id == user_id,
         or_(
@@ -689,10 +879,17 @@ def _scheduled(tx: Tx, user_id: int, start: datetime, end: datetime) -> list[sch
 
 
 def _check_clashes(
-    tx: Tx, candidate: schedule.Slot, *, what: str, allow_overlap: bool
+    tx: Tx,
+    candidate: schedule.Slot,
+    *,
+    what: str,
+    allow_overlap: bool,
+    user_id: int | None = None,
 ) -> list[schedule.Slot]:
-    default = _default_duration(tx)
-    scheduled = _scheduled(tx, tx.actor.id, candidate.start, candidate.end(default))  # type: ignore[arg-type]
+    """Clashes on the calendar of `user_id` (default: the acting user's)."""
+    default = default_duration(tx)
+    rep = tx.actor.id if user_id is None else user_id
+    scheduled = _scheduled(tx, rep, candidate.start, candidate.end(default))  # type: ignore[arg-type]
     found = schedule.clashes(candidate, scheduled, default)
     if found and not allow_overlap:
         first, *rest = found
@@ -720,7 +917,7 @@ def _audit_overlap(tx: Tx, activity: Activity, clashed: list[schedule.Slot]) -> 
 
 def _span(tx: Tx, slot: schedule.Slot) -> str:
     start = slot.start.astimezone(tx.policy.timezone)
-    end = slot.end(_default_duration(tx)).astimezone(tx.policy.timezone)
+    end = slot.end(default_duration(tx)).astimezone(tx.policy.timezone)
     tail = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%Y-%m-%d %H:%M")
     return f"{start:%Y-%m-%d %H:%M}–{tail}"
 
@@ -773,14 +970,14 @@ def _minutes(duration: str | timedelta | None, field: str = "--duration") -> int
     return int(length.total_seconds() // 60)
 
 
-def _default_duration(tx: Tx) -> timedelta:
+def default_duration(tx: Tx) -> timedelta:
     # `[activities] default_duration` is read if the policy has it; else the rules' 30m
     raw = tx.policy.data["activities"].get("default_duration")
     return parse_duration(raw) if raw else schedule.DEFAULT_DURATION
 
 
 def _default_minutes(tx: Tx) -> int:
-    return int(_default_duration(tx).total_seconds() // 60)
+    return int(default_duration(tx).total_seconds() // 60)
 
 
 def _points_for(tx: Tx, kind: str) -> int:

@@ -42,10 +42,10 @@ from sqlmodel import col, select
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput, CrmError, NotFound, NotPermitted, PolicyRefusal
 from crmcli.records import LEAD_FIELDS
-from crmcli.rules import dedupe, mapping, matching
+from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
-from crmcli.services import audit, scope, stage_facts
+from crmcli.services import audit, outbox, scope, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
 from crmcli.services.workspace import Tx, Workspace
@@ -56,6 +56,7 @@ from crmcli.store.models import (
     ImportRow,
     Lead,
     Obligation,
+    OutboxMessage,
     ReviewItem,
     StageChange,
 )
@@ -595,11 +596,15 @@ def fragment(name: str, value: Any) -> tuple[str, str]:
     return name, f"{_KEY(name)}:{_JSON(value)}"
 
 
-def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence[str]]]) -> None:
-    """Append (lead id, action, changes as stored, changes in canonical JSON, personal fields'
-    readable originals: name, text, name, text …) events to the audit chain: the events
-    `append_events` writes, from changes already sealed and encoded; only the chain's hashes
-    are computed here (string joins and SHA-256, no JSON encoding)."""
+def _append_prepared(
+    tx: Tx,
+    events: Sequence[tuple[int, str, str, str, Sequence[str]]],
+    record_type: str = "lead",
+) -> None:
+    """Append (record id, action, changes as stored, changes in canonical JSON, personal
+    fields' readable originals: name, text, name, text …) events to the audit chain: the
+    events `append_events` writes, from changes already sealed and encoded; only the chain's
+    hashes are computed here (string joins and SHA-256, no JSON encoding)."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -611,17 +616,18 @@ def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence
     start = '{"action":'
     head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
     middle = f',"command":{_KEY(command)},"prev_hash":'
+    kind = _KEY(record_type)
     sha256 = hashlib.sha256
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     for record_id, action, stored, canonical, personal in events:
         content = (
             f"{start}{_KEY(action)}{head}{canonical}{middle}{_KEY(previous)}"
-            f',"record_id":{record_id},"record_type":"lead"}}'
+            f',"record_id":{record_id},"record_type":{kind}}}'
         )
         digest = sha256(content.encode()).hexdigest()
         rows.append(
-            (next_id, now, actor, command, "lead", record_id, action, stored, previous, digest)
+            (next_id, now, actor, command, record_type, record_id, action, stored, previous, digest)
         )
         for i in range(0, len(personal), 2):
             personal_rows.append((next_id, personal[i], None, personal[i + 1]))
@@ -763,8 +769,16 @@ class RowChecker:
 #  its create event's fields as stored: `"name":value` joined, sealed (services.audit),
 #  the same in canonical order, in 4 parts around the names the writer adds (_ADDED),
 #  its personal fields' readable originals: (name, JSON text, name, JSON text, …),
-#  its obligations' rows, their record id 0)
-NewLead = tuple[str, str, tuple[str, str, str, str], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+#  its obligations' rows, their record id 0,
+#  its automated messages due on arrival, rendered: the welcome)
+NewLead = tuple[
+    str,
+    str,
+    tuple[str, str, str, str],
+    tuple[str, ...],
+    tuple[tuple[Any, ...], ...],
+    tuple[messaging.Composed, ...],
+]
 # the create event's fields the writer adds: they need the database or the batch
 _ADDED = ("campaign", "extra", BATCH_KEY)
 
@@ -780,6 +794,8 @@ class LeadPreparer:
     now: datetime
     # gives an obligation row its stored form (`BulkInsert.binder`); None: left to the insert
     bind_obligation: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
+    # the sequences that start on acquisition (services.outbox.arrival); None: there are none
+    arrival: messaging.Arrival | None = None
 
     def row(self, lead: dict[str, Any]) -> dict[str, Any]:
         """The new lead's columns but for id, campaign and extra."""
@@ -829,7 +845,10 @@ class LeadPreparer:
         if self.bind_obligation is not None:
             obligations = [self.bind_obligation(due) for due in obligations]
         stored = ",".join(text for _name, text in fields)
-        return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
+        messages = (
+            tuple(self.arrival.messages(row, self.now, self.calendar)) if self.arrival else ()
+        )
+        return key, stored, tuple(parts), tuple(personal), tuple(obligations), messages  # type: ignore[return-value]
 
 
 # a row checked: (values, campaign name, its blocking keys, what it writes if new), the reason
@@ -900,6 +919,7 @@ class Importer:
                     tx.actor.name,
                     tx.now,
                     bind_obligation=self._obligation_insert(tx).binder(),
+                    arrival=outbox.arrival(tx),
                 ),
             )
         return self._checker
@@ -1073,6 +1093,7 @@ class Importer:
         events = []
         key_rows = []
         obligation_rows: list[tuple[Any, ...]] = []
+        messages: list[tuple[int, str, messaging.Composed]] = []
         stage_rows = []
         bits = stage_facts.stage_bits(conn, [preparer.policy.first_stage])
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
@@ -1081,9 +1102,14 @@ class Importer:
             prepared = prepared_for.get(lead_id)
             if prepared is None or lead_id in keys:
                 prepared = preparer.prepare(lead, keys.get(lead_id))
-            key, stored, (before_campaign, before_extra, before_batch, rest), personal, dues = (
-                prepared
-            )
+            (
+                key,
+                stored,
+                (before_campaign, before_extra, before_batch, rest),
+                personal,
+                dues,
+                welcome,
+            ) = prepared
             if lead_id not in keys:
                 key_rows.append(("lead", lead_id, key, now))
             row = preparer.row(lead)
@@ -1108,6 +1134,7 @@ class Importer:
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
+            messages += [(lead_id, row["email"], composed) for composed in welcome]
         _insert(conn, Lead, _LEAD_COLUMNS, rows)
         _insert(
             conn,
@@ -1119,6 +1146,7 @@ class Importer:
         _append_prepared(tx, events)
         # prepared in stored form (LeadPreparer.bind_obligation)
         self._obligation_insert(tx)(conn, obligation_rows, bound=True)
+        _queue_messages(tx, messages)
 
     def _write_enriched(
         self, tx: Tx, enriched: dict[int, dict[str, list[Any]]], before: dict[int, dict[str, Any]]
@@ -1198,6 +1226,63 @@ class Importer:
             for o in outcomes
         ]
         _insert(tx.session.connection(), ImportRow, columns, rows)
+
+
+def _queue_messages(tx: Tx, messages: list[tuple[int, str, messaging.Composed]]) -> None:
+    """New leads' welcome messages, composed as their rows were checked: into the outbox in
+    one insert, each with the audit event `crm tick` would write for it."""
+    if not messages:
+        return
+    conn = tx.session.connection()
+    if conn.dialect.name == "sqlite":  # ids given here (the write lock is held)
+        first = (conn.execute(select(func.max(OutboxMessage.id))).scalar() or 0) + 1
+        ids = list(range(first, first + len(messages)))
+    else:
+        ids = _reserve_ids(conn, "outbox", len(messages))
+    now = tx.now
+    rows = [
+        (
+            message_id,
+            lead_id,
+            m.sequence,
+            m.step,
+            m.template,
+            m.channel,
+            to,
+            m.subject,
+            m.body,
+            m.scheduled_at,
+            "queued",
+            0,
+            now,
+        )
+        for message_id, (lead_id, to, m) in zip(ids, messages, strict=True)
+    ]
+    _insert(conn, OutboxMessage, _OUTBOX_COLUMNS, rows)
+    events = []
+    for message_id, (lead_id, _to, m) in zip(ids, messages, strict=True):
+        changes = outbox.created_event(lead_id, m)
+        # canonical JSON from fragments (no encoder call per event; nothing personal in it)
+        text = ",".join(fragment(k, audit.jsonable(v))[1] for k, v in sorted(changes.items()))
+        events.append((message_id, "create", f"{{{text}}}", f"{{{text}}}", ()))
+    _append_prepared(tx, events, record_type="outbox")
+
+
+_OUTBOX_COLUMNS = (
+    "id",
+    "lead_id",
+    "sequence",
+    "step",
+    "template",
+    "channel",
+    "to_address",
+    "subject",
+    "body",
+    "scheduled_at",
+    "status",
+    "attempts",
+    "created_at",
+)
 
 
 def _insert(
@@ -1851,7 +1936,8 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
 
     conn = tx.session.connection()
     found: list[str] = []
-    own = {"import_row", "review_item", "stage_change"}  # this batch's (checked below)
+    # this batch's (checked below); outbox: what is not yet sent goes with the lead
+    own = {"import_row", "review_item", "stage_change", "outbox"}
     for table in all_metadata().sorted_tables:
         for fk in table.foreign_keys:
             if fk.column.table.name != "lead" or table.name in own:
@@ -1880,6 +1966,15 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
             .distinct()
         ).scalars()
         found += [f"lead {lead_id}: has review items of another import" for lead_id in reviewed]
+        mailed = conn.execute(
+            select(OutboxMessage.lead_id)
+            .where(
+                col(OutboxMessage.lead_id).in_(chunk),
+                col(OutboxMessage.status).in_(("sending", "sent")),
+            )
+            .distinct()
+        ).scalars()
+        found += [f"lead {lead_id}: was sent automated messages" for lead_id in mailed]
     return found
 
 
@@ -1942,6 +2037,13 @@ def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
             )
         )
     for chunk in _chunks(lead_ids):
+        unsent = conn.execute(
+            select(OutboxMessage.id).where(col(OutboxMessage.lead_id).in_(chunk))
+        ).scalars()
+        events += [
+            ("outbox", message_id, "delete", {UNDO_KEY: [None, batch_id]}) for message_id in unsent
+        ]
+        conn.execute(delete(OutboxMessage).where(col(OutboxMessage.lead_id).in_(chunk)))
         conn.execute(
             delete(Obligation).where(
                 col(Obligation.record_type) == "lead", col(Obligation.record_id).in_(chunk)

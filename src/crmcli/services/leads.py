@@ -203,6 +203,10 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
         changes["forced_duplicate_of"] = [None, [m.record_id for m in matches]]
     tx.audit("lead", lead.id, "create", changes)
     refresh_lead(tx, lead)
+    if tx.policy.data["sequences"]:  # the welcome is queued now, not at the next `crm tick`
+        from crmcli.services import outbox
+
+        outbox.enqueue(tx, [lead])
     return AddResult(created, matches)
 
 

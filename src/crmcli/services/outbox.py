@@ -1,4 +1,6 @@
-"""The outbox: sequences queue rendered messages (`crm tick`), `crm outbox send` delivers them.
+"""The outbox: sequences queue rendered messages (`crm tick`, and a new lead's welcome when it
+is added or imported), meetings queue their confirmation and reminders, and `crm outbox send`
+delivers them: email through SMTP, a rep's reminder as an in-app notification.
 
 Delivery never sends a message twice: each message is marked `sending` and committed before
 the SMTP transaction, and marked `sent` (with its email activity) after. A row still
@@ -10,18 +12,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
 from crmcli.errors import NotFound, PolicyRefusal
-from crmcli.rules import messaging
+from crmcli.rules import messaging, reminders
 from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
 from crmcli.services.workspace import Tx
-from crmcli.store.models import Activity, Lead, OutboxMessage, ScoreEvent, StageChange, User
+from crmcli.store.models import (
+    Activity,
+    Lead,
+    Notification,
+    OutboxMessage,
+    ScoreEvent,
+    StageChange,
+    User,
+)
 
 if TYPE_CHECKING:
     from crmcli.services.smtp import SmtpSettings
@@ -47,9 +57,11 @@ FIELDS = (
     "sent_at",
     "message_id",
     "activity_id",
+    "meeting_id",
     "created_at",
 )
 UNKNOWN = "unknown — check the mail server"
+MEETING = "meeting"  # the `sequence` of a meeting's messages (they name it in meeting_id)
 
 
 def row(message: OutboxMessage) -> dict[str, Any]:
@@ -147,13 +159,32 @@ def _nurture_since(tx: Tx, lead: Lead, scores: list[ScoreEvent]) -> datetime | N
     return since
 
 
-# --- queueing (crm tick) -------------------------------------------------------------------
+# --- queueing (crm tick; a new lead's welcome when it is added or imported) ------------------
 
 
-def enqueue(tx: Tx) -> list[dict[str, Any]]:
-    """Queue every due step of every sequence; cancel what a reply, call, stage change,
-    opt-out or closing stopped. Running it again queues nothing new (one row per step)."""
-    return list(_walk(tx, queue=True))
+def arrival(tx: Tx) -> messaging.Arrival | None:
+    """What an import needs to queue each new lead's welcome in bulk (None: no sequence
+    starts on acquisition)."""
+    sequences = {
+        name: sequence
+        for name, sequence in tx.policy.data["sequences"].items()
+        if sequence.get("trigger") == "acquired"
+    }
+    if not sequences:
+        return None
+    return messaging.Arrival(
+        sequences=sequences,
+        templates=tx.policy.data["templates"],
+        expire=parse_duration(tx.policy.data["outbox"]["expire"]),
+        values=sender_values(tx.policy, None),
+    )
+
+
+def enqueue(tx: Tx, leads: list[Lead] | None = None) -> list[dict[str, Any]]:
+    """Queue every due step of every sequence (of `leads` only, if given: a lead just added
+    gets its welcome at once); cancel what a reply, call, stage change, opt-out or closing
+    stopped. Running it again queues nothing new (one row per step)."""
+    return list(_walk(tx, queue=True, only=leads))
 
 
 def cancel_stopped(tx: Tx) -> int:
@@ -161,25 +192,31 @@ def cancel_stopped(tx: Tx) -> int:
     return len(list(_walk(tx, queue=False)))
 
 
-def _walk(tx: Tx, *, queue: bool) -> Iterator[dict[str, Any]]:
+def _walk(tx: Tx, *, queue: bool, only: list[Lead] | None = None) -> Iterator[dict[str, Any]]:
     sequences = tx.policy.data["sequences"]
     expire = parse_duration(tx.policy.data["outbox"]["expire"])
+    ids = None if only is None else [lead.id for lead in only]
     pending: dict[int, list[OutboxMessage]] = defaultdict(list)
-    for message in tx.session.exec(
-        select(OutboxMessage).where(col(OutboxMessage.status).in_(PENDING))
-    ):
+    query = select(OutboxMessage).where(col(OutboxMessage.status).in_(PENDING))
+    if ids is not None:
+        query = query.where(col(OutboxMessage.lead_id).in_(ids))
+    for message in tx.session.exec(query):
         pending[message.lead_id].append(message)
     leads: dict[int, Lead] = {}
     if queue and sequences:
-        query = select(Lead).where(
-            col(Lead.email).is_not(None),
-            col(Lead.opted_out_at).is_(None),
-            col(Lead.status).not_in(("won", "lost")),
-        )
-        leads = {lead.id: lead for lead in tx.session.exec(query)}  # type: ignore[misc]
+        if only is None:
+            query = select(Lead).where(
+                col(Lead.email).is_not(None),
+                col(Lead.opted_out_at).is_(None),
+                col(Lead.status).not_in(("won", "lost")),
+            )
+            leads = {lead.id: lead for lead in tx.session.exec(query)}  # type: ignore[misc]
+        else:
+            leads = {lead.id: lead for lead in only if reachable(lead)}  # type: ignore[misc]
     for lead_id in set(pending) - set(leads):
         leads[lead_id] = tx.session.get(Lead, lead_id)  # type: ignore[assignment]
     facts = histories(tx, [leads[lead_id] for lead_id in sorted(leads)])
+    meetings = _meetings(tx, [m for messages in pending.values() for m in messages])
     existing: set[tuple[int, str, str]] | None = None
     for lead_id in sorted(leads):
         lead = leads[lead_id]
@@ -187,23 +224,38 @@ def _walk(tx: Tx, *, queue: bool) -> Iterator[dict[str, Any]]:
             name: messaging.plan(sequence, facts[lead_id], tx.now, expire)
             for name, sequence in sequences.items()
         }
-        yield from _cancel_stopped(tx, lead, pending.get(lead_id, []), plans)
+        yield from _cancel_stopped(tx, lead, pending.get(lead_id, []), plans, meetings)
         if queue and any(plan.steps for plan in plans.values()):
             if existing is None:  # every step ever queued: one read, not one per lead
-                existing = set(
-                    tx.session.exec(
-                        select(OutboxMessage.lead_id, OutboxMessage.sequence, OutboxMessage.step)
-                    ).all()
-                )
+                steps = select(OutboxMessage.lead_id, OutboxMessage.sequence, OutboxMessage.step)
+                if ids is not None:
+                    steps = steps.where(col(OutboxMessage.lead_id).in_(ids))
+                existing = set(tx.session.exec(steps).all())
             yield from _queue_steps(tx, lead, plans, existing)
 
 
+def _meetings(tx: Tx, messages: list[OutboxMessage]) -> dict[int, Activity]:
+    ids = sorted({m.meeting_id for m in messages if m.meeting_id is not None})
+    found: dict[int, Activity] = {}
+    for start in range(0, len(ids), 500):
+        query = select(Activity).where(col(Activity.id).in_(ids[start : start + 500]))
+        found.update({meeting.id: meeting for meeting in tx.session.exec(query)})  # type: ignore[misc]
+    return found
+
+
 def _cancel_stopped(
-    tx: Tx, lead: Lead, messages: list[OutboxMessage], plans: dict[str, messaging.Plan]
+    tx: Tx,
+    lead: Lead,
+    messages: list[OutboxMessage],
+    plans: dict[str, messaging.Plan],
+    meetings: dict[int, Activity],
 ) -> list[dict[str, Any]]:
     actions = []
     for message in messages:
-        reason = _why_stop(lead, message, plans)
+        if message.meeting_id is not None:
+            reason = _why_stop_meeting(tx, lead, message, meetings.get(message.meeting_id))
+        else:
+            reason = _why_stop(lead, message, plans)
         if reason:
             _set_status(tx, message, "cancelled", reason)
             actions.append(
@@ -233,6 +285,29 @@ def _why_stop(lead: Lead, message: OutboxMessage, plans: dict[str, messaging.Pla
     return None
 
 
+def _why_stop_meeting(
+    tx: Tx, lead: Lead, message: OutboxMessage, meeting: Activity | None
+) -> str | None:
+    """A meeting's message waits while the meeting stands as booked and lies ahead; its
+    cancellation notice waits while the meeting's time lies ahead."""
+    if message.channel == "email" and lead.opted_out_at is not None:
+        return "the lead opted out"
+    if message.channel == "email" and not lead.email:
+        return "the lead has no email address"
+    if meeting is None:
+        return "the meeting is gone"
+    notice = message.step.endswith("/cancel")
+    if meeting.status == "cancelled" and not notice:
+        return "the meeting was cancelled"
+    if meeting.status not in ("open", "cancelled"):
+        return "the meeting was held"
+    if not message.step.startswith(f"{_booking(meeting)}/"):
+        return "the meeting moved"
+    if meeting.at <= tx.now:
+        return "the meeting's time has come"
+    return None
+
+
 def _queue_steps(
     tx: Tx, lead: Lead, plans: dict[str, messaging.Plan], existing: set[tuple[int, str, str]]
 ) -> list[dict[str, Any]]:
@@ -259,54 +334,249 @@ def _queue_steps(
     return actions
 
 
-def _queue(tx: Tx, lead: Lead, sequence: str, step: messaging.Step) -> OutboxMessage:
-    template = tx.policy.data["templates"][step.template]
-    values = template_values(tx, lead)
-    # inside business hours, and never in the past: a step due while closed waits for opening
-    scheduled = tx.calendar.next_open(max(step.due_at, tx.now)).astimezone(UTC)
+def _queue(
+    tx: Tx,
+    lead: Lead,
+    sequence: str,
+    step: messaging.Step,
+    values: dict[str, dict[str, Any]] | None = None,
+    meeting_id: int | None = None,
+) -> OutboxMessage:
+    composed = messaging.compose(
+        tx.policy.data["templates"],
+        sequence,
+        step,
+        values or template_values(tx, lead),
+        tx.now,
+        tx.calendar,
+    )
+    return _store(tx, lead.id, composed, lead.email, meeting_id)  # type: ignore[arg-type]
+
+
+def _store(
+    tx: Tx, lead_id: int, composed: messaging.Composed, to: str, meeting_id: int | None = None
+) -> OutboxMessage:
     message = OutboxMessage(
-        lead_id=lead.id,  # type: ignore[arg-type]
-        sequence=sequence,
-        step=step.key,
-        template=step.template,
-        channel=template.get("channel") or "email",
-        to_address=lead.email,  # type: ignore[arg-type]
-        subject=messaging.render(template.get("subject", ""), values).strip(),
-        body=messaging.render(template["body"], values),
-        scheduled_at=scheduled,
+        lead_id=lead_id,
+        sequence=composed.sequence,
+        step=composed.step,
+        template=composed.template,
+        channel=composed.channel,
+        to_address=to,
+        subject=composed.subject,
+        body=composed.body,
+        scheduled_at=composed.scheduled_at,
         created_at=tx.now,
+        meeting_id=meeting_id,
     )
     tx.session.add(message)
     tx.session.flush()
-    tx.audit(
-        "outbox",
-        message.id,
-        "create",
-        {
-            "lead_id": [None, lead.id],
-            "sequence": [None, sequence],
-            "template": [None, step.template],
-            "scheduled_at": [None, scheduled],
-        },
-    )
+    tx.audit("outbox", message.id, "create", created_event(lead_id, composed, meeting_id))
     return message
 
 
+def created_event(
+    lead_id: int, composed: messaging.Composed, meeting_id: int | None = None
+) -> dict[str, Any]:
+    """The audit event's changes when a message is queued (the bulk import writes them too)."""
+    changes: dict[str, Any] = {
+        "lead_id": [None, lead_id],
+        "sequence": [None, composed.sequence],
+        "template": [None, composed.template],
+        "scheduled_at": [None, composed.scheduled_at],
+    }
+    if meeting_id is not None:
+        changes["meeting_id"] = [None, meeting_id]
+    return changes
+
+
 def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
+    owner = tx.session.get(User, lead.owner_id) if lead.owner_id else None
+    return {
+        "lead": messaging.lead_values(
+            {name: getattr(lead, name, None) for name in messaging.FIELDS["lead"]}
+        ),
+        **sender_values(tx.policy, owner),
+    }
+
+
+def sender_values(policy: Any, owner: User | None) -> dict[str, dict[str, Any]]:
+    """The owner.* and sender.* fields: the owner's signature, or [outbox] signature."""
     from crmcli.services.smtp import settings_from
 
-    owner = tx.session.get(User, lead.owner_id) if lead.owner_id else None
-    fallback = tx.policy.data["outbox"]["signature"]
-    values = {name: getattr(lead, name, None) for name in messaging.FIELDS["lead"]}
-    values["full_name"] = f"{lead.first_name} {lead.last_name}".strip()
+    fallback = policy.data["outbox"]["signature"]
     return {
-        "lead": values,
         "owner": {
             "name": owner.name if owner else "",
             "signature": (owner.signature if owner and owner.signature else fallback),
         },
-        "sender": {"address": settings_from(tx.policy).address},
+        "sender": {"address": settings_from(policy).address},
     }
+
+
+def finishing(tx: Tx, lead: Lead) -> list[str]:
+    """The no-reply sequences whose last step the lead still has to get: `crm tick` marks it
+    inactive (which ends them) only once they are done (rules.messaging.finishing)."""
+    sequences = {
+        name: sequence
+        for name, sequence in tx.policy.data["sequences"].items()
+        if sequence.get("trigger") == "no_reply" and sequence.get("steps")
+    }
+    if not sequences:
+        return []
+    history = histories(tx, [lead])[lead.id]  # type: ignore[index]
+    expire = parse_duration(tx.policy.data["outbox"]["expire"])
+    settled: dict[str, set[str]] = defaultdict(set)
+    for sequence, step, status, next_attempt_at in tx.session.exec(
+        select(
+            OutboxMessage.sequence,
+            OutboxMessage.step,
+            OutboxMessage.status,
+            OutboxMessage.next_attempt_at,
+        ).where(OutboxMessage.lead_id == lead.id, col(OutboxMessage.sequence).in_(list(sequences)))
+    ):
+        if status in ("sent", "cancelled") or (status == "failed" and next_attempt_at is None):
+            settled[sequence].add(step)
+    return [
+        name
+        for name, sequence in sequences.items()
+        if messaging.finishing(sequence, history, tx.now, expire, settled[name])
+    ]
+
+
+# --- meetings: confirmation, reminders, cancellation notice ------------------------------------
+
+
+def _booking(meeting: Activity) -> str:
+    """The prefix of the step keys of a meeting as booked now (moving it books it again)."""
+    return f"{meeting.id}.{meeting.details.get('booking', 1)}"
+
+
+def meeting_values(tx: Tx, meeting: Activity) -> dict[str, str]:
+    """The meeting.* fields of a meeting's templates, in the policy's timezone."""
+    from crmcli.services.activities import default_duration
+
+    tz = tx.policy.timezone
+    start = meeting.at.astimezone(tz)
+    minutes = meeting.duration_minutes or int(default_duration(tx).total_seconds() // 60)
+    end = (meeting.at + timedelta(minutes=minutes)).astimezone(tz)
+    date = f"{start:%A} {start.day} {start:%B %Y}"
+    time = f"{start:%H:%M %Z}"
+    return {
+        "subject": meeting.subject or "Meeting",
+        "start": f"{date}, {time}",
+        "date": date,
+        "time": time,
+        "end": f"{end:%H:%M %Z}",
+        "duration": _spoken(minutes),
+    }
+
+
+def _spoken(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if rest or not parts:
+        parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    return " ".join(parts)
+
+
+def book_meeting(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
+    """Queue a meeting's confirmation to the lead, and its reminders to the lead and to the
+    meeting's rep, per [reminders] (rules.reminders: in business hours, never late). The
+    lead's need their templates and a reachable lead (an opt-out gets none); the rep's are
+    in-app notifications. Returns what was queued (or skipped), for the command to show."""
+    settings = tx.policy.data["reminders"]
+    booking = _booking(meeting)
+    to_lead = reachable(lead)
+    rep = tx.session.get(User, meeting.user_id)
+    to_rep = settings["rep"] and rep is not None and rep.active
+    values: dict[str, dict[str, Any]] = {}
+    if to_lead and (settings["confirmation"] or settings["reminder"]):
+        values = {**template_values(tx, lead), "meeting": meeting_values(tx, meeting)}
+    queued = []
+
+    def to_the_lead(step: messaging.Step, what: str) -> None:
+        try:
+            message = _queue(tx, lead, MEETING, step, values, meeting.id)
+        except messaging.TemplateProblem as exc:
+            queued.append({"outbox": None, "scheduled_at": None, "detail": f"{what}: {exc}"})
+            return
+        queued.append(_booked(message, f"{what} to {message.to_address}"))
+
+    if to_lead and settings["confirmation"]:
+        confirm = messaging.Step(f"{booking}/confirm", settings["confirmation"], tx.now)
+        to_the_lead(confirm, "confirmation")
+    before = reminders.offsets(settings["before"])
+    for reminder in reminders.schedule(meeting.at, before, tx.now, tx.calendar):
+        what = f"reminder {reminder.before}"
+        if to_lead and settings["reminder"]:
+            key = f"{booking}/before{reminder.before}"
+            to_the_lead(messaging.Step(key, settings["reminder"], reminder.send_at), what)
+        if to_rep:
+            message = _notify_later(tx, lead, meeting, rep, reminder)  # type: ignore[arg-type]
+            queued.append(_booked(message, f"{what} to {message.to_address}"))
+    return queued
+
+
+def _booked(message: OutboxMessage, what: str) -> dict[str, Any]:
+    return {"outbox": message.id, "scheduled_at": message.scheduled_at, "detail": what}
+
+
+def _notify_later(
+    tx: Tx, lead: Lead, meeting: Activity, rep: User, reminder: reminders.Reminder
+) -> OutboxMessage:
+    from crmcli.services.activities import lead_label
+
+    start = meeting.at.astimezone(tx.policy.timezone)
+    text = (
+        f"meeting {meeting.id} {meeting.subject or 'meeting'!r} with {lead_label(lead)} "
+        f"at {start:%Y-%m-%d %H:%M}"
+    )
+    composed = messaging.Composed(
+        sequence=MEETING,
+        step=f"{_booking(meeting)}/rep-before{reminder.before}",
+        template="",
+        channel="notification",
+        subject=f"Reminder: {text}",
+        body="",
+        scheduled_at=reminder.send_at,
+    )
+    return _store(tx, lead.id, composed, rep.name, meeting.id)  # type: ignore[arg-type]
+
+
+def withdraw_meeting(tx: Tx, meeting: Activity, why: str) -> int:
+    """Cancel what is still queued for a meeting (it moved, was held or cancelled)."""
+    messages = tx.session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.meeting_id == meeting.id, col(OutboxMessage.status).in_(PENDING)
+        )
+    ).all()
+    for message in messages:
+        _set_status(tx, message, "cancelled", why)
+    return len(messages)
+
+
+def meeting_cancelled(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
+    """Withdraw a cancelled meeting's messages; tell the lead, if they had been told of it
+    (a confirmation or reminder went out) and [reminders] cancellation names a template."""
+    withdraw_meeting(tx, meeting, "the meeting was cancelled")
+    template = tx.policy.data["reminders"]["cancellation"]
+    told = tx.session.exec(
+        select(OutboxMessage.id).where(
+            OutboxMessage.meeting_id == meeting.id,
+            OutboxMessage.channel == "email",
+            col(OutboxMessage.status).in_(("sent", "sending")),
+        )
+    ).first()
+    if not template or told is None or not reachable(lead) or meeting.at <= tx.now:
+        return []
+    values = {**template_values(tx, lead), "meeting": meeting_values(tx, meeting)}
+    step = messaging.Step(f"{_booking(meeting)}/cancel", template, tx.now)
+    try:
+        message = _queue(tx, lead, MEETING, step, values, meeting.id)
+    except messaging.TemplateProblem as exc:
+        return [{"outbox": None, "scheduled_at": None, "detail": f"cancellation notice: {exc}"}]
+    return [_booked(message, f"cancellation notice to {message.to_address}")]
 
 
 # --- changing one message -------------------------------------------------------------------
@@ -355,7 +625,7 @@ def retry(tx: Tx, message_id: int) -> dict[str, Any]:
             "(sending) messages are retried"
         )
     lead = tx.session.get(Lead, message.lead_id)
-    if lead is None or not reachable(lead):
+    if lead is None or (message.channel == "email" and not reachable(lead)):
         raise PolicyRefusal(
             f"outbox {message_id}: lead {message.lead_id} opted out or was forgotten; "
             "it gets no automated messages"
@@ -396,16 +666,18 @@ def opt_out(tx: Tx, lead_id: int) -> tuple[dict[str, Any], bool]:
     lead.updated_at = tx.now
     tx.session.add(lead)
     tx.audit("lead", lead.id, "update", {"opted_out_at": [None, tx.now]})
-    cancelled = cancel_for_lead(tx, lead.id, "the lead opted out")  # type: ignore[arg-type]
+    # what is queued for the lead; its rep's reminders of a meeting with it stay
+    cancelled = cancel_for_lead(tx, lead.id, "the lead opted out", email_only=True)  # type: ignore[arg-type]
     return {"id": lead.id, "opted_out_at": lead.opted_out_at, "cancelled": cancelled}, True
 
 
-def cancel_for_lead(tx: Tx, lead_id: int, why: str) -> int:
-    messages = tx.session.exec(
-        select(OutboxMessage).where(
-            OutboxMessage.lead_id == lead_id, col(OutboxMessage.status).in_(PENDING)
-        )
-    ).all()
+def cancel_for_lead(tx: Tx, lead_id: int, why: str, *, email_only: bool = False) -> int:
+    query = select(OutboxMessage).where(
+        OutboxMessage.lead_id == lead_id, col(OutboxMessage.status).in_(PENDING)
+    )
+    if email_only:
+        query = query.where(OutboxMessage.channel == "email")
+    messages = tx.session.exec(query).all()
     for message in messages:
         _set_status(tx, message, "cancelled", why)
     return len(messages)
@@ -470,8 +742,9 @@ def send(
         batch = [row(m) for m in due(tx, limit)] if opened else []
         next_open = tx.calendar.next_open(tx.now)
         tz = tx.policy.timezone
+        mail = [item for item in batch if item["channel"] == "email"]
         # checked only when there is mail: an install without [smtp] may run the cron chain
-        settings = smtp.settings_from(tx.policy, require=True) if batch else None
+        settings = smtp.settings_from(tx.policy, require=True) if mail else None
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,
@@ -483,9 +756,16 @@ def send(
     }
     if dry_run or not batch:
         return result, tz
+    for item in batch:
+        if item["channel"] == "notification":  # in the app: no mail server involved
+            outcome = _notify_one(ws, item["id"])
+            if outcome is not None:
+                result[{"sent": "sent"}.get(outcome.pop("outcome"), "failed")].append(outcome)
+    if not mail:
+        return result, tz
     assert settings is not None
     with smtp.Connection(settings) as connection:
-        for item in batch:
+        for item in mail:
             outcome = _send_one(ws, item["id"], connection, settings)
             if outcome is None:
                 continue
@@ -537,6 +817,32 @@ def _send_one(
             tx.session.add(message)
         values = row(message)
     return {**values, "outcome": outcome}
+
+
+def _notify_one(ws: Workspace, message_id: int) -> dict[str, Any] | None:
+    """Deliver a rep's reminder: a notification of the user the message is addressed to."""
+    with ws.writing() as tx:
+        message = tx.session.get(OutboxMessage, message_id)
+        if message is None or message.status not in PENDING:
+            return None  # another run took it
+        message.attempts += 1
+        user = tx.session.exec(select(User).where(User.name == message.to_address)).first()
+        if user is None or not user.active:
+            _set_status(tx, message, "failed", f"no active user {message.to_address!r}")
+            return {**row(message), "outcome": "failed"}
+        tx.session.add(
+            Notification(
+                user_id=user.id,  # type: ignore[arg-type]
+                lead_id=message.lead_id,
+                kind="meeting_reminder",
+                message=message.subject,
+                created_at=tx.now,
+            )
+        )
+        message.sent_at = tx.now
+        message.last_error = None
+        _set_status(tx, message, "sent")
+        return {**row(message), "outcome": "sent"}
 
 
 def _log_sent(tx: Tx, message: OutboxMessage) -> Activity:

@@ -48,6 +48,8 @@ def _inactive_leads(tx: Tx) -> list[dict[str, Any]]:
             continue
         if lead.status not in ("new", "contacted"):
             continue
+        if outbox.finishing(tx, lead):
+            continue  # the follow-up sequence finishes first: inactivity would stop its last step
         old, lead.status = lead.status, "inactive"
         tx.session.add(lead)
         tx.audit(

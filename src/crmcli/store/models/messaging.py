@@ -15,7 +15,8 @@ class OutboxMessage(Table, table=True):
     """One automated message: rendered when queued, sent by `crm outbox send`.
 
     status: queued | sending | sent | failed | cancelled. A row stays `sending` only if the
-    program stopped between the SMTP transaction and recording its outcome.
+    program stopped between the SMTP transaction and recording its outcome. channel: email
+    (to the lead's address) or notification (to a user, by name: a rep's meeting reminder).
     """
 
     __tablename__ = "outbox"
@@ -44,6 +45,8 @@ class OutboxMessage(Table, table=True):
     message_id: str | None = None
     activity_id: int | None = Field(default=None, foreign_key="activity.id")
     created_at: datetime = _when(nullable=False)
+    # a meeting's confirmation, reminder or cancellation notice: the meeting (migration 0016)
+    meeting_id: int | None = Field(default=None, foreign_key="activity.id", index=True)
 
 
 class EmailMessage(Table, table=True):
