@@ -21,7 +21,15 @@ from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CLOCKS = ("business", "calendar")
 # what a stage's `requires` may name; the lifecycle enforces each one
-STAGE_REQUIREMENTS = ("quote", "po_number", "lost_reason", "next_step", "score", "prospect_said_no")
+STAGE_REQUIREMENTS = (
+    "quote",
+    "po_number",
+    "lost_reason",
+    "next_step",
+    "score",
+    "prospect_said_no",
+    "amount",
+)
 
 DEFAULT_POLICY: dict[str, Any] = {
     "business_hours": {

@@ -63,6 +63,7 @@ def lead_facts(tx: Tx, lead: Lead) -> rules.LeadFacts:
         is_customer=_is_customer(tx, lead),
         updated_at=lead.updated_at,
         close_date=lead.close_date,
+        weekly_update_at=lead.weekly_update_at,
         tasks=tuple(
             rules.Task(
                 a.id,
@@ -90,8 +91,34 @@ def _is_customer(tx: Tx, lead: Lead) -> bool:
 
 def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:
     """Recompute a lead's obligations and store the difference."""
-    due = rules.obligations("lead", lead_facts(tx, lead), tx.policy, tx.calendar)
+    facts = weekly_update(tx, lead, lead_facts(tx, lead))
+    due = rules.obligations("lead", facts, tx.policy, tx.calendar)
     return sync(tx, "lead", lead.id, due, owner_id=lead.owner_id)  # type: ignore[arg-type]
+
+
+def weekly_update(tx: Tx, lead: Lead, facts: rules.LeadFacts) -> rules.LeadFacts:
+    """Keep `lead.weekly_update_at`: set when the record becomes an opportunity, and when
+    this command changed it (an activity or edit) leaving a next step scheduled ahead and a
+    close date not in the past (rules.deals.is_weekly_update). A note alone is not enough."""
+    from dataclasses import replace
+
+    from crmcli.rules.deals import is_weekly_update
+
+    if lead.kind != "opportunity" or rules.is_closed(facts, tx.policy):
+        return facts
+    if lead.weekly_update_at is not None and not (
+        lead.updated_at == tx.now
+        and is_weekly_update(
+            next_step_dues=[t.due_at for t in facts.tasks if t.status == "open"],
+            close_date=lead.close_date,
+            now=tx.now,
+            today=tx.now.astimezone(tx.policy.timezone).date(),
+        )
+    ):
+        return facts
+    lead.weekly_update_at = tx.now
+    tx.session.add(lead)
+    return replace(facts, weekly_update_at=tx.now)
 
 
 def sync(

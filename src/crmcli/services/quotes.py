@@ -751,6 +751,19 @@ def refresh_all_quotes(tx: Tx) -> int:
     return count
 
 
+def priced_quotes(tx: Tx, lead_id: int) -> list[Any]:
+    """The lead's quotes as `rules.deals.quote_amount` weighs them, newest first."""
+    from crmcli.rules.deals import PricedQuote
+
+    quotes = tx.session.exec(
+        select(Quote).where(Quote.lead_id == lead_id).order_by(col(Quote.id).desc())
+    ).all()
+    return [
+        PricedQuote(number(q.id), status_of(tx, q), q.total, q.currency)  # type: ignore[arg-type]
+        for q in quotes
+    ]
+
+
 @dataclass(frozen=True)
 class GateQuote:
     ref: str | None  # the number of the lead's submitted-or-later quote

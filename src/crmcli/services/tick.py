@@ -8,7 +8,6 @@ from sqlmodel import col, select
 
 from crmcli.errors import PolicyRefusal
 from crmcli.services import activities, outbox, pipeline
-from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, Notification, Obligation, User
 
@@ -148,18 +147,8 @@ def _stale_records(tx: Tx) -> list[dict[str, Any]]:
                 )
             continue
         if move_to == "nurture":
-            old, lead.status = lead.status, "nurture"
-            tx.session.add(lead)
-            tx.audit(
-                "lead",
-                lead.id,
-                "update",
-                {
-                    "status": [old, "nurture"],
-                    "reason": [None, f"stale in {stage} (rules.opportunity.stale.move_to)"],
-                },
-            )
-            refresh_lead(tx, lead)
+            reason = f"stale in {stage} (rules.opportunity.stale.move_to)"
+            pipeline.nurture(tx, lead, reason=reason)
             actions.append(
                 {"action": "nurture", "record": f"lead {lead.id}", "detail": f"stale in {stage}"}
             )

@@ -147,17 +147,21 @@ class Activity(Table, table=True):
 
 
 class Notification(Table, table=True):
-    """In-app notices, e.g. a manager told of an executive-band lead."""
+    """In-app notices (`crm inbox`): an executive-band lead, a quote waiting for approval, a
+    case past its SLA, a stale record."""
 
     __tablename__ = "notification"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
-    lead_id: int | None = Field(default=None, foreign_key="lead.id")
+    lead_id: int | None = Field(default=None, foreign_key="lead.id")  # erased with the lead
     kind: str
     message: str
     created_at: datetime = _when(nullable=False)
     read_at: datetime | None = _when()
+    # what it is about: lead, quote, case (migration 0019)
+    record_type: str | None = None
+    record_id: int | None = None
 
 
 class UserAway(Table, table=True):
