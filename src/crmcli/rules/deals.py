@@ -61,14 +61,21 @@ class PricedQuote:
     status: str  # as the clock reads it (expired ones are not priced)
     total: Decimal
     currency: str
+    priced_event: int = 0  # the audit event that last submitted, approved, sent or accepted it
 
 
-def quote_amount(quotes: Sequence[PricedQuote], currency: str) -> PricedQuote | None:
+def quote_amount(
+    quotes: Sequence[PricedQuote], currency: str, *, amount_event: int | None = None
+) -> PricedQuote | None:
     """The quote a deal is worth: the newest accepted one, else the newest sent or approved
-    one, in the policy's currency (no exchange rates to convert another). `quotes` newest
-    first."""
+    one, in the policy's currency (no exchange rates to convert another); None when the
+    deal's amount was set by hand (audit event `amount_event`) after that quote was priced:
+    the rep's figure then stands. `quotes` newest first."""
     usable = [q for q in quotes if q.currency == currency and q.status in PRICED]
-    return next((q for q in usable if q.status == "accepted"), usable[0] if usable else None)
+    found = next((q for q in usable if q.status == "accepted"), usable[0] if usable else None)
+    if found is None or (amount_event is not None and amount_event > found.priced_event):
+        return None
+    return found
 
 
 def priced_from(policy: Policy, target: str) -> bool:

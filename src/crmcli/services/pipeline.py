@@ -94,7 +94,11 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     if move.amount is None and deals.priced_from(tx.policy, target):
         # past the stage that needs a quote, the deal is worth its quote (issue 18)
         currency = tx.policy.data["quotes"]["currency"]
-        priced = deals.quote_amount(priced_quotes(tx, lead.id), currency)  # type: ignore[arg-type]
+        priced = deals.quote_amount(
+            priced_quotes(tx, lead.id),  # type: ignore[arg-type]
+            currency,
+            amount_event=_amount_event(tx, lead.id),  # type: ignore[arg-type]
+        )
         if priced is not None:
             move.amount = priced.total
     facts = gate_facts(tx, lead, move)
@@ -155,6 +159,18 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     return _moved(lead, spent, list(result.skipped), converted, priced)
 
 
+def _amount_event(tx: Tx, lead_id: int) -> int | None:
+    """The audit event that last set the lead's amount (by hand, or from a quote)."""
+    from crmcli.store.models import AuditEvent
+
+    events = tx.session.exec(
+        select(AuditEvent.id, AuditEvent.changes)
+        .where(AuditEvent.record_type == "lead", AuditEvent.record_id == lead_id)
+        .order_by(col(AuditEvent.id).desc())
+    )
+    return next((event_id for event_id, changes in events if "amount" in changes), None)
+
+
 def _moved(
     lead: Lead,
     spent: int | None,
@@ -174,7 +190,7 @@ def _moved(
         "converted": converted,
         "account_id": lead.account_id,
         "contact_id": lead.contact_id,
-        "amount": lead.amount,
+        "amount": None if lead.amount is None else lead.amount.quantize(Decimal("0.01")),
         "amount_from": priced.number if priced is not None else None,
     }
 

@@ -751,15 +751,33 @@ def refresh_all_quotes(tx: Tx) -> int:
     return count
 
 
+PRICING_ACTIONS = ("submit", "approve", "send", "accept")
+
+
 def priced_quotes(tx: Tx, lead_id: int) -> list[Any]:
-    """The lead's quotes as `rules.deals.quote_amount` weighs them, newest first."""
+    """The lead's quotes as `rules.deals.quote_amount` weighs them, newest first, each with
+    the audit event that last priced it."""
+    from sqlalchemy import func
+
     from crmcli.rules.deals import PricedQuote
+    from crmcli.store.models import AuditEvent
 
     quotes = tx.session.exec(
         select(Quote).where(Quote.lead_id == lead_id).order_by(col(Quote.id).desc())
     ).all()
+    priced = dict(
+        tx.session.exec(
+            select(AuditEvent.record_id, func.max(AuditEvent.id))
+            .where(
+                AuditEvent.record_type == "quote",
+                col(AuditEvent.record_id).in_([q.id for q in quotes]),
+                col(AuditEvent.action).in_(PRICING_ACTIONS),
+            )
+            .group_by(col(AuditEvent.record_id))
+        ).all()
+    )
     return [
-        PricedQuote(number(q.id), status_of(tx, q), q.total, q.currency)  # type: ignore[arg-type]
+        PricedQuote(number(q.id), status_of(tx, q), q.total, q.currency, priced.get(q.id, 0))  # type: ignore[arg-type]
         for q in quotes
     ]
 
