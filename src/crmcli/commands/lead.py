@@ -118,9 +118,18 @@ def lead_add(
     with workspace(ctx).writing() as tx:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
+        entry_limit = tx.policy.data["rules"]["lead.entry"]["after"]
     if result.forced_over:
         ids = ", ".join(str(m.record_id) for m in result.forced_over)
         render.note(f"added despite likely duplicate of lead {ids} (--force, audited)")
+    if result.late_entry is not None:
+        from crmcli.rules.durations import format_duration
+
+        render.note(
+            f"warning: lead {result.lead['id']} was entered {format_duration(result.late_entry)} "
+            f"after it was acquired, later than policy lead.entry allows ({entry_limit}); "
+            "it counts as a late entry in crm report sla"
+        )
     render.emit_created(result.lead, fmt=output_format(ctx, output), tz=tz)
 
 

@@ -39,6 +39,8 @@ class LeadFilter:
 class AddResult:
     lead: dict[str, Any]
     forced_over: list[dedupe.Match] = field(default_factory=list)
+    # entered longer after its acquisition than lead.entry allows: how long after
+    late_entry: timedelta | None = None
 
 
 def _lead_query() -> Any:
@@ -204,8 +206,9 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     if matches:
         changes["forced_duplicate_of"] = [None, [m.record_id for m in matches]]
     tx.audit("lead", lead.id, "create", changes)
-    refresh_lead(tx, lead)
-    return AddResult(created, matches)
+    entry = next((o for o in refresh_lead(tx, lead) if o.rule == "lead.entry"), None)
+    late = entry is not None and entry.met_at is not None and entry.met_at > entry.due_at
+    return AddResult(created, matches, lead.created_at - lead.acquired_at if late else None)
 
 
 # an opportunity's own fields (issue 18): `lead edit --amount --close-date --probability`

@@ -7,13 +7,14 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import PolicyRefusal
-from crmcli.services import activities, outbox, pipeline
+from crmcli.services import activities, inbox, outbox, pipeline
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, Notification, Obligation, User
 
 
 def tick(tx: Tx) -> list[dict[str, Any]]:
-    """Reminder tasks for open cadence touches, inactive leads, stale records moved on.
+    """Reminder tasks for open cadence touches, inactive leads, stale records moved on,
+    cases past their SLA told to their owners.
 
     Every action is audited; a second run right after the first finds nothing to do.
     """
@@ -21,6 +22,7 @@ def tick(tx: Tx) -> list[dict[str, Any]]:
     actions += _close_served_reminders(tx)
     actions += _cadence_reminders(tx)
     actions += _stale_records(tx)
+    actions += inbox.cases_past_sla(tx)
     actions += outbox.enqueue(tx)  # after stage moves: a move stops a lead's sequences
     return actions
 
@@ -193,6 +195,8 @@ def _notify_stale(tx: Tx, lead: Lead, obligation: Obligation) -> bool:
                 kind=kind,
                 message=obligation.title,
                 created_at=tx.now,
+                record_type="lead",
+                record_id=lead.id,
             )
         )
     tx.audit("lead", lead.id, "flag", {"stale": [None, lead.stage]})
