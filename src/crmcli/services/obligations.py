@@ -116,9 +116,12 @@ def weekly_update(tx: Tx, lead: Lead, facts: rules.LeadFacts) -> rules.LeadFacts
         )
     ):
         return facts
-    lead.weekly_update_at = tx.now
+    # a record that just became an opportunity (or was made one elsewhere: example data, a
+    # restore) counts from its last update
+    first = lead.weekly_update_at is None
+    lead.weekly_update_at = (lead.updated_at or tx.now) if first else tx.now
     tx.session.add(lead)
-    return replace(facts, weekly_update_at=tx.now)
+    return replace(facts, weekly_update_at=lead.weekly_update_at)
 
 
 def sync(
