@@ -88,7 +88,10 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     if move.close_date is not None:
         deals.check_close_date(move.close_date, today(tx))
     if lead.stage == target:
-        raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
+        hint = ""
+        if lead.kind == "opportunity" and not is_outcome(tx.policy, target):
+            hint = f"; change its amount or close date with: crm lead edit {lead_id} --amount …"
+        raise BadInput(f"STAGE: lead {lead_id} is already in {target}{hint}")
     kind = normalise_type(tx.policy, move.type) if move.type is not None else None
     priced = None
     if move.amount is None and deals.priced_from(tx.policy, target):

@@ -79,33 +79,55 @@ def _filters(q: Query, w: Window, rule: str | None) -> str:
 def _groups(q: Query, w: Window, rule: str | None) -> list[tuple]:
     """(rule, owner_id, status, count, met on time, met late, past due) per group."""
     as_of = q.bind(w.as_of)
-    counts = (
-        "count(*), "
-        "sum(CASE WHEN o.met_at IS NOT NULL AND o.met_at <= o.due_at THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN o.met_at IS NOT NULL AND o.met_at > o.due_at THEN 1 ELSE 0 END), "
-        f"sum(CASE WHEN o.due_at <= {as_of} THEN 1 ELSE 0 END)"
-    )
     where = _filters(q, w, rule)
     if q.dialect != "sqlite":
         return q.rows(
-            f"SELECT o.rule, o.owner_id, o.status, {counts} FROM obligation o "
-            f"WHERE 1 = 1{where} GROUP BY o.rule, o.owner_id, o.status"
+            "SELECT o.rule, o.owner_id, o.status, count(*), "
+            "sum(CASE WHEN o.met_at IS NOT NULL AND o.met_at <= o.due_at THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN o.met_at IS NOT NULL AND o.met_at > o.due_at THEN 1 ELSE 0 END), "
+            f"sum(CASE WHEN o.due_at <= {as_of} THEN 1 ELSE 0 END) "
+            f"FROM obligation o WHERE 1 = 1{where} GROUP BY o.rule, o.owner_id, o.status"
         )
-    # SQLite: one range of the covering index per rule and owner. The rules present are
-    # found by stepping through the index (each step one seek), the owners are the users
-    # (and no one); a scan of the whole index would read every obligation ever made.
-    rules = (
-        "WITH RECURSIVE rules(rule) AS (SELECT min(rule) FROM obligation UNION ALL "
-        "SELECT (SELECT min(x.rule) FROM obligation x WHERE x.rule > rules.rule) FROM rules "
-        "WHERE rules.rule IS NOT NULL), "
-        'owners(id) AS (SELECT id FROM "user" UNION ALL SELECT NULL) '
+    # SQLite: one range of the index of rule, owner, status and start time per group, read
+    # in index order with no GROUP BY (which would sort every obligation): counting a range
+    # steps through it, and only met and open ones compare a time. The rules and statuses
+    # present are found by stepping through indexes (a seek each); owners are the users.
+    steps = "WITH RECURSIVE " + ", ".join(
+        f"{name}(v) AS (SELECT min({column}) FROM obligation UNION ALL SELECT (SELECT "
+        f"min(x.{column}) FROM obligation x WHERE x.{column} > {name}.v) FROM {name} "
+        f"WHERE {name}.v IS NOT NULL)"
+        for name, column in (("rules", "rule"), ("statuses", "status"))
     )
-    return q.rows(
-        f"{rules}SELECT r.rule, w.id, o.status, {counts} FROM rules r CROSS JOIN owners w "
-        f"CROSS JOIN obligation o{q.indexed_by(RULE_OWNER_INDEX)} "
-        f"WHERE o.rule = r.rule AND o.owner_id IS w.id{where} "
-        "GROUP BY r.rule, w.id, o.status"
+    owners = 'owners(v) AS (SELECT id FROM "user" UNION ALL SELECT NULL)'
+    pairs = "pairs AS (SELECT r.v AS rule, w.v AS owner FROM rules r CROSS JOIN owners w "
+    pairs += "WHERE r.v IS NOT NULL)"
+
+    def ranges(status: str, also: str) -> str:
+        return (
+            f"(SELECT count(*) || ' ' || {also} FROM obligation o"
+            f"{q.indexed_by(RULE_OWNER_INDEX)} WHERE o.rule = p.rule AND o.owner_id IS p.owner "
+            f"AND o.status = {status}{where})"
+        )
+
+    met = ranges("'met'", "coalesce(sum(o.met_at > o.due_at), 0)")
+    opened = ranges("'open'", f"coalesce(sum(o.due_at <= {as_of}), 0)")
+    found = q.rows(
+        f"{steps}, {owners}, {pairs} "
+        f"SELECT p.rule, p.owner, 'met', {met} FROM pairs p UNION ALL "
+        f"SELECT p.rule, p.owner, 'open', {opened} FROM pairs p UNION ALL "
+        f"SELECT p.rule, p.owner, s.v, {ranges('s.v', '0')} FROM pairs p CROSS JOIN statuses s "
+        "WHERE s.v NOT IN ('met', 'open')"
     )
+    groups = []
+    for rule_id, owner_id, status, text in found:
+        total, marked = map(int, text.split())
+        if not total:
+            continue
+        if status == "met":
+            groups.append((rule_id, owner_id, status, total, total - marked, marked, 0))
+        else:
+            groups.append((rule_id, owner_id, status, total, 0, 0, marked))
+    return groups
 
 
 def sla(tx: Tx, options: Options) -> Report:

@@ -214,15 +214,17 @@ class Obligation(Table, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_obligation_record", "record_type", "record_id"),
-        # the response report (migration 0009): first responses per rep, covering
+        # the response report (migration 0009): first responses per rep, covering; with
+        # status before the start time (0019), `report sla` counts each rule, owner and
+        # status of a period as one range of it
         Index(
             "ix_obligation_rule_owner_started",
             "rule",
             "owner_id",
+            "status",
             "started_at",
             "due_at",
             "met_at",
-            "status",
         ),
     )
 
