@@ -244,3 +244,13 @@ def test_closing_lost_before_qualifying_creates_no_account_or_contact(crm: Crm) 
     assert (lost["status"], lost["kind"], lost["converted"]) == ("lost", "lead", False)
     assert (lost["account_id"], lost["contact_id"]) == (None, None)
     assert crm.count("account") == 0 and crm.count("contact") == 0
+
+
+def test_a_nurtured_opportunity_moved_on_is_qualified_again(crm: Crm) -> None:
+    lead = opportunity(crm)
+    crm.ok("advance", str(lead), "nurture")
+    assert crm.rows("SELECT status, kind FROM lead WHERE id = ?", lead) == [
+        ("nurture", "opportunity")
+    ]
+    crm.ok("advance", str(lead), "needs_analysis")
+    assert crm.rows("SELECT status FROM lead WHERE id = ?", lead) == [("qualified",)]

@@ -147,7 +147,10 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     )
     lead.stage, lead.stage_entered_at, lead.updated_at = target, tx.now, tx.now
     if reactivated:  # a nurtured record moved on is back in the active pipeline
-        lead.status = "contacted" if lead.first_response_at else "new"
+        if lead.kind == "opportunity":
+            lead.status = "qualified"
+        else:
+            lead.status = "contacted" if lead.first_response_at else "new"
     converted = update_status(tx, lead)
     tx.session.add(lead)
     stage_facts.refresh_session(tx.session, [lead.id])
