@@ -205,6 +205,8 @@ def test_account_show_is_the_360_view(team: Crm) -> None:
     team.ok("advance", str(lead), "qualification")
     team.ok("log-call", str(lead), "--outcome", "connected", "--notes", "needs SSO")
     closed = scored(team, first="Bob", company="Analytical Engines", email="bob@ae.example")
+    # an opportunity lost (a lead lost before it qualified would make no contact, issue 18)
+    team.ok("advance", str(closed), "qualification")
     team.ok("advance", str(closed), "closed_lost", "--lost-reason", "budget")
     data = team.ok("account", "show", str(account), "--format", "json").json()
     # the contacts made when the leads converted join the one added by hand

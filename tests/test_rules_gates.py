@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -29,13 +30,29 @@ def test_qualification_needs_a_score() -> None:
     ("stage", "facts", "missing"),
     [
         ("proposal", {"stage": "needs_analysis"}, ("quote",)),
-        ("closed_won", {"stage": "negotiation"}, ("po_number",)),
+        # a won stage is never worth 0, whatever its `requires` lists (issue 18)
+        ("closed_won", {"stage": "negotiation"}, ("po_number", "amount")),
         ("closed_lost", {"stage": "prospecting"}, ("lost_reason",)),
     ],
 )
 def test_entry_requirements(stage: str, facts: dict, missing: tuple) -> None:
     result = check_move(POLICY, GateFacts(**facts), stage)
     assert result.missing == missing and not result.allowed
+
+
+def test_a_won_deal_needs_a_non_zero_amount() -> None:
+    for amount in (None, Decimal("0"), Decimal("0.00")):
+        refused = check_move(
+            POLICY, GateFacts("negotiation", po_number="PO-1", amount=amount), "closed_won"
+        )
+        assert refused.missing == ("amount",)
+        assert "closed_won requires a non-zero amount" in refused.reasons[0]
+        assert "stages[5].outcome = won" in refused.reasons[0]
+        assert "crm lead edit ID --amount" in refused.reasons[0]
+    won = GateFacts("negotiation", po_number="PO-1", amount=Decimal("0.01"))
+    assert check_move(POLICY, won, "closed_won").allowed
+    # a lost deal owes no amount
+    assert check_move(POLICY, GateFacts("negotiation", lost_reason="price"), "closed_lost").allowed
 
 
 def test_skipping_needs_policy_consent() -> None:

@@ -22,6 +22,7 @@ from crmcli.commands import (
     contact,
     db,
     imports,
+    inbox,
     lead,
     lead_data,
     mail,
@@ -163,6 +164,7 @@ app.add_typer(outbox.app, name="outbox")
 app.add_typer(meeting.app, name="meeting")
 app.add_typer(mail.app, name="mail")
 app.add_typer(db.app, name="db")
+app.add_typer(inbox.app, name="inbox")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")

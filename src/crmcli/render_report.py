@@ -13,13 +13,14 @@ from crmcli import render
 
 def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
     """table: summary, then each section (with its bars and trend column); json: the whole
-    document; csv: the first section's rows (the others are in the JSON)."""
+    document; csv: the main section's rows (the first unless the report names another; the
+    others are in the JSON)."""
     if fmt == "json":
         payload = render.json_value(report.document(), tz)
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     if fmt == "csv":
-        main = report.sections[0]
+        main = report.main_section()
         render.emit(main.rows, fmt="csv", columns=main.columns, tz=tz)
         return
     sys.stdout.write(heading(report) + "\n")

@@ -45,6 +45,9 @@ COMMAND_ROLES: dict[str, str] = {
     "report sources": "viewer",
     "report velocity": "viewer",
     "report win-rate": "viewer",
+    "report sla": "viewer",
+    # every user's own notifications (issue 18); acknowledging one is a write
+    "inbox": "viewer",
     "review list": "viewer",
     "review show": "viewer",
     "user list": "viewer",
@@ -110,6 +113,7 @@ COMMAND_ROLES: dict[str, str] = {
     "outbox cancel": "editor",
     "outbox retry": "editor",
     "outbox send": "editor",
+    "inbox ack": "editor",
     # configuration, people and personal data
     "audit log": "admin",
     "campaign add": "admin",

@@ -66,6 +66,9 @@ FIELD_OPTIONS = {
     "owner": "owner",
     "type": "type",
     "acquired": "acquired",
+    "amount": "amount",
+    "close_date": "close_date",
+    "probability": "probability",
 }
 
 
@@ -115,9 +118,18 @@ def lead_add(
     with workspace(ctx).writing() as tx:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
+        entry_limit = tx.policy.data["rules"]["lead.entry"]["after"]
     if result.forced_over:
         ids = ", ".join(str(m.record_id) for m in result.forced_over)
         render.note(f"added despite likely duplicate of lead {ids} (--force, audited)")
+    if result.late_entry is not None:
+        from crmcli.rules.durations import format_duration
+
+        render.note(
+            f"warning: lead {result.lead['id']} was entered {format_duration(result.late_entry)} "
+            f"after it was acquired, later than policy lead.entry allows ({entry_limit}); "
+            "it counts as a late entry in crm report sla"
+        )
     render.emit_created(result.lead, fmt=output_format(ctx, output), tz=tz)
 
 
@@ -158,27 +170,57 @@ def lead_list(
     )
 
 
+ACTIVITY_TABLE = ("id", "at", "type", "user", "outcome", "status", "subject", "report")
+
+
+def _report_text(report: dict[str, Any] | None, tz: Any) -> str:
+    """A call report in one cell: attendees, topics, issues, action items (with their due)."""
+    if not report:
+        return ""
+    items = [
+        f"{item['text']} (due {render.text_value(item['due_at'], tz, for_table=True)})"
+        if item.get("due_at")
+        else str(item["text"])
+        for item in report["action_items"]
+    ]
+    parts = [
+        ("attendees", report["attendees"]),
+        ("topics", report["topics"]),
+        ("issues", report["issues"]),
+        ("action items", items),
+    ]
+    return "; ".join(f"{name}: {', '.join(values)}" for name, values in parts if values)
+
+
 @app.command("show")
 def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) -> None:
-    """Show a lead with its audit history.
+    """Show a lead: its fields, an opportunity's amount, close date, probability and lost
+    reason, its recent activities with their call reports (their words to editors and
+    admins), and its audit history.
 
     Example: crm lead show 12 --format json
     """
-    from crmcli.services.leads import get_lead, lead_history
+    from crmcli.services.leads import lead_history, lead_record, recent_activities
+    from crmcli.services.lookups import load_lead
 
     with workspace(ctx).reading() as tx:
-        lead = get_lead(tx, lead_id)
+        lead = lead_record(tx, load_lead(tx, lead_id))
+        activities = recent_activities(tx, lead_id)
         history = lead_history(tx, lead_id)
         tz = tx.policy.timezone
     fmt = output_format(ctx, output)
     if fmt == "table":
         history = [{**event, "changes": render.changes_text(event["changes"])} for event in history]
+        activities = [{**a, "report": _report_text(a["call_report"], tz)} for a in activities]
     render.emit_record(
         lead,
         fmt=fmt,
         tz=tz,
         title=f"lead {lead_id}",
-        sections={"history": (history, HISTORY_COLUMNS)},
+        sections={
+            "activities": (activities, ACTIVITY_TABLE),
+            "history": (history, HISTORY_COLUMNS),
+        },
     )
 
 
@@ -200,12 +242,18 @@ def lead_edit(
     campaign: Campaign = None,
     owner: Owner = None,
     type: Type = None,
+    amount: _opt("--amount", "An opportunity's value, e.g. 18500.00.") = None,
+    close_date: _opt(
+        "--close-date", "When the opportunity is expected to close (YYYY-MM-DD, not past)."
+    ) = None,
+    probability: _opt("--probability", "An opportunity's win probability, 0-100 %.") = None,
     force: Force = False,
     output: FormatOption = None,
 ) -> None:
-    """Change a lead's fields, validated like add; audited old → new.
+    """Change a lead's fields, validated like add; an opportunity's amount, close date and
+    win probability too; audited old → new.
 
-    Example: crm lead edit 12 --phone "+1 212 555 0199" --title CTO --type renewal
+    Example: crm lead edit 12 --amount 18500 --close-date 2026-06-30 --probability 60
     """
     from crmcli.services import leads
 

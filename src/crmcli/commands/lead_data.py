@@ -135,6 +135,13 @@ def lead_import(
         render.note(f"row {row}: {reason}")
     if summary.rejected > len(summary.first_rejects) and not rejects:
         render.note(f"… {summary.rejected} rejected in all; write them out with --rejects FILE")
+    if summary.late_entries:
+        many = summary.late_entries != 1
+        render.note(
+            f"warning: {summary.late_entries} lead{'s' if many else ''} "
+            f"{'were' if many else 'was'} entered later after acquisition than policy "
+            "lead.entry allows; see them with: crm report sla --rule lead.entry --breaches"
+        )
     if fmt == "json":
         render.emit_record(summary.as_dict(), fmt="json")
     else:

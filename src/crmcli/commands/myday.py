@@ -29,9 +29,11 @@ def my_day(ctx: typer.Context) -> None:
             raise BadInput("--format: my day prints a table or json")
         render.emit_record(day, fmt="json", tz=tz)
         return
+    unread = day["inbox_unread"]
     render.note(
         f"my day, {name}: {len(day['overdue'])} overdue, {len(day['due_today'])} due "
         f"today, {len(day['agenda'])} on the agenda"
+        + (f"; {unread} unread in your inbox (crm inbox)" if unread else "")
     )
     sections = (
         ("overdue", for_table(day["overdue"]), TABLE_COLUMNS),

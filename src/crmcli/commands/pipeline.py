@@ -6,7 +6,6 @@ import typer
 
 from crmcli import render
 from crmcli.commands._shared import FormatOption, output_format, workspace
-from crmcli.errors import BadInput
 
 LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead or opportunity id.")]
 
@@ -18,23 +17,20 @@ def _date(text: str | None, field: str):  # noqa: ANN202
 
 
 def _money(text: str | None):  # noqa: ANN202
-    if text is None:
-        return None
-    from decimal import Decimal, InvalidOperation
+    from crmcli.rules.deals import parse_amount
 
-    try:
-        value = Decimal(text.replace(",", "").strip())
-    except InvalidOperation:
-        raise BadInput(f"--amount: {text!r} is not an amount; write e.g. 12500.00") from None
-    if not value.is_finite():
-        raise BadInput(f"--amount: {text!r} is not an amount; write e.g. 12500.00")
-    return value
+    return None if text is None else parse_amount(text)
 
 
 def advance(
     ctx: typer.Context,
     lead_id: LeadId,
-    stage: Annotated[str, typer.Argument(metavar="STAGE", help="Target stage key.")],
+    stage: Annotated[
+        str,
+        typer.Argument(
+            metavar="STAGE", help="Target stage key, or nurture (out of the active pipeline)."
+        ),
+    ],
     po: Annotated[str | None, typer.Option("--po", help="Purchase order number.")] = None,
     lost_reason: Annotated[
         str | None, typer.Option("--lost-reason", help="Why it was lost.")
@@ -44,7 +40,10 @@ def advance(
         str | None,
         typer.Option("--close-date", metavar="YYYY-MM-DD", help="Expected or actual close date."),
     ] = None,
-    amount: Annotated[str | None, typer.Option("--amount", help="Deal value.")] = None,
+    amount: Annotated[
+        str | None,
+        typer.Option("--amount", help="Deal value (default past the quote stage: its quote's)."),
+    ] = None,
     prospect_said_no: Annotated[
         bool, typer.Option("--prospect-said-no", help="The prospect said no themselves (seed 004).")
     ] = False,
@@ -54,7 +53,8 @@ def advance(
     ] = None,
     output: FormatOption = None,
 ) -> None:
-    """Move a lead to STAGE through the policy's gates (exit 5 names what is missing).
+    """Move a lead to STAGE through the policy's gates (exit 5 names what is missing);
+    `nurture` takes it out of the active pipeline into the nurture program instead.
 
     Example: crm advance 12 closed_won --po PO-4471 --amount 18000
     """
@@ -85,6 +85,8 @@ def advance(
         )
     if result["skipped"]:
         message += f"; skipped {', '.join(result['skipped'])}"
+    if result["amount_from"]:
+        message += f"; amount {result['amount']} from quote {result['amount_from']}"
     render.note(message)
 
 

@@ -145,7 +145,8 @@ PipelineOption = Annotated[
 
 
 def run_report(ctx: typer.Context, name: str, output: str | None, html: str | None, **options):  # noqa: ANN003, ANN201
-    """Build report `name` (services/analytics.REPORTS) and print it, or write its page."""
+    """Build report `name` (services/analytics.REPORTS) and print it, or write its page;
+    returns the report."""
     from crmcli.services.analytics import Options, build
 
     fmt = output_format(ctx, output)
@@ -165,18 +166,19 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
         from crmcli.render_report import emit_report
 
         emit_report(report, fmt=fmt, tz=tz)
-        return
+        return report
     from crmcli.render_html import page
 
     document = page(report, tz=tz, generated=now)
     if target is None:
         typer.echo(document, nl=False)
-        return
+        return report
     try:
         target.write_text(document, encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"--html: cannot write {html!r}: {exc.strerror}") from None
     render.note(f"wrote {target}")
+    return report
 
 
 @app.command("cases")
@@ -457,3 +459,60 @@ def dashboard(
     Example: crm dashboard --html dashboard.html
     """
     run_report(ctx, "dashboard", output, html, owner=owner, pipeline=pipeline, as_of=as_of)
+
+
+@app.command("sla")
+def report_sla(
+    ctx: typer.Context,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Only this rep's obligations ('me' for yours).")
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    breaches: Annotated[
+        bool,
+        typer.Option(
+            "--breaches", help="List each breach: met late, overdue, lapsed (late entries too)."
+        ),
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when anything breached (for cron).")
+    ] = False,
+    html: HtmlOption = None,
+    output: FormatOption = None,
+) -> None:
+    """What became of every obligation that started in the period, per rule and per rep:
+    met on time, met late, open and overdue, open and not yet due, paused, lapsed, cancelled,
+    and attainment % = on time / (on time + late + overdue + lapsed).
+
+    Example: crm report sla --from 2026-01-01 --breaches --rule lead.entry
+    """
+    options = {"rule": rule, "owner": owner, "start": start, "end": end}
+    if breaches and html is None:
+        found = _breach_list(ctx, output, options)
+    else:
+        report = run_report(ctx, "sla", output, html, breaches=breaches, **options)
+        found = report.summary["breaches"]
+    if check and found:
+        raise CheckFailed(
+            f"{found} breach{'es' if found != 1 else ''} (met late, overdue or lapsed)"
+        )
+
+
+def _breach_list(ctx: typer.Context, output: str | None, options: dict) -> int:
+    """Each breach, streamed (json, csv) or as one table; returns how many."""
+    from crmcli.services.analytics import Options
+    from crmcli.services.sla import BREACH_FIELDS, BREACH_TABLE, breaches, for_people
+
+    fmt = output_format(ctx, output)
+    if fmt == "ids":
+        raise BadInput("--format: the breach list has no ids; use table, json or csv")
+    with workspace(ctx).reading() as tx:
+        tz = tx.policy.timezone
+        rows = breaches(tx, Options(**options, breaches=True))
+        if fmt != "table":
+            return render.emit_stream(rows, fmt=fmt, columns=BREACH_FIELDS, tz=tz)
+        listed = [for_people(row) for row in rows]
+    render.emit(listed, fmt="table", columns=BREACH_TABLE, tz=tz, empty="no breaches")
+    return len(listed)

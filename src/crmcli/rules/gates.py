@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from crmcli.rules.policy import Policy
 
@@ -18,6 +19,8 @@ REQUIREMENTS = {
     "lost_reason": ("a lost reason", "--lost-reason TEXT"),
     "next_step": ("a scheduled next step", "crm next-step ID TEXT --due WHEN"),
     "prospect_said_no": ("the prospect's own no", "--prospect-said-no"),
+    # every won stage needs it (a won deal worth 0 is a data error), listed or not
+    "amount": ("a non-zero amount", "crm lead edit ID --amount AMOUNT (or --amount here)"),
 }
 
 
@@ -30,6 +33,7 @@ class GateFacts:
     lost_reason: str | None = None
     has_next_step: bool = False
     prospect_said_no: bool = False
+    amount: Decimal | None = None
 
     def has(self, requirement: str) -> bool:
         return {
@@ -39,6 +43,7 @@ class GateFacts:
             "lost_reason": bool(self.lost_reason),
             "next_step": self.has_next_step,
             "prospect_said_no": self.prospect_said_no,
+            "amount": self.amount is not None and self.amount > 0,
         }[requirement]
 
 
@@ -85,13 +90,23 @@ def check_move(policy: Policy, facts: GateFacts, target: str) -> GateResult:
                 f"it would skip {', '.join(not_skippable)} (policy pipeline.allow_skip is off "
                 "and those stages are not skippable)"
             )
-    missing = tuple(need for need in target_stage.get("requires", []) if not facts.has(need))
+    missing = tuple(need for need in requirements(target_stage) if not facts.has(need))
+    listed = target_stage.get("requires", [])
     for need in missing:
         what, how = REQUIREMENTS[need]
+        where = "requires" if need in listed else "outcome = won"
         reasons.append(
-            f"{target} requires {what} (policy pipeline.stages[{wanted}].requires); give {how}"
+            f"{target} requires {what} (policy pipeline.stages[{wanted}].{where}); give {how}"
         )
     return GateResult(not reasons, tuple(reasons), missing, tuple(skipped))
+
+
+def requirements(stage: dict) -> list[str]:
+    """What entering `stage` needs: its `requires`, and a non-zero amount for a won stage."""
+    needs = list(stage.get("requires", []))
+    if stage.get("outcome") == "won" and "amount" not in needs:
+        needs.append("amount")
+    return needs
 
 
 def next_stage(policy: Policy, stage: str) -> str | None:

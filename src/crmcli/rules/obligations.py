@@ -95,6 +95,8 @@ class LeadFacts:
     updated_at: datetime | None = None
     close_date: date | None = None
     closed_at: datetime | None = None  # when it was won, lost, nurtured or went inactive
+    # the opportunity's last weekly update: next step and future close date left in place
+    weekly_update_at: datetime | None = None
 
     def titled(self, text: str) -> str:
         return f"{text}: {self.label}" if self.label else text
@@ -371,7 +373,8 @@ def customer_responses(
 def weekly_update(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) -> list[Due]:
     if lead.kind != "opportunity" or is_closed(lead, policy):
         return []
-    last = lead.updated_at or lead.created_at
+    # only an update that left a next step and a future close date restarts the week
+    last = lead.weekly_update_at or lead.updated_at or lead.created_at
     missing = [
         what
         for what, ok in (

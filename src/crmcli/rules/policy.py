@@ -27,7 +27,15 @@ SNAPS = ("opening", "none")
 # `at = "09:00"` puts it at that local time of its day instead
 PERSON_TIME = {"at": "", "snap": "opening"}
 # what a stage's `requires` may name; the lifecycle enforces each one
-STAGE_REQUIREMENTS = ("quote", "po_number", "lost_reason", "next_step", "score", "prospect_said_no")
+STAGE_REQUIREMENTS = (
+    "quote",
+    "po_number",
+    "lost_reason",
+    "next_step",
+    "score",
+    "prospect_said_no",
+    "amount",
+)
 
 DEFAULT_POLICY: dict[str, Any] = {
     "business_hours": {

@@ -74,6 +74,10 @@ class Report:
     summary: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    main: str | None = None  # the section CSV prints (default: the first)
+
+    def main_section(self) -> Section:
+        return next((s for s in self.sections if s.name == self.main), self.sections[0])
 
     def document(self) -> dict[str, Any]:
         """The JSON shape: report, period, summary, then each section's rows by name."""
@@ -96,6 +100,8 @@ class Options:
     by: str | None = None
     month: str | None = None
     quarter: str | None = None
+    rule: str | None = None  # report sla: only this rule
+    breaches: bool = False  # report sla: list each breach too
 
 
 @dataclass(frozen=True)
@@ -270,9 +276,14 @@ class Query:
         )[0]
         return (low + high) / 2
 
-    def rows(self, sql: str) -> list[Any]:
-        """Run `sql` with the parameters it names (one Query may build several statements)."""
-        statement = text(sql)
+    def rows(self, sql: str, *, times: tuple[str, ...] = ()) -> list[Any]:
+        """Run `sql` with the parameters it names (one Query may build several statements);
+        the result columns named in `times` are read as aware UTC datetimes."""
+        return list(self.stream(sql, times=times, batch=None))
+
+    def stream(self, sql: str, *, times: tuple[str, ...] = (), batch: int | None = 5000) -> Any:
+        """`rows`, fetched `batch` rows at a time (None: all at once)."""
+        statement: Any = text(sql)
         used = {name: self.params[name] for name in set(_PARAM.findall(sql))}
         typed = [
             bindparam(name, type_=UTCDateTime())
@@ -281,7 +292,12 @@ class Query:
         ]
         if typed:
             statement = statement.bindparams(*typed)
-        return list(self.tx.session.connection().execute(statement, used))
+        if times:
+            statement = statement.columns(**dict.fromkeys(times, UTCDateTime()))
+        connection = self.tx.session.connection()
+        if batch is not None:
+            connection = connection.execution_options(yield_per=batch)
+        return connection.execute(statement, used)
 
 
 def _first_old(q: Query, name: str, as_of: str) -> str:
@@ -1891,6 +1907,12 @@ def cases(tx: Tx, options: Options) -> Report:
     )
 
 
+def _sla(tx: Tx, options: Options) -> Report:
+    from crmcli.services.sla import sla  # its own module; it builds on the helpers here
+
+    return sla(tx, options)
+
+
 # name -> builder; `crm report NAME` runs REPORTS[NAME].
 REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
     "pipeline": pipeline,
@@ -1903,6 +1925,7 @@ REPORTS: dict[str, Callable[[Tx, Options], Report]] = {
     "forecast": forecast,
     "dashboard": dashboard,
     "cases": cases,
+    "sla": _sla,
 }
 
 

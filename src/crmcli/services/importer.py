@@ -122,6 +122,7 @@ class ImportSummary:
     already_imported: bool = False
     dry_run: bool = False
     first_rejects: list[tuple[int, str]] = field(default_factory=list)
+    late_entries: int = 0  # new leads entered later after acquisition than lead.entry allows
 
     @property
     def accepted(self) -> int:
@@ -142,6 +143,7 @@ class ImportSummary:
             "resumed_after_row": self.resumed_after_row,
             "already_imported": self.already_imported,
             "dry_run": self.dry_run,
+            "late_entries": self.late_entries,
         }
 
 
@@ -1621,10 +1623,35 @@ def _import_all(
             )
         )
         tx.audit("import_batch", batch.id, "import", {k: [None, v] for k, v in counts.items()})
+        summary.late_entries = _late_entries(tx, batch.id)  # type: ignore[arg-type]
     for name in COUNTS:
         setattr(summary, name, counts[name])
     if progress:
         progress(source.size, source.size)
+
+
+def _late_entries(tx: Tx, batch_id: int) -> int:
+    """How many of the batch's new leads were entered later after they were acquired than
+    lead.entry allows (their entry obligation was met late)."""
+    from sqlalchemy import func
+
+    late = (
+        select(func.count())
+        .select_from(ImportRow)
+        .join(
+            Obligation,
+            (col(Obligation.rule) == "lead.entry")
+            & (col(Obligation.record_type) == "lead")
+            & (col(Obligation.record_id) == ImportRow.lead_id)
+            & (col(Obligation.key) == ""),
+        )
+        .where(
+            ImportRow.batch_id == batch_id,
+            ImportRow.outcome == "imported",
+            col(Obligation.met_at) > col(Obligation.due_at),
+        )
+    )
+    return tx.session.exec(late).one()
 
 
 class _Batches:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -19,6 +20,7 @@ from crmcli.services.lookups import campaign_by_name, limited, load_lead, owned_
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
+CENT = Decimal("0.01")
 # how far in the future an acquisition time may lie (clock skew between machines)
 ACQUIRED_SKEW = timedelta(minutes=5)
 
@@ -37,6 +39,8 @@ class LeadFilter:
 class AddResult:
     lead: dict[str, Any]
     forced_over: list[dedupe.Match] = field(default_factory=list)
+    # entered longer after its acquisition than lead.entry allows: how long after
+    late_entry: timedelta | None = None
 
 
 def _lead_query() -> Any:
@@ -202,21 +206,59 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     if matches:
         changes["forced_duplicate_of"] = [None, [m.record_id for m in matches]]
     tx.audit("lead", lead.id, "create", changes)
-    refresh_lead(tx, lead)
+    entry = next((o for o in refresh_lead(tx, lead) if o.rule == "lead.entry"), None)
+    late = entry is not None and entry.met_at is not None and entry.met_at > entry.due_at
     if tx.policy.data["sequences"]:  # the welcome is queued now, not at the next `crm tick`
         from crmcli.services import outbox
 
         outbox.enqueue(tx, [lead])
-    return AddResult(created, matches)
+    return AddResult(created, matches, lead.created_at - lead.acquired_at if late else None)
+
+
+# an opportunity's own fields (issue 18): `lead edit --amount --close-date --probability`
+DEAL_FIELDS = ("amount", "close_date", "probability")
+
+
+def _deal(lead: Lead) -> dict[str, Any]:
+    return {name: getattr(lead, name) for name in DEAL_FIELDS}
+
+
+def _deal_values(tx: Tx, lead: Lead, raw: dict[str, Any]) -> dict[str, Any]:
+    """The opportunity fields given, checked: only an opportunity has them (exit 2)."""
+    if not raw:
+        return {}
+    from crmcli.clock import parse_date
+    from crmcli.rules import deals
+    from crmcli.services.quotes import today
+
+    flag = "--" + next(iter(raw)).replace("_", "-")
+    if lead.kind != "opportunity":
+        start = tx.policy.data["pipeline"]["opportunity_from"]
+        raise BadInput(
+            f"{flag}: lead {lead.id} is not an opportunity yet; qualify it first: "
+            f"crm advance {lead.id} {start}"
+        )
+    values: dict[str, Any] = {}
+    if "amount" in raw:
+        values["amount"] = deals.parse_amount(raw["amount"])
+    if "close_date" in raw:
+        when = parse_date(raw["close_date"], field="--close-date")
+        values["close_date"] = deals.check_close_date(when, today(tx))
+    if "probability" in raw:
+        values["probability"] = deals.parse_probability(raw["probability"])
+    return values
 
 
 def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     from crmcli.services.obligations import refresh_lead
 
     if not raw:
-        raise BadInput("nothing to change; give at least one field, e.g. --email or --phone")
+        raise BadInput(
+            "nothing to change; give at least one field, e.g. --email, --phone or --amount"
+        )
     lead = load_lead(tx, lead_id)
-    before = get_lead(tx, lead_id)
+    before = get_lead(tx, lead_id) | _deal(lead)
+    deal = _deal_values(tx, lead, {k: raw.pop(k) for k in DEAL_FIELDS if k in raw})
     values = _validated(tx, raw)
     for name in ("first_name", "last_name"):
         if name in values:
@@ -228,21 +270,115 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
         matches = _duplicates(tx, {**merged, "id": lead_id})
         if matches and not force:
             _refuse_duplicates(tx, matches)
-    for key, value in (values | dedupe.blocking_keys(merged)).items():
+    for key, value in (values | dedupe.blocking_keys(merged) | deal).items():
         setattr(lead, key, value)
     tx.session.flush()
     from crmcli.services import audit
 
-    changes = audit.diff(before, get_lead(tx, lead_id))
+    changes = audit.diff(before, get_lead(tx, lead_id) | _deal(lead))
     if not changes:
-        return before
+        return lead_record(tx, lead)
     lead.updated_at = tx.now
     if "owner" in changes:
         lead.assigned_at = tx.now if lead.owner_id else None  # a new owner's 48 h start now
     tx.session.flush()
     tx.audit("lead", lead_id, "update", changes)
     refresh_lead(tx, lead)
-    return get_lead(tx, lead_id)
+    return lead_record(tx, lead)
+
+
+def lead_record(tx: Tx, lead: Lead) -> dict[str, Any]:
+    """A lead as `lead show` prints it: its fields (SPEC §3), then what an opportunity
+    carries: amount, close date, win probability (the rep's, else its stage's), lost reason."""
+    stage = tx.policy.stage(lead.stage) or {}
+    own = lead.probability
+    return get_lead(tx, lead.id) | {  # type: ignore[arg-type]
+        "kind": lead.kind,
+        "amount": None if lead.amount is None else lead.amount.quantize(CENT),
+        "close_date": lead.close_date,
+        "probability": own if own is not None else stage.get("probability"),
+        "probability_set": own is not None,
+        "lost_reason": lead.lost_reason,
+        "po_number": lead.po_number,
+    }
+
+
+RECENT_ACTIVITIES = 10  # how many `lead show` lists, newest first
+ACTIVITY_COLUMNS = (
+    "id",
+    "at",
+    "type",
+    "direction",
+    "outcome",
+    "status",
+    "due_at",
+    "user",
+    "subject",
+    "notes",
+    "call_report",
+)
+# what only editors and admins read: the words of an activity may name and quote people
+ACTIVITY_PERSONAL = ("subject", "notes", "call_report")
+
+
+def recent_activities(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
+    """The lead's latest activities with their call reports (attendees, topics, issues,
+    action items); a viewer sees when, what and who, not the words (personal values)."""
+    from crmcli.services.workspace import role_allows
+    from crmcli.store.models import Activity
+
+    query = (
+        select(Activity, col(User.name))
+        .join(User, col(User.id) == Activity.user_id)
+        .where(Activity.lead_id == lead_id)
+        .order_by(col(Activity.at).desc(), col(Activity.id).desc())
+        .limit(RECENT_ACTIVITIES)
+    )
+    readable = role_allows(tx.actor.role, "editor")
+    rows = []
+    for activity, user in tx.session.exec(query).all():
+        report = activity.details.get("call_report")
+        row = {
+            "id": activity.id,
+            "at": activity.at,
+            "type": activity.type,
+            "direction": activity.direction,
+            "outcome": activity.outcome,
+            "status": activity.status,
+            "due_at": activity.due_at,
+            "user": user,
+            "subject": activity.subject,
+            "notes": activity.notes,
+            "call_report": _call_report(report) if report else None,
+        }
+        if not readable:
+            row.update(dict.fromkeys(ACTIVITY_PERSONAL))
+        rows.append(row)
+    return rows
+
+
+def _call_report(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "attendees": list(report.get("attendees", [])),
+        "topics": list(report.get("topics", [])),
+        "issues": list(report.get("issues", [])),
+        "action_items": [
+            {
+                "text": item.get("text"),
+                "due_at": _instant(item.get("due_at")),
+                "task": item.get("task"),
+            }
+            for item in report.get("action_items", [])
+        ],
+    }
+
+
+def _instant(text: str | None) -> datetime | None:
+    """An action item's due time as stored (ISO text), read back as a datetime."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def lead_history(tx: Tx, lead_id: int) -> list[dict[str, Any]]:

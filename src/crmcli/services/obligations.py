@@ -86,6 +86,7 @@ def lead_facts(
         updated_at=lead.updated_at,
         close_date=lead.close_date,
         closed_at=_closed_at(tx, lead),
+        weekly_update_at=lead.weekly_update_at,
         tasks=tuple(
             rules.Task(
                 a.id,  # type: ignore[arg-type]
@@ -173,7 +174,7 @@ def _closed_at(tx: Tx, lead: Lead) -> datetime | None:
 def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:
     """Recompute a lead's obligations, store the difference, and settle its tasks."""
     activities = lead_activities(tx, lead)
-    facts = lead_facts(tx, lead, activities)
+    facts = weekly_update(tx, lead, lead_facts(tx, lead, activities))
     closure = facts.closure(tx.policy)
     due = rules.obligations("lead", facts, tx.policy, tx.calendar)
     rows = sync(tx, "lead", lead.id, due, owner_id=lead.owner_id, closure=closure)  # type: ignore[arg-type]
@@ -246,6 +247,34 @@ def close_served(tx: Tx, task: Activity) -> str | None:
     tx.session.add(task)
     tx.audit("activity", task.id, "update", {"status": ["open", task.status]})
     return task.status
+
+
+def weekly_update(tx: Tx, lead: Lead, facts: rules.LeadFacts) -> rules.LeadFacts:
+    """Keep `lead.weekly_update_at`: set when the record becomes an opportunity, and when
+    this command changed it (an activity or edit) leaving a next step scheduled ahead and a
+    close date not in the past (rules.deals.is_weekly_update). A note alone is not enough."""
+    from dataclasses import replace
+
+    from crmcli.rules.deals import is_weekly_update
+
+    if lead.kind != "opportunity" or rules.is_closed(facts, tx.policy):
+        return facts
+    if lead.weekly_update_at is not None and not (
+        lead.updated_at == tx.now
+        and is_weekly_update(
+            next_step_dues=[t.due_at for t in facts.tasks if t.status == "open"],
+            close_date=lead.close_date,
+            now=tx.now,
+            today=tx.now.astimezone(tx.policy.timezone).date(),
+        )
+    ):
+        return facts
+    # a record that just became an opportunity (or was made one elsewhere: example data, a
+    # restore) counts from its last update
+    first = lead.weekly_update_at is None
+    lead.weekly_update_at = (lead.updated_at or tx.now) if first else tx.now
+    tx.session.add(lead)
+    return replace(facts, weekly_update_at=lead.weekly_update_at)
 
 
 def sync(

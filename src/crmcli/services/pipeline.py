@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import BadInput, PolicyRefusal
-from crmcli.rules import dedupe
+from crmcli.rules import deals, dedupe
 from crmcli.rules.gates import (
     GateFacts,
     check_move,
@@ -68,6 +68,7 @@ def gate_facts(tx: Tx, lead: Lead, move: Move | None = None) -> GateFacts:
         lost_reason=move.lost_reason or lead.lost_reason,
         has_next_step=open_task is not None,
         prospect_said_no=move.prospect_said_no or lead.prospect_said_no,
+        amount=move.amount if move.amount is not None else lead.amount,
     )
 
 
@@ -80,14 +81,37 @@ def _check_stage(tx: Tx, stage: str) -> str:
     return stage
 
 
+NURTURE = "nurture"  # not a stage: a status that takes a record out of the active pipeline
+
+
 def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     lead = load_lead(tx, lead_id)
+    if stage == NURTURE and NURTURE not in tx.policy.stage_keys():
+        return nurture(tx, lead, reason="moved to nurture (crm advance)")
     target = _check_stage(tx, stage)
     if move.amount is not None and move.amount < 0:
         raise BadInput("--amount: must not be negative")
+    from crmcli.services.quotes import priced_quotes, today
+
+    if move.close_date is not None:
+        deals.check_close_date(move.close_date, today(tx))
     if lead.stage == target:
-        raise BadInput(f"STAGE: lead {lead_id} is already in {target}")
+        hint = ""
+        if lead.kind == "opportunity" and not is_outcome(tx.policy, target):
+            hint = f"; change its amount or close date with: crm lead edit {lead_id} --amount …"
+        raise BadInput(f"STAGE: lead {lead_id} is already in {target}{hint}")
     kind = normalise_type(tx.policy, move.type) if move.type is not None else None
+    priced = None
+    if move.amount is None and deals.priced_from(tx.policy, target):
+        # past the stage that needs a quote, the deal is worth its quote (issue 18)
+        currency = tx.policy.data["quotes"]["currency"]
+        priced = deals.quote_amount(
+            priced_quotes(tx, lead.id),  # type: ignore[arg-type]
+            currency,
+            amount_event=_amount_event(tx, lead.id),  # type: ignore[arg-type]
+        )
+        if priced is not None:
+            move.amount = priced.total
     facts = gate_facts(tx, lead, move)
     result = check_move(tx.policy, facts, target)
     if not result.allowed:
@@ -117,6 +141,7 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
             setattr(lead, name, value)
     if move.prospect_said_no:
         lead.prospect_said_no = True
+    reactivated = lead.status == NURTURE and not is_outcome(tx.policy, target)
     spent = int((tx.now - lead.stage_entered_at).total_seconds()) if lead.stage_entered_at else None
     tx.session.add(
         StageChange(
@@ -129,6 +154,11 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
         )
     )
     lead.stage, lead.stage_entered_at, lead.updated_at = target, tx.now, tx.now
+    if reactivated:  # a nurtured record moved on is back in the active pipeline
+        if lead.kind == "opportunity":
+            lead.status = "qualified"
+        else:
+            lead.status = "contacted" if lead.first_response_at else "new"
     converted = update_status(tx, lead)
     tx.session.add(lead)
     stage_facts.refresh_session(tx.session, [lead.id])
@@ -140,6 +170,29 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     from crmcli.services.accounts import lead_changed
 
     lead_changed(tx, lead)  # a won account starts onboarding; a renewal may be opened
+    return _moved(lead, spent, list(result.skipped), converted, priced)
+
+
+def _amount_event(tx: Tx, lead_id: int) -> int | None:
+    """The audit event that last set the lead's amount (by hand, or from a quote)."""
+    from crmcli.store.models import AuditEvent
+
+    events = tx.session.exec(
+        select(AuditEvent.id, AuditEvent.changes)
+        .where(AuditEvent.record_type == "lead", AuditEvent.record_id == lead_id)
+        .order_by(col(AuditEvent.id).desc())
+    )
+    return next((event_id for event_id, changes in events if "amount" in changes), None)
+
+
+def _moved(
+    lead: Lead,
+    spent: int | None,
+    skipped: list[str],
+    converted: bool,
+    priced: deals.PricedQuote | None,
+) -> dict[str, Any]:
+    """What `advance` reports of a move."""
     return {
         "id": lead.id,
         "stage": lead.stage,
@@ -147,11 +200,29 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
         "kind": lead.kind,
         "type": lead.type,
         "seconds_in_previous_stage": spent,
-        "skipped": list(result.skipped),
+        "skipped": skipped,
         "converted": converted,
         "account_id": lead.account_id,
         "contact_id": lead.contact_id,
+        "amount": None if lead.amount is None else lead.amount.quantize(Decimal("0.01")),
+        "amount_from": priced.number if priced is not None else None,
     }
+
+
+def nurture(tx: Tx, lead: Lead, *, reason: str) -> dict[str, Any]:
+    """Take a record out of the active pipeline into the nurture program (what the stale rule
+    suggests): its stage stays, its status becomes nurture; audited with the reason."""
+    if is_outcome(tx.policy, lead.stage) or lead.status in ("won", "lost"):
+        raise PolicyRefusal(
+            f"lead {lead.id} is closed ({lead.stage}); closed records do not move to nurture"
+        )
+    if lead.status == NURTURE:
+        raise BadInput(f"STAGE: lead {lead.id} is already in nurture")
+    old, lead.status, lead.updated_at = lead.status, NURTURE, tx.now
+    tx.session.add(lead)
+    tx.audit("lead", lead.id, "update", {"status": [old, NURTURE], "reason": [None, reason]})
+    refresh_lead(tx, lead)
+    return _moved(lead, None, [], False, None)
 
 
 def _snapshot(lead: Lead) -> dict[str, Any]:
@@ -181,6 +252,8 @@ def update_status(tx: Tx, lead: Lead) -> bool:
         lead.status = stage["outcome"]
     keys = tx.policy.stage_keys()
     qualifying = keys.index(tx.policy.data["pipeline"]["opportunity_from"])
+    if stage.get("outcome") == "lost":
+        return False  # a lead lost before it qualified stays a lead: no account, no contact
     if lead.kind == "lead" and lead.stage in keys and keys.index(lead.stage) >= qualifying:
         lead.kind = "opportunity"
         if not stage.get("outcome"):

@@ -371,6 +371,12 @@ def submit(tx: Tx, ref: str) -> dict[str, Any]:
             "approval_reasons": [None, reasons],
         },
     )
+    if reasons:  # it waits: everyone who may decide finds it in `crm inbox`
+        from crmcli.services.inbox import quote_waiting
+
+        lead = tx.session.get(Lead, quote.lead_id)
+        label = number(quote.id) + (f" for {lead.company}" if lead and lead.company else "")  # type: ignore[arg-type]
+        quote_waiting(tx, quote, approvers(tx, quote), label)
     return show(tx, quote.id)  # type: ignore[arg-type]
 
 
@@ -404,6 +410,15 @@ def decide(tx: Tx, ref: str, decision: str, reason: str) -> dict[str, Any]:
         quote,
         {"approved": "approve", "rejected": "reject"}[decision],
         {"status": ["submitted", decision], "reason": [None, reason]},
+    )
+    from crmcli.services.inbox import QUOTE_APPROVAL, settle
+
+    settle(
+        tx,
+        kind=QUOTE_APPROVAL,
+        record_type="quote",
+        record_id=quote.id,  # type: ignore[arg-type]
+        reason=f"{decision} by {tx.actor.name}",
     )
     return show(tx, quote.id)  # type: ignore[arg-type]
 
@@ -443,21 +458,28 @@ def _interested(tx: Tx, quote: Quote) -> set[str]:
     return names
 
 
-def approval_owner(tx: Tx, quote: Quote) -> int | None:
-    """Who owns the quote.approval deadline: the first named approver who may decide, else
-    the first user (by id) with the approver role who may; else the quote's owner."""
+def approvers(tx: Tx, quote: Quote) -> list[User]:
+    """Who may decide the quote: the named approvers (editors or admins) in the policy's
+    order, then the users (by id) with the approver role; never its submitter or owner
+    without self-approval."""
     settings = _approval_settings(tx)
     excluded = set() if settings["self_approval"] else _interested(tx, quote)
     users = tx.session.exec(select(User).where(User.active).order_by(col(User.id))).all()
     by_name = {user.name: user for user in users}
-    for name in settings["approvers"]:
-        user = by_name.get(name)
-        if user is not None and user.name not in excluded and role_allows(user.role, "editor"):
-            return user.id
-    for user in users:
-        if role_allows(user.role, settings["approver_role"]) and user.name not in excluded:
-            return user.id
-    return quote.owner_id
+    named = [by_name[name] for name in settings["approvers"] if name in by_name]
+    found = [u for u in named if u.name not in excluded and role_allows(u.role, "editor")]
+    role = settings["approver_role"]
+    found += [
+        u for u in users if role_allows(u.role, role) and u.name not in excluded and u not in found
+    ]
+    return found
+
+
+def approval_owner(tx: Tx, quote: Quote) -> int | None:
+    """Who owns the quote.approval deadline: the first named approver who may decide, else
+    the first user (by id) with the approver role who may; else the quote's owner."""
+    found = approvers(tx, quote)
+    return found[0].id if found else quote.owner_id
 
 
 def send(tx: Tx, ref: str) -> dict[str, Any]:
@@ -749,6 +771,37 @@ def refresh_all_quotes(tx: Tx) -> int:
         refresh_quote(tx, quote)
         count += 1
     return count
+
+
+PRICING_ACTIONS = ("submit", "approve", "send", "accept")
+
+
+def priced_quotes(tx: Tx, lead_id: int) -> list[Any]:
+    """The lead's quotes as `rules.deals.quote_amount` weighs them, newest first, each with
+    the audit event that last priced it."""
+    from sqlalchemy import func
+
+    from crmcli.rules.deals import PricedQuote
+    from crmcli.store.models import AuditEvent
+
+    quotes = tx.session.exec(
+        select(Quote).where(Quote.lead_id == lead_id).order_by(col(Quote.id).desc())
+    ).all()
+    priced = dict(
+        tx.session.exec(
+            select(AuditEvent.record_id, func.max(AuditEvent.id))
+            .where(
+                AuditEvent.record_type == "quote",
+                col(AuditEvent.record_id).in_([q.id for q in quotes]),
+                col(AuditEvent.action).in_(PRICING_ACTIONS),
+            )
+            .group_by(col(AuditEvent.record_id))
+        ).all()
+    )
+    return [
+        PricedQuote(number(q.id), status_of(tx, q), q.total, q.currency, priced.get(q.id, 0))  # type: ignore[arg-type]
+        for q in quotes
+    ]
 
 
 @dataclass(frozen=True)

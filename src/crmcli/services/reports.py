@@ -226,9 +226,11 @@ def overdue(tx: Tx, **filters: Any) -> Iterator[dict[str, Any]]:
 
 
 def my_day(tx: Tx) -> dict[str, list[dict[str, Any]]]:
-    """The acting user's overdue items, what falls due today, and today's agenda."""
+    """The acting user's overdue items, what falls due today, today's agenda, and how many
+    notifications wait unread in their inbox."""
     from crmcli.rules.schedule import agenda_window
     from crmcli.services.activities import agenda
+    from crmcli.services.inbox import unread
 
     end_of_today = agenda_window(tx.now, 1, tx.policy.timezone)
     mine = list(overdue(tx, owner="me", due_within=end_of_today - tx.now))
@@ -236,4 +238,5 @@ def my_day(tx: Tx) -> dict[str, list[dict[str, Any]]]:
         "overdue": [r for r in mine if r["overdue_by_seconds"] > 0],
         "due_today": [r for r in mine if r["overdue_by_seconds"] <= 0],
         "agenda": agenda(tx, None, 1),
+        "inbox_unread": unread(tx),
     }

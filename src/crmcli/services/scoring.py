@@ -278,6 +278,8 @@ def _notify(tx: Tx, lead: Lead, band: Band, task: Activity | None) -> list[str]:
             kind=kind,
             message=message,
             created_at=tx.now,
+            record_type="lead",
+            record_id=lead.id,
         )
         tx.session.add(notice)
         tx.session.flush()

@@ -7,14 +7,15 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import PolicyRefusal
-from crmcli.services import activities, outbox, pipeline
+from crmcli.services import activities, inbox, outbox, pipeline
 from crmcli.services.obligations import close_served, refresh_lead
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Activity, Lead, Notification, Obligation, User
 
 
 def tick(tx: Tx) -> list[dict[str, Any]]:
-    """Reminder tasks for open cadence touches, inactive leads, stale records moved on.
+    """Reminder tasks for open cadence touches, inactive leads, stale records moved on,
+    cases past their SLA told to their owners.
 
     Every action is audited; a second run right after the first finds nothing to do.
     """
@@ -23,6 +24,7 @@ def tick(tx: Tx) -> list[dict[str, Any]]:
     actions += _inactive_leads(tx)  # first: going inactive ends the touches it missed
     actions += _cadence_reminders(tx)
     actions += _stale_records(tx)
+    actions += inbox.cases_past_sla(tx)
     actions += outbox.enqueue(tx)  # after stage moves: a move stops a lead's sequences
     return actions
 
@@ -154,18 +156,8 @@ def _stale_records(tx: Tx) -> list[dict[str, Any]]:
                 )
             continue
         if move_to == "nurture":
-            old, lead.status = lead.status, "nurture"
-            tx.session.add(lead)
-            tx.audit(
-                "lead",
-                lead.id,
-                "update",
-                {
-                    "status": [old, "nurture"],
-                    "reason": [None, f"stale in {stage} (rules.opportunity.stale.move_to)"],
-                },
-            )
-            refresh_lead(tx, lead)
+            reason = f"stale in {stage} (rules.opportunity.stale.move_to)"
+            pipeline.nurture(tx, lead, reason=reason)
             actions.append(
                 {"action": "nurture", "record": f"lead {lead.id}", "detail": f"stale in {stage}"}
             )
@@ -210,6 +202,8 @@ def _notify_stale(tx: Tx, lead: Lead, obligation: Obligation) -> bool:
                 kind=kind,
                 message=obligation.title,
                 created_at=tx.now,
+                record_type="lead",
+                record_id=lead.id,
             )
         )
     tx.audit("lead", lead.id, "flag", {"stale": [None, lead.stage]})

@@ -110,6 +110,10 @@ class Lead(Table, table=True):
     prospect_said_no: bool = False
     type: str | None = None  # opportunity type from the policy's pipeline.opportunity_types
     opted_out_at: datetime | None = _when()  # no automated messages after this (0008)
+    # an opportunity's own win probability, 0-100 (None: its stage's), and when it last had
+    # its weekly update (next step and future close date left in place) (migration 0017)
+    probability: int | None = None
+    weekly_update_at: datetime | None = _when()
     # facts of the lead's stage history (migration 0012), kept by services.stage_facts
     # whenever the history changes, so reports need not read the history lead by lead:
     # when it last changed, the stages it ever entered (bits: stage_key ids), the latest one

@@ -149,17 +149,21 @@ class Activity(Table, table=True):
 
 
 class Notification(Table, table=True):
-    """In-app notices, e.g. a manager told of an executive-band lead."""
+    """In-app notices (`crm inbox`): an executive-band lead, a quote waiting for approval, a
+    case past its SLA, a stale record."""
 
     __tablename__ = "notification"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
-    lead_id: int | None = Field(default=None, foreign_key="lead.id")
+    lead_id: int | None = Field(default=None, foreign_key="lead.id")  # erased with the lead
     kind: str
     message: str
     created_at: datetime = _when(nullable=False)
     read_at: datetime | None = _when()
+    # what it is about: lead, quote, case (migration 0017)
+    record_type: str | None = None
+    record_id: int | None = None
 
 
 class UserAway(Table, table=True):
@@ -212,15 +216,17 @@ class Obligation(Table, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_obligation_record", "record_type", "record_id"),
-        # the response report (migration 0009): first responses per rep, covering
+        # the response report (migration 0009): first responses per rep, covering; with
+        # status before the start time (0017), `report sla` counts each rule, owner and
+        # status of a period as one range of it
         Index(
             "ix_obligation_rule_owner_started",
             "rule",
             "owner_id",
+            "status",
             "started_at",
             "due_at",
             "met_at",
-            "status",
         ),
     )
 
