@@ -305,7 +305,8 @@ def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
             "name": owner.name if owner else "",
             "signature": (owner.signature if owner and owner.signature else fallback),
         },
-        "sender": {"address": settings_from(tx.policy).address},
+        # the stored [smtp]: a --policy file never changes who the mail is from
+        "sender": {"address": settings_from(tx.stored_policy).address},
     }
 
 
@@ -470,8 +471,9 @@ def send(
         batch = [row(m) for m in due(tx, limit)] if opened else []
         next_open = tx.calendar.next_open(tx.now)
         tz = tx.policy.timezone
-        # checked only when there is mail: an install without [smtp] may run the cron chain
-        settings = smtp.settings_from(tx.policy, require=True) if batch else None
+        # checked only when there is mail: an install without [smtp] may run the cron chain.
+        # The stored [smtp], even under an admin's --policy: a file never redirects mail
+        settings = smtp.settings_from(tx.stored_policy, require=True) if batch else None
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,
