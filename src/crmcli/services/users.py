@@ -154,7 +154,10 @@ def _free_login(tx: Tx, login: str, *, user_id: int | None) -> str:
 
 def _keep_an_admin_bound(tx: Tx) -> None:
     """Once logins are bound, one must be an admin's: otherwise no login could act as an
-    admin again (--as needs one), and nobody could change users or the policy."""
+    admin again (--as needs one), and nobody could change users or the policy. (Not on
+    PostgreSQL, where the database login is the user and bindings play no part.)"""
+    if tx.session.get_bind().dialect.name == "postgresql":
+        return
     bound = select(User.id).where(col(User.login).is_not(None))
     if tx.session.exec(bound.limit(1)).first() is None:
         return

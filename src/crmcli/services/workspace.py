@@ -287,8 +287,11 @@ class Workspace:
         user = identity.user
         if user is None and bootstrap and session.exec(select(User.id).limit(1)).first() is None:
             # the very first user of a new database becomes its admin (crm init), bound to
-            # the login that created it
-            return User(name=identity.name, role="admin", created_at=self.now, login=identity.login)
+            # the OS login that created it (not on PostgreSQL, where the database login is
+            # the user: a binding to it would lock that admin out of a copy on SQLite)
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            login = identity.login if sqlite else None
+            return User(name=identity.name, role="admin", created_at=self.now, login=login)
         if user is None or not user.active:
             raise NotPermitted(identity.missing)
         if not role_allows(user.role, role):
