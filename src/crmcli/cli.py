@@ -45,7 +45,7 @@ from crmcli.commands._shared import (
     CrmGroup,
     enforce_role,
 )
-from crmcli.context import FORMATS, AppContext, os_login
+from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict
 
 app = typer.Typer(
@@ -77,7 +77,8 @@ def root(
             "--as",
             envvar="CRM_USER",
             metavar="USER",
-            help="Act as this user (default: your login).",
+            help="Act as this user (default: the user bound to your login; another user "
+            "needs an admin's login).",
         ),
     ] = None,
     output: Annotated[
@@ -105,7 +106,7 @@ def root(
         raise BadInput(f"--format: {output!r} is not a format; use {', '.join(FORMATS)}")
     ctx.obj = AppContext(
         db=db or None,
-        user=(as_user or "").strip() or os_login(),
+        user=(as_user or "").strip(),  # none: the user bound to the login (services)
         format=fmt,
         policy_file=policy_file,
     )

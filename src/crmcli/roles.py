@@ -122,6 +122,7 @@ COMMAND_ROLES: dict[str, str] = {
     "lead forget": "admin",
     "policy import": "admin",
     "user add": "admin",
+    "user bind": "admin",
     "user scope": "admin",
     "user set-role": "admin",
     "user set-signature": "admin",

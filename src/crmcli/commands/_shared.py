@@ -41,7 +41,7 @@ def app_context(ctx: typer.Context) -> AppContext:
 def workspace(ctx: typer.Context) -> "Workspace":
     from crmcli.services.workspace import Workspace
 
-    return Workspace(app_context(ctx))
+    return Workspace(app_context(ctx), warn=render.note)
 
 
 def output_format(ctx: typer.Context, override: str | None) -> str:

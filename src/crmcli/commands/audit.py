@@ -11,7 +11,9 @@ from crmcli.errors import BadInput, CheckFailed
 
 app = sub_app("Audit log: verify the chain, anchor its head, list events, sample for audits.")
 
-LOG_COLUMNS = ("id", "at", "actor", "command", "record", "action", "changes")
+LOG_COLUMNS = ("id", "at", "actor", "login", "command", "record", "action", "changes", "policy")
+# the table leaves out the policy hash (present only on an admin's --policy writes)
+LOG_TABLE_COLUMNS = LOG_COLUMNS[:-1]
 
 
 @app.command("verify")
@@ -118,7 +120,14 @@ def _emit_events(ctx: typer.Context, rows: list, output: str | None, tz) -> None
     fmt = output_format(ctx, output)
     if fmt == "table":
         rows = [{**row, "changes": render.changes_text(row["changes"])} for row in rows]
-    render.emit(rows, fmt=fmt, columns=LOG_COLUMNS, tz=tz, empty="no events")
+    render.emit(
+        rows,
+        fmt=fmt,
+        columns=LOG_COLUMNS,
+        table_columns=LOG_TABLE_COLUMNS,
+        tz=tz,
+        empty="no events",
+    )
 
 
 def history(

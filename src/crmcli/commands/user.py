@@ -9,7 +9,7 @@ from crmcli.commands._shared import FormatOption, output_format, sub_app, worksp
 
 app = sub_app("Users, roles, territories, skills and capacity.")
 
-USER_COLUMNS = ("id", "name", "role", "territories", "skills", "capacity", "campaigns")
+USER_COLUMNS = ("id", "name", "role", "login", "territories", "skills", "capacity", "campaigns")
 
 
 @app.command("add")
@@ -38,11 +38,15 @@ def user_add(
         str | None,
         typer.Option("--signature", help="Closes automated messages to their leads; \\n breaks."),
     ] = None,
+    login: Annotated[
+        str | None,
+        typer.Option("--login", help="Bind the user to this OS login (see: crm user bind)."),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """Add a user (admin).
 
-    Example: crm user add maria --role editor --territory US-NY --skill saas --capacity 25
+    Example: crm user add maria --role editor --login maria --territory US-NY --skill saas
     """
     from crmcli.services import users
 
@@ -56,6 +60,7 @@ def user_add(
             capacity=capacity,
             campaigns=campaign or [],
             signature=signature,
+            login=login,
         )
         tz = tx.policy.timezone
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
@@ -90,6 +95,31 @@ def user_set_role(
     with workspace(ctx).writing(role="admin") as tx:
         row = users.set_role(tx, name, role)
     render.note(f"{row['name']} is now {row['role']}")
+
+
+@app.command("bind")
+def user_bind(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    login: Annotated[
+        str | None, typer.Option("--login", help="The OS login (whoami) to bind the user to.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Unbind the user.")] = False,
+) -> None:
+    """Bind a user to an OS login, or unbind them (admin). On a SQLite file, whoever runs crm
+    under that login acts as the user; --as another user needs a login bound to an admin.
+
+    Example: crm user bind maria --login maria
+    """
+    from crmcli.errors import BadInput
+    from crmcli.services import users
+
+    if clear == (login is not None):
+        raise BadInput("--login: give the OS login to bind the user to, or --clear")
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.bind_login(tx, name, login)
+    bound = f"bound to the login {row['login']}" if row["login"] else "not bound to a login"
+    render.note(f"{row['name']} is {bound}")
 
 
 @app.command("scope")

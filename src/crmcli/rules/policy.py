@@ -284,6 +284,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     # won value each rep should close (seed 000 revenue targets, seed 004 sales dashboard);
     # quarterly 0 means three months' worth; [targets.reps.NAME] overrides per rep
     "targets": {"monthly": 50000, "quarterly": 0, "reps": {}},
+    # on SQLite: may a login bound to a non-admin act as another user with --as? (issue 17)
+    "identity": {"allow_as": False},
 }
 
 # One line per key for `policy show --explain` and the README.
@@ -384,6 +386,8 @@ EXPLAIN: dict[str, str] = {
     "targets.quarterly": "won value each rep should close per quarter; 0 = 3 x monthly",
     "targets.reps": "per-rep targets: NAME = {monthly = ..., quarterly = ...}; 0 for a "
     "manager who does not sell",
+    "identity.allow_as": "SQLite: whether anyone may act as another user with --as / CRM_USER "
+    "(false: only a login bound to an admin may); read from the stored policy only",
 }
 
 # Tables whose keys the user names; each maps to the shape every value must have.

@@ -65,6 +65,8 @@ def event_hash(event: AuditEvent) -> str:
         event.action,
         event.changes,
         event.prev_hash,
+        login=event.login,
+        policy=event.policy,
     )
 
 
@@ -77,9 +79,13 @@ def content_hash(
     action: str,
     changes: dict[str, Any],
     prev_hash: str,
+    *,
+    login: str | None = None,
+    policy: str | None = None,
 ) -> str:
     """An event's hash from its fields (`event_hash` of a stored event; bulk writers that
-    hold no AuditEvent instances call it directly)."""
+    hold no AuditEvent instances call it directly). `login` and `policy` count only when
+    set, so events from before they existed still verify."""
     content = {
         "at": at.isoformat(),
         "actor": actor,
@@ -90,6 +96,10 @@ def content_hash(
         "changes": changes,
         "prev_hash": prev_hash,
     }
+    if login is not None:
+        content["login"] = login
+    if policy is not None:
+        content["policy"] = policy
     return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
 
 
@@ -103,6 +113,8 @@ def append(
     record_id: int | None,
     action: str,
     changes: dict[str, Any],
+    login: str | None = None,
+    policy: str | None = None,
 ) -> AuditEvent:
     head = session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1))
     changes = jsonable(changes)
@@ -124,6 +136,8 @@ def append(
         changes=changes,
         prev_hash=head.first() or GENESIS,
         hash="",
+        login=login,
+        policy=policy,
     )
     event.hash = event_hash(event)
     session.add(event)
@@ -211,6 +225,8 @@ class EventView:
     record_id: int | None
     action: str
     changes: dict[str, Any]
+    login: str | None = None
+    policy: str | None = None
 
 
 def history(session: Session, record_type: str, record_id: int) -> list[EventView]:
@@ -262,6 +278,8 @@ def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
             event.record_id,
             event.action,
             {},
+            event.login,
+            event.policy,
         )
         changes = {}
         for field, value in event.changes.items():

@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.engine import make_url
@@ -41,6 +41,9 @@ from crmcli.store.engine import (
     storage_errors,
 )
 from crmcli.store.migrations import SCHEMA_HEAD
+
+if TYPE_CHECKING:
+    from crmcli.services.workspace import Identity
 
 FORMAT = "crmcli-backup"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -352,25 +355,26 @@ def _set_sequences(conn: Connection, by_name: dict[str, Table], marks: dict[str,
             )
 
 
-def _restoring_admin(conn: Connection, app: AppContext) -> str:
-    from crmcli.store.models import User
+def _restoring_admin(conn: Connection, app: AppContext) -> Identity:
+    """Who restores, as the restored data sees it (its users, logins and policy)."""
+    from crmcli.services.workspace import Workspace, resolve_identity
 
-    if conn.dialect.name == "postgresql":
-        name = conn.exec_driver_sql("SELECT current_user").scalar()
-    else:
-        name = app.user
-    found = conn.execute(select(User.role, User.active).where(User.name == name)).first()
+    with Session(bind=conn) as session:
+        identity = resolve_identity(
+            session, app.user, stored_policy=lambda: Workspace(app).stored_policy(session)
+        )
+    found, name = identity.user, identity.name
     if found is None or not found.active or found.role != "admin":
         raise NotPermitted(
             f"crm db restore needs an admin of the restored data; {name} is "
             f"{'not a user' if found is None else found.role + ' only'} there "
             "(act as one of its admins with --as, or log in as one on PostgreSQL)"
         )
-    return name
+    return identity
 
 
 def _audit_restore(
-    conn: Connection, app: AppContext, actor: str, source: str, counts: dict[str, int]
+    conn: Connection, app: AppContext, actor: Identity, source: str, counts: dict[str, int]
 ) -> None:
     from crmcli.services import audit
 
@@ -378,12 +382,13 @@ def _audit_restore(
         audit.append(
             session,
             at=clock.now(),
-            actor=actor,
+            actor=actor.name,
             command=app.command or "crm db restore",
             record_type="database",
             record_id=None,
             action="restore",
             changes={"from": [None, Path(source).name], "rows": [None, sum(counts.values())]},
+            login=actor.login,
         )
         session.flush()
 

@@ -22,7 +22,7 @@ from crmcli.rules import sampling
 from crmcli.rules.policy import PolicyInvalid, parse_policy
 from crmcli.services import audit
 from crmcli.services.scope import scoped
-from crmcli.services.workspace import Tx, Workspace
+from crmcli.services.workspace import Tx, Workspace, anyone_bound
 from crmcli.store.models import AuditEvent, Lead, Obligation, PolicyVersion, StageChange, User
 
 AUDITED_RULES = {
@@ -210,7 +210,7 @@ def doctor(app: AppContext) -> dict[str, Any]:
     path = sqlite_path(ws.url)
     checks = [*permission_checks(path), _schema_check(found_schema, current_schema, SCHEMA_HEAD)]
     with ws.reading() as tx:
-        checks += [policy_check(tx), chain_check(tx)]
+        checks += [policy_check(tx), chain_check(tx), identity_check(tx)]
     problems = [line for check in checks for line in check.pop("problems")]
     return {
         "database": str(path) if path else ws.url,
@@ -302,6 +302,19 @@ def policy_check(tx: Tx) -> dict[str, Any]:
             [f"policy: {issue.render(source)}" for issue in issues],
         )
     return _check("policy", source, "ok", f"valid (installed by {stored.installed_by})")
+
+
+def identity_check(tx: Tx) -> dict[str, Any]:
+    """Whether --as is checked: on SQLite only once some user is bound to an OS login."""
+    if tx.session.get_bind().dialect.name == "postgresql":
+        return _check("identity", "user.login", "skipped", "the database login is the identity")
+    if anyone_bound(tx.session):
+        return _check("identity", "user.login", "ok", "users are bound to OS logins")
+    finding = (
+        "no user is bound to an OS login, so --as and CRM_USER are taken on trust; an admin "
+        f"should bind themselves: crm user bind NAME --login {tx.login}"
+    )
+    return _check("identity", "user.login", "problem", finding, [f"identity: {finding}"])
 
 
 def chain_check(tx: Tx) -> dict[str, Any]:

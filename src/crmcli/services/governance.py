@@ -318,12 +318,14 @@ def audit_log(
             "id": e.id,
             "at": e.at,
             "actor": e.actor,
+            "login": e.login,
             "command": e.command,
             "record": f"{e.record_type} {e.record_id}"
             if e.record_id is not None
             else e.record_type,
             "action": e.action,
             "changes": e.changes,
+            "policy": e.policy,
         }
         for e in events
     ]

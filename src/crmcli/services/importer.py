@@ -502,6 +502,8 @@ _EVENT_COLUMNS = (
     "changes",
     "prev_hash",
     "hash",
+    "login",
+    "policy",
 )
 
 
@@ -523,6 +525,7 @@ def append_events(
     previous, next_id = _chain_head(tx, len(events))
     keys = _personal_keys(tx, events)
     now, actor, command = tx.now, tx.actor.name, tx.command
+    login, policy = tx.login, tx.policy_sha256
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     jsonable, seal, text_of = audit.jsonable, audit._seal_pair, audit._text
@@ -541,7 +544,16 @@ def append_events(
                 old, new = values if pair else (None, values)
                 personal_rows.append((next_id, name, text_of(old), text_of(new)))
         digest = audit.content_hash(
-            now, actor, command, record_type, record_id, action, changes, previous
+            now,
+            actor,
+            command,
+            record_type,
+            record_id,
+            action,
+            changes,
+            previous,
+            login=login,
+            policy=policy,
         )
         rows.append(
             (
@@ -555,6 +567,8 @@ def append_events(
                 changes,
                 previous,
                 digest,
+                login,
+                policy,
             )
         )
         previous = digest
@@ -614,10 +628,17 @@ def _append_prepared(
     conn = tx.session.connection()
     previous, next_id = _chain_head(tx, len(events))
     now, actor, command = tx.now, tx.actor.name, tx.command
-    # services.audit.content_hash's canonical JSON, its keys in sorted order
+    login, policy = tx.login, tx.policy_sha256
+    # services.audit.content_hash's canonical JSON, its keys in sorted order (login and
+    # policy only when set)
     start = '{"action":'
     head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
-    middle = f',"command":{_KEY(command)},"prev_hash":'
+    optional = "".join(
+        f',"{name}":{_KEY(value)}'
+        for name, value in (("login", login), ("policy", policy))
+        if value is not None
+    )
+    middle = f',"command":{_KEY(command)}{optional},"prev_hash":'
     kind = _KEY(record_type)
     sha256 = hashlib.sha256
     rows: list[tuple[Any, ...]] = []
@@ -629,7 +650,20 @@ def _append_prepared(
         )
         digest = sha256(content.encode()).hexdigest()
         rows.append(
-            (next_id, now, actor, command, record_type, record_id, action, stored, previous, digest)
+            (
+                next_id,
+                now,
+                actor,
+                command,
+                record_type,
+                record_id,
+                action,
+                stored,
+                previous,
+                digest,
+                login,
+                policy,
+            )
         )
         for i in range(0, len(personal), 2):
             personal_rows.append((next_id, personal[i], None, personal[i + 1]))

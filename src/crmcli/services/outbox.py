@@ -176,7 +176,7 @@ def arrival(tx: Tx) -> messaging.Arrival | None:
         sequences=sequences,
         templates=tx.policy.data["templates"],
         expire=parse_duration(tx.policy.data["outbox"]["expire"]),
-        values=sender_values(tx.policy, None),
+        values=sender_values(tx.policy, None, smtp_policy=tx.stored_policy),
     )
 
 
@@ -396,12 +396,15 @@ def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
         "lead": messaging.lead_values(
             {name: getattr(lead, name, None) for name in messaging.FIELDS["lead"]}
         ),
-        **sender_values(tx.policy, owner),
+        **sender_values(tx.policy, owner, smtp_policy=tx.stored_policy),
     }
 
 
-def sender_values(policy: Any, owner: User | None) -> dict[str, dict[str, Any]]:
-    """The owner.* and sender.* fields: the owner's signature, or [outbox] signature."""
+def sender_values(
+    policy: Any, owner: User | None, *, smtp_policy: Any
+) -> dict[str, dict[str, Any]]:
+    """The owner.* and sender.* fields: the owner's signature, or [outbox] signature; the
+    sender's address from `smtp_policy` (the stored one)."""
     from crmcli.services.smtp import settings_from
 
     fallback = policy.data["outbox"]["signature"]
@@ -410,7 +413,8 @@ def sender_values(policy: Any, owner: User | None) -> dict[str, dict[str, Any]]:
             "name": owner.name if owner else "",
             "signature": (owner.signature if owner and owner.signature else fallback),
         },
-        "sender": {"address": settings_from(policy).address},
+        # the stored [smtp]: a --policy file never changes who the mail is from
+        "sender": {"address": settings_from(smtp_policy).address},
     }
 
 
@@ -743,8 +747,9 @@ def send(
         next_open = tx.calendar.next_open(tx.now)
         tz = tx.policy.timezone
         mail = [item for item in batch if item["channel"] == "email"]
-        # checked only when there is mail: an install without [smtp] may run the cron chain
-        settings = smtp.settings_from(tx.policy, require=True) if mail else None
+        # checked only when there is mail: an install without [smtp] may run the cron chain.
+        # The stored [smtp], even under an admin's --policy: a file never redirects mail
+        settings = smtp.settings_from(tx.stored_policy, require=True) if mail else None
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,

@@ -14,6 +14,10 @@ from crmcli.services.workspace import ROLES, Tx
 from crmcli.store.models import Campaign, User, UserCampaign
 
 _NAME = re.compile(r"^[\w.@+-]{1,64}$")
+# an OS login (or a domain login such as DOMAIN\\name or name@realm): no spaces or controls
+_LOGIN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,128}$")
+# the acting user in options like --owner me and --to me: no user may be called that
+ME = "me"
 
 
 def check_role(role: str) -> str:
@@ -37,6 +41,7 @@ def user_row(tx: Tx, user: User) -> dict[str, Any]:
         "skills": user.skills,
         "capacity": user.capacity,
         "campaigns": list(campaigns),
+        "login": user.login,
         "created_at": user.created_at,
     }
 
@@ -51,6 +56,7 @@ def add_user(
     capacity: int | None = None,
     campaigns: list[str] = (),
     signature: str | None = None,
+    login: str | None = None,
 ) -> dict[str, Any]:
     name = name.strip()
     if not _NAME.match(name):
@@ -58,8 +64,15 @@ def add_user(
             f"name: {name!r} is not a usable user name; use letters, digits and . _ @ + - "
             "(it is what --as takes)"
         )
+    if name.lower() == ME:
+        raise BadInput(
+            f"name: {name!r} is reserved: options like --owner me and --to me mean the acting "
+            "user; choose another name"
+        )
     if tx.session.exec(select(User).where(User.name == name)).first():
         raise BadInput(f"name: user {name!r} exists already; change it with crm user set-role")
+    if login is not None:
+        login = _free_login(tx, login, user_id=None)
     if capacity is not None and capacity < 0:
         raise BadInput("--capacity: give 0 or more open leads")
     user = User(
@@ -70,10 +83,13 @@ def add_user(
         capacity=capacity,
         created_at=tx.now,
         signature=_signature(signature),
+        login=login,
     )
     scoped = [campaign_by_name(tx, c) for c in campaigns]
     tx.session.add(user)
     tx.session.flush()
+    if login is not None:
+        _keep_an_admin_bound(tx)
     for campaign in scoped:
         tx.session.add(UserCampaign(user_id=user.id, campaign_id=campaign.id))
     tx.session.flush()
@@ -103,6 +119,56 @@ def set_signature(tx: Tx, name: str, text: str) -> dict[str, Any]:
     return {**user_row(tx, user), "signature": user.signature}
 
 
+def bind_login(tx: Tx, name: str, login: str | None) -> dict[str, Any]:
+    """Bind a user to an OS login (None: unbind). Whoever runs crm under that login acts as
+    the user (README: Security model); a login belongs to one user at most."""
+    user = user_by_name(tx, name)
+    if login is not None:
+        login = _free_login(tx, login, user_id=user.id)
+    old = user.login
+    if old == login:
+        return user_row(tx, user)
+    user.login = login
+    tx.session.add(user)
+    tx.session.flush()
+    _keep_an_admin_bound(tx)
+    tx.audit("user", user.id, "update", {"login": [old, login]})
+    return user_row(tx, user)
+
+
+def _free_login(tx: Tx, login: str, *, user_id: int | None) -> str:
+    login = login.strip()
+    if not _LOGIN.match(login):
+        raise BadInput(
+            f"--login: {login!r} is not an OS login; give the account name, e.g. the output "
+            "of whoami"
+        )
+    holder = tx.session.exec(select(User).where(User.login == login)).first()
+    if holder is not None and holder.id != user_id:
+        raise BadInput(
+            f"--login: {login} is bound to {holder.name} already; a login acts as one user "
+            f"(unbind it first: crm user bind {holder.name} --clear)"
+        )
+    return login
+
+
+def _keep_an_admin_bound(tx: Tx) -> None:
+    """Once logins are bound, one must be an admin's: otherwise no login could act as an
+    admin again (--as needs one), and nobody could change users or the policy. (Not on
+    PostgreSQL, where the database login is the user and bindings play no part.)"""
+    if tx.session.get_bind().dialect.name == "postgresql":
+        return
+    bound = select(User.id).where(col(User.login).is_not(None))
+    if tx.session.exec(bound.limit(1)).first() is None:
+        return
+    admin = bound.where(User.role == "admin", col(User.active).is_(True))
+    if tx.session.exec(admin.limit(1)).first() is None:
+        raise PolicyRefusal(
+            "this would leave no admin bound to a login, so no login could act as an admin; "
+            f"bind an admin first, e.g. crm user bind {tx.actor.name} --login {tx.login}"
+        )
+
+
 def list_users(tx: Tx) -> list[dict[str, Any]]:
     users = tx.session.exec(select(User).order_by(col(User.name))).all()
     return [user_row(tx, u) for u in users]
@@ -130,9 +196,10 @@ def ensure_admin(tx: Tx) -> bool:
         return False
     tx.session.add(tx.actor)
     tx.session.flush()
-    tx.audit(
-        "user", tx.actor.id, "create", {"name": [None, tx.actor.name], "role": [None, "admin"]}
-    )
+    created = {"name": [None, tx.actor.name], "role": [None, "admin"]}
+    if tx.actor.login is not None:
+        created["login"] = [None, tx.actor.login]
+    tx.audit("user", tx.actor.id, "create", created)
     return True
 
 

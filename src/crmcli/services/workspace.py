@@ -38,11 +38,22 @@ class Tx:
     now: datetime
     command: str
     load_policy: Callable[[], Policy] = field(repr=False)
+    load_stored_policy: Callable[[], Policy] = field(repr=False)
+    # the login behind the actor: the OS login on SQLite, the database login on PostgreSQL
+    login: str | None = None
+    # the sha256 of the --policy file an admin writes under instead of the stored policy
+    policy_sha256: str | None = None
 
     @cached_property
     def policy(self) -> Policy:
         """Loaded on first use: a role check needs no policy (nor a readable one)."""
         return self.load_policy()
+
+    @cached_property
+    def stored_policy(self) -> Policy:
+        """The policy installed in the database, whatever --policy says: what the outbox
+        sends through ([smtp]) never comes from a file."""
+        return self.load_stored_policy()
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
@@ -64,15 +75,130 @@ class Tx:
             record_id=record_id,
             action=action,
             changes=changes,
+            login=self.login,
+            policy=self.policy_sha256,
         )
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a command acts as: the crm user (None when there is none to act as), the login
+    behind it, and why there is no user."""
+
+    name: str
+    login: str
+    user: User | None
+    # no user of the database is bound to a login yet: --as and CRM_USER are taken on trust
+    unchecked: bool = False
+    missing: str = ""
+
+
+def resolve_identity(
+    session: Session, requested: str, *, stored_policy: Callable[[], Policy]
+) -> Identity:
+    """The acting user (README: Security model). PostgreSQL: the database login, which
+    --as cannot override. SQLite: the user bound to the OS login (or, unbound, named like
+    it); --as / CRM_USER names another user only when that one is an admin, the stored
+    policy says `[identity] allow_as = true`, or nobody is bound yet (old databases)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        login = session.exec(text("SELECT current_user")).scalar_one()  # type: ignore[call-overload]
+        user = _user_named(session, login)
+        return Identity(login, login, user, missing=_unknown(login, login))
+    from crmcli import context
+
+    login = context.os_login()
+    bound = _bound_user(session, login)
+    unchecked = (bound is None or bound.login is None) and not anyone_bound(session)
+    if not requested or (bound is not None and requested == bound.name):
+        if bound is not None:
+            return Identity(bound.name, login, bound, unchecked, _unknown(bound.name, login))
+        return Identity(
+            requested or login,
+            login,
+            None,
+            unchecked,
+            f"no crm user is bound to your login {login!r}; an admin can bind one "
+            f"(crm user bind NAME --login {login}) or add one (crm user add NAME --login "
+            f"{login})",
+        )
+    admin = bound is not None and bound.active and bound.role == "admin"
+    if not (unchecked or admin or stored_policy().data["identity"]["allow_as"]):
+        raise NotPermitted(_as_refused(requested, login, bound))
+    user = _user_named(session, requested)
+    return Identity(requested, login, user, unchecked, _unknown(requested, login))
+
+
+def _user_named(session: Session, name: str) -> User | None:
+    return session.exec(select(User).where(User.name == name)).first()
+
+
+def _bound_user(session: Session, login: str) -> User | None:
+    """The user bound to `login`; else an unbound user of that name (so users named after
+    their logins need no binding, as before bindings existed)."""
+    candidates = session.exec(
+        select(User).where(
+            (User.login == login) | (col(User.login).is_(None) & (User.name == login))
+        )
+    ).all()
+    return next((u for u in candidates if u.login == login), None) or next(iter(candidates), None)
+
+
+def anyone_bound(session: Session) -> bool:
+    """Whether any user is bound to a login (until one is, --as is taken on trust)."""
+    return (
+        session.exec(select(User.id).where(col(User.login).is_not(None)).limit(1)).first()
+        is not None
+    )
+
+
+def _unknown(name: str, login: str) -> str:
+    return (
+        f"unknown user {name!r} (from --as, CRM_USER or the login {login!r}); an admin can "
+        f"add it with: crm user add {name} --role editor"
+    )
+
+
+def _as_refused(requested: str, login: str, bound: User | None) -> str:
+    allow = "or an admin can allow it with [identity] allow_as = true in the policy"
+    if bound is None:
+        return (
+            f"--as {requested}: no crm user is bound to your login {login!r}, and only an "
+            f"admin's login may act as another user; an admin can bind you (crm user bind "
+            f"NAME --login {login}), {allow}"
+        )
+    return (
+        f"--as {requested}: your login {login!r} is bound to {bound.name}, {_a(bound.role)}, "
+        f"and only an admin's login may act as another user; drop --as (and CRM_USER), "
+        f"{allow}"
+    )
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
+
+
+def same_rules(one: Policy, other: Policy) -> bool:
+    """Whether two policies set the same values once merged over the defaults (comments,
+    layout and keys written at their default value do not count)."""
+    import json
+
+    def canonical(policy: Policy) -> str:
+        return json.dumps(policy.data, sort_keys=True, default=str)
+
+    return canonical(one) == canonical(other)
+
+
 class Workspace:
-    def __init__(self, app: AppContext) -> None:
+    def __init__(self, app: AppContext, *, warn: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.url = database_url(app.db)
         # `policy import` must still run when the stored policy is broken: it is the fix
         self.tolerate_bad_policy = False
+        # how a warning reaches the person (commands pass the renderer's); once per command
+        self.warn = warn
+        self._warned = False
 
     @cached_property
     def now(self) -> datetime:
@@ -105,7 +231,9 @@ class Workspace:
         `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
         """
         with self._session(write=True) as session:
-            tx = self._tx(session, role, bootstrap=bootstrap)
+            tx = self._tx(session, role, bootstrap=bootstrap, writes=not dry_run)
+            if not dry_run:  # a dry run writes nothing: any policy may be tried
+                tx.policy_sha256 = self._policy_override(session, tx.actor)
             yield tx
             with storage_errors():
                 session.rollback() if dry_run else session.commit()
@@ -136,44 +264,94 @@ class Workspace:
                 session.rollback()
                 raise
 
-    def _tx(self, session: Session, role: str, *, bootstrap: bool = False) -> Tx:
-        actor = self._actor(session, role, bootstrap=bootstrap)
-        return Tx(session, actor, self.now, self.app.command, lambda: self.policy(session))
+    def _tx(
+        self, session: Session, role: str, *, bootstrap: bool = False, writes: bool = False
+    ) -> Tx:
+        identity = resolve_identity(
+            session, self.app.user, stored_policy=lambda: self.stored_policy(session)
+        )
+        actor = self._actor(session, identity, role, bootstrap=bootstrap)
+        if writes and identity.unchecked and actor.id is not None:
+            self._warn_unbound(identity.login)
+        return Tx(
+            session,
+            actor,
+            self.now,
+            self.app.command,
+            lambda: self.policy(session),
+            lambda: self.stored_policy(session),
+            login=identity.login,
+        )
 
-    def acting_name(self, session: Session) -> str:
-        # on PostgreSQL the server's login is the identity; --as cannot override it
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy import text
-
-            return session.exec(text("SELECT current_user")).scalar_one()  # type: ignore[call-overload]
-        return self.app.user
-
-    def _actor(self, session: Session, role: str, *, bootstrap: bool) -> User:
-        name = self.acting_name(session)
-        user = session.exec(select(User).where(User.name == name)).first()
+    def _actor(self, session: Session, identity: Identity, role: str, *, bootstrap: bool) -> User:
+        user = identity.user
         if user is None and bootstrap and session.exec(select(User.id).limit(1)).first() is None:
-            # the very first user of a new database becomes its admin (crm init)
-            return User(name=name, role="admin", created_at=self.now)
+            # the very first user of a new database becomes its admin (crm init), bound to
+            # the OS login that created it (not on PostgreSQL, where the database login is
+            # the user: a binding to it would lock that admin out of a copy on SQLite)
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            login = identity.login if sqlite else None
+            return User(name=identity.name, role="admin", created_at=self.now, login=login)
         if user is None or not user.active:
-            raise NotPermitted(
-                f"unknown user {name!r} (from --as, CRM_USER or the login); "
-                f"an admin can add it with: crm user add {name} --role editor"
-            )
+            raise NotPermitted(identity.missing)
         if not role_allows(user.role, role):
             raise NotPermitted(
-                f"{self.app.command} needs the {role} role; {name} is a {user.role} "
-                f"(an admin can run: crm user set-role {name} {role})"
+                f"{self.app.command} needs the {role} role; {user.name} is a {user.role} "
+                f"(an admin can run: crm user set-role {user.name} {role})"
             )
         return user
 
+    def _warn_unbound(self, login: str) -> None:
+        if self.warn is None or self._warned:
+            return
+        self._warned = True
+        self.warn(
+            "crm: warning: no user of this database is bound to an OS login, so --as and "
+            "CRM_USER are taken on trust; an admin should bind themselves: crm user bind "
+            f"NAME --login {login}"
+        )
+
     def policy(self, session: Session) -> Policy:
+        """The policy commands work under: the --policy file, else the stored one."""
         if "_policy" not in self.__dict__:
-            self.__dict__["_policy"] = self._load_policy(session)
+            if self.app.policy_file is not None:
+                self.__dict__["_policy"] = self._policy_file()[0]
+            else:
+                self.__dict__["_policy"] = self.stored_policy(session)
         return self.__dict__["_policy"]
 
-    def _load_policy(self, session: Session) -> Policy:
-        if self.app.policy_file is not None:
-            return read_policy_file(self.app.policy_file)
+    def _policy_file(self) -> tuple[Policy, str]:
+        if "_file_policy" not in self.__dict__:
+            self.__dict__["_file_policy"] = load_policy_file(self.app.policy_file)
+        return self.__dict__["_file_policy"]
+
+    def _policy_override(self, session: Session, actor: User) -> str | None:
+        """The sha256 of the --policy file when a write runs under it instead of the stored
+        policy, which only an admin may do; None without a file, or with one that sets
+        exactly what the stored policy sets."""
+        if self.app.policy_file is None:
+            return None
+        policy, digest = self._policy_file()
+        if "_same_rules" not in self.__dict__:  # once per command (an import has many writes)
+            self.__dict__["_same_rules"] = same_rules(policy, self.stored_policy(session))
+        if self.__dict__["_same_rules"]:
+            return None
+        if actor.role != "admin":
+            path = self.app.policy_file
+            raise NotPermitted(
+                f"--policy (or CRM_POLICY): {path} is not the stored policy, and writing under "
+                f"another policy needs the admin role ({actor.name} is {_a(actor.role)}); drop "
+                f"--policy and CRM_POLICY, or use --dry-run where the command has it, or ask "
+                f"an admin to install it: crm policy import {path}"
+            )
+        return digest
+
+    def stored_policy(self, session: Session) -> Policy:
+        if "_stored_policy" not in self.__dict__:
+            self.__dict__["_stored_policy"] = self._load_stored_policy(session)
+        return self.__dict__["_stored_policy"]
+
+    def _load_stored_policy(self, session: Session) -> Policy:
         from crmcli.store.models import PolicyVersion
 
         stored = session.exec(
@@ -197,19 +375,25 @@ class Workspace:
             ) from None
 
 
-def read_policy_file(path: Any) -> Policy:
+def load_policy_file(path: Any) -> tuple[Policy, str]:
+    """The --policy file as a policy, and the sha256 of its bytes (what `sha256sum FILE`
+    prints: recorded in the audit events of an admin's writes under it)."""
+    import hashlib
     from pathlib import Path
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise BadInput(
             f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file"
         ) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"--policy: {path} is not UTF-8 text; save the policy as UTF-8") from None
-    return parse_policy_file(text, path)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+    return parse_policy_file(text, path), hashlib.sha256(data).hexdigest()
 
 
 def parse_policy_file(text: str, path: Any) -> Policy:

@@ -25,6 +25,8 @@ class User(Table, table=True):
     active: bool = True
     created_at: datetime = _when(nullable=False)
     signature: str | None = None  # closes automated messages from this user's leads (0008)
+    # the OS login this user is bound to (0018): who acts without --as, and whose --as counts
+    login: str | None = Field(default=None, unique=True, index=True)
 
 
 class Campaign(Table, table=True):

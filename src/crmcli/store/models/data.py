@@ -105,3 +105,7 @@ class AuditEvent(Table, table=True):
     changes: dict[str, Any] = _json(dict)
     prev_hash: str
     hash: str = Field(unique=True)
+    # hashed when set (0018): the login that ran the command, and the sha256 of the policy
+    # file an admin wrote under instead of the stored policy
+    login: str | None = None
+    policy: str | None = None
