@@ -198,18 +198,9 @@ class Workspace:
 
 
 def read_policy_file(path: Any) -> Policy:
-    from pathlib import Path
+    from crmcli.files import POLICY_LIMIT, read_text
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(
-            f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file"
-        ) from None
-    except UnicodeDecodeError:
-        raise BadInput(f"--policy: {path} is not UTF-8 text; save the policy as UTF-8") from None
-    return parse_policy_file(text, path)
+    return parse_policy_file(read_text(path, option="--policy", limit=POLICY_LIMIT), path)
 
 
 def parse_policy_file(text: str, path: Any) -> Policy:
