@@ -7,9 +7,7 @@ Every value from the database is escaped for the target format: HTML through htm
 from __future__ import annotations
 
 import html
-import os
 import re
-import tempfile
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -160,18 +158,3 @@ def quote_html(record: dict[str, Any], tz: tzinfo | None = None) -> str:
 
 def quote_document(record: dict[str, Any], kind: str, *, tz: tzinfo | None = None) -> str:
     return quote_html(record, tz) if kind == "html" else quote_markdown(record, tz)
-
-
-def write(path: Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file beside it, renamed into place."""
-    folder = path.parent if str(path.parent) else Path(".")
-    temporary = None
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-        raise BadInput(f"--out: cannot write {path}: {exc.strerror}") from None

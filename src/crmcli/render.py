@@ -53,6 +53,37 @@ def text_value(value: Any, tz: tzinfo | None, *, for_table: bool) -> str:
     return str(value)
 
 
+# a cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# values the program computed, never text someone typed: a negative amount stays a number
+_NOT_TEXT = (bool, int, float, Decimal, datetime, date)
+
+
+def csv_cell(value: Any, tz: tzinfo | None = None) -> str:
+    """One CSV cell: text a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+SUM`,
+    `@cmd`, `-2+3`) gets a leading `'`, so it shows as the text it is; numbers and times
+    keep their sign and shape. Decided by the value's type, not by how its text looks."""
+    if type(value) is str:  # the common case first: reports write millions of cells
+        return "'" + value if value.startswith(FORMULA_START) else value
+    text = text_value(value, tz, for_table=False)
+    if isinstance(value, _NOT_TEXT) or not text.startswith(FORMULA_START):
+        return text
+    return "'" + text
+
+
+class CsvWriter:
+    """The one writer of every CSV the program prints or writes (reports, lists, exports,
+    rejects files): csv.writer's quoting, "\n" line ends, every cell through csv_cell."""
+
+    def __init__(self, stream: Any, *, tz: tzinfo | None = None) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._tz = tz
+
+    def writerow(self, values: Iterable[Any]) -> None:
+        tz = self._tz
+        self._writer.writerow([csv_cell(value, tz) for value in values])
+
+
 def emit(
     rows: Sequence[dict[str, Any]],
     *,
@@ -69,10 +100,10 @@ def emit(
         payload = [{c: json_value(r.get(c), tz) for c in columns} for r in rows]
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = CsvWriter(sys.stdout, tz=tz)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([text_value(row.get(c), tz, for_table=False) for c in columns])
+            writer.writerow([row.get(c) for c in columns])
     elif fmt == "ids":
         for row in rows:
             sys.stdout.write(f"{row['id']}\n")
@@ -104,11 +135,10 @@ def emit_stream(
             count += 1
         write("\n]\n" if count else "]\n")
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = CsvWriter(sys.stdout, tz=tz)
         writer.writerow(columns)
         for row in rows:
-            values = [row.get(c) for c in columns] if isinstance(row, dict) else row
-            writer.writerow([text_value(v, tz, for_table=False) for v in values])
+            writer.writerow([row.get(c) for c in columns] if isinstance(row, dict) else row)
             count += 1
     elif fmt == "ids":
         for row in rows:
@@ -140,7 +170,7 @@ def emit_lines(
         first = b"\n"  # "[", then the lines one a line, then "]"
     else:
         header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(columns)
+        CsvWriter(header).writerow(columns)
         out.write(header.getvalue().encode())
         first = b""
     count = 0

@@ -1,6 +1,7 @@
 """Pieces every command module uses: the workspace for this invocation, the format option."""
 
 import os
+import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,7 +11,7 @@ from typer.core import TyperGroup
 
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, Conflict, CrmError
+from crmcli.errors import BadInput, Conflict, CrmError, StorageError
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
@@ -97,7 +98,9 @@ class CrmGroup(TyperGroup):
 
     def invoke(self, ctx: typer.Context):  # noqa: ANN201
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # here, not at exit: a full disk is then reported like any error
+            return result
         except UsageError as exc:
             if isinstance(exc, NoArgsIsHelpError) or exc.ctx is None:
                 raise
@@ -114,6 +117,13 @@ class CrmGroup(TyperGroup):
         except BrokenPipeError:
             ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
         except Exception as exc:
+            from crmcli.files import NO_SPACE, drop_stdout
+
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                # standard output on a full disk (files the program names say so themselves)
+                drop_stdout()
+                render.error(f"cannot write the output: {exc.strerror}; free some space")
+                ctx.exit(StorageError.exit_code)
             if os.environ.get("CRM_DEBUG"):
                 raise
             render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")

@@ -384,14 +384,13 @@ def agenda(
         stamp = tx.now
         alarms = activities.meeting_alarms(tx)
     if ics is not None:
+        from crmcli.files import write_file
+
         calendar = activities.agenda_ics(rows, stamp=stamp, alarms=alarms)
         if str(ics) == "-":
             sys.stdout.write(calendar.decode("utf-8"))
             return
-        try:
-            ics.write_bytes(calendar)
-        except OSError as exc:
-            raise BadInput(f"--ics: cannot write {ics}: {exc.strerror}") from None
+        write_file(ics, calendar, option="--ics")  # owner-only: it names people
         render.note(f"wrote {sum(1 for r in rows if r['start'])} events to {ics}")
     render.emit(
         rows,

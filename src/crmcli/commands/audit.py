@@ -82,11 +82,10 @@ def audit_anchor(
     if out is None:
         typer.echo(line)
         return
-    try:
-        with out.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-    except OSError as exc:
-        raise BadInput(f"--out: cannot write {out}: {exc.strerror}") from None
+    from crmcli.files import OutputFile
+
+    with OutputFile(out, option="--out", append=True) as handle:
+        handle.write(line + "\n")
     render.note(f"anchored {result['events']} events at {result['head'][:16]}… in {out}")
 
 

@@ -68,7 +68,9 @@ def audit_sample(
         result = draw_and_check(tx, size, quarter, seed)
         tz = tx.policy.timezone
     if html is not None:  # first: a file that cannot be written fails the command cleanly
-        _write_private(html, sample_html(result, tz))
+        from crmcli.files import write_file
+
+        write_file(html, sample_html(result, tz), option="--html")  # owner-only: names people
     rows = result["rows"]
     meta = {key: value for key, value in result.items() if key != "rows"}
     if fmt == "json":
@@ -216,22 +218,3 @@ section VI), checked against the policy in force.</p>
 </body>
 </html>
 """
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` as a new owner-only file (0600), replacing it atomically."""
-    import os
-    import tempfile
-
-    path = path.expanduser()
-    temporary = None
-    try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
-        reason = exc.strerror or str(exc)
-        raise BadInput(f"--html: cannot write {path}: {reason}; give a writable file") from None

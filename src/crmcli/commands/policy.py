@@ -16,12 +16,14 @@ FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="A policy TOML fil
 
 
 def _read(path: Path) -> str:
-    try:
-        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"FILE: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"FILE: {path} is not UTF-8 text; save the policy as UTF-8") from None
+    from crmcli.files import POLICY_LIMIT, read_stdin, read_text
+
+    if str(path) == "-":
+        try:
+            return read_stdin(option="FILE", limit=POLICY_LIMIT)
+        except UnicodeDecodeError:
+            raise BadInput("FILE: standard input is not UTF-8 text") from None
+    return read_text(path, option="FILE", limit=POLICY_LIMIT)
 
 
 @app.command("init")
@@ -41,10 +43,9 @@ def policy_init(
         return
     if path.exists() and not force:
         raise BadInput(f"FILE: {path} exists; choose another name or overwrite with --force")
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"FILE: cannot write {path}: {exc.strerror}") from None
+    from crmcli.files import write_file
+
+    write_file(path, text, option="FILE", private=False)  # the defaults: nothing personal
     render.note(f"wrote the default policy to {path}; check edits with: crm policy check {path}")
 
 

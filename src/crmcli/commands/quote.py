@@ -309,5 +309,7 @@ def quote_export(
         record = quotes.show(tx, quote)
         tz = tx.policy.timezone
     text = documents.quote_document(record, kind, tz=tz)
-    documents.write(out, text)
+    from crmcli.files import write_file
+
+    write_file(out, text, option="--out")  # owner-only: the customer's prices and names
     render.note(f"wrote quote {record['number']} to {out}")

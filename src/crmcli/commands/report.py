@@ -152,32 +152,25 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
     fmt = output_format(ctx, output)
     if fmt == "ids":
         raise BadInput("--format: reports have no ids; use table, json or csv")
-    target = None
-    if html is not None and html != "-":
-        from pathlib import Path
+    from contextlib import nullcontext
 
-        target = Path(html)
-        if target.is_dir() or not target.parent.is_dir():
-            raise BadInput(f"--html: cannot write {html!r}; give a file in an existing folder")
-    with workspace(ctx).reading() as tx:
-        report = build(tx, name, Options(**options))
-        tz, now = tx.policy.timezone, tx.now
-    if html is None:
-        from crmcli.render_report import emit_report
+    from crmcli.files import OutputFile
 
-        emit_report(report, fmt=fmt, tz=tz)
-        return report
-    from crmcli.render_html import page
+    # the page's file is opened first: one that cannot be written fails before the report
+    with OutputFile(html, option="--html") if html is not None else nullcontext() as out:
+        with workspace(ctx).reading() as tx:
+            report = build(tx, name, Options(**options))
+            tz, now = tx.policy.timezone, tx.now
+        if out is None:
+            from crmcli.render_report import emit_report
 
-    document = page(report, tz=tz, generated=now)
-    if target is None:
-        typer.echo(document, nl=False)
-        return report
-    try:
-        target.write_text(document, encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"--html: cannot write {html!r}: {exc.strerror}") from None
-    render.note(f"wrote {target}")
+            emit_report(report, fmt=fmt, tz=tz)
+            return report
+        from crmcli.render_html import page
+
+        out.write(page(report, tz=tz, generated=now))
+    if html != "-":
+        render.note(f"wrote {html}")
     return report
 
 

@@ -219,11 +219,3 @@ def export_datetime(text: str, *, tz: tzinfo, day_first: bool) -> datetime | Non
         )
     except ValueError:
         return None
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_START) else value

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmcli.errors import BadInput
+from crmcli.files import open_input
 from crmcli.rules import attachments as rules
 
 CHUNK = 1 << 20
@@ -86,7 +87,7 @@ class BlobStore:
                         f"FILE: {given} is {rules.human_size(info.st_size)}, over the "
                         f"{rules.human_size(limit)} limit (policy cases.max_attachment_mb)"
                     )
-                with path.open("rb") as handle:
+                with open_input(path, option="FILE") as handle:
                     head = handle.read(rules.HEAD_BYTES)
             except FileNotFoundError:
                 raise BadInput(f"FILE: {given} does not exist; check the path") from None
@@ -116,7 +117,7 @@ class BlobStore:
     @staticmethod
     def _chunks(item: Incoming, limit: int) -> Iterator[bytes]:
         size = 0
-        with item.path.open("rb") as source:
+        with open_input(item.path, option="FILE") as source:  # still a regular file
             while chunk := source.read(CHUNK):
                 size += len(chunk)
                 if size > limit:

@@ -12,6 +12,7 @@ from its SQLite file to a server.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from sqlmodel import Session
 from crmcli import clock
 from crmcli.context import AppContext
 from crmcli.errors import BadInput, NotPermitted, PolicyRefusal, StorageError
+from crmcli.files import open_input
 from crmcli.store.engine import (
     database_url,
     ensure_schema,
@@ -171,6 +173,8 @@ def backup(engine: Engine, url: str, path: Path, *, fmt: str) -> dict[str, Any]:
             engine, url, temp
         )
         temp.replace(path)
+    except OSError as exc:  # a full disk: the partial copy goes (below), nothing is left
+        raise StorageError(f"FILE: cannot write {path}: {exc.strerror or exc}") from None
     finally:
         temp.unlink(missing_ok=True)
     return {"file": str(path), "format": fmt, "rows": rows, "bytes": path.stat().st_size}
@@ -223,13 +227,10 @@ def run(command: list[str], url: str) -> None:
 
 
 def kind_of(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        raise BadInput(f"FILE: {path} does not exist; give a file made by crm db backup") from None
-    except OSError as exc:
-        raise BadInput(f"FILE: cannot read {path}: {exc.strerror}") from None
+    if not path.exists():
+        raise BadInput(f"FILE: {path} does not exist; give a file made by crm db backup")
+    with open_input(path, option="FILE") as f:  # a FIFO or a device is refused here
+        head = f.read(16)
     if head.startswith(SQLITE_MAGIC):
         return "sqlite"
     if head.startswith(PGDUMP_MAGIC):
@@ -276,7 +277,7 @@ def restore(app: AppContext, path: Path) -> dict[str, Any]:
             ) from None
         with storage_errors(), source.connect() as conn:
             return load(app, engine, records(conn), source=str(path))
-    with path.open(encoding="utf-8", errors="strict") as stream:
+    with io.TextIOWrapper(open_input(path, option="FILE"), encoding="utf-8") as stream:
         try:
             return load(app, engine, read_jsonl(stream, str(path)), source=str(path))
         except UnicodeDecodeError:

@@ -103,11 +103,10 @@ def anchor(tx: Tx) -> dict[str, Any]:
 
 
 def read_anchors(path: Path) -> list[dict[str, Any]]:
+    from crmcli.files import ANCHOR_LIMIT, read_text
+
     anchors = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInput(f"--anchor: cannot read {path}: {exc.strerror}") from None
+    lines = read_text(path, option="--anchor", limit=ANCHOR_LIMIT).splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -41,7 +41,9 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput, CrmError, NotFound, NotPermitted, PolicyRefusal
+from crmcli.files import OutputFile, open_input
 from crmcli.records import LEAD_FIELDS
+from crmcli.render import CsvWriter
 from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
@@ -167,11 +169,7 @@ def _scan(path: Path, encoding: str | None) -> tuple[int, str, str]:
     reading can never fail half-way through an import."""
     digest = hashlib.sha256()
     size = 0
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror or exc}; check the path") from None
-    with handle:
+    with open_input(path, option="FILE") as handle:
         first = handle.read(4)
         if encoding is None:
             if first.startswith(codecs.BOM_UTF8):
@@ -230,10 +228,8 @@ class SourceFile:
             "jsonl" if suffix in (".jsonl", ".ndjson", ".json") else "csv"
         )
         self.overrides = mapping.parse_overrides(options.maps)
-        if self.path.is_dir():
-            raise BadInput(f"cannot read {self.path}: it is a directory; give a file")
         self.size, self.sha256, self.encoding = _scan(self.path, options.encoding)
-        self._binary = self.path.open("rb")
+        self._binary = open_input(self.path, option="FILE")
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
         self._unknown: dict[str, None] = {}
         self.headers: list[str] = []
@@ -351,17 +347,16 @@ class SourceFile:
 
 
 class RejectsWriter:
-    """The rejected rows, as they were, with `row` and `reason` first."""
+    """The rejected rows, as they were, with `row` and `reason` first. The file appears when
+    the import ends (a failed one leaves none: its re-run writes every rejected row again)."""
 
     def __init__(self, path: Path, source: SourceFile) -> None:
         self.format = source.format
-        try:
-            self._file = path.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise BadInput(f"--rejects: cannot write {path}: {exc.strerror or exc}") from None
+        self._file = OutputFile(path, option="--rejects")
         if self.format == "csv":
-            self._writer = csv.writer(self._file)
+            self._writer = CsvWriter(self._file)
             self._writer.writerow(["row", "reason", *source.headers])
+        self._file.flush()  # a file that cannot take even this fails before any row is read
 
     def write(self, record: Record, reason: str) -> None:
         if self.format == "csv":
@@ -380,7 +375,10 @@ class RejectsWriter:
         self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
-        self._file.close()
+        self._file.commit()
+
+    def discard(self) -> None:
+        self._file.discard()
 
 
 # --- the audit chain, in bulk -----------------------------------------------------------------
@@ -1582,18 +1580,26 @@ def _import_all(
     progress: Progress | None,
 ) -> None:
     source, options = importer.source, importer.options
-    with tx_factory() as tx:
-        batch, resume_after, earlier = _open_batch(tx, importer)
-        checker = importer.row_checker(tx)
+    # opened first: a rejects file that cannot be written fails the import before it starts
+    rejects = RejectsWriter(options.rejects, source) if options.rejects else None
+    try:
+        with tx_factory() as tx:
+            batch, resume_after, earlier = _open_batch(tx, importer)
+            checker = importer.row_checker(tx)
+    except BaseException:
+        if rejects:
+            rejects.discard()
+        raise
     summary.batch = batch.id
     summary.unknown_columns = source.unknown_columns
     if batch.status == "done":
         summary.already_imported = True
+        if rejects:
+            rejects.discard()
         return
     importer.batch_id = batch.id
     counts = {name: int(batch.counts.get(name, 0)) for name in COUNTS}
     summary.resumed_after_row = resume_after or None
-    rejects = RejectsWriter(options.rejects, source) if options.rejects else None
     pool = CheckerPool(checker) if _parallel(source) else None
     batches = _Batches(tx_factory, options.batch_size)
     try:
@@ -1638,13 +1644,15 @@ def _import_all(
         if pool is not None:
             pool.close()
     except BaseException as exc:
+        if rejects:
+            rejects.discard()
         batches.abort(exc)
         raise
     finally:
         if pool is not None:
             pool.terminate()
-        if rejects:
-            rejects.close()
+    if rejects:
+        rejects.close()
     summary.unknown_columns = source.unknown_columns
     with tx_factory() as tx:
         tx.session.connection().execute(

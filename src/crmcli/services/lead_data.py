@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
 from crmcli.errors import BadInput
+from crmcli.files import OutputFile
+from crmcli.render import CsvWriter, json_value
 from crmcli.rules import closing, dedupe, matching
-from crmcli.rules.mapping import spreadsheet_safe
 from crmcli.rules.obligations import ended_detail
 from crmcli.services import scope
 from crmcli.services.leads import LEAD_FIELDS, LeadFilter, get_lead, list_leads
@@ -264,9 +260,7 @@ EXPORT_FIELDS = (*LEAD_FIELDS, "extra")
 
 def export_leads(tx: Tx, where: LeadFilter, target: str, *, fmt: str) -> int:
     """Write the leads `where` selects to `target` ('-': stdout) as CSV or JSONL; returns how
-    many. The file appears whole or not at all (written beside it, then renamed)."""
-    from crmcli.render import json_value, text_value
-
+    many. A file appears whole or not at all, owner-only (crmcli.files.OutputFile)."""
     rows = list_leads(tx, where)
     conn = tx.session.connection()
     extras: dict[int, tuple[dict[str, Any], int | None]] = {}
@@ -281,44 +275,18 @@ def export_leads(tx: Tx, where: LeadFilter, target: str, *, fmt: str) -> int:
         if row["id"] in extras and scope.in_scope(tx, extras[row["id"]][1])
     ]
     tz = tx.policy.timezone
-
-    def write(handle: Any) -> None:
+    with OutputFile(target, option="FILE") as out:
         if fmt == "jsonl":
             for row in rows:
                 payload = {c: json_value(row.get(c), tz) for c in EXPORT_FIELDS}
-                handle.write(json.dumps(payload, ensure_ascii=False) + "\n")
-            return
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(EXPORT_FIELDS)
-        for row in rows:
-            writer.writerow(
-                [
-                    _csv_cell(row.get(c), tz) if c != "extra" else _extra_cell(row["extra"])
-                    for c in EXPORT_FIELDS
-                ]
-            )
-
-    def _csv_cell(value: Any, tz: Any) -> str:
-        cell = text_value(value, tz, for_table=False)
-        return spreadsheet_safe(cell) if isinstance(value, str) else cell
-
-    if target == "-":
-        write(sys.stdout)
-        return len(rows)
-    path = Path(target)
-    try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    except OSError as exc:
-        raise BadInput(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+                out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        else:
+            writer = CsvWriter(out, tz=tz)
+            writer.writerow(EXPORT_FIELDS)
+            for row in rows:
+                writer.writerow([row.get(c) for c in LEAD_FIELDS] + [_extra_cell(row["extra"])])
     return len(rows)
 
 
 def _extra_cell(extra: dict[str, Any]) -> str:
-    return spreadsheet_safe(json.dumps(extra, ensure_ascii=False)) if extra else ""
+    return json.dumps(extra, ensure_ascii=False) if extra else ""

@@ -22,6 +22,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import BadInput
+from crmcli.files import MESSAGE_LIMIT, open_input, read_bytes
 from crmcli.services import scope
 from crmcli.services.activities import activity_row, record_activity
 from crmcli.services.lookups import load_lead
@@ -83,12 +84,12 @@ def read_path(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
         for file in files:
             yield from _read_eml(file)
         return
-    if not path.is_file():
+    if not path.exists():
         raise BadInput(f"FILE: {path} does not exist; give an mbox file, a .eml or a directory")
     if path.suffix.lower() == ".eml":
-        yield from _read_eml(path)
+        yield path.name, read_bytes(path, option="FILE", limit=MESSAGE_LIMIT), ""
         return
-    with path.open("rb") as handle:
+    with open_input(path, option="FILE") as handle:  # a FIFO or a device is refused here
         if not handle.read(5) == b"From ":
             raise BadInput(
                 f"FILE: {path} is not an mbox (it does not start with 'From '); "
@@ -103,10 +104,11 @@ def read_path(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
 
 
 def _read_eml(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
+    """One file of a directory: a file that cannot be read is listed, not fatal."""
     try:
-        yield path.name, path.read_bytes(), ""
-    except OSError as exc:
-        yield path.name, None, f"cannot read: {exc.strerror}"
+        yield path.name, read_bytes(path, option="FILE", limit=MESSAGE_LIMIT), ""
+    except BadInput as exc:
+        yield path.name, None, exc.message.split(": ", 1)[1]
 
 
 def parse(source: str, raw: bytes) -> Parsed:
@@ -278,10 +280,7 @@ def log_eml(tx: Tx, lead_id: int, path: Path) -> tuple[dict[str, Any], bool]:
     """`crm log-email ID --eml FILE`: inbound when the lead sent it. Logging the same
     message twice changes nothing (False)."""
     lead = load_lead(tx, lead_id)
-    source, raw, reason = next(_read_eml(path)) if path.is_file() else (str(path), None, "")
-    if raw is None:
-        raise BadInput(f"--eml: cannot read {path}{': ' + reason if reason else ''}")
-    parsed = parse(source, raw)
+    parsed = parse(path.name, read_bytes(path, option="--eml", limit=MESSAGE_LIMIT))
     previous = tx.session.exec(
         select(LoggedEmail).where(
             LoggedEmail.message_id == parsed.message_id, LoggedEmail.lead_id == lead.id

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from crmcli.errors import BadInput
+from crmcli.files import POLICY_LIMIT, read_text
 
 HEADER = "# template files inlined from {source} by crm (the originals are the source)\n"
 
@@ -34,15 +35,8 @@ def inline_template_files(text: str, base: Path, *, source: str) -> tuple[str, d
         path = base / template["file"]
         if template.get("body"):
             raise BadInput(f"templates.{name}: give body or file, not both")
-        try:
-            template["body"] = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BadInput(
-                f"templates.{name}.file: cannot read {path}: {exc.strerror}; the path is "
-                "relative to the policy file"
-            ) from None
-        except UnicodeDecodeError:
-            raise BadInput(f"templates.{name}.file: {path} is not UTF-8 text") from None
+        # (a relative path is relative to the policy file)
+        template["body"] = read_text(path, option=f"templates.{name}.file", limit=POLICY_LIMIT)
         del template["file"]
         files[name] = path
     import tomli_w

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from crmcli.errors import BadInput
+from crmcli.files import SECRET_LIMIT, read_text
 from crmcli.rules.policy import Policy
 
 TIMEOUT = 30  # seconds for connect and each SMTP command
@@ -95,7 +96,7 @@ def read_password() -> str | None:
                 f"CRM_SMTP_PASSWORD_FILE: {path} is open to others (mode "
                 f"{stat.S_IMODE(mode):04o}); make it private with: chmod 600 {path}"
             )
-        return path.read_text(encoding="utf-8").strip()
+        return read_text(path, option="CRM_SMTP_PASSWORD_FILE", limit=SECRET_LIMIT).strip()
     except OSError as exc:
         raise BadInput(f"CRM_SMTP_PASSWORD_FILE: cannot read {path}: {exc.strerror}") from None
 

@@ -379,15 +379,10 @@ def load_policy_file(path: Any) -> tuple[Policy, str]:
     """The --policy file as a policy, and the sha256 of its bytes (what `sha256sum FILE`
     prints: recorded in the audit events of an admin's writes under it)."""
     import hashlib
-    from pathlib import Path
 
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(
-            f"--policy: cannot read {path}: {exc.strerror}; give a readable TOML file"
-        ) from None
+    from crmcli.files import POLICY_LIMIT, read_bytes
+
+    data = read_bytes(path, option="--policy", limit=POLICY_LIMIT)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

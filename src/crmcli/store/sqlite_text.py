@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from crmcli.render import FORMULA_START
+
 # SQLAlchemy stores SQLite datetimes as naive UTC text in this shape (26 characters).
 STORED = "%Y-%m-%d %H:%M:%S.%f"
 _STEP = timedelta(hours=6)  # no zone changes its offset twice within six hours
@@ -141,15 +143,28 @@ def _csv_quoted() -> str:
 _CSV_QUOTED = _csv_quoted()
 
 
+# the first characters render.csv_cell guards, as code points for SQLite's unicode()
+_FORMULA_CODES = ", ".join(str(ord(char)) for char in FORMULA_START)
+assert max(FORMULA_START) < "A"  # csv_line's shortcut below relies on it
+
+
 def csv_line(cells: Sequence[tuple[str, str]]) -> str:
-    """One CSV record as csv.writer (QUOTE_MINIMAL, no line terminator) writes it."""
+    """One CSV record as render.CsvWriter writes it: csv.writer's quoting (QUOTE_MINIMAL, no
+    line terminator) and a `'` before text a spreadsheet would run as a formula."""
 
     def cell(sql: str, kind: str) -> str:
-        if kind != "text":
+        if kind != "text":  # numbers, times and the program's words are never formulas
             return f"COALESCE({sql}, '')"
-        # one GLOB per cell for the characters that make csv.writer quote a cell
-        quoted = f"'\"' || replace({sql}, '\"', '\"\"') || '\"'"
+        # one GLOB per cell for the characters that make csv.writer quote a cell, and a
+        # look at the first character (the guard's "'" never needs quoting); every formula
+        # start sorts before 'A', so most cells cost one comparison more, not a call
+        formula = f"unicode({sql}) IN ({_FORMULA_CODES})"
+        guard = f"(CASE WHEN {formula} THEN '''' ELSE '' END)"
+        quoted = f"'\"' || {guard} || replace({sql}, '\"', '\"\"') || '\"'"
         special = f"'*[{_CSV_QUOTED}]*'"
-        return f"(CASE WHEN {sql} GLOB {special} THEN {quoted} ELSE COALESCE({sql}, '') END)"
+        return (
+            f"(CASE WHEN {sql} GLOB {special} THEN {quoted}"
+            f" WHEN {sql} < 'A' AND {formula} THEN '''' || {sql} ELSE COALESCE({sql}, '') END)"
+        )
 
     return _printf(",".join("%s" for _ in cells), [cell(sql, kind) for sql, kind in cells])
