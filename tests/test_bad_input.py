@@ -4,14 +4,17 @@ line (a refusal may add indented detail lines), no traceback, and the database u
 
 from __future__ import annotations
 
+import os
+import shutil
 import string
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Crm, new_crm
+from conftest import NOW, Crm, new_crm
 
 # (expected exit code, arguments), run as the admin `boss` on the example database
 CASES = [
@@ -412,3 +415,219 @@ def test_an_id_beyond_the_integer_range(example: Crm) -> None:
     refused(
         example, ["log-call", str(2**31), "--outcome", "connected"], 3 if example.pg is None else 2
     )
+
+
+# --- hostile values (issue 17): never exit 70, always 2 naming the field --------------------
+
+BIG = "9" * 22  # past every integer type
+PAST_INT64 = str(2**63)
+LEAD = ["lead", "add", "--first", "Hostile", "--email", "hostile@example.com", "--source", "web"]
+
+OVERFLOWING_NUMBERS = [
+    ["lead", "show", BIG],
+    ["lead", "show", PAST_INT64],
+    ["lead", "show", "-" + BIG],
+    ["lead", "edit", BIG, "--title", "x"],
+    ["lead", "merge", "1", BIG],
+    ["lead", "forget", BIG, "--yes"],
+    ["lead", "opt-out", BIG],
+    ["lead", "event", BIG, "demo-request"],
+    ["lead", "list", "--limit", BIG],
+    ["log-call", BIG, "--outcome", "connected"],
+    ["note", BIG, "x"],
+    ["assign", BIG],
+    ["advance", BIG, "qualification"],
+    ["score", BIG, "--budget", "1", "--authority", "1", "--need", "1", "--timeline", "1"],
+    ["explain", BIG],
+    ["done", BIG],
+    ["history", f"lead:{BIG}"],
+    ["history", BIG],
+    ["quote", "show", f"Q-{BIG}"],
+    ["quote", "new", BIG],
+    ["quote", "list", "--lead", BIG],
+    ["case", "show", BIG],
+    ["case", "open", f"account:{BIG}", "--title", "x"],
+    ["case", "list", "--account", BIG],
+    ["contact", "show", BIG],
+    ["contact", "list", "--account", BIG],
+    ["contact", "add", "--account", BIG, "--first", "A", "--email", "a@example.com"],
+    ["account", "show", BIG],
+    ["account", "list", "--limit", BIG],
+    ["review", "show", BIG],
+    ["review", "list", "--lead", BIG],
+    ["imports", "undo", BIG],
+    ["outbox", "show", BIG],
+    ["outbox", "list", "--lead", BIG],
+    ["outbox", "send", "--limit", BIG],
+    ["agenda", "--days", BIG],
+    ["agenda", "--days", "999999999"],
+    ["audit", "sample", BIG],
+    ["audit", "sample", "3", "--seed", BIG],
+    ["lead", "dupes", "--threshold", BIG],
+    ["user", "add", "huge", "--capacity", BIG],
+    ["lead", "import", "leads.csv", "--batch-size", BIG],
+    [*LEAD, "--employees", BIG],
+    [*LEAD, "--employees", PAST_INT64],
+    [*LEAD, "--employees", "1e30"],
+    ["lead", "edit", "1", "--employees", BIG],
+    ["quote", "line", "1", "--product", "X", "--price", "1e30"],
+    ["quote", "line", "1", "--product", "X", "--qty", "1e30", "--price", "1"],
+    ["quote", "line", "1", "--remove", BIG],
+    ["advance", "1", "qualification", "--amount", "1e30"],
+    ["log-call", "1", "--outcome", "connected", "--duration", "99999999999999w"],
+    ["log-call", "1", "--outcome", "connected", "--duration", "999999999d"],
+    ["next-step", "1", "x", "--due", "2026-03-09 10:00", "--duration", "99999999999999w"],
+    ["report", "overdue", "--due-within", "99999999999999w"],
+]
+
+
+@pytest.mark.parametrize("args", OVERFLOWING_NUMBERS, ids=lambda a: " ".join(a)[:60])
+def test_numbers_out_of_range_are_bad_input(example: Crm, args: list[str]) -> None:
+    refused(example, args, 2)
+
+
+# every option that takes a point in time (parse_when), and the date ones (parse_date)
+WHEN_OPTIONS = [
+    [*LEAD, "--acquired"],
+    ["log-call", "1", "--outcome", "connected", "--at"],
+    ["log-meeting", "1", "--attendee", "Ada", "--at"],
+    ["log-email", "1", "--subject", "hi", "--at"],
+    ["log-chat", "1", "--notes", "hi", "--at"],
+    ["note", "1", "x", "--at"],
+    ["next-step", "1", "x", "--due"],
+    ["lead", "event", "1", "demo-request", "--at"],
+    ["case", "open", "account:1", "--title", "Leak", "--severity", "low", "--at"],
+    ["audit", "log", "--from"],
+    ["audit", "log", "--to"],
+    ["report", "pipeline", "--from"],
+    ["report", "pipeline", "--to"],
+    ["report", "conversion", "--as-of"],
+    ["dashboard", "--as-of"],
+]
+OUT_OF_RANGE_TIMES = [
+    "9999-12-31T23:59:59-12:00",  # past year 9999 once in UTC
+    "0001-01-01T00:00:00+14:00",  # before year 1 once in UTC
+    "2026-01-01T00:00:00+99:00",  # no such offset
+    "2026-01-01 10:00 +99:00",
+    "9999-12-31 12:00",  # in range for Python, not for the deadlines computed from it
+    "0001-01-01 00:00",
+]
+
+
+@pytest.mark.parametrize("when", OUT_OF_RANGE_TIMES)
+@pytest.mark.parametrize("args", WHEN_OPTIONS, ids=lambda a: " ".join(a)[-30:])
+def test_times_out_of_range_are_bad_input(example: Crm, args: list[str], when: str) -> None:
+    refused(example, [*args, when], 2)
+
+
+DATE_OPTIONS = [
+    ["account", "add", "--name", "Far Future Inc", "--contract-end"],
+    ["account", "edit", "1", "--contract-end"],
+    ["advance", "1", "qualification", "--close-date"],
+    ["quote", "new", "1", "--valid-until"],
+    ["report", "pipeline", "--to"],
+]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1000-01-01"])
+@pytest.mark.parametrize("args", DATE_OPTIONS, ids=lambda a: " ".join(a)[-30:])
+def test_dates_out_of_range_are_bad_input(example: Crm, args: list[str], day: str) -> None:
+    refused(example, [*args, day], 2)
+
+
+@pytest.mark.parametrize("day", ["9999-12-30", "0001-01-01"])
+def test_away_dates_out_of_range_are_bad_input(example: Crm, day: str) -> None:
+    refused(example, ["user", "away", "maria", day, day], 2)
+
+
+@pytest.mark.parametrize(
+    "when", ["2026-01-01 10:00 CET", "2026-01-01 10:00 PST", "2026-01-01T10:00 XYZ"]
+)
+def test_unknown_timezone_abbreviations_are_refused(example: Crm, when: str) -> None:
+    refused(example, [*LEAD, "--acquired", when], 2)
+    run = example(*LEAD, "--acquired", when)
+    assert "--acquired" in run.err and "+01:00" in run.err  # names the field, shows the fix
+
+
+def test_times_with_an_offset_or_utc_are_read_as_given(crm: Crm) -> None:
+    for n, when in enumerate(
+        ["2026-01-01 10:00 UTC", "2026-01-01T10:00:00Z", "2026-01-01 11:00 +01:00"]
+    ):
+        lead = crm.add_lead(email=f"tz{n}@example.com", last=f"Tz{n}", acquired=when)
+        shown = crm.ok("lead", "show", str(lead), "--format", "json").json()
+        assert shown["acquired_at"] == "2026-01-01T05:00:00-05:00", when
+
+
+def test_a_bad_clock_variable_is_bad_input(example: Crm) -> None:
+    for when in ("9999-12-31T23:59:59-12:00", "2026-01-01T00:00:00+99:00"):
+        before = example.snapshot()
+        run = example("lead", "list", CRM_NOW=when)
+        assert run.code == 2 and run.err.startswith("crm: CRM_NOW:"), run.err
+        assert example.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CRM_BUSY_TIMEOUT_MS", "abc"),
+        ("CRM_BUSY_TIMEOUT_MS", "-5"),
+        ("CRM_BUSY_TIMEOUT_MS", BIG),
+        ("CRM_SMTP_PORT", "abc"),
+        ("CRM_SMTP_PORT", "99999"),
+        ("CRM_SMTP_SECURITY", "tls-please"),
+        ("CRM_SMTP_TIMEOUT", "abc"),
+        ("CRM_SMTP_TIMEOUT", "0"),
+        ("CRM_FORMAT", "xml"),
+        ("CRM_NOW", "soon"),
+    ],
+)
+def test_environment_variables_are_checked_before_any_command(
+    example: Crm, name: str, value: str
+) -> None:
+    # read once, up front, by every command: a typo fails `lead list` as it would `outbox send`
+    before = example.snapshot()
+    run = example("lead", "list", **{name: value})
+    assert run.code == 2, (name, value, run.code, run.err)
+    assert run.err.startswith(f"crm: {name}:") and len(run.err.splitlines()) == 1, run.err
+    assert example.snapshot() == before
+
+
+def _crm_process(crm: Crm, *args: str | bytes, **env: str) -> subprocess.CompletedProcess:
+    """The installed `crm` script in a subprocess: argv arrives as the OS gives it (bytes)."""
+    script = shutil.which("crm")
+    assert script, "the crm script is installed with the package"
+    environment = {**os.environ, "CRM_DB": crm.url(), "CRM_USER": "boss", "CRM_NOW": NOW, **env}
+    return subprocess.run([script, *args], env=environment, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [*LEAD[:2], "--first", b"Ad\xffa", *LEAD[4:]],
+        ["lead", "list", "--search", b"\xff"],
+        ["lead", "show", b"1\xff"],
+        ["assign", "1", "--to", b"\xfe\xff"],
+        ["note", "1", b"caf\xe9"],
+        [b"le\xffad", "list"],
+    ],
+    ids=repr,
+)
+def test_arguments_that_are_not_utf8_are_bad_input(example: Crm, args: list) -> None:
+    before = example.snapshot()
+    run = _crm_process(example, *args)
+    assert run.returncode == 2, run.stderr
+    err = run.stderr.decode("utf-8")  # the message itself is clean UTF-8
+    assert err.startswith("crm: ") and "UTF-8" in err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert example.snapshot() == before
+
+
+def test_an_environment_variable_that_is_not_utf8_is_bad_input(example: Crm) -> None:
+    before = example.snapshot()
+    script = shutil.which("crm")
+    environ = {**os.environ, "CRM_DB": example.url(), "CRM_NOW": NOW}
+    env = {k.encode(): v.encode() for k, v in environ.items()} | {b"CRM_USER": b"b\xffss"}
+    run = subprocess.run([script, "lead", "list"], env=env, capture_output=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.decode().startswith("crm: CRM_USER:")
+    assert example.snapshot() == before

@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict, CrmError
+from crmcli.limits import integer_problem
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
@@ -79,13 +80,65 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
         pass
 
 
+def undecodable_argument(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (the OS hands Python bytes; those that do
+    not decode arrive as lone surrogates), as a one-line reason; None when all are fine."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape")
+            return (
+                f"argument {position} ({raw!r}) is not valid UTF-8 text; "
+                "type it again in a UTF-8 terminal (or rename the file)"
+            )
+    return None
+
+
+def _storable_integers(ctx: typer.Context, param: typer.CallbackParam, value: object) -> object:
+    """Every whole-number argument fits the database's integers (SQLite's are 64-bit): a
+    bigger one is bad input here, named, rather than an overflow deep in a query."""
+    for item in value if isinstance(value, list | tuple) else (value,):
+        problem = integer_problem(item) if type(item) is int else None
+        if problem:
+            raise typer.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
+def bound_integers(command: typer.core.TyperCommand) -> None:
+    """Install the integer range check on each of a command's parameters (once)."""
+    for param in command.params:
+        if getattr(param, "crm_bounded", False):
+            continue
+        own = param.callback
+        if own is None:
+            param.callback = _storable_integers
+        else:
+
+            def both(ctx, param, value, own=own):  # noqa: ANN001, ANN202
+                return own(ctx, param, _storable_integers(ctx, param, value))
+
+            param.callback = both
+        param.crm_bounded = True  # type: ignore[attr-defined]
+
+
 class CrmGroup(TyperGroup):
-    """Turns CrmError (and database failures) into one line on stderr and its exit code, and
-    enforces each sub-command's role before it runs."""
+    """Turns CrmError (and database failures) into one line on stderr and its exit code,
+    refuses arguments that are not UTF-8 or integers the database cannot hold, and enforces
+    each sub-command's role before it runs."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the whole command line, once
+            problem = undecodable_argument(args)
+            if problem:
+                render.error(problem)
+                ctx.exit(BadInput.exit_code)
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not hasattr(command, "commands"):
+            bound_integers(command)
             path = " ".join([*ctx.command_path.split()[1:], name or ""])
             if ctx.parent is None:
                 # a top-level command (`crm score`): the root callback, which builds the

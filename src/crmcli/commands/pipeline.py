@@ -6,7 +6,6 @@ import typer
 
 from crmcli import render
 from crmcli.commands._shared import FormatOption, output_format, workspace
-from crmcli.errors import BadInput
 
 LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead or opportunity id.")]
 
@@ -20,15 +19,10 @@ def _date(text: str | None, field: str):  # noqa: ANN202
 def _money(text: str | None):  # noqa: ANN202
     if text is None:
         return None
-    from decimal import Decimal, InvalidOperation
+    from crmcli.rules.quotes import parse_decimal
 
-    try:
-        value = Decimal(text.replace(",", "").strip())
-    except InvalidOperation:
-        raise BadInput(f"--amount: {text!r} is not an amount; write e.g. 12500.00") from None
-    if not value.is_finite():
-        raise BadInput(f"--amount: {text!r} is not an amount; write e.g. 12500.00")
-    return value
+    # the deal value is stored in cents, like a quote's: two decimals, bounded like a price
+    return parse_decimal(text, field="--amount", places=2, example="12500.00")
 
 
 def advance(
