@@ -292,6 +292,21 @@ POLICY_FILES = {
     "binary": bytes(range(256)),
     "not-utf8": '[business_hours]\nend = "\u00e9"\n'.encode("latin-1"),
     "wrong-type": b"business_hours = 5\n",
+    # issue 17: nesting past the parser's stack, numbers past what deadlines and columns hold
+    "deep-arrays": b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n",
+    "deep-tables": b"x = " + b"{a = " * 3000 + b"1" + b"}" * 3000 + b"\n",
+    "deep-under-the-stack": b"[business_hours]\nclosed = " + b"[" * 200 + b"]" * 200 + b"\n",
+    "infinite-size": b"[cases]\nmax_attachment_mb = inf\n",
+    "nan-size": b"[cases]\nmax_attachment_mb = nan\n",
+    "huge-points": b"[activities.points]\ncall = 99999999999999999999\n",
+    "huge-validity": b"[quotes]\nvalid_days = 999999999\n",
+    "huge-duration": b'[rules."lead.entry"]\nafter = "99999999999999w"\n',
+    "huge-cadence": b'[rules."lead.cadence"]\ndays = [1, 3, 999999999]\n',
+    "no-such-day": b'[business_hours]\nclosed = ["2026-13-45"]\n',
+    "every-0m": b'[templates.t]\nsubject = "s"\nbody = "b"\n'
+    b'[sequences.s]\ntrigger = "inactive"\nevery = "0m"\ntemplate = "t"\n',
+    "step-far-off": b'[templates.t]\nsubject = "s"\nbody = "b"\n'
+    b'[sequences.s]\ntrigger = "acquired"\nsteps = [{ day = 999999999, template = "t" }]\n',
 }
 
 IMPORT_FILES = {
@@ -316,6 +331,16 @@ def test_crafted_policy_files(example: Crm, tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.toml"
     path.write_bytes(POLICY_FILES[name])
     refused(example, ["policy", "import", str(path)], 2)
+
+
+@pytest.mark.parametrize("name", ["deep-arrays", "deep-tables", "huge-duration"])
+def test_crafted_policy_files_in_check_and_as_policy(
+    example: Crm, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / f"{name}.toml"
+    path.write_bytes(POLICY_FILES[name])
+    refused(example, ["policy", "check", str(path)], 2)
+    refused(example, ["--policy", str(path), "lead", "list"], 2)
 
 
 @pytest.mark.parametrize("name", sorted(IMPORT_FILES))
@@ -631,3 +656,105 @@ def test_an_environment_variable_that_is_not_utf8_is_bad_input(example: Crm) -> 
     assert run.returncode == 2, run.stderr
     assert run.stderr.decode().startswith("crm: CRM_USER:")
     assert example.snapshot() == before
+
+
+# --- templates render under limits: policy check, and every message tick queues -----------
+
+TEMPLATE_ATTACKS = {
+    "include": '{% include "welcome.txt" %}',
+    "extends": '{% extends "base.txt" %}',
+    "import": '{% import "macros.txt" as m %}',
+    "from-import": '{% from "macros.txt" import m %}',
+    "huge-range": "{% for i in range(10**8) %}{% endfor %}",
+    "repeat": "{{ 'A' * 2000000000 }}",
+    "nested-loops": "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}",
+    "doubling": '{% set ns = namespace(s="ab") %}{% for i in range(60) %}'
+    "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+    "macro-loop": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    "macro-tree": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
+    "{% endmacro %}{{ f(60) }}",
+    "padding": "{{ 'x'|center(2000000000) }}",
+    "format-width": "{{ '%2000000000d'|format(1) }}",
+    "str-format": "{{ '{:>2000000000}'.format(1) }}",
+    "replace": "{{ ('x' * 50000)|replace('x', 'y' * 50000) }}",
+    "join": "{{ ('x' * 50000)|join('y' * 50000) }}",
+    "huge-power": "{{ 7 ** 99999999 }}",
+    "output": "{% for i in range(99999) %}xx{% endfor %}",
+}
+
+
+def template_policy(tmp_path: Path, body: str, name: str = "t") -> Path:
+    path = tmp_path / "templates.toml"
+    path.write_text(f"[templates.{name}]\nsubject = \"s\"\nbody = '''{body}'''\n")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATE_ATTACKS))
+def test_templates_render_under_limits_in_policy_check(
+    example: Crm, tmp_path: Path, name: str
+) -> None:
+    import time
+
+    path = template_policy(tmp_path, TEMPLATE_ATTACKS[name], name="welcome")
+    started = time.monotonic()
+    run = example("policy", "check", str(path))
+    assert time.monotonic() - started < 30  # the repeat took 66 s (and 7.9 GB) before
+    assert run.code == 2, (name, run.code, run.err)
+    assert "templates.welcome.body" in run.err and "'welcome'" in run.err, run.err
+    assert "Traceback" not in run.err
+    refused(example, ["policy", "import", str(path)], 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("include", "{% include %} is not allowed"),
+        ("repeat", "over the limit of 100,000"),
+        ("nested-loops", "loop steps"),
+        ("output", "the output is over 100,000 characters"),
+    ],
+)
+def test_a_template_over_a_limit_is_named_with_the_limit(
+    crm: Crm, tmp_path: Path, name: str, says: str
+) -> None:
+    run = crm("policy", "check", str(template_policy(tmp_path, TEMPLATE_ATTACKS[name])))
+    assert run.code == 2 and says in run.err, run.err
+
+
+def test_ordinary_templates_still_render(crm: Crm, tmp_path: Path) -> None:
+    body = (
+        "Hi {{ lead.first_name|title }}, {% for i in range(3) %}{{ i }}{% endfor %} "
+        "{{ '%.1f'|format(2.25) }} {{ [lead.company, lead.title]|join(', ') }} "
+        "{{ '{} x {}'.format(2, 3) }} {{ 'ab' * 3 }} {{ lead.company|replace('Engines', 'E') }}"
+    )
+    crm.ok("policy", "check", str(template_policy(tmp_path, body)))
+
+
+def test_a_template_that_fails_for_a_lead_fails_that_message_with_the_reason(
+    crm: Crm, tmp_path: Path
+) -> None:
+    # passes the check (the sample company is 18 letters: 72,000 characters), but not for a
+    # company of 30 letters: the message is recorded as failed, saying why; nothing crashes
+    body = "{{ 'x' * (lead.company|length * 4000) }}"
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f"[templates.welcome]\nsubject = \"Hi\"\nbody = '''{body}'''\n"
+        '[sequences.welcome]\ntrigger = "acquired"\nsteps = [{ day = 0, template = "welcome" }]\n'
+    )
+    crm.ok("policy", "import", str(path))
+    lead = crm.add_lead(company="Analytical Engines and Sons Ltd")
+    monday = "2026-03-09T13:00:00Z"
+    tick = crm("tick", CRM_NOW=monday)
+    assert tick.code == 0, tick.err
+    messages = crm.ok("outbox", "list", "--format", "json", CRM_NOW=monday).json()
+    assert [(m["lead_id"], m["status"]) for m in messages] == [(lead, "failed")]
+    assert "over the limit of 100,000" in messages[0]["last_error"]
+    assert "'welcome'" in messages[0]["last_error"]
+    send = crm("outbox", "send", CRM_NOW=monday, CRM_SMTP_HOST="127.0.0.1")
+    assert send.code == 0 and "nothing to send" in send.err  # never sent as an empty mail
+    # fixed in the policy, a retry renders it again
+    path.write_text(path.read_text().replace(" * 4000", " * 10"))
+    crm.ok("policy", "import", str(path))
+    crm.ok("outbox", "retry", str(messages[0]["id"]), CRM_NOW=monday)
+    again = crm.ok("outbox", "show", str(messages[0]["id"]), "--format", "json").json()
+    assert again["status"] == "queued" and again["body"] == "x" * 310

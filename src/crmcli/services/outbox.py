@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from crmcli.errors import NotFound, PolicyRefusal
+from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import messaging
 from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
@@ -241,11 +241,14 @@ def _queue_steps(
         for step in plan.steps:
             if (lead.id, name, step.key) in existing:
                 continue
-            try:
-                message = _queue(tx, lead, name, step)
-            except messaging.TemplateProblem as exc:
+            message = _queue(tx, lead, name, step)
+            if message.status == "failed":
                 actions.append(
-                    {"action": "skipped", "record": f"lead {lead.id}", "detail": f"{name}: {exc}"}
+                    {
+                        "action": "message failed",
+                        "record": f"lead {lead.id}",
+                        "detail": f"outbox {message.id}: {name}: {message.last_error}",
+                    }
                 )
                 continue
             actions.append(
@@ -260,8 +263,9 @@ def _queue_steps(
 
 
 def _queue(tx: Tx, lead: Lead, sequence: str, step: messaging.Step) -> OutboxMessage:
+    """The step's message, rendered now; a template that fails for this lead (or breaks a
+    rendering limit) gives a `failed` message saying why, never sent until retried."""
     template = tx.policy.data["templates"][step.template]
-    values = template_values(tx, lead)
     # inside business hours, and never in the past: a step due while closed waits for opening
     scheduled = tx.calendar.next_open(max(step.due_at, tx.now)).astimezone(UTC)
     message = OutboxMessage(
@@ -271,25 +275,51 @@ def _queue(tx: Tx, lead: Lead, sequence: str, step: messaging.Step) -> OutboxMes
         template=step.template,
         channel=template.get("channel") or "email",
         to_address=lead.email,  # type: ignore[arg-type]
-        subject=messaging.render(template.get("subject", ""), values).strip(),
-        body=messaging.render(template["body"], values),
+        subject="",
+        body="",
         scheduled_at=scheduled,
         created_at=tx.now,
     )
     tx.session.add(message)
+    tx.session.flush()  # its id, for the reason below
+    problem = _render_into(tx, message, lead)
+    if problem:
+        message.status, message.last_error = "failed", problem
     tx.session.flush()
-    tx.audit(
-        "outbox",
-        message.id,
-        "create",
-        {
-            "lead_id": [None, lead.id],
-            "sequence": [None, sequence],
-            "template": [None, step.template],
-            "scheduled_at": [None, scheduled],
-        },
-    )
+    changes = {
+        "lead_id": [None, lead.id],
+        "sequence": [None, sequence],
+        "template": [None, step.template],
+        "scheduled_at": [None, scheduled],
+    }
+    if problem:
+        changes["status"] = [None, "failed"]
+        changes["reason"] = [None, problem]
+    tx.audit("outbox", message.id, "create", changes)
     return message
+
+
+def _render_into(tx: Tx, message: OutboxMessage, lead: Lead) -> str | None:
+    """Render the message's template for `lead` into it; why it failed, or None."""
+    template = tx.policy.data["templates"].get(message.template)
+    if template is None:
+        return f"template {message.template!r} is no longer in the policy"
+    values = template_values(tx, lead)
+    try:
+        subject = messaging.render(template.get("subject", ""), values).strip()
+        body = messaging.render(template["body"], values)
+    except messaging.TemplateProblem as exc:
+        return (
+            f"template {message.template!r} failed for lead {lead.id}: {exc}; fix it in the "
+            f"policy, then: crm outbox retry {message.id}"
+        )
+    message.subject, message.body = subject, body
+    return None
+
+
+def _unrendered(message: OutboxMessage) -> bool:
+    """Failed before any attempt to send: its template failed when it was queued."""
+    return message.status == "failed" and message.attempts == 0 and not message.body
 
 
 def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
@@ -360,6 +390,10 @@ def retry(tx: Tx, message_id: int) -> dict[str, Any]:
             f"outbox {message_id}: lead {message.lead_id} opted out or was forgotten; "
             "it gets no automated messages"
         )
+    if _unrendered(message):
+        problem = _render_into(tx, message, lead)
+        if problem:
+            raise BadInput(f"outbox {message_id}: {problem}")
     message.sending_started_at = None
     message.scheduled_at = min(message.scheduled_at, tx.now)
     _set_status(tx, message, "queued", f"retry by {tx.actor.name}")
