@@ -758,3 +758,36 @@ def test_a_template_that_fails_for_a_lead_fails_that_message_with_the_reason(
     crm.ok("outbox", "retry", str(messages[0]["id"]), CRM_NOW=monday)
     again = crm.ok("outbox", "show", str(messages[0]["id"]), "--format", "json").json()
     assert again["status"] == "queued" and again["body"] == "x" * 310
+
+
+# --- --search is text, not a LIKE pattern -----------------------------------------------------
+
+
+@pytest.mark.parametrize("search", ["%", "_", "a%z", "__", "\\", "%_%"])
+def test_search_wildcards_are_literal(crm: Crm, search: str) -> None:
+    crm.add_lead(email="ada@example.com")
+    crm.add_lead(first="Bob", last="Per_cent", company="100% Widgets", email="bob@example.com")
+    crm.ok("account", "add", "--name", "Acme Corp")
+    found = crm.ok("lead", "list", "--search", search, "--format", "json").json()
+    expected = {
+        name
+        for name, text in [("Ada", "ada lovelace analytical engines ada@example.com")]
+        + [("Bob", "bob per_cent 100% widgets bob@example.com")]
+        if search.lower() in text
+    }
+    assert {lead["first_name"] for lead in found} == expected, search
+    accounts = crm.ok("account", "list", "--search", search, "--format", "json").json()
+    assert accounts == [], search
+
+
+def test_search_finds_a_literal_percent_or_underscore(crm: Crm) -> None:
+    crm.add_lead(first="Bob", last="Per_cent", company="100% Widgets", email="bob@example.com")
+    crm.add_lead(first="Cy", last="Percent", company="100 Widgets", email="cy@example.com")
+    by_percent = crm.ok("lead", "list", "--search", "100%", "--format", "json").json()
+    assert [lead["first_name"] for lead in by_percent] == ["Bob"]
+    by_underscore = crm.ok("lead", "list", "--search", "per_", "--format", "json").json()
+    assert [lead["first_name"] for lead in by_underscore] == ["Bob"]
+    crm.ok("account", "add", "--name", "50% Off Ltd")
+    crm.ok("account", "add", "--name", "500 Off Ltd")
+    accounts = crm.ok("account", "list", "--search", "50%", "--format", "json").json()
+    assert [a["name"] for a in accounts] == ["50% Off Ltd"]
