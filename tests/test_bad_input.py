@@ -791,3 +791,102 @@ def test_search_finds_a_literal_percent_or_underscore(crm: Crm) -> None:
     crm.ok("account", "add", "--name", "500 Off Ltd")
     accounts = crm.ok("account", "list", "--search", "50%", "--format", "json").json()
     assert [a["name"] for a in accounts] == ["50% Off Ltd"]
+
+
+# --- imports: a bad row is rejected with its reason, never the end of the import ------------
+
+IMPORT_HEADER = "First Name,Last Name,Company,Email,Lead Source,Created Date\n"
+
+
+def import_row(i: int, created: str = "02/01/2026 09:00 AM") -> str:
+    return f"First{i},Last{i},Company {i},p{i}@example.com,Web,{created}\n"
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "9999-12-31T23:59:59-12:00",
+        "0001-01-01T00:00:00+14:00",
+        "2026-01-01T00:00:00+99:00",
+        "2026-01-01 10:00 CET",
+        "12/31/9999 11:59 PM",
+        "01/01/0001 12:00 AM",
+        "99999999999999999999",
+    ],
+)
+def test_an_out_of_range_date_rejects_its_row_only(crm: Crm, tmp_path: Path, created: str) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(IMPORT_HEADER + import_row(1) + import_row(2, created) + import_row(3))
+    rejects = tmp_path / "rejects.csv"
+    run = crm("lead", "import", str(path), "--rejects", str(rejects), "--format", "json")
+    assert run.code == 0, run.err
+    summary = run.json()
+    assert (summary["imported"], summary["rejected"]) == (2, 1)
+    assert crm.rows("SELECT status FROM import_batch") == [("done",)]
+    assert "row 3: acquired_at:" in run.err
+    assert rejects.read_text().splitlines()[1].startswith("3,acquired_at:")
+
+
+def test_a_jsonl_row_nested_100000_deep_is_rejected_and_the_rest_imported(
+    crm: Crm, tmp_path: Path
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+
+    def lead(name: str, **more: str) -> str:
+        cells = {"first_name": f'"{name}"', "email": f'"{name[:2].lower()}@example.com"'}
+        cells |= {"source": '"web"', **more}
+        return "{" + ", ".join(f'"{k}": {v}' for k, v in cells.items()) + "}"
+
+    lines = [
+        lead("Ada"),
+        lead("Bob", notes=deep),
+        deep,
+        lead("Cy", x="[" * 40 + "]" * 40),
+        lead("Di\\udcff"),
+        lead("Eve", y='["\\ud800"]'),
+        lead("Flo"),
+    ]
+    path = tmp_path / "leads.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    run = crm("lead", "import", str(path), "--format", "json")
+    assert run.code == 0, run.err
+    summary = run.json()
+    assert (summary["read"], summary["imported"], summary["rejected"]) == (7, 2, 5)
+    assert "nested more than 32 levels deep" in run.err
+    assert "UTF-8" in run.err
+    names = [lead["first_name"] for lead in crm.ok("lead", "list", "--format", "json").json()]
+    assert names == ["Ada", "Flo"]
+    assert crm.ok("lead", "show", "1").code == 0
+
+
+def test_a_header_only_file_writes_nothing(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(IMPORT_HEADER)
+    before = crm.snapshot()
+    run = crm("lead", "import", str(path))
+    assert run.code == 2 and "nothing to import" in run.err, run.err
+    assert crm.snapshot() == before  # no batch, no audit event
+    assert crm.ok("imports", "list", "--format", "json").json() == []
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_all_rejected_import_writes_nothing_but_the_rejects(
+    crm: Crm, tmp_path: Path, dry_run: bool
+) -> None:
+    path = tmp_path / "bad.csv"
+    rows = [import_row(i).replace(f"p{i}@example.com", "not-an-email") for i in range(1, 4)]
+    path.write_text(IMPORT_HEADER + "".join(rows))
+    rejects = tmp_path / "rejects.csv"
+    before = crm.snapshot()
+    args = ["lead", "import", str(path), "--rejects", str(rejects)]
+    run = crm(*args, *(["--dry-run"] if dry_run else []))
+    assert run.code == 2, run.err
+    assert run.err.splitlines()[-1] == "crm: no row of bad.csv could be imported (3 rejected)"
+    assert crm.snapshot() == before  # no batch, no rows, no audit event
+    assert len(rejects.read_text().splitlines()) == 4  # the header and the 3 rows
+    # the good row of a later run is what makes the batch
+    path.write_text(IMPORT_HEADER + "".join(rows) + import_row(9))
+    run = crm("lead", "import", str(path), "--format", "json")
+    assert run.code == 0 and run.json()["rejected"] == 3
+    assert crm.count("import_batch") == 1
+    assert crm.count("import_row") == 4
