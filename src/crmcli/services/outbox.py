@@ -514,6 +514,7 @@ def send(
         "failed": [],
         "would_send": batch if dry_run else [],
         "stopped": None,
+        "due": 0 if dry_run else len(batch),  # what this run should have delivered
     }
     if dry_run or not batch:
         return result, tz
