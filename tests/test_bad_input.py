@@ -323,6 +323,7 @@ BACKUP_FILES = {
     "foreign-json": b'{"format": "other"}\n',
     "old-schema": b'{"format": "crmcli-backup", "schema": "0001"}\n',
     "truncated-sqlite": b"SQLite format 3\x00" + b"\x00" * 20,
+    "deep-json": b'{"format": "crmcli-backup", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
 }
 
 
@@ -358,10 +359,39 @@ def test_crafted_backup_files(example: Crm, tmp_path: Path, name: str) -> None:
     refused(example, ["db", "restore", str(path)], 2)
 
 
-def test_crafted_anchor_file(example: Crm, tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [b"\x00\x01 not json\n", b"[" * 100_000 + b"]" * 100_000])
+def test_crafted_anchor_file(example: Crm, tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "anchors.jsonl"
-    path.write_bytes(b"\x00\x01 not json\n")
+    path.write_bytes(content)
     refused(example, ["audit", "verify", "--anchor", str(path)], 2)
+
+
+def nested_mime(depth: int) -> str:
+    body = "hello\n"
+    for i in range(depth):
+        body = f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n{body}\n--b{i}--\n'
+    return "From: ada@example.com\nTo: sales@example.com\nSubject: deep\nMIME-Version: 1.0\n" + body
+
+
+def test_a_message_nested_past_the_parser_is_bad_input(example: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deep.eml"
+    path.write_text(nested_mime(3000))
+    refused(example, ["log-email", "1", "--eml", str(path)], 2)
+
+
+def test_mail_import_goes_on_past_a_message_nested_past_the_parser(
+    crm: Crm, tmp_path: Path
+) -> None:
+    crm.add_lead(email="ada@example.com")
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "1-deep.eml").write_text(nested_mime(3000))
+    (folder / "2-fine.eml").write_text(nested_mime(1).replace("Subject: deep", "Subject: hi"))
+    run = crm("mail", "import", str(folder), "--format", "json")
+    assert run.code == 0, run.err
+    summary = run.json()
+    assert summary["logged"] == 1
+    assert [u["source"] for u in summary["unreadable"]] == ["1-deep.eml"]
 
 
 # --- generated arguments --------------------------------------------------------------------

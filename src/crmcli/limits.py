@@ -71,21 +71,21 @@ def duration_problem(value: timedelta) -> str | None:
 class TooDeep(ValueError):
     """JSON or TOML whose arrays and tables nest deeper than MAX_NESTING."""
 
-    def __init__(self) -> None:
-        super().__init__(f"nested more than {MAX_NESTING} levels deep")
+    def __init__(self, limit: int = MAX_NESTING) -> None:
+        super().__init__(f"nested more than {limit} levels deep")
 
 
-def loads_json(text: str | bytes) -> Any:
-    """json.loads, refusing (TooDeep) what nests deeper than MAX_NESTING rather than running
+def loads_json(text: str | bytes, *, limit: int = MAX_NESTING) -> Any:
+    """json.loads, refusing (TooDeep) what nests deeper than `limit` rather than running
     out of stack on a line of 100,000 brackets."""
     import json
 
     try:
         value = json.loads(text)
     except RecursionError:
-        raise TooDeep() from None
-    if isinstance(value, dict | list) and nesting_depth(value) > MAX_NESTING:
-        raise TooDeep()
+        raise TooDeep(limit) from None
+    if isinstance(value, dict | list) and nesting_depth(value, limit) > limit:
+        raise TooDeep(limit)
     return value
 
 

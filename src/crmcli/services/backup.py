@@ -31,6 +31,7 @@ from sqlmodel import Session
 from crmcli import clock
 from crmcli.context import AppContext
 from crmcli.errors import BadInput, NotPermitted, PolicyRefusal, StorageError
+from crmcli.limits import MAX_NESTING, TooDeep, loads_json
 from crmcli.store.engine import (
     database_url,
     ensure_schema,
@@ -43,6 +44,9 @@ from crmcli.store.engine import (
 from crmcli.store.migrations import SCHEMA_HEAD
 
 FORMAT = "crmcli-backup"
+# a line holds a row ({"table", "row": {column: value}}) whose JSON values nest at most
+# MAX_NESTING deep themselves
+BACKUP_NESTING = MAX_NESTING + 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 CHUNK = 1000
@@ -121,10 +125,14 @@ def read_jsonl(stream: IO[str], source: str) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = loads_json(line, limit=BACKUP_NESTING)
         except json.JSONDecodeError as exc:
             raise BadInput(
                 f"{source} line {number}: not JSON ({exc.msg}); give a file made by crm db backup"
+            ) from None
+        except TooDeep as exc:
+            raise BadInput(
+                f"{source} line {number}: {exc}; give a file made by crm db backup"
             ) from None
         if not isinstance(item, dict):
             raise BadInput(f"{source} line {number}: not a record; give a crm db backup file")

@@ -107,7 +107,20 @@ def _read_eml(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
         yield path.name, None, f"cannot read: {exc.strerror}"
 
 
+class Unreadable(ValueError):
+    """A message the email package cannot take apart."""
+
+
 def parse(source: str, raw: bytes) -> Parsed:
+    """The message's addresses, subject, date, body and attachments; Unreadable when its
+    MIME parts nest past the parser's stack (the email package walks them by recursion)."""
+    try:
+        return _parse(source, raw)
+    except RecursionError:
+        raise Unreadable("its MIME parts nest too deeply to read") from None
+
+
+def _parse(source: str, raw: bytes) -> Parsed:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     senders = _addresses(message, "from")
@@ -210,7 +223,11 @@ def import_mail(tx: Tx, path: Path) -> ImportSummary:
         if raw is None:
             summary.unreadable.append({"source": source, "reason": reason})
             continue
-        parsed = parse(source, raw)
+        try:
+            parsed = parse(source, raw)
+        except Unreadable as exc:  # that message only: the others are still logged
+            summary.unreadable.append({"source": source, "reason": str(exc)})
+            continue
         if _logged_already(tx, parsed.message_id):
             summary.duplicates += 1
             continue
@@ -241,7 +258,12 @@ def log_eml(tx: Tx, lead_id: int, path: Path) -> tuple[dict[str, Any], bool]:
     source, raw, reason = next(_read_eml(path)) if path.is_file() else (str(path), None, "")
     if raw is None:
         raise BadInput(f"--eml: cannot read {path}{': ' + reason if reason else ''}")
-    parsed = parse(source, raw)
+    try:
+        parsed = parse(source, raw)
+    except Unreadable as exc:
+        raise BadInput(
+            f"--eml: {path}: {exc}; give the message as the mail program saved it"
+        ) from None
     previous = tx.session.exec(
         select(LoggedEmail).where(
             LoggedEmail.message_id == parsed.message_id, LoggedEmail.lead_id == lead.id
