@@ -677,6 +677,21 @@ def test_arguments_that_are_not_utf8_are_bad_input(example: Crm, args: list) -> 
     assert example.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lead", "list", "--search", "a\x00"],
+        ["lead", "list", "--owner", "\x00"],
+        ["user", "add", "nu\x00l", "--role", "viewer"],
+        ["note", "1", "before\x00after"],
+    ],
+    ids=repr,
+)
+def test_a_nul_in_any_argument_is_bad_input(example: Crm, args: list[str]) -> None:
+    # the OS cannot pass one, a caller in-process can; PostgreSQL would refuse it as text
+    refused(example, args, 2)
+
+
 def test_an_environment_variable_that_is_not_utf8_is_bad_input(example: Crm) -> None:
     before = example.snapshot()
     script = shutil.which("crm")

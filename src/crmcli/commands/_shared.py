@@ -80,9 +80,10 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
         pass
 
 
-def undecodable_argument(args: list[str]) -> str | None:
+def unreadable_argument(args: list[str]) -> str | None:
     """The first argument that is not valid UTF-8 (the OS hands Python bytes; those that do
-    not decode arrive as lone surrogates), as a one-line reason; None when all are fine."""
+    not decode arrive as lone surrogates) or holds a NUL (only a caller in-process can pass
+    one; PostgreSQL refuses it in text), as a one-line reason; None when all are fine."""
     for position, arg in enumerate(args, start=1):
         try:
             arg.encode("utf-8")
@@ -92,6 +93,8 @@ def undecodable_argument(args: list[str]) -> str | None:
                 f"argument {position} ({raw!r}) is not valid UTF-8 text; "
                 "type it again in a UTF-8 terminal (or rename the file)"
             )
+        if "\x00" in arg:
+            return f"argument {position} holds a NUL character; remove it"
     return None
 
 
@@ -129,7 +132,7 @@ class CrmGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:  # the whole command line, once
-            problem = undecodable_argument(args)
+            problem = unreadable_argument(args)
             if problem:
                 render.error(problem)
                 ctx.exit(BadInput.exit_code)
