@@ -692,6 +692,22 @@ def test_a_nul_in_any_argument_is_bad_input(example: Crm, args: list[str]) -> No
     refused(example, args, 2)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dashboard", "--html", "{long}"],
+        ["report", "pipeline", "--html", "{long}"],
+        ["policy", "init", "{long}"],
+        ["log-email", "1", "--eml", "{long}"],
+        ["agenda", "--ics", "{long}"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_a_path_the_os_refuses_is_bad_input(example: Crm, tmp_path: Path, args: list[str]) -> None:
+    long = str(tmp_path / ("a" * 300))  # past NAME_MAX: the OS says "File name too long"
+    refused(example, [arg.replace("{long}", long) for arg in args], 2)
+
+
 def test_an_environment_variable_that_is_not_utf8_is_bad_input(example: Crm) -> None:
     before = example.snapshot()
     script = shutil.which("crm")

@@ -1,5 +1,6 @@
 """Pieces every command module uses: the workspace for this invocation, the format option."""
 
+import errno
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +11,7 @@ from typer.core import TyperGroup
 
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, Conflict, CrmError
+from crmcli.errors import BadInput, Conflict, CrmError, StorageError
 from crmcli.limits import integer_problem
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
@@ -169,8 +170,48 @@ class CrmGroup(TyperGroup):
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
             ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
+        except OSError as exc:
+            code = path_error_code(exc)
+            if code is None:
+                raise_internal(ctx, exc)
+            where = exc.filename2 if exc.filename2 is not None else exc.filename
+            render.error(f"cannot use {os.fsdecode(where)!r}: {exc.strerror}; give another path")
+            ctx.exit(code)
         except Exception as exc:
-            if os.environ.get("CRM_DEBUG"):
-                raise
-            render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
-            ctx.exit(INTERNAL_ERROR)
+            raise_internal(ctx, exc)
+
+
+def path_error_code(exc: OSError) -> int | None:
+    """The exit code of an error the OS gave about a path the user named (too long, missing,
+    a directory, not allowed...): bad input (2), or a storage problem (6) for a full or
+    failing disk; None for anything else, which is a bug."""
+    if exc.filename is None and exc.filename2 is None:
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return StorageError.exit_code
+    if exc.errno in PATH_ERRORS:
+        return BadInput.exit_code
+    return None
+
+
+PATH_ERRORS = {
+    errno.ENAMETOOLONG,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EBUSY,
+    errno.ELOOP,
+    errno.EEXIST,
+    errno.ETXTBSY,
+}
+
+
+def raise_internal(ctx: typer.Context, exc: Exception) -> None:
+    """A bug: one line, and the traceback with CRM_DEBUG=1 (SPEC §2: exit 70)."""
+    if os.environ.get("CRM_DEBUG"):
+        raise exc
+    render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
+    ctx.exit(INTERNAL_ERROR)
