@@ -1565,6 +1565,8 @@ def _import_all(
         setattr(summary, name, counts[name])
     summary.batch = importer.batch_id
     if importer.batch_id is None:  # no row was taken in: no batch and no audit event
+        if progress:
+            progress(source.size, source.size)
         return
     with tx_factory() as tx:
         tx.session.connection().execute(

@@ -318,8 +318,9 @@ def _render_into(tx: Tx, message: OutboxMessage, lead: Lead) -> str | None:
 
 
 def _unrendered(message: OutboxMessage) -> bool:
-    """Failed before any attempt to send: its template failed when it was queued."""
-    return message.status == "failed" and message.attempts == 0 and not message.body
+    """Never rendered: its template failed when it was queued (then it may have been
+    cancelled too); a retry renders it first, never sends it empty."""
+    return message.attempts == 0 and not message.body and not message.subject
 
 
 def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
