@@ -398,8 +398,10 @@ def test_a_refused_connection_fails_with_backoff_then_succeeds(
 ) -> None:
     queued(crm, tmp_path)
     closed = smtp_env(free_port())
-    run = crm.ok("outbox", "send", **closed)
+    run = crm("outbox", "send", **closed)
+    assert run.code == 6  # SPEC §2: what was due could not be delivered
     assert "stopped: cannot connect" in run.err
+    assert run.err.splitlines()[-1].startswith("crm: 1 of 1 due messages not delivered")
     [row] = outbox(crm)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "Connection refused" in row["last_error"]
@@ -413,11 +415,58 @@ def test_a_refused_connection_fails_with_backoff_then_succeeds(
     assert len(smtp_server.messages) == 1
 
 
+@pytest.fixture
+def hanging_server():
+    """A server that takes the connection and never says a word (the kernel accepts it)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_hanging_server_times_out_and_exits_6(
+    crm: Crm, tmp_path: Path, hanging_server: int
+) -> None:
+    import time
+
+    queued(crm, tmp_path)
+    started = time.monotonic()
+    run = crm("outbox", "send", **smtp_env(hanging_server), CRM_SMTP_TIMEOUT="1")
+    assert time.monotonic() - started < 30
+    assert run.code == 6, run.err
+    assert "timed out" in run.err
+    assert run.err.splitlines()[-1].startswith("crm: 1 of 1 due messages not delivered")
+    [row] = outbox(crm)
+    assert row["status"] == "failed" and "timed out" in row["last_error"]
+
+
+def test_the_others_are_still_sent_when_one_is_refused(
+    crm: Crm, tmp_path: Path, smtp_server: Inbox
+) -> None:
+    install(crm, tmp_path, WELCOME)
+    crm.add_lead()
+    crm.add_lead(first="Bob", last="Bloggs", company="B Inc", email="bob@refuse.example")
+    crm.ok("tick")
+    original = smtp_server.handle_DATA
+
+    async def refuse_bob(server, session, envelope):  # noqa: ANN001, ANN202
+        if any("refuse.example" in to for to in envelope.rcpt_tos):
+            return "550 no such mailbox"
+        return await original(server, session, envelope)
+
+    smtp_server.handle_DATA = refuse_bob
+    run = crm("outbox", "send", **smtp_env(smtp_server.port))
+    assert run.code == 6, run.err
+    assert run.err.splitlines()[-1].startswith("crm: 1 of 2 due messages not delivered")
+    assert sorted(m["status"] for m in outbox(crm)) == ["failed", "sent"]
+    assert len(smtp_server.messages) == 1
+
+
 def test_backoff_doubles_and_gives_up_after_max_attempts(crm: Crm, tmp_path: Path) -> None:
     queued(crm, tmp_path, '[outbox]\nmax_attempts = 2\nretry_after = "10m"\n')
     closed = smtp_env(free_port())
-    crm.ok("outbox", "send", **closed)
-    crm.ok("outbox", "send", **closed, CRM_NOW="2026-03-06T21:41:00Z")
+    assert crm("outbox", "send", **closed).code == 6
+    assert crm("outbox", "send", **closed, CRM_NOW="2026-03-06T21:41:00Z").code == 6
     [row] = outbox(crm)
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 2, None)
     late = crm.ok("outbox", "send", **closed, CRM_NOW="2026-03-06T21:50:00Z")
@@ -635,7 +684,8 @@ def test_starttls_with_login_verifies_the_certificate(crm: Crm, tmp_path: Path, 
             "CRM_SMTP_USER": "crm",
             "CRM_SMTP_PASSWORD_FILE": str(secret),
         }
-        untrusted = crm.ok("outbox", "send", **env, SSL_CERT_FILE=str(tmp_path / "none.pem"))
+        untrusted = crm("outbox", "send", **env, SSL_CERT_FILE=str(tmp_path / "none.pem"))
+        assert untrusted.code == 6  # nothing was delivered
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err and inbox.messages == []
         crm.ok("outbox", "send", **env, SSL_CERT_FILE=str(ca_file), CRM_NOW="2026-03-06T21:40:00Z")
         assert [m["Subject"] for m in inbox.messages] == ["Welcome, Ada"]

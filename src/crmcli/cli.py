@@ -101,9 +101,13 @@ def root(
 
     Example: crm init --example && crm lead list
     """
+    from crmcli import environment
+
+    environment.check()  # every CRM_* variable, once, before the command does anything
     fmt = (output or "table").strip().lower()
     if fmt not in FORMATS:
-        raise BadInput(f"--format: {output!r} is not a format; use {', '.join(FORMATS)}")
+        given = "CRM_FORMAT" if _from_environment(ctx, "output") else "--format"
+        raise BadInput(f"{given}: {output!r} is not a format; use {', '.join(FORMATS)}")
     ctx.obj = AppContext(
         db=db or None,
         user=(as_user or "").strip(),  # none: the user bound to the login (services)
@@ -115,6 +119,12 @@ def root(
     elif PENDING_ROLE_CHECK in ctx.meta:
         # a top-level command (`crm score`): its role is checked here, before it parses
         enforce_role(ctx, *ctx.meta.pop(PENDING_ROLE_CHECK))
+
+
+def _from_environment(ctx: typer.Context, name: str) -> bool:
+    from typer._click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT
 
 
 app.command("init")(setup.init)

@@ -41,6 +41,10 @@ class StorageError(CrmError):
     exit_code = 6
 
 
+class DeliveryFailed(StorageError):
+    """`outbox send` could not deliver messages that were due (SPEC §2: exit 6)."""
+
+
 class Conflict(StorageError):
     """A PostgreSQL serialisation failure or deadlock: nothing was written, and the command may
     simply run again (`crm` does, a few times, before reporting it)."""

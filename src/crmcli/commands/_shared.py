@@ -1,5 +1,6 @@
 """Pieces every command module uses: the workspace for this invocation, the format option."""
 
+import errno
 import os
 import sys
 from dataclasses import replace
@@ -12,6 +13,7 @@ from typer.core import TyperGroup
 from crmcli import render
 from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict, CrmError, StorageError
+from crmcli.limits import integer_problem
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
@@ -80,13 +82,68 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
         pass
 
 
+def unreadable_argument(args: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (the OS hands Python bytes; those that do
+    not decode arrive as lone surrogates) or holds a NUL (only a caller in-process can pass
+    one; PostgreSQL refuses it in text), as a one-line reason; None when all are fine."""
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape")
+            return (
+                f"argument {position} ({raw!r}) is not valid UTF-8 text; "
+                "type it again in a UTF-8 terminal (or rename the file)"
+            )
+        if "\x00" in arg:
+            return f"argument {position} holds a NUL character; remove it"
+    return None
+
+
+def _storable_integers(ctx: typer.Context, param: typer.CallbackParam, value: object) -> object:
+    """Every whole-number argument fits the database's integers (SQLite's are 64-bit): a
+    bigger one is bad input here, named, rather than an overflow deep in a query."""
+    for item in value if isinstance(value, list | tuple) else (value,):
+        problem = integer_problem(item) if type(item) is int else None
+        if problem:
+            raise typer.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
+def bound_integers(command: typer.core.TyperCommand) -> None:
+    """Install the integer range check on each of a command's parameters (once)."""
+    for param in command.params:
+        if getattr(param, "crm_bounded", False):
+            continue
+        own = param.callback
+        if own is None:
+            param.callback = _storable_integers
+        else:
+
+            def both(ctx, param, value, own=own):  # noqa: ANN001, ANN202
+                return own(ctx, param, _storable_integers(ctx, param, value))
+
+            param.callback = both
+        param.crm_bounded = True  # type: ignore[attr-defined]
+
+
 class CrmGroup(TyperGroup):
-    """Turns CrmError (and database failures) into one line on stderr and its exit code, and
-    enforces each sub-command's role before it runs."""
+    """Turns CrmError (and database failures) into one line on stderr and its exit code,
+    refuses arguments that are not UTF-8 or integers the database cannot hold, and enforces
+    each sub-command's role before it runs."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the whole command line, once
+            problem = unreadable_argument(args)
+            if problem:
+                render.error(problem)
+                ctx.exit(BadInput.exit_code)
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not hasattr(command, "commands"):
+            bound_integers(command)
             path = " ".join([*ctx.command_path.split()[1:], name or ""])
             if ctx.parent is None:
                 # a top-level command (`crm score`): the root callback, which builds the
@@ -116,15 +173,55 @@ class CrmGroup(TyperGroup):
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
             ctx.exit(0)  # the reader went away (e.g. `| head`); nothing left to say
-        except Exception as exc:
-            from crmcli.files import NO_SPACE, drop_stdout
+        except OSError as exc:
+            code = path_error_code(exc)
+            if code is None:
+                from crmcli.files import NO_SPACE, drop_stdout
 
-            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-                # standard output on a full disk (files the program names say so themselves)
-                drop_stdout()
-                render.error(f"cannot write the output: {exc.strerror}; free some space")
-                ctx.exit(StorageError.exit_code)
-            if os.environ.get("CRM_DEBUG"):
-                raise
-            render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
-            ctx.exit(INTERNAL_ERROR)
+                if exc.errno in NO_SPACE:
+                    # standard output on a full disk (files the program names say so themselves)
+                    drop_stdout()
+                    render.error(f"cannot write the output: {exc.strerror}; free some space")
+                    ctx.exit(StorageError.exit_code)
+                raise_internal(ctx, exc)
+            where = exc.filename2 if exc.filename2 is not None else exc.filename
+            render.error(f"cannot use {os.fsdecode(where)!r}: {exc.strerror}; give another path")
+            ctx.exit(code)
+        except Exception as exc:
+            raise_internal(ctx, exc)
+
+
+def path_error_code(exc: OSError) -> int | None:
+    """The exit code of an error the OS gave about a path the user named (too long, missing,
+    a directory, not allowed...): bad input (2), or a storage problem (6) for a full or
+    failing disk; None for anything else, which is a bug."""
+    if exc.filename is None and exc.filename2 is None:
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return StorageError.exit_code
+    if exc.errno in PATH_ERRORS:
+        return BadInput.exit_code
+    return None
+
+
+PATH_ERRORS = {
+    errno.ENAMETOOLONG,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EBUSY,
+    errno.ELOOP,
+    errno.EEXIST,
+    errno.ETXTBSY,
+}
+
+
+def raise_internal(ctx: typer.Context, exc: Exception) -> None:
+    """A bug: one line, and the traceback with CRM_DEBUG=1 (SPEC §2: exit 70)."""
+    if os.environ.get("CRM_DEBUG"):
+        raise exc
+    render.error(f"internal error: {type(exc).__name__}: {exc} (CRM_DEBUG=1 shows more)")
+    ctx.exit(INTERNAL_ERROR)

@@ -143,15 +143,18 @@ def history(
 
     Example: crm history lead:12
     """
+    from crmcli.limits import checked_integer, whole_number
     from crmcli.services import governance
     from crmcli.services.lookups import load_lead
 
     kind, _, number = record.rpartition(":") if ":" in record else ("lead", ":", record)
-    if not number.strip().isdigit() or not kind:
+    record_id = whole_number(number)
+    if record_id is None or not kind:
         raise BadInput(f"RECORD: {record!r} is not a record; write TYPE:ID like lead:12")
+    record_id = checked_integer(record_id, field="RECORD")
     with workspace(ctx).reading() as tx:
         if kind == "lead":
-            load_lead(tx, int(number))  # exists and in the user's scope
+            load_lead(tx, record_id)  # exists and in the user's scope
         elif tx.actor.role != "admin":
             from crmcli.errors import NotPermitted
 
@@ -159,7 +162,7 @@ def history(
                 f"crm history {kind}:… needs the admin role; history of leads "
                 "is open to their readers"
             )
-        rows = governance.audit_log(tx, user=None, start=None, end=None, record=(kind, int(number)))
+        rows = governance.audit_log(tx, user=None, start=None, end=None, record=(kind, record_id))
         tz = tx.policy.timezone
     _emit_events(ctx, rows, output, tz)
 

@@ -98,7 +98,8 @@ def lead_import(
     Rows are validated like `lead add`; duplicates (same email or phone, or similar name and
     company) enrich the existing lead's empty fields, and conflicting values wait in
     `crm review`. Batches commit one by one: re-running a file resumes an interrupted import
-    and adds nothing to a finished one. Exit 0 when rows were taken in, 2 when none could be.
+    and adds nothing to a finished one. Exit 0 when rows were taken in, 2 when none could be
+    (then nothing is written: no batch, no audit event; only the rejects file).
 
     Example: crm lead import leads.csv --source expo --rejects rejected.csv
     """
@@ -155,7 +156,7 @@ def lead_import(
     if summary.read and not summary.accepted and not summary.already_imported:
         raise BadInput(f"no row of {summary.file} could be imported ({summary.rejected} rejected)")
     if not summary.read and not summary.already_imported and not summary.resumed_after_row:
-        raise BadInput(f"{summary.file} has no rows under its header")
+        raise BadInput(f"nothing to import: {summary.file} has no rows under its header")
 
 
 def lead_dupes(

@@ -146,6 +146,18 @@ def outbox_send(
         )
     if dry_run and fmt == "table" and result["would_send"]:
         render.note("dry run: nothing was sent")
+    undelivered = result["due"] - len(result["sent"])
+    if undelivered:
+        from crmcli.errors import DeliveryFailed
+
+        why = result["stopped"] or next(
+            (m["last_error"] for m in [*result["failed"], *result["unknown"]] if m["last_error"]),
+            "see: crm outbox list --status failed",
+        )
+        raise DeliveryFailed(
+            f"{undelivered} of {result['due']} due messages not delivered ({why}); "
+            "they are retried by the next run (crm outbox list --status failed)"
+        )
 
 
 def lead_opt_out(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
+from crmcli.limits import FIRST_YEAR, LAST_YEAR
+
 SPARKS = "▁▂▃▄▅▆▇█"
 GAP = "·"  # a bucket with nothing to measure (not zero)
 BAR = "█"
@@ -70,6 +72,8 @@ def quarter_bounds(quarter: str | None, *, now: datetime, tz: tzinfo) -> tuple[s
         if not found:
             raise ValueError(f"{quarter!r} is not a quarter; write YYYY-QN like 2026-Q1")
         year, number = int(found.group(1)), int(found.group(2))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"{quarter!r} is out of range; give a year {FIRST_YEAR}-{LAST_YEAR}")
     first = date(year, 3 * number - 2, 1)
     after = date(year + (number == 4), 1 if number == 4 else 3 * number + 1, 1)
     return f"{year}-Q{number}", first, after

@@ -6,8 +6,11 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 
+from crmcli.limits import MAX_DURATION, MAX_DURATION_TEXT
+
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+)\s*([mhdw])")
+MAX_DURATION_SECONDS = int(MAX_DURATION.total_seconds())
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[mhdw]\s*)+$")
 
 
@@ -22,7 +25,13 @@ def parse_duration(text: str) -> timedelta:
 def _parse(text: str) -> timedelta:
     if not _WHOLE.match(text.lower()):
         raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h, 2d or 1w")
-    seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text.lower()))
+    parts = _PART.findall(text.lower())
+    if any(len(n) > 9 for n, _unit in parts):  # past any limit, and int() of it is not free
+        seconds = MAX_DURATION_SECONDS + 1
+    else:
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION_TEXT}; give a shorter duration")
     return timedelta(seconds=seconds)
 
 

@@ -14,7 +14,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from crmcli.limits import MAX_DURATION
+from crmcli.rules import sandbox
 from crmcli.rules.durations import parse_duration
+from crmcli.rules.sandbox import TemplateLimit, TemplateProblem
 
 if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
@@ -64,14 +67,9 @@ class Fields(dict):
         self.label = label
 
 
-class TemplateProblem(ValueError):
-    """A template that does not parse or names an unknown field."""
-
-
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
 
     class NamedUndefined(StrictUndefined):
         @property
@@ -83,12 +81,7 @@ def _environment() -> Any:
             groups = ", ".join(FIELDS)
             return f"unknown field {self._undefined_name!r}; fields are in {groups}"
 
-    return SandboxedEnvironment(
-        undefined=NamedUndefined,
-        autoescape=False,  # plain-text email
-        keep_trailing_newline=True,
-        finalize=lambda value: "" if value is None else value,  # a missing company prints ""
-    )
+    return sandbox.environment(NamedUndefined)
 
 
 def lead_values(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,17 +97,29 @@ def context(values: dict[str, dict[str, Any]]) -> dict[str, Fields]:
 
 @lru_cache(maxsize=256)
 def _compiled(text: str) -> Any:
-    return _environment().from_string(text)  # compiling costs far more than rendering
+    # compiling costs far more than rendering
+    return sandbox.compile_template(_environment(), text)
 
 
 def render(text: str, values: dict[str, dict[str, Any]]) -> str:
+    """The template rendered with `values`, under the sandbox's limits; TemplateProblem
+    (a TemplateLimit past a limit) says what is wrong, whatever it was."""
     from jinja2 import TemplateError
 
-    try:
-        return _compiled(text).render(context(values))
-    except TemplateError as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise TemplateProblem(f"{exc.message or exc}{where}") from None
+    with sandbox.budget():
+        try:
+            return sandbox.render_limited(_compiled(text), context(values))
+        except TemplateProblem:
+            raise
+        except TemplateError as exc:
+            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            raise TemplateProblem(f"{exc.message or exc}{where}") from None
+        except RecursionError:
+            raise TemplateLimit("calls itself too deeply (a macro that never stops?)") from None
+        except MemoryError:
+            raise TemplateLimit("needs more memory than a message may take") from None
+        except Exception as exc:  # the template's own doing (a filter on the wrong type …)
+            raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
 
 
 def check_templates(
@@ -172,9 +177,12 @@ def check_sequences(
         for key in ("every", "expire"):
             if sequence.get(key):
                 try:
-                    parse_duration(sequence[key])
+                    length = parse_duration(sequence[key])
                 except ValueError as exc:
                     problems.append(((*path, key), str(exc)))
+                    continue
+                if key == "every" and not length:
+                    problems.append(((*path, key), "must be longer than 0m, e.g. 30d"))
         steps = sequence.get("steps", [])
         if bool(steps) == bool(sequence.get("every")):
             problems.append((path, "give either steps = [{day, template}, …] or every + template"))
@@ -187,6 +195,10 @@ def check_sequences(
                 continue
             if not isinstance(step["day"], int) or step["day"] < 0:
                 problems.append(((*path, "steps", i, "day"), "must be a whole day >= 0"))
+            elif step["day"] > MAX_DURATION.days:
+                problems.append(
+                    ((*path, "steps", i, "day"), f"must be at most {MAX_DURATION.days} days")
+                )
             days.append(step["day"])
             template_known((*path, "steps", i, "template"), step["template"])
         if days != sorted(set(days)):

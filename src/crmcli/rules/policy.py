@@ -7,6 +7,7 @@ replace), so `[rules."lead.follow_up"] after = "24h"` alone is a valid policy.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crmcli.limits import MAX_DURATION, MAX_DURATION_TEXT, TooDeep, integer_problem, loads_toml
 from crmcli.rules.durations import parse_duration
 from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
 from crmcli.rules.touches import DEFAULT_TOUCHES
@@ -547,11 +549,14 @@ def parse_policy(text: str, source: str = "policy", *, validate: bool = True) ->
     `validate=False` is for text that was validated when it was installed.
     """
     try:
-        raw = tomllib.loads(text)
+        raw = loads_toml(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         message = getattr(exc, "msg", None) or re.sub(r"\s*\(at line.*\)$", "", str(exc))
         raise PolicyInvalid(source, [PolicyIssue((), f"not valid TOML: {message}", line)]) from None
+    except TooDeep as exc:
+        hint = "a policy's tables nest a few levels at most"
+        raise PolicyInvalid(source, [PolicyIssue((), f"{exc}; {hint}")]) from None
     merged = _merge(copy.deepcopy(DEFAULT_POLICY), raw)
     if not validate:
         return Policy(merged, text)
@@ -622,9 +627,28 @@ def _check_scalar(raw: Any, default: Any, path: tuple) -> list[PolicyIssue]:
         ok = isinstance(raw, int | float)
     else:
         ok = isinstance(raw, type(default))
-    if ok:
-        return []
-    return [PolicyIssue(path, f"must be {_type_name(default)}, not {_type_name(raw)}")]
+    if not ok:
+        return [PolicyIssue(path, f"must be {_type_name(default)}, not {_type_name(raw)}")]
+    return _number_problem(raw, path)
+
+
+def _number_problem(raw: Any, path: tuple) -> list[PolicyIssue]:
+    """Numbers a policy gives end up in deadlines, sums and database columns: finite, and
+    whole numbers a database integer holds."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return [PolicyIssue(path, f"{raw} is not a number; give a finite one")]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        problem = integer_problem(raw)
+        if problem:
+            return [PolicyIssue(path, problem)]
+    return []
+
+
+def _check_days(value: Any, path: tuple) -> list[PolicyIssue]:
+    """A whole number of days used as an offset from a date (quote validity, steps)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_DURATION.days:
+        return [PolicyIssue(path, f"{value} days is longer than {MAX_DURATION_TEXT}")]
+    return []
 
 
 def _unknown_key(key: str, known: dict[str, Any]) -> str:
@@ -633,6 +657,16 @@ def _unknown_key(key: str, known: dict[str, Any]) -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
     return f"unknown key; {hint}"
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -668,7 +702,7 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
     ):
         bad(("business_hours", "end"), "must be later than start")
     for i, day in enumerate(hours["closed"]):
-        if not (isinstance(day, str) and _DATE.match(day)):
+        if not (isinstance(day, str) and _DATE.match(day) and _is_date(day)):
             bad(("business_hours", "closed", i), f"{day!r} is not a date; write YYYY-MM-DD")
     country = hours["holidays"].get("country", "")
     if country:
@@ -703,6 +737,8 @@ def _check_values(p: dict[str, Any]) -> list[PolicyIssue]:
     cadence = p["rules"]["lead.cadence"].get("days", [])
     if not all(isinstance(d, int) and d > 0 for d in cadence) or cadence != sorted(set(cadence)):
         bad(("rules", "lead.cadence", "days"), "must be increasing whole days, e.g. [1, 3, 7, 14]")
+    elif cadence:
+        issues += _check_days(cadence[-1], ("rules", "lead.cadence", "days"))
 
     scoring = p["scoring"]
     if scoring["model"] not in ("bant", "engagement"):
@@ -885,6 +921,7 @@ def _check_quotes(quotes: dict[str, Any]) -> list[PolicyIssue]:
         issues.append(PolicyIssue(("quotes", "currency"), problem))
     if isinstance(quotes["valid_days"], int) and quotes["valid_days"] < 1:
         issues.append(PolicyIssue(("quotes", "valid_days"), "must be 1 or more"))
+    issues += _check_days(quotes["valid_days"], ("quotes", "valid_days"))
     if quotes["rounding"] not in ROUNDINGS:
         issues.append(PolicyIssue(("quotes", "rounding"), f"use one of {', '.join(ROUNDINGS)}"))
     approval = quotes["approval"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from crmcli.errors import BadInput
+from crmcli.limits import FIRST_YEAR, LAST_YEAR
 from crmcli.rules.durations import format_duration
 from crmcli.rules.policy import Policy
 
@@ -95,8 +96,10 @@ def parse_quarter(text: str | None, *, now: datetime, tz: tzinfo) -> Quarter:
     if text is None:
         return current.preceding()
     found = _QUARTER.match(text)
-    if not found or int(found.group(1)) < 1:
+    if not found:
         raise BadInput(f"--quarter: {text!r} is not a quarter; write e.g. 2026Q3")
+    if not FIRST_YEAR <= int(found.group(1)) <= LAST_YEAR:
+        raise BadInput(f"--quarter: {text!r} is out of range; give a year {FIRST_YEAR}-{LAST_YEAR}")
     quarter = Quarter(int(found.group(1)), int(found.group(2)), tz)
     if quarter.starts_at > now:
         raise BadInput(

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from crmcli.limits import FIRST_YEAR, LAST_YEAR, MAX_DURATION
+
 DEFAULT_DURATION = timedelta(minutes=30)
 NO_DOUBLE_BOOKING = "no double-booking (seed 001 §7)"
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
@@ -89,6 +91,8 @@ def month_bounds(month: str | None, *, now: datetime, tz: tzinfo) -> tuple[str, 
         if not found or not 1 <= int(found.group(2)) <= 12:
             raise ValueError(f"{month!r} is not a month; write YYYY-MM like 2026-03")
         year, number = int(found.group(1)), int(found.group(2))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"{month!r} is out of range; give a year {FIRST_YEAR}-{LAST_YEAR}")
     start = datetime(year, number, 1, tzinfo=tz)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)
     return f"{year:04d}-{number:02d}", start, end
@@ -98,6 +102,8 @@ def agenda_window(now: datetime, days: int, tz: tzinfo) -> datetime:
     """End of an agenda of `days` local days counted from today (1 = the rest of today)."""
     if days < 1:
         raise ValueError("give 1 or more days")
+    if days > MAX_DURATION.days:
+        raise ValueError(f"give at most {MAX_DURATION.days} days (ten years)")
     # calendar days, not 24-hour steps: a DST change must not shift the window by an hour
     end = now.astimezone(tz).date() + timedelta(days=days)
     return datetime(end.year, end.month, end.day, tzinfo=tz)

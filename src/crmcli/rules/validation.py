@@ -7,6 +7,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from crmcli.errors import BadInput
+from crmcli.limits import MAX_COUNT
 
 _TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # (whitespace is collapsed by clean_text first)
@@ -157,6 +158,8 @@ def normalise_count(raw: Any, *, field: str) -> int:
         raise BadInput(f"{field}: {raw!r} is not a whole number") from None
     if value < 0:
         raise BadInput(f"{field}: {value} is negative; give 0 or more")
+    if value > MAX_COUNT:
+        raise BadInput(f"{field}: {value} is too large; give at most {MAX_COUNT:,}")
     return value
 
 

@@ -17,7 +17,7 @@ from crmcli.rules import account_rules, dedupe
 from crmcli.rules import obligations as rules
 from crmcli.rules.validation import clean_text, normalise_lead
 from crmcli.services import audit, scope
-from crmcli.services.lookups import limited, owned_by, owner_id
+from crmcli.services.lookups import LIKE_ESCAPE, containing, limited, owned_by, owner_id
 from crmcli.services.lookups import rows as _rows
 from crmcli.services.obligations import account_messages, sync
 from crmcli.services.workspace import Tx
@@ -96,8 +96,8 @@ def list_accounts(tx: Tx, where: AccountFilter) -> list[dict[str, Any]]:
         country = normalise_lead({"country": where.country}, phone_region="US")["country"]
         query = query.where(Account.country == country)
     if where.search:
-        pattern = f"%{where.search.strip().lower()}%"
-        query = query.where(func.lower(Account.name).like(pattern))
+        pattern = containing(where.search.strip().lower())
+        query = query.where(func.lower(Account.name).like(pattern, escape=LIKE_ESCAPE))
     return _rows(tx, limited(query, where.limit))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
+from crmcli.clock import in_range
 from crmcli.errors import BadInput, NotPermitted, PolicyRefusal
 from crmcli.rules import routing
 from crmcli.services.lookups import load_lead, user_by_name
@@ -320,17 +321,17 @@ def parse_day(text: str, *, field: str) -> date:
     """An ISO date (2026-03-09) or a common US/EU form dateutil reads."""
     raw = text.strip()
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        pass
-    from dateutil import parser
+        from dateutil import parser
 
-    try:
-        return parser.parse(raw).date()
-    except (ValueError, OverflowError, parser.ParserError):
-        raise BadInput(
-            f"{field}: cannot read {text!r} as a date; use ISO like 2026-03-09"
-        ) from None
+        try:
+            day = parser.parse(raw).date()
+        except (ValueError, OverflowError, parser.ParserError):
+            raise BadInput(
+                f"{field}: cannot read {text!r} as a date; use ISO like 2026-03-09"
+            ) from None
+    return in_range(day, field=field)
 
 
 def _away_user(tx: Tx, name: str) -> User:

@@ -33,6 +33,7 @@ from crmcli import clock
 from crmcli.context import AppContext
 from crmcli.errors import BadInput, NotPermitted, PolicyRefusal, StorageError
 from crmcli.files import open_input
+from crmcli.limits import MAX_NESTING, TooDeep, loads_json
 from crmcli.store.engine import (
     database_url,
     ensure_schema,
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from crmcli.services.workspace import Identity
 
 FORMAT = "crmcli-backup"
+# a line holds a row ({"table", "row": {column: value}}) whose JSON values nest at most
+# MAX_NESTING deep themselves
+BACKUP_NESTING = MAX_NESTING + 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 CHUNK = 1000
@@ -126,10 +130,14 @@ def read_jsonl(stream: IO[str], source: str) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = loads_json(line, limit=BACKUP_NESTING)
         except json.JSONDecodeError as exc:
             raise BadInput(
                 f"{source} line {number}: not JSON ({exc.msg}); give a file made by crm db backup"
+            ) from None
+        except TooDeep as exc:
+            raise BadInput(
+                f"{source} line {number}: {exc}; give a file made by crm db backup"
             ) from None
         if not isinstance(item, dict):
             raise BadInput(f"{source} line {number}: not a record; give a crm db backup file")

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
+from crmcli.limits import checked_integer, whole_number
 from crmcli.rules import cases as rules
 from crmcli.rules.attachments import size_limit
 from crmcli.rules.policy import CASE_SEVERITIES
@@ -347,12 +348,13 @@ def parse_target(text: str) -> tuple[str, int]:
     if not sep:
         kind, number = "account", kind
     kind = kind.strip().lower()
-    if kind not in ("account", "contact") or not number.strip().isdigit():
+    record_id = whole_number(number)
+    if kind not in ("account", "contact") or record_id is None:
         raise BadInput(
             f"TARGET: {text!r} is not an account or contact; write account:12, contact:7 "
             "or a bare account id"
         )
-    return kind, int(number)
+    return kind, checked_integer(record_id, field="TARGET")
 
 
 def open_case(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from crmcli.errors import BadInput, NotFound
+from crmcli.limits import loads_json
 from crmcli.services import audit
 from crmcli.services.leads import LEAD_FIELDS, get_lead
 from crmcli.services.lookups import load_lead
@@ -111,7 +111,7 @@ def read_anchors(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = loads_json(line)
             anchors.append(
                 {"head": str(item["head"]), "events": int(item["events"]), "at": item.get("at")}
             )

@@ -32,16 +32,17 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, text, update
 from sqlmodel import col, select
 
-from crmcli.clock import parse_when
+from crmcli.clock import in_utc, parse_when
 from crmcli.errors import BadInput, CrmError, NotFound, NotPermitted, PolicyRefusal
 from crmcli.files import OutputFile, open_input
+from crmcli.limits import MAX_NESTING, TooDeep, nesting_depth
 from crmcli.records import LEAD_FIELDS
 from crmcli.render import CsvWriter
 from crmcli.rules import dedupe, mapping, matching, messaging
@@ -322,8 +323,15 @@ class SourceFile:
                 reason = f"line is not JSON: {exc.msg} at character {exc.pos + 1}"
                 yield Record(number, {}, {}, original, reason)
                 continue
+            except RecursionError:  # brackets past the parser's stack
+                yield Record(number, {}, {}, original, f"line is {TooDeep()}")
+                continue
             if not isinstance(data, dict):
                 yield Record(number, {}, {}, original, "line is not a JSON object")
+                continue
+            if "\\u" in line and not _encodable(data):  # JSON escapes can spell lone surrogates
+                reason = "line holds text that is not valid UTF-8 (an escaped lone surrogate)"
+                yield Record(number, {}, {}, original, reason)
                 continue
             values: dict[str, str] = {}
             extra: dict[str, Any] = {}
@@ -337,13 +345,23 @@ class SourceFile:
                 if isinstance(value, str) and len(value) > MAX_CELL:
                     error = f"{key}: {len(value):,} characters, over the {MAX_CELL:,} limit"
                 elif target is None:
-                    if value not in (None, ""):
+                    if isinstance(value, dict | list) and nesting_depth(value) >= MAX_NESTING:
+                        error = f"{key}: {TooDeep()}"  # kept in extra, one level deeper
+                    elif value not in (None, ""):
                         extra[key] = value
                 elif isinstance(value, dict | list):
                     error = f"{key}: a JSON {type(value).__name__} where text was expected"
                 elif value is not None:
                     values[target] = value if isinstance(value, str) else json.dumps(value)
             yield Record(number, values, extra, original, error)
+
+
+def _encodable(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class RejectsWriter:
@@ -365,10 +383,10 @@ class RejectsWriter:
         original: Any = record.original
         try:
             parsed = json.loads(original) if isinstance(original, str) else original
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         line = {"row": record.row, "reason": reason}
-        if isinstance(parsed, dict):
+        if isinstance(parsed, dict) and _encodable(parsed):
             line.update(parsed)
         else:
             line["line"] = original
@@ -762,7 +780,9 @@ class RowChecker:
         return values, campaign_name
 
     def check_all(self, rows: list[dict[str, str] | None]) -> list[Checked]:
-        """`check` of each row (None: a row the reader rejected), errors as messages."""
+        """`check` of each row (None: a row the reader rejected), errors as messages: an
+        import goes on past any bad row, whatever is wrong with it; the reason goes to the
+        rejects file and the summary."""
         checked: list[Checked] = []
         for cells in rows:
             if cells is None:
@@ -770,11 +790,12 @@ class RowChecker:
                 continue
             try:
                 values, campaign = self.check(cells)
+                prepared = self.preparer.prepare(values) if self.preparer else None
+                checked.append((values, campaign, matching.block_keys(values), prepared))
             except CrmError as exc:
                 checked.append(exc.message)
-                continue
-            prepared = self.preparer.prepare(values) if self.preparer else None
-            checked.append((values, campaign, matching.block_keys(values), prepared))
+            except Exception as exc:  # a value no rule foresaw: this row's problem only
+                checked.append(f"row could not be checked: {type(exc).__name__}: {exc}")
         return checked
 
     def _acquired(self, raw: str) -> datetime:
@@ -783,7 +804,7 @@ class RowChecker:
             tz = self.timezone
             fast = mapping.export_datetime(raw, tz=tz, day_first=self.day_first)
             when = (
-                fast.astimezone(UTC)
+                in_utc(fast, field=DATE_COLUMN, text=raw)
                 if fast is not None
                 else parse_when(raw, default_tz=tz, field=DATE_COLUMN, day_first=self.day_first)
             )
@@ -896,7 +917,9 @@ class Importer:
     def __init__(self, options: ImportOptions, source: SourceFile) -> None:
         self.options = options
         self.source = source
-        self.batch_id: int | None = None
+        self.batch_id: int | None = None  # None until a row is taken in (or resumed)
+        # rejected rows read before the batch exists, recorded with it once it does
+        self._held: list[_Outcome] = []
         self._checker: RowChecker | None = None
         self._campaigns: dict[str, int | str] = {}  # name -> id, or the reason it is refused
         self._campaign_names: dict[int, str] = {}
@@ -1023,6 +1046,12 @@ class Importer:
                 outcomes.append(_Outcome(record.row, "rejected", reason=exc.message))
                 continue
             valid.append((record, values, keys, prepared))
+        if self.batch_id is None and not valid:
+            # nothing taken in yet: no batch (a file no row of which is any good leaves none)
+            self._held += outcomes
+            return _chunk_counts(records, outcomes), outcomes
+        if self.batch_id is None:
+            self.batch_id = _new_batch(tx, self).id
         known = {c["id"]: c for c in _candidates(tx, [keys for _r, _v, keys, _p in valid])}
         before = {lead_id: dict(lead) for lead_id, lead in known.items()}
         queued_before = _queued(tx, list(known))
@@ -1095,12 +1124,9 @@ class Importer:
         self._write_new(tx, new, prepared_for)
         self._write_enriched(tx, enriched, before)
         self._write_reviews(tx, reviews)
-        self._write_rows(tx, outcomes)
-        counts = dict.fromkeys(COUNTS, 0)
-        counts["read"] = len(records)
-        for outcome in outcomes:
-            counts[outcome.outcome] += 1
-        return counts, outcomes
+        self._write_rows(tx, [*self._held, *outcomes])
+        self._held = []
+        return _chunk_counts(records, outcomes), outcomes
 
     def _write_new(
         self, tx: Tx, new: list[dict[str, Any]], prepared_for: dict[int, NewLead | None]
@@ -1317,6 +1343,14 @@ _OUTBOX_COLUMNS = (
     "attempts",
     "created_at",
 )
+
+
+def _chunk_counts(records: list[Record], outcomes: list[_Outcome]) -> dict[str, int]:
+    counts = dict.fromkeys(COUNTS, 0)
+    counts["read"] = len(records)
+    for outcome in outcomes:
+        counts[outcome.outcome] += 1
+    return counts
 
 
 def _insert(
@@ -1590,15 +1624,17 @@ def _import_all(
         if rejects:
             rejects.discard()
         raise
-    summary.batch = batch.id
     summary.unknown_columns = source.unknown_columns
-    if batch.status == "done":
-        summary.already_imported = True
-        if rejects:
-            rejects.discard()
-        return
-    importer.batch_id = batch.id
-    counts = {name: int(batch.counts.get(name, 0)) for name in COUNTS}
+    stored_counts: dict[str, Any] = dict(batch.counts) if batch is not None else {}
+    if batch is not None:
+        summary.batch = batch.id
+        if batch.status == "done":
+            summary.already_imported = True
+            if rejects:
+                rejects.discard()
+            return
+        importer.batch_id = batch.id  # resumed; a new file's batch starts with its first row
+    counts = {name: int(stored_counts.get(name, 0)) for name in COUNTS}
     summary.resumed_after_row = resume_after or None
     pool = CheckerPool(checker) if _parallel(source) else None
     batches = _Batches(tx_factory, options.batch_size)
@@ -1609,11 +1645,12 @@ def _import_all(
             added, outcomes = importer.process(tx, chunk, checked)
             for name in COUNTS:
                 counts[name] += added[name]
-            tx.session.connection().execute(
-                update(ImportBatch)
-                .where(col(ImportBatch.id) == batch.id)
-                .values(counts={**batch.counts, **counts})
-            )
+            if importer.batch_id is not None:
+                tx.session.connection().execute(
+                    update(ImportBatch)
+                    .where(col(ImportBatch.id) == importer.batch_id)
+                    .values(counts={**stored_counts, **counts})
+                )
             batches.wrote(len(chunk))
             by_row = {record.row: record for record in chunk}
             for outcome in outcomes:
@@ -1654,20 +1691,27 @@ def _import_all(
     if rejects:
         rejects.close()
     summary.unknown_columns = source.unknown_columns
+    for name in COUNTS:
+        setattr(summary, name, counts[name])
+    summary.batch = importer.batch_id
+    if importer.batch_id is None:  # no row was taken in: no batch and no audit event
+        if progress:
+            progress(source.size, source.size)
+        return
     with tx_factory() as tx:
         tx.session.connection().execute(
             update(ImportBatch)
-            .where(col(ImportBatch.id) == batch.id)
+            .where(col(ImportBatch.id) == importer.batch_id)
             .values(
                 status="done",
                 finished_at=tx.now,
                 counts={**counts, "unknown_columns": summary.unknown_columns},
             )
         )
-        tx.audit("import_batch", batch.id, "import", {k: [None, v] for k, v in counts.items()})
-        summary.late_entries = _late_entries(tx, batch.id)  # type: ignore[arg-type]
-    for name in COUNTS:
-        setattr(summary, name, counts[name])
+        tx.audit(
+            "import_batch", importer.batch_id, "import", {k: [None, v] for k, v in counts.items()}
+        )
+        summary.late_entries = _late_entries(tx, importer.batch_id)
     if progress:
         progress(source.size, source.size)
 
@@ -1808,19 +1852,23 @@ class CheckerPool:
         self._pool.terminate()
 
 
-def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch, int, dict[int, str]]:
-    """The batch of this file: a new one, the interrupted one to resume (with the last row it
-    committed and the rows it rejected), or the finished one."""
-    source = importer.source
-    batch = tx.session.exec(
+def _stored_batch(tx: Tx, importer: Importer) -> ImportBatch | None:
+    return tx.session.exec(
         select(ImportBatch)
         .where(
-            ImportBatch.file_sha256 == source.sha256,
+            ImportBatch.file_sha256 == importer.source.sha256,
             col(ImportBatch.status).in_(("running", "done")),
         )
         .order_by(col(ImportBatch.id).desc())
         .limit(1)
     ).first()
+
+
+def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch | None, int, dict[int, str]]:
+    """The batch of this file: the interrupted one to resume (with the last row it committed
+    and the rows it rejected), the finished one, or None for a new file (its batch is made
+    with its first row taken in: `_new_batch`)."""
+    batch = _stored_batch(tx, importer)
     fingerprint = importer.fingerprint()
     if batch is not None and batch.status == "done":
         return batch, 0, {}
@@ -1849,19 +1897,30 @@ def _open_batch(tx: Tx, importer: Importer) -> tuple[ImportBatch, int, dict[int,
             ).all()
         )
         return batch, last or 0, rejected
+    return None, 0, {}
+
+
+def _new_batch(tx: Tx, importer: Importer) -> ImportBatch:
+    source = importer.source
+    other = _stored_batch(tx, importer)
+    if other is not None:  # another run of this file made it since this one started
+        raise BadInput(
+            f"{source.path.name} is being imported by another run (batch {other.id}); "
+            "run this again when it is done to resume or confirm it"
+        )
     batch = ImportBatch(
         file_name=source.path.name,
         file_sha256=source.sha256,
         format=source.format,
         status="running",
         actor=tx.actor.name,
-        options=fingerprint | {"batch_size": importer.options.batch_size},
+        options=importer.fingerprint() | {"batch_size": importer.options.batch_size},
         counts={},
         started_at=tx.now,
     )
     tx.session.add(batch)
     tx.session.flush()
-    return batch, 0, {}
+    return batch
 
 
 # --- listing and undoing batches ----------------------------------------------------------------

@@ -16,7 +16,15 @@ from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import scope
-from crmcli.services.lookups import campaign_by_name, limited, load_lead, owned_by, user_by_name
+from crmcli.services.lookups import (
+    LIKE_ESCAPE,
+    campaign_by_name,
+    containing,
+    limited,
+    load_lead,
+    owned_by,
+    user_by_name,
+)
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, User
 
@@ -81,14 +89,14 @@ def list_leads(tx: Tx, where: LeadFilter) -> list[dict[str, Any]]:
     if where.campaign:
         query = query.where(Lead.campaign_id == campaign_by_name(tx, where.campaign).id)
     if where.search:
-        pattern = f"%{where.search.strip().lower()}%"
+        pattern = containing(where.search.strip().lower())
         full_name = func.lower(Lead.first_name + " " + Lead.last_name)
         query = query.where(
             or_(
-                full_name.like(pattern),
-                func.lower(func.coalesce(Lead.company, "")).like(pattern),
-                func.lower(func.coalesce(Lead.email, "")).like(pattern),
-                func.coalesce(Lead.phone, "").like(pattern),
+                full_name.like(pattern, escape=LIKE_ESCAPE),
+                func.lower(func.coalesce(Lead.company, "")).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(func.coalesce(Lead.email, "")).like(pattern, escape=LIKE_ESCAPE),
+                func.coalesce(Lead.phone, "").like(pattern, escape=LIKE_ESCAPE),
             )
         )
     return _rows(tx, limited(query, where.limit))

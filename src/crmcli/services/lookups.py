@@ -49,6 +49,16 @@ def owned_by(tx: Tx, column: Any, owner: str) -> Any:
     return col(column).is_(None) if found is None else column == found
 
 
+LIKE_ESCAPE = "\\"
+
+
+def containing(text: str) -> str:
+    """A LIKE pattern (with ESCAPE LIKE_ESCAPE) matching `text` anywhere: what the user typed
+    is text, so its % and _ match themselves rather than anything."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def limited(query: Any, limit: int | None) -> Any:
     if limit is None:
         return query

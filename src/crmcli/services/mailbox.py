@@ -111,7 +111,20 @@ def _read_eml(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
         yield path.name, None, exc.message.split(": ", 1)[1]
 
 
+class Unreadable(ValueError):
+    """A message the email package cannot take apart."""
+
+
 def parse(source: str, raw: bytes) -> Parsed:
+    """The message's addresses, subject, date, body and attachments; Unreadable when its
+    MIME parts nest past the parser's stack (the email package walks them by recursion)."""
+    try:
+        return _parse(source, raw)
+    except RecursionError:
+        raise Unreadable("its MIME parts nest too deeply to read") from None
+
+
+def _parse(source: str, raw: bytes) -> Parsed:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     senders = _addresses(message, "from")
@@ -230,7 +243,11 @@ def import_mail(tx: Tx, path: Path) -> ImportSummary:
         if raw is None:
             summary.unreadable.append({"source": source, "reason": reason})
             continue
-        parsed = parse(source, raw)
+        try:
+            parsed = parse(source, raw)
+        except Unreadable as exc:  # that message only: the others are still logged
+            summary.unreadable.append({"source": source, "reason": str(exc)})
+            continue
         if _logged_already(tx, parsed.message_id):
             summary.duplicates += 1
             continue
@@ -280,7 +297,12 @@ def log_eml(tx: Tx, lead_id: int, path: Path) -> tuple[dict[str, Any], bool]:
     """`crm log-email ID --eml FILE`: inbound when the lead sent it. Logging the same
     message twice changes nothing (False)."""
     lead = load_lead(tx, lead_id)
-    parsed = parse(path.name, read_bytes(path, option="--eml", limit=MESSAGE_LIMIT))
+    try:
+        parsed = parse(path.name, read_bytes(path, option="--eml", limit=MESSAGE_LIMIT))
+    except Unreadable as exc:
+        raise BadInput(
+            f"--eml: {path}: {exc}; give the message as the mail program saved it"
+        ) from None
     previous = tx.session.exec(
         select(LoggedEmail).where(
             LoggedEmail.message_id == parsed.message_id, LoggedEmail.lead_id == lead.id

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from crmcli.errors import NotFound, PolicyRefusal
+from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import messaging, reminders
 from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
@@ -316,11 +316,14 @@ def _queue_steps(
         for step in plan.steps:
             if (lead.id, name, step.key) in existing:
                 continue
-            try:
-                message = _queue(tx, lead, name, step)
-            except messaging.TemplateProblem as exc:
+            message = _queue(tx, lead, name, step)
+            if message.status == "failed":
                 actions.append(
-                    {"action": "skipped", "record": f"lead {lead.id}", "detail": f"{name}: {exc}"}
+                    {
+                        "action": "message failed",
+                        "record": f"lead {lead.id}",
+                        "detail": f"outbox {message.id}: {name}: {message.last_error}",
+                    }
                 )
                 continue
             actions.append(
@@ -342,19 +345,37 @@ def _queue(
     values: dict[str, dict[str, Any]] | None = None,
     meeting_id: int | None = None,
 ) -> OutboxMessage:
-    composed = messaging.compose(
-        tx.policy.data["templates"],
-        sequence,
-        step,
-        values or template_values(tx, lead),
-        tx.now,
-        tx.calendar,
-    )
+    """The step's message, rendered now; a template that fails for this lead (or breaks a
+    rendering limit) gives a `failed` message saying why, never sent until retried."""
+    values = values or template_values(tx, lead)
+    try:
+        composed = messaging.compose(
+            tx.policy.data["templates"], sequence, step, values, tx.now, tx.calendar
+        )
+    except messaging.TemplateProblem as exc:
+        template = tx.policy.data["templates"][step.template]
+        composed = messaging.Composed(
+            sequence=sequence,
+            step=step.key,
+            template=step.template,
+            channel=template.get("channel") or "email",
+            subject="",
+            body="",
+            scheduled_at=tx.calendar.next_open(max(step.due_at, tx.now)).astimezone(UTC),
+        )
+        to = lead.email or ""
+        return _store(tx, lead.id, composed, to, meeting_id, problem=str(exc))  # type: ignore[arg-type]
     return _store(tx, lead.id, composed, lead.email, meeting_id)  # type: ignore[arg-type]
 
 
 def _store(
-    tx: Tx, lead_id: int, composed: messaging.Composed, to: str, meeting_id: int | None = None
+    tx: Tx,
+    lead_id: int,
+    composed: messaging.Composed,
+    to: str,
+    meeting_id: int | None = None,
+    *,
+    problem: str | None = None,
 ) -> OutboxMessage:
     message = OutboxMessage(
         lead_id=lead_id,
@@ -370,9 +391,23 @@ def _store(
         meeting_id=meeting_id,
     )
     tx.session.add(message)
-    tx.session.flush()
-    tx.audit("outbox", message.id, "create", created_event(lead_id, composed, meeting_id))
+    tx.session.flush()  # its id, for the reason below
+    changes = created_event(lead_id, composed, meeting_id)
+    if problem:
+        message.status = "failed"
+        message.last_error = _failure(message, lead_id, problem)
+        tx.session.flush()
+        changes["status"] = [None, "failed"]
+        changes["reason"] = [None, message.last_error]
+    tx.audit("outbox", message.id, "create", changes)
     return message
+
+
+def _failure(message: OutboxMessage, lead_id: int, problem: str) -> str:
+    return (
+        f"template {message.template!r} failed for lead {lead_id}: {problem}; fix it in the "
+        f"policy, then: crm outbox retry {message.id}"
+    )
 
 
 def created_event(
@@ -388,6 +423,33 @@ def created_event(
     if meeting_id is not None:
         changes["meeting_id"] = [None, meeting_id]
     return changes
+
+
+def _render_into(tx: Tx, message: OutboxMessage, lead: Lead) -> str | None:
+    """Render the message's template for `lead` (and its meeting) into it; why it failed,
+    or None."""
+    template = tx.policy.data["templates"].get(message.template)
+    if template is None:
+        return f"template {message.template!r} is no longer in the policy"
+    values = template_values(tx, lead)
+    if message.meeting_id is not None:
+        meeting = tx.session.get(Activity, message.meeting_id)
+        if meeting is None:
+            return "the meeting is gone"
+        values["meeting"] = meeting_values(tx, meeting)
+    try:
+        subject = messaging.render(template.get("subject", ""), values).strip()
+        body = messaging.render(template["body"], values)
+    except messaging.TemplateProblem as exc:
+        return _failure(message, lead.id, str(exc))  # type: ignore[arg-type]
+    message.subject, message.body = subject, body
+    return None
+
+
+def _unrendered(message: OutboxMessage) -> bool:
+    """Never rendered: its template failed when it was queued (then it may have been
+    cancelled too); a retry renders it first, never sends it empty."""
+    return message.attempts == 0 and not message.body and not message.subject
 
 
 def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
@@ -500,11 +562,7 @@ def book_meeting(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
     queued = []
 
     def to_the_lead(step: messaging.Step, what: str) -> None:
-        try:
-            message = _queue(tx, lead, MEETING, step, values, meeting.id)
-        except messaging.TemplateProblem as exc:
-            queued.append({"outbox": None, "scheduled_at": None, "detail": f"{what}: {exc}"})
-            return
+        message = _queue(tx, lead, MEETING, step, values, meeting.id)
         queued.append(_booked(message, f"{what} to {message.to_address}"))
 
     if to_lead and settings["confirmation"]:
@@ -523,6 +581,12 @@ def book_meeting(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
 
 
 def _booked(message: OutboxMessage, what: str) -> dict[str, Any]:
+    if message.status == "failed":
+        return {
+            "outbox": message.id,
+            "scheduled_at": None,
+            "detail": f"{what}: {message.last_error}",
+        }
     return {"outbox": message.id, "scheduled_at": message.scheduled_at, "detail": what}
 
 
@@ -576,10 +640,7 @@ def meeting_cancelled(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, A
         return []
     values = {**template_values(tx, lead), "meeting": meeting_values(tx, meeting)}
     step = messaging.Step(f"{_booking(meeting)}/cancel", template, tx.now)
-    try:
-        message = _queue(tx, lead, MEETING, step, values, meeting.id)
-    except messaging.TemplateProblem as exc:
-        return [{"outbox": None, "scheduled_at": None, "detail": f"cancellation notice: {exc}"}]
+    message = _queue(tx, lead, MEETING, step, values, meeting.id)
     return [_booked(message, f"cancellation notice to {message.to_address}")]
 
 
@@ -634,6 +695,10 @@ def retry(tx: Tx, message_id: int) -> dict[str, Any]:
             f"outbox {message_id}: lead {message.lead_id} opted out or was forgotten; "
             "it gets no automated messages"
         )
+    if _unrendered(message):
+        problem = _render_into(tx, message, lead)
+        if problem:
+            raise BadInput(f"outbox {message_id}: {problem}")
     message.sending_started_at = None
     message.scheduled_at = min(message.scheduled_at, tx.now)
     _set_status(tx, message, "queued", f"retry by {tx.actor.name}")
@@ -758,6 +823,7 @@ def send(
         "failed": [],
         "would_send": batch if dry_run else [],
         "stopped": None,
+        "due": 0 if dry_run else len(batch),  # what this run should have delivered
     }
     if dry_run or not batch:
         return result, tz

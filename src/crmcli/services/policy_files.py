@@ -8,6 +8,7 @@ from pathlib import Path
 
 from crmcli.errors import BadInput
 from crmcli.files import POLICY_LIMIT, read_text
+from crmcli.limits import TooDeep, loads_toml
 
 HEADER = "# template files inlined from {source} by crm (the originals are the source)\n"
 
@@ -17,8 +18,8 @@ def inline_template_files(text: str, base: Path, *, source: str) -> tuple[str, d
     came from which file; unchanged when no template names a file (or the TOML is broken:
     parsing reports that with its line)."""
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        raw = loads_toml(text)
+    except (tomllib.TOMLDecodeError, TooDeep):
         return text, {}
     templates = raw.get("templates")
     if not isinstance(templates, dict):

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from crmcli.clock import parse_date
 from crmcli.errors import BadInput, NotFound, NotPermitted, PolicyRefusal
 from crmcli.rules import quotes as rules
 from crmcli.rules.gates import check_move, is_outcome
@@ -217,10 +218,7 @@ def new_quote(
 def _valid_until(tx: Tx, text: str | None) -> date:
     if text is None:
         return today(tx) + timedelta(days=tx.policy.data["quotes"]["valid_days"])
-    try:
-        until = date.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"--valid-until: {text!r} is not a date; write YYYY-MM-DD") from None
+    until = parse_date(text, field="--valid-until")
     if until < today(tx):
         raise BadInput(f"--valid-until: {until.isoformat()} has passed; give today or a later date")
     return until

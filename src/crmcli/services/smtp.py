@@ -3,7 +3,6 @@ the password only from the environment or a private file, one connection per run
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 import stat
@@ -16,11 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from crmcli import environment
 from crmcli.errors import BadInput
 from crmcli.files import SECRET_LIMIT, read_text
 from crmcli.rules.policy import Policy
-
-TIMEOUT = 30  # seconds for connect and each SMTP command
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,7 @@ class SmtpSettings:
     user: str
     sender: str
     password: str | None = None
+    timeout: float = environment.DEFAULT_SMTP_TIMEOUT  # seconds: connect, and each command
 
     @property
     def address(self) -> str:
@@ -49,21 +48,16 @@ def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
 
     def setting(key: str) -> str:
         # a variable that is set wins even when empty: CRM_SMTP_USER= turns login off
-        value = os.environ.get(f"CRM_SMTP_{key.upper()}")
+        value = environment.smtp_override(key)
         return str(configured[key] if value is None else value).strip()
 
-    port_text = setting("port")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise BadInput(f"CRM_SMTP_PORT: {port_text!r} is not a port; give 1-65535")
-    security = setting("security").lower()
-    if security not in ("none", "starttls", "ssl"):
-        raise BadInput(f"CRM_SMTP_SECURITY: {security!r}; use none, starttls or ssl")
     settings = SmtpSettings(
         host=setting("host"),
-        port=int(port_text),
-        security=security,
+        port=environment.smtp_port(setting("port")),
+        security=environment.smtp_security(setting("security")),
         user=setting("user"),
         sender=setting("from"),
+        timeout=environment.smtp_timeout(),
     )
     if not require:
         return settings
@@ -83,9 +77,10 @@ def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
 
 
 def read_password() -> str | None:
-    if os.environ.get("CRM_SMTP_PASSWORD"):
-        return os.environ["CRM_SMTP_PASSWORD"]
-    name = os.environ.get("CRM_SMTP_PASSWORD_FILE")
+    password = environment.get("CRM_SMTP_PASSWORD")
+    if password:
+        return password
+    name = environment.get("CRM_SMTP_PASSWORD_FILE")
     if not name:
         return None
     path = Path(name)
@@ -144,10 +139,10 @@ class Connection:
         context = ssl.create_default_context()
         if s.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=TIMEOUT, context=context
+                s.host, s.port, timeout=s.timeout, context=context
             )
         else:
-            client = smtplib.SMTP(s.host, s.port, timeout=TIMEOUT)
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             if s.security == "starttls":
                 client.starttls(context=context)
         if s.user:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from crmcli.errors import BadInput, PolicyRefusal
+from crmcli.limits import MAX_COUNT
 from crmcli.rules.validation import normalise_territory
 from crmcli.services.lookups import campaign_by_name, user_by_name
 from crmcli.services.workspace import ROLES, Tx
@@ -73,8 +74,8 @@ def add_user(
         raise BadInput(f"name: user {name!r} exists already; change it with crm user set-role")
     if login is not None:
         login = _free_login(tx, login, user_id=None)
-    if capacity is not None and capacity < 0:
-        raise BadInput("--capacity: give 0 or more open leads")
+    if capacity is not None and not 0 <= capacity <= MAX_COUNT:
+        raise BadInput(f"--capacity: give 0 to {MAX_COUNT:,} open leads")
     user = User(
         name=name,
         role=check_role(role),

@@ -11,12 +11,13 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from crmcli import environment
 from crmcli.errors import BadInput, Conflict, NotPermitted, StorageError
 from crmcli.store.migrations import SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # a CLI user would rather wait for a long import batch than retry by hand
-BUSY_TIMEOUT_MS = int(os.environ.get("CRM_BUSY_TIMEOUT_MS", "60000"))
+BUSY_TIMEOUT_MS = environment.DEFAULT_BUSY_TIMEOUT_MS  # CRM_BUSY_TIMEOUT_MS overrides it
 
 
 def default_db_path() -> Path:
@@ -95,7 +96,7 @@ def _tune_sqlite(engine: Engine) -> None:
         # let SQLAlchemy's "begin" event issue BEGIN itself (see _on_begin)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {environment.busy_timeout_ms()}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
@@ -119,7 +120,7 @@ def _tune_postgresql(engine: Engine) -> None:
     def _on_begin(conn) -> None:  # noqa: ANN001
         if conn.get_execution_options().get("crm_write", False):
             # read committed: every statement after the lock sees every earlier commit
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {BUSY_TIMEOUT_MS}")
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {environment.busy_timeout_ms()}")
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
         else:
             # one snapshot for the whole read: a report never mixes before and after a write
@@ -203,7 +204,7 @@ def storage_errors() -> Iterator[None]:
             ) from None
         if state == "55P03":  # lock_not_available: lock_timeout passed
             raise StorageError(
-                f"database busy for more than {BUSY_TIMEOUT_MS // 1000}s; try again"
+                f"database busy for more than {_busy_seconds()}s; try again"
             ) from None
         if state is None and exc.orig is not None and _login_refused(reason):
             raise NotPermitted(
@@ -212,7 +213,7 @@ def storage_errors() -> Iterator[None]:
             ) from None
         if "locked" in reason or "busy" in reason:
             raise StorageError(
-                f"database busy for more than {BUSY_TIMEOUT_MS // 1000}s; try again"
+                f"database busy for more than {_busy_seconds()}s; try again"
             ) from None
         raise StorageError(f"database error: {' '.join(reason.split())}") from None
     except DatabaseError as exc:
@@ -228,6 +229,10 @@ def storage_errors() -> Iterator[None]:
                 "administrator must grant the login the team's role (see README: PostgreSQL)"
             ) from None
         raise StorageError(f"database unusable: {reason}") from None
+
+
+def _busy_seconds() -> int:
+    return environment.busy_timeout_ms() // 1000
 
 
 # serialization_failure, deadlock_detected: the transaction wrote nothing and may simply run again
