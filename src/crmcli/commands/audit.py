@@ -29,8 +29,10 @@ def audit_verify(
     ] = False,
     output: FormatOption = None,
 ) -> None:
-    """Recompute the hash chain, check anchored heads, and compare every lead with what its
-    audit events say; exit 1 on any sign of tampering.
+    """Prove the audit log complete: recompute the hash chain, compare it with its head
+    (kept outside it) and every anchored head, check every audited row against its seal
+    and every readable personal value against its keyed hash; exit 1 on any sign of
+    tampering, naming the record and the check that caught it.
 
     Example: crm audit verify --anchor anchors.jsonl
     """
@@ -45,7 +47,8 @@ def audit_verify(
         render.emit_record(result, fmt=fmt, tz=tz)
     elif result["ok"] and not check:
         render.note(
-            f"audit log intact: {result['events']} events, head {result['head'][:16]}…"
+            f"audit log intact: {result['events']} events, head {result['head'][:16]}…, "
+            f"{result['records_sealed']} records as sealed"
             + (f", {result['anchors']} anchors extended" if result["anchors"] else "")
         )
     if not result["ok"]:
@@ -63,8 +66,9 @@ def audit_anchor(
         ),
     ] = None,
 ) -> None:
-    """Print (or append to FILE) the chain's head hash, event count and time, for safekeeping
-    outside the database.
+    """Print (or append to FILE) the chain's head hash, event count (its sequence number)
+    and time, for safekeeping outside the database: from cron, into a file only the admin
+    can write, so a rewritten log and head are caught by `crm audit verify --anchor FILE`.
 
     Example: crm audit anchor --out /mnt/offsite/crm-anchors.jsonl
     """

@@ -45,7 +45,7 @@ from crmcli.records import LEAD_FIELDS
 from crmcli.rules import dedupe, mapping, matching
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
-from crmcli.services import audit, scope, stage_facts
+from crmcli.services import audit, scope, seals, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
 from crmcli.services.workspace import Tx, Workspace
@@ -523,6 +523,7 @@ def append_events(
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     jsonable, seal, text_of = audit.jsonable, audit._seal_pair, audit._text
+    hasher = audit.event_hasher(now, actor, command)
     for record_type, record_id, action, raw_changes in events:
         changes = raw_changes if json_ready else jsonable(raw_changes)
         sensitive = audit.PERSONAL.get(record_type, ()) if record_id is not None else ()
@@ -537,9 +538,7 @@ def append_events(
                 pair = isinstance(values, list) and len(values) == 2
                 old, new = values if pair else (None, values)
                 personal_rows.append((next_id, name, text_of(old), text_of(new)))
-        digest = audit.content_hash(
-            now, actor, command, record_type, record_id, action, changes, previous
-        )
+        digest = hasher(record_type, record_id, action, audit.canonical(changes), previous)
         rows.append(
             (
                 next_id,
@@ -576,30 +575,16 @@ def _chain_head(tx: Tx, count: int) -> tuple[str, int]:
     return previous, next_id
 
 
-# an event's `changes` is prepared as fragments `"name":value` of canonical JSON
-# (services.audit), one per field, joined by the writer
-_JSON = audit._CANONICAL.encode
-_KEY = json.encoder.encode_basestring
-
-
-def fragment(name: str, value: Any) -> tuple[str, str]:
-    """(name, `"name":value` in canonical JSON); a pair [None, text or number] without the
-    encoder's per-call cost (a new lead has some twenty)."""
-    if type(value) is list and len(value) == 2 and value[0] is None:
-        new = value[1]
-        kind = type(new)
-        if kind is str:
-            return name, f"{_KEY(name)}:[null,{_KEY(new)}]"
-        if kind is int:
-            return name, f"{_KEY(name)}:[null,{new}]"
-    return name, f"{_KEY(name)}:{_JSON(value)}"
+# an event's `changes` is prepared as fragments `"name":value` of canonical JSON, one per
+# field, joined by the writer (services.audit: canonical_field, canonical_fields)
+fragment = audit.canonical_field
 
 
 def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence[str]]]) -> None:
     """Append (lead id, action, changes as stored, changes in canonical JSON, personal fields'
     readable originals: name, text, name, text …) events to the audit chain: the events
     `append_events` writes, from changes already sealed and encoded; only the chain's hashes
-    are computed here (string joins and SHA-256, no JSON encoding)."""
+    are computed here (services.audit.event_hasher: no JSON encoding)."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -607,19 +592,11 @@ def _append_prepared(tx: Tx, events: Sequence[tuple[int, str, str, str, Sequence
     conn = tx.session.connection()
     previous, next_id = _chain_head(tx, len(events))
     now, actor, command = tx.now, tx.actor.name, tx.command
-    # services.audit.content_hash's canonical JSON, its keys in sorted order
-    start = '{"action":'
-    head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
-    middle = f',"command":{_KEY(command)},"prev_hash":'
-    sha256 = hashlib.sha256
+    hasher = audit.event_hasher(now, actor, command)
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     for record_id, action, stored, canonical, personal in events:
-        content = (
-            f"{start}{_KEY(action)}{head}{canonical}{middle}{_KEY(previous)}"
-            f',"record_id":{record_id},"record_type":"lead"}}'
-        )
-        digest = sha256(content.encode()).hexdigest()
+        digest = hasher("lead", record_id, action, canonical, previous)
         rows.append(
             (next_id, now, actor, command, "lead", record_id, action, stored, previous, digest)
         )
@@ -1104,7 +1081,7 @@ class Importer:
                 fragment("extra", [None, audit.jsonable(row["extra"])])[1] if row["extra"] else ""
             )
             pieces = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
-            canonical = "{" + ",".join(piece for piece in pieces if piece) + "}"
+            canonical = audit.canonical_fields(piece for piece in pieces if piece)
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
@@ -1115,6 +1092,9 @@ class Importer:
             ("lead_id", "to_stage", "at", "actor", "seconds_since_created"),
             stage_rows,
         )
+        lead_ids = [lead["id"] for lead in new]
+        seals.touch(tx.session, "lead", lead_ids)
+        seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
         # prepared in stored form (LeadPreparer.bind_obligation)
@@ -1153,6 +1133,7 @@ class Importer:
             }
             events.append(("lead", lead_id, "update", shown | {BATCH_KEY: [None, self.batch_id]}))
         conn.execute(statement, params)
+        seals.touch(tx.session, "lead", enriched)
         append_events(tx, events)
         for lead_id, changes in enriched.items():
             # an obligation's title names the lead; an opportunity's weekly update restarts
@@ -1189,6 +1170,8 @@ class Importer:
             for lead, name, old, proposed, row in reviews
         ]
         _insert(tx.session.connection(), ReviewItem, columns, rows)
+        if rows:
+            seals.touch_where(tx.session, "review_item", "lead_id", {row[0] for row in rows})
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
         columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
@@ -1486,6 +1469,7 @@ def _import_all(
                 .where(col(ImportBatch.id) == batch.id)
                 .values(counts={**batch.counts, **counts})
             )
+            seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
             batches.wrote(len(chunk))
             by_row = {record.row: record for record in chunk}
             for outcome in outcomes:
@@ -1534,6 +1518,7 @@ def _import_all(
                 counts={**counts, "unknown_columns": summary.unknown_columns},
             )
         )
+        seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
         tx.audit("import_batch", batch.id, "import", {k: [None, v] for k, v in counts.items()})
     for name in COUNTS:
         setattr(summary, name, counts[name])
@@ -1778,6 +1763,7 @@ def undo_batch(tx: Tx, batch_id: int) -> UndoResult:
             details=[f"  {line}" for line in blockers[:10]],
         )
     _revert(tx, batch_id, enriched)
+    seals.touch_where(tx.session, "review_item", "batch_id", [batch_id])
     withdrawn = conn.execute(
         delete(ReviewItem).where(
             col(ReviewItem.batch_id) == batch_id,
@@ -1940,6 +1926,9 @@ def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
                 | {UNDO_KEY: [None, batch_id]},
             )
         )
+    seals.touch(tx.session, "lead", lead_ids)
+    seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids)
+    seals.touch_where(tx.session, "review_item", "lead_id", lead_ids)
     for chunk in _chunks(lead_ids):
         conn.execute(
             delete(Obligation).where(

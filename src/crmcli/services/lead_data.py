@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from crmcli.errors import BadInput
 from crmcli.rules import dedupe, matching
 from crmcli.rules.mapping import spreadsheet_safe
-from crmcli.services import scope
+from crmcli.services import scope, seals
 from crmcli.services.leads import LEAD_FIELDS, LeadFilter, get_lead, list_leads
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead
@@ -190,6 +190,8 @@ def merge_leads(
                 )
                 moved[table.name] = len(keys)
                 moved_keys[table.name] = keys
+                if table.name in seals.BY_TABLE:
+                    seals.touch(tx.session, table.name, keys)
     # obligations: KEEP's own win where both have one; the rest move (e.g. OTHER's tasks)
     ours = {
         (o.rule, o.key)

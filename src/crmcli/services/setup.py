@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from crmcli.errors import NotPermitted
-from crmcli.services import activities, leads, pipeline, policies, stage_facts, users
+from crmcli.services import activities, leads, pipeline, policies, seals, stage_facts, users
 from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import Campaign, Lead, StageChange, User
@@ -144,6 +144,7 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
         .where(col(StageChange.lead_id) == lead.id, col(StageChange.from_stage).is_(None))
         .values(at=entered)
     )
+    seals.touch_where(tx.session, "stage_change", "lead_id", [lead.id])
     lead.assigned_at = entered if lead.owner_id else None
     lead.stage_entered_at = (
         entered + (tx.now - entered) / 2 if state["stage"] != lead.stage else entered

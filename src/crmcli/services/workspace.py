@@ -21,6 +21,7 @@ from crmcli.store.models import User
 
 if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
+    from crmcli.store.models import AuditEvent
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -52,10 +53,10 @@ class Tx:
 
     def audit(
         self, record_type: str, record_id: int | None, action: str, changes: dict[str, Any]
-    ) -> None:
+    ) -> AuditEvent:
         from crmcli.services import audit  # writes only: reads skip the audit tables
 
-        audit.append(
+        return audit.append(
             self.session,
             at=self.now,
             actor=self.actor.name,
@@ -103,12 +104,19 @@ class Workspace:
         """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds.
 
         `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
+        Before committing, the audited rows the transaction wrote are sealed (services.seals).
         """
         with self._session(write=True) as session:
             tx = self._tx(session, role, bootstrap=bootstrap)
             yield tx
             with storage_errors():
-                session.rollback() if dry_run else session.commit()
+                if dry_run:
+                    session.rollback()
+                    return
+                from crmcli.services import seals
+
+                seals.record(tx)
+                session.commit()
 
     @contextmanager
     def one_connection(self, *, cache_mb: int = 0) -> Iterator[None]:
@@ -130,6 +138,12 @@ class Workspace:
         shared = self.__dict__.get("_connection")
         bind = (shared if shared is not None else self.engine).execution_options(crm_write=write)
         with storage_errors(), Session(bind, expire_on_commit=False) as session:
+            if write:  # every audited row an ORM flush writes is sealed at commit
+                from sqlalchemy import event
+
+                from crmcli.services.seals import collect
+
+                event.listen(session, "after_flush", collect)
             try:
                 yield session
             except BaseException:
