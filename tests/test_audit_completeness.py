@@ -211,6 +211,28 @@ def test_a_forged_readable_personal_value(busy: Crm) -> None:
     verify_fails(busy, "personal values:", f"event {event}: email does not match its sealed value")
 
 
+def test_a_later_write_through_crm_does_not_seal_over_a_change_made_with_sql(busy: Crm) -> None:
+    busy.execute("UPDATE lead SET amount = 99999900 WHERE id = 1")
+    busy.ok("lead", "edit", "1", "--title", "CTO")  # crm writes the lead again
+    err = verify_fails(busy, "lead 1: amount changed outside crm")
+    assert "found when crm next wrote it" in err
+
+
+def test_an_id_given_again_after_a_delete_with_sql_is_caught(busy: Crm) -> None:
+    last = busy.rows("SELECT max(id) FROM stage_change")[0][0]
+    busy.execute("DELETE FROM stage_change WHERE id = ?", params=(last,))
+    busy.ok("advance", "1", "closed_lost", "--lost-reason", "budget")  # a new stage change
+    verify_fails(busy, f"stage_change {last}: deleted outside crm")
+
+
+def test_a_row_inserted_with_sql_and_then_written_by_crm_stays_unsealed(busy: Crm) -> None:
+    busy.execute(
+        "INSERT INTO campaign (name, created_at) VALUES ('Forged', '2026-03-01 10:00:00')"
+    )
+    busy.ok("lead", "edit", "1", "--campaign", "Forged")
+    verify_fails(busy, "campaign 2: no creating event (inserted outside crm)")
+
+
 def test_sealed_rows_cannot_be_rewritten_with_their_seal_rows(busy: Crm) -> None:
     # the seals are in the chain: editing the seal rows to match a changed row is caught
     busy.execute("UPDATE audit_seal SET seal = 'f' || substr(seal, 2) WHERE record_type = 'user'")
@@ -277,7 +299,8 @@ def test_a_realistic_workload_verifies(busy: Crm, tmp_path: Path) -> None:
 
 
 def test_history_and_the_log_show_seal_events_compactly(busy: Crm) -> None:
-    log = busy.ok("audit", "log", "--format", "json").json()
+    assert all(e["action"] != "seal" for e in busy.ok("audit", "log", "--format", "json").json())
+    log = busy.ok("audit", "log", "--seals", "--format", "json").json()
     seals = [e for e in log if e["action"] == "seal"]
     assert seals and all(e["record"] == "seal" for e in seals)
     assert set(seals[0]["changes"]) == {"records", "digest"}
@@ -398,7 +421,7 @@ def test_a_database_from_before_the_seals_is_baselined(busy: Crm) -> None:
     as_written_before_the_seals(busy.db)
     assert "audit_seal" not in busy.tables()
     result = verify_passes(busy)  # opening it upgrades it and seals every row once
-    baseline = busy.ok("audit", "log", "--format", "json").json()[-1]
+    baseline = busy.ok("audit", "log", "--seals", "--format", "json").json()[-1]
     assert baseline["action"] == "baseline" and baseline["record"] == "seal"
     assert baseline["command"].startswith("upgrade from 0014 to ")
     assert result["records_sealed"] >= 10

@@ -98,9 +98,15 @@ def audit_log(
     user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
     start: Annotated[str | None, typer.Option("--from", metavar="WHEN", help="From.")] = None,
     end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
+    seals: Annotated[
+        bool,
+        typer.Option(
+            "--seals", help="Also list seal events (the row seals each write recorded)."
+        ),
+    ] = False,
     output: FormatOption = None,
 ) -> None:
-    """List audit events, oldest first.
+    """List audit events, oldest first (without the seal events unless --seals).
 
     Example: crm audit log --user maria --from 2026-11-01
     """
@@ -114,6 +120,7 @@ def audit_log(
             user=user,
             start=parse_when(start, default_tz=tz, field="--from") if start else None,
             end=parse_when(end, default_tz=tz, field="--to") if end else None,
+            seals=seals,
         )
     _emit_events(ctx, rows, output, tz)
 

@@ -357,6 +357,8 @@ def _load(text: str | None) -> Any:
 
 # the record type of seal events: the seals of the rows one transaction wrote (services.seals)
 SEALS = "seal"
+# a seal event's list of rows its transaction found changed outside crm before writing them
+OUTSIDE = "outside"
 # how many findings of one kind verification lists before it only counts them
 SHOWN = 20
 
@@ -443,6 +445,11 @@ def verify_chain(session: Session) -> dict[str, Any]:
             entries.append(tuple(pending[1:]))
             pending = next(seal_rows, None)
         if event.record_type == SEALS:
+            for found in (event.changes.get(OUTSIDE) or [None, []])[1]:
+                if len(problems) < SHOWN:
+                    problems.append(
+                        f"seals: {found} (found when crm next wrote it, event {event.id})"
+                    )
             recorded = event.changes.get("digest", [None, None])[1]
             if seal_digest(entries) != recorded:  # type: ignore[arg-type]
                 broken(

@@ -257,9 +257,17 @@ def export_personal(tx: Tx, lead_id: int) -> dict[str, Any]:
 
 
 def audit_log(
-    tx: Tx, *, user: str | None, start: Any, end: Any, record: tuple[str, int] | None = None
+    tx: Tx,
+    *,
+    user: str | None,
+    start: Any,
+    end: Any,
+    record: tuple[str, int] | None = None,
+    seals: bool = False,
 ) -> list[dict[str, Any]]:
     query = select(AuditEvent).order_by(col(AuditEvent.id))
+    if not seals:
+        query = query.where(AuditEvent.record_type != audit.SEALS)
     if user:
         query = query.where(AuditEvent.actor == user)
     if start is not None:

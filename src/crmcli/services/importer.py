@@ -1093,8 +1093,8 @@ class Importer:
             stage_rows,
         )
         lead_ids = [lead["id"] for lead in new]
-        seals.touch(tx.session, "lead", lead_ids)
-        seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids)
+        seals.touch(tx.session, "lead", lead_ids, new=True)
+        seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids, new=True)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
         # prepared in stored form (LeadPreparer.bind_obligation)
@@ -1132,8 +1132,8 @@ class Importer:
                 for name, (old, new) in changes.items()
             }
             events.append(("lead", lead_id, "update", shown | {BATCH_KEY: [None, self.batch_id]}))
-        conn.execute(statement, params)
         seals.touch(tx.session, "lead", enriched)
+        conn.execute(statement, params)
         append_events(tx, events)
         for lead_id, changes in enriched.items():
             # an obligation's title names the lead; an opportunity's weekly update restarts
@@ -1171,7 +1171,8 @@ class Importer:
         ]
         _insert(tx.session.connection(), ReviewItem, columns, rows)
         if rows:
-            seals.touch_where(tx.session, "review_item", "lead_id", {row[0] for row in rows})
+            leads = {row[0] for row in rows}
+            seals.touch_where(tx.session, "review_item", "lead_id", leads, new=True)
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
         columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
@@ -1464,12 +1465,12 @@ def _import_all(
             added, outcomes = importer.process(tx, chunk, checked)
             for name in COUNTS:
                 counts[name] += added[name]
+            seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
             tx.session.connection().execute(
                 update(ImportBatch)
                 .where(col(ImportBatch.id) == batch.id)
                 .values(counts={**batch.counts, **counts})
             )
-            seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
             batches.wrote(len(chunk))
             by_row = {record.row: record for record in chunk}
             for outcome in outcomes:
@@ -1509,6 +1510,7 @@ def _import_all(
             rejects.close()
     summary.unknown_columns = source.unknown_columns
     with tx_factory() as tx:
+        seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
         tx.session.connection().execute(
             update(ImportBatch)
             .where(col(ImportBatch.id) == batch.id)
@@ -1518,7 +1520,6 @@ def _import_all(
                 counts={**counts, "unknown_columns": summary.unknown_columns},
             )
         )
-        seals.touch(tx.session, "import_batch", [batch.id])  # type: ignore[list-item]
         tx.audit("import_batch", batch.id, "import", {k: [None, v] for k, v in counts.items()})
     for name in COUNTS:
         setattr(summary, name, counts[name])

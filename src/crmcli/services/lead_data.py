@@ -185,13 +185,13 @@ def merge_leads(
                 )
             ]
             if keys:
+                if table.name in seals.BY_TABLE:  # before the move: checked, then sealed
+                    seals.touch(tx.session, table.name, keys)
                 conn.execute(
                     update(table).where(fk.parent == other_id).values({fk.parent: keep_id})
                 )
                 moved[table.name] = len(keys)
                 moved_keys[table.name] = keys
-                if table.name in seals.BY_TABLE:
-                    seals.touch(tx.session, table.name, keys)
     # obligations: KEEP's own win where both have one; the rest move (e.g. OTHER's tasks)
     ours = {
         (o.rule, o.key)

@@ -29,13 +29,15 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, func, select, tuple_
 from sqlmodel import Session
 
 from crmcli.records import LEAD_AUDITED
 from crmcli.services import audit
 
-TOUCHED = "crm_touched"  # session.info key: {table: {record id}} written since the last seal
+# session.info keys: {table: {id}} written since the last seal; {table: {id}} whose state
+# before this transaction was checked; what that check found changed outside crm
+TOUCHED, CHECKED, FOUND = "crm_touched", "crm_checked", "crm_found_outside"
 CHUNK = 500  # ids per IN (...) list
 UNKEYED = "hmac:?"  # a personal value whose key is gone: matches no seal crm wrote
 
@@ -243,52 +245,162 @@ def _key_of(row: Mapping[str, Any]) -> bytes | None:
 # --- writing --------------------------------------------------------------------------------
 
 
-def touch(session: Session, table: str, ids: Iterable[int]) -> None:
-    """Rows of an audited table that a Core statement wrote (inserted, changed or deleted):
-    the transaction's seal event seals them as they are at its commit."""
+def touch(session: Session, table: str, ids: Iterable[int], *, new: bool = False) -> None:
+    """Rows of an audited table that a Core statement writes, to be sealed as they are at
+    the commit. Call it before changing or deleting them (their state is checked against
+    their last seal first, `check_before`), and after inserting them (`new`)."""
+    ids = set(ids)
+    check_before(session, BY_TABLE[table], ids, new=new)
     session.info.setdefault(TOUCHED, {}).setdefault(table, set()).update(ids)
 
 
-def touch_where(session: Session, table: str, column: str, values: Iterable[Any]) -> None:
-    """The rows whose `column` is in `values`, as they are now: call it after inserting
-    them, and before deleting or moving them."""
+def touch_where(
+    session: Session, table: str, column: str, values: Iterable[Any], *, new: bool = False
+) -> None:
+    """`touch` of the rows whose `column` is in `values`, as they are now."""
     spec = BY_TABLE[table]
     model = spec.model_table
     wanted = sorted(set(values))
     conn = session.connection()
     for start in range(0, len(wanted), CHUNK):
         query = select(*spec.keys).where(model.c[column].in_(wanted[start : start + CHUNK]))
-        touch(session, table, (spec.record_id(row) for row in conn.execute(query).mappings()))
+        ids = [spec.record_id(row) for row in conn.execute(query).mappings()]
+        touch(session, table, ids, new=new)
+
+
+def _orm_rows(objects: Iterable[Any]) -> dict[str, set[int]]:
+    """{table: ids} of the audited ones among ORM objects."""
+    found: dict[str, set[int]] = {}
+    for obj in objects:
+        spec = BY_TABLE.get(getattr(type(obj), "__tablename__", ""))
+        if spec is None:
+            continue
+        values = {column.name: getattr(obj, column.key, None) for column in spec.keys}
+        if all(value is not None for value in values.values()):
+            found.setdefault(spec.table, set()).add(spec.record_id(values))
+    return found
+
+
+def check_changes(session: Session, _flush_context: Any = None, _instances: Any = None) -> None:
+    """Session hook (before each flush): the audited rows the ORM is about to change or
+    delete are checked against their last seal while they still hold their old state."""
+    dirty = [obj for obj in session.dirty if session.is_modified(obj)]
+    for table, ids in _orm_rows([*dirty, *session.deleted]).items():
+        check_before(session, BY_TABLE[table], ids, new=False)
 
 
 def collect(session: Session, _flush_context: Any = None) -> None:
     """Session hook (after each flush): the audited rows the ORM inserted, changed or
-    deleted. Installed on write sessions by `Workspace`."""
-    found = session.info.setdefault(TOUCHED, {})
-    dirty = session.dirty
-    for obj in (*session.new, *dirty, *session.deleted):
-        spec = BY_TABLE.get(getattr(type(obj), "__tablename__", ""))
-        if spec is None or (obj in dirty and not session.is_modified(obj)):
-            continue
-        values = {column.name: getattr(obj, column.key, None) for column in spec.keys}
-        if any(value is None for value in values.values()):
-            continue  # never written
-        found.setdefault(spec.table, set()).add(spec.record_id(values))
+    deleted, to seal at the commit. Installed with `check_changes` on write sessions by
+    `Workspace`."""
+    touched = session.info.setdefault(TOUCHED, {})
+    for table, ids in _orm_rows(session.new).items():
+        check_before(session, BY_TABLE[table], ids, new=True)
+        touched.setdefault(table, set()).update(ids)
+    dirty = [obj for obj in session.dirty if session.is_modified(obj)]
+    for table, ids in _orm_rows([*dirty, *session.deleted]).items():
+        touched.setdefault(table, set()).update(ids)
 
 
-def pending(session: Session) -> bool:
-    return any(session.info.get(TOUCHED, {}).values())
+def check_before(session: Session, spec: Audited, ids: Iterable[int], *, new: bool) -> None:
+    """Before a transaction first writes these rows, each must be as its last seal says: a
+    row changed, inserted or deleted outside crm must not be sealed over by crm's own next
+    write. What is found goes into the transaction's seal event ("outside"), for `audit
+    verify` to report for good. `new`: rows just inserted (their id must not be one whose
+    sealed row was deleted outside crm)."""
+    checked = session.info.setdefault(CHECKED, {}).setdefault(spec.table, set())
+    wanted = sorted(set(ids) - checked)
+    if not wanted:
+        return
+    checked.update(wanted)
+    latest = latest_seals(session, spec, wanted)
+    found: list[Finding] = []
+    if new:
+        found = [
+            Finding(spec, i, "deleted")
+            for i in wanted
+            if latest.get(i, _NEVER) not in (_NEVER, None)
+        ]
+    else:
+        rows = read_rows(session, spec, wanted)
+        for record_id in wanted:
+            row, sealed = rows.get(record_id), latest.get(record_id, _NEVER)
+            if row is None:
+                if sealed not in (_NEVER, None):
+                    found.append(Finding(spec, record_id, "deleted"))
+            elif sealed is _NEVER:
+                found.append(Finding(spec, record_id, "unsealed"))
+            elif sealed is None:
+                found.append(Finding(spec, record_id, "reinserted"))
+            elif _key_of(row) is None and spec.key is not None and _needs_key(spec, row):
+                continue  # its key was erased earlier in this transaction (forget): unknowable
+            elif row_seal(spec, row, _key_of(row)) != sealed:
+                with session.no_autoflush:  # (called from a flush)
+                    columns = changed_columns(session, spec, record_id, row)
+                found.append(Finding(spec, record_id, "changed", columns))
+    if found:
+        session.info.setdefault(FOUND, []).extend(str(finding) for finding in found)
+
+
+def latest_seals(session: Session, spec: Audited, ids: list[int]) -> dict[int, str | None]:
+    """Each of these records' latest seal (None: deleted), for those that have one."""
+    from crmcli.store.models import AuditSeal
+
+    table = AuditSeal.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
+    found: dict[int, str | None] = {}
+    for start in range(0, len(ids), CHUNK):
+        last = (
+            select(table.c.record_id, func.max(table.c.event_id).label("event_id"))
+            .where(
+                table.c.record_type == spec.table,
+                table.c.record_id.in_(ids[start : start + CHUNK]),
+            )
+            .group_by(table.c.record_id)
+            .subquery()
+        )
+        query = select(table.c.record_id, table.c.seal).join(
+            last,
+            and_(
+                table.c.record_type == spec.table,
+                table.c.record_id == last.c.record_id,
+                table.c.event_id == last.c.event_id,
+            ),
+        )
+        found.update((record_id, seal) for record_id, seal in conn.execute(query))
+    return found
+
+
+def read_rows(session: Session, spec: Audited, ids: list[int]) -> dict[int, Mapping[str, Any]]:
+    """These rows of the table as stored (with their personal key as `_key`), by id."""
+    conn = session.connection()
+    query = rows_query(spec)
+    keys = spec.keys
+    found: dict[int, Mapping[str, Any]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = [spec.ids_of(i) for i in ids[start : start + CHUNK]]
+        where = keys[0].in_([i for (i,) in chunk]) if len(keys) == 1 else tuple_(*keys).in_(chunk)
+        found.update(
+            (spec.record_id(row), row) for row in conn.execute(query.where(where)).mappings()
+        )
+    return found
 
 
 def record(tx: Any) -> None:
-    """Seal what this transaction wrote (before its commit): one seal event."""
+    """Seal what this transaction wrote (before its commit): one seal event, which also
+    holds what `check_before` found changed outside crm."""
     session = tx.session
     session.flush()
     touched = session.info.pop(TOUCHED, None)
+    outside = session.info.pop(FOUND, [])
+    session.info.pop(CHECKED, None)
     if not touched or not any(touched.values()):
         return
     entries = seal_rows(session, touched, at=tx.now)
-    event = tx.audit(audit.SEALS, None, "seal", audit.seal_changes(entries))
+    changes = audit.seal_changes(entries)
+    if outside:
+        changes[audit.OUTSIDE] = [None, outside]
+    event = tx.audit(audit.SEALS, None, "seal", changes)
     audit.store_seals(session, event.id, entries)
 
 
@@ -297,22 +409,12 @@ def seal_rows(
 ) -> list[tuple[str, int, str | None]]:
     """(table, id, seal or None if gone) of the touched rows as stored now; personal keys
     made where a row has personal values and its record no key yet."""
-    conn = session.connection()
     entries: list[tuple[str, int, str | None]] = []
     for spec in AUDITED:
         ids = sorted(set(touched.get(spec.table, ())))
         if not ids:
             continue
-        found: dict[int, Mapping[str, Any]] = {}
-        query = rows_query(spec)
-        keys = spec.keys
-        for start in range(0, len(ids), CHUNK):
-            chunk = [spec.ids_of(i) for i in ids[start : start + CHUNK]]
-            where = (
-                keys[0].in_([i for (i,) in chunk]) if len(keys) == 1 else tuple_(*keys).in_(chunk)
-            )
-            for row in conn.execute(query.where(where)).mappings():
-                found[spec.record_id(row)] = row
+        found = read_rows(session, spec, ids)
         if spec.key is not None:
             found = _with_keys(session, spec, found, at)
         for record_id in ids:

@@ -139,12 +139,12 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
     entered = min(acquired_at + timedelta(hours=1), tx.now)
     lead.created_at = lead.updated_at = entered
     # its entry into the first stage goes back with it: a history in time order
+    seals.touch_where(tx.session, "stage_change", "lead_id", [lead.id])
     tx.session.execute(
         update(StageChange)
         .where(col(StageChange.lead_id) == lead.id, col(StageChange.from_stage).is_(None))
         .values(at=entered)
     )
-    seals.touch_where(tx.session, "stage_change", "lead_id", [lead.id])
     lead.assigned_at = entered if lead.owner_id else None
     lead.stage_entered_at = (
         entered + (tx.now - entered) / 2 if state["stage"] != lead.stage else entered

@@ -141,8 +141,9 @@ class Workspace:
             if write:  # every audited row an ORM flush writes is sealed at commit
                 from sqlalchemy import event
 
-                from crmcli.services.seals import collect
+                from crmcli.services.seals import check_changes, collect
 
+                event.listen(session, "before_flush", check_changes)
                 event.listen(session, "after_flush", collect)
             try:
                 yield session
