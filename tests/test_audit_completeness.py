@@ -9,11 +9,13 @@ recomputes them and reports drift.
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import Crm
+from conftest import Crm, PgServer, new_crm
 
 BANT = ("--budget", "20", "--authority", "20", "--need", "20", "--timeline", "20")
 MONDAY = "2026-03-09T14:00:00Z"
@@ -39,22 +41,47 @@ def write_csv(path: Path, *lines: str) -> Path:
     return path
 
 
-@pytest.fixture
-def busy(team: Crm) -> Crm:
+def build_busy(crm: Crm) -> None:
     """Lead 1 (no owner, no campaign) qualified into account 1 and contact 1, with a logged
-    call (activity 1), a quote with one line (quote 1) and a case (case 1)."""
-    team.ok("campaign", "add", "Expo")
-    lead = team.add_lead()
-    team.ok("score", str(lead), *BANT)
-    team.ok("advance", str(lead), "qualification")
-    team.ok("log-call", str(lead), "--outcome", "connected", "--notes", "wants a demo")
-    quote = team.ok("quote", "new", str(lead), user="ed").out.strip()
-    team.ok(
-        "quote", "line", quote, "--product", "Router", "--qty", "2", "--price", "1250", user="ed"
-    )
-    team.ok("case", "open", "account:1", "--title", "Pump leaks", "--severity", "normal")
-    verify_passes(team)
-    return team
+    call (activity 1), a quote with one line (quote 1) and a case (case 1); users ed (2)
+    and vi (3), campaign Expo (1)."""
+    crm.ok("user", "add", "ed", "--role", "editor")
+    crm.ok("user", "add", "vi", "--role", "viewer")
+    crm.ok("campaign", "add", "Expo")
+    lead = crm.add_lead()
+    crm.ok("score", str(lead), *BANT)
+    crm.ok("advance", str(lead), "qualification")
+    crm.ok("log-call", str(lead), "--outcome", "connected", "--notes", "wants a demo")
+    quote = crm.ok("quote", "new", str(lead), user="ed").out.strip()
+    line = ("--product", "Router", "--qty", "2", "--price", "1250")
+    crm.ok("quote", "line", quote, *line, user="ed")
+    crm.ok("case", "open", "account:1", "--title", "Pump leaks", "--severity", "normal")
+    verify_passes(crm)
+
+
+@pytest.fixture(scope="module")
+def busy_file(tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer | None) -> Path | None:
+    """`build_busy` once per module on SQLite (each test gets a copy of the file)."""
+    if pg_server is not None:
+        return None
+    crm = Crm(tmp_path_factory.mktemp("busy") / "crm.db")
+    crm.ok("init")
+    build_busy(crm)
+    return crm.db
+
+
+@pytest.fixture
+def busy(tmp_path: Path, pg_server: PgServer | None, busy_file: Path | None) -> Iterator[Crm]:
+    if busy_file is not None:
+        db = tmp_path / "crm.db"
+        shutil.copyfile(busy_file, db)
+        db.chmod(0o600)
+        yield Crm(db)
+        return
+    for crm in new_crm(tmp_path / "crm.db", pg_server):
+        crm.ok("init")
+        build_busy(crm)
+        yield crm
 
 
 # --- the chain and its head ------------------------------------------------------------------
@@ -226,9 +253,7 @@ def test_an_id_given_again_after_a_delete_with_sql_is_caught(busy: Crm) -> None:
 
 
 def test_a_row_inserted_with_sql_and_then_written_by_crm_stays_unsealed(busy: Crm) -> None:
-    busy.execute(
-        "INSERT INTO campaign (name, created_at) VALUES ('Forged', '2026-03-01 10:00:00')"
-    )
+    busy.execute("INSERT INTO campaign (name, created_at) VALUES ('Forged', '2026-03-01 10:00:00')")
     busy.ok("lead", "edit", "1", "--campaign", "Forged")
     verify_fails(busy, "campaign 2: no creating event (inserted outside crm)")
 
@@ -310,8 +335,6 @@ def test_history_and_the_log_show_seal_events_compactly(busy: Crm) -> None:
 
 
 def test_lead_add_and_import_write_the_same_seal_and_event_format(crm: Crm, tmp_path: Path) -> None:
-    from conftest import new_crm
-
     fields = {
         "first": "Ada",
         "last": "Lovelace",
@@ -429,3 +452,40 @@ def test_a_database_from_before_the_seals_is_baselined(busy: Crm) -> None:
     verify_fails(busy, "quote_line 1: changed outside crm")
     busy.execute("DELETE FROM audit_event")
     verify_fails(busy, "the chain is shorter than its recorded head")
+
+
+def test_every_table_is_sealed_or_says_why_not() -> None:
+    from crmcli.services import seals
+    from crmcli.store.models import all_metadata
+
+    tables = set(all_metadata().tables)
+    assert tables - set(seals.BY_TABLE) - set(seals.UNSEALED) == set()
+    assert set(seals.BY_TABLE) & set(seals.UNSEALED) == set()
+    for spec in seals.AUDITED:
+        assert set(spec.caches) <= set(spec.model_table.c.keys()), spec.table
+        assert set(spec.personal) <= set(spec.columns), spec.table
+        if spec.key is not None:
+            assert spec.key[1] in spec.model_table.c, spec.table
+
+
+def test_a_seal_reads_values_alike_whatever_their_python_form() -> None:
+    from datetime import UTC, date, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from crmcli.services import seals
+
+    spec = seals.BY_TABLE["quote_line"]
+    row = {"id": 1, "quote_id": 2, "position": 1, "product": "Router", "sku": None,
+           "quantity": Decimal("2.000"), "unit_price": Decimal("12.5"),
+           "discount_pct": Decimal("0")}  # fmt: skip
+    same = {**row, "quantity": Decimal("2"), "unit_price": Decimal("12.50"),
+            "discount_pct": Decimal("0.00")}  # fmt: skip
+    assert seals.row_seal(spec, row, None) == seals.row_seal(spec, same, None)
+    assert seals.row_seal(spec, row, None) != seals.row_seal(
+        spec, {**row, "unit_price": Decimal("12.51")}, None
+    )
+    when = datetime(2026, 3, 6, 21, 30, tzinfo=UTC)
+    elsewhere = when.astimezone(timezone(timedelta(hours=-5)))
+    assert seals._plain(when) == seals._plain(elsewhere) == "2026-03-06T21:30:00+00:00"
+    assert seals._plain(date(2026, 3, 6)) == "2026-03-06"
+    assert seals._plain({"a": [Decimal("1.50"), True]}) == {"a": ["1.5", True]}
