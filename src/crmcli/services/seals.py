@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlmodel import Session
 
 from crmcli.records import LEAD_AUDITED
@@ -74,6 +74,10 @@ class Audited:
     @cached_property
     def keys(self) -> tuple[Any, ...]:
         return tuple(self.model_table.primary_key.columns)
+
+    @cached_property
+    def queries(self) -> tuple[Any, Any, Any]:
+        return _queries(self)
 
     def record_id(self, values: Mapping[str, Any]) -> int:
         """The id seals know a row by (two-column keys: first << 32 | second)."""
@@ -219,18 +223,44 @@ def row_seal(spec: Audited, row: Mapping[str, Any], key: bytes | None) -> str:
 
 def rows_query(spec: Audited) -> Any:
     """The table's sealed columns, and its personal key (as `_key`) where it has one."""
-    from crmcli.store.models import PersonalKey
+    return spec.queries[0]
+
+
+def _queries(spec: Audited) -> tuple[Any, Any, Any]:
+    """(rows, rows by id, latest seals by id) statements of a table, made once (a command
+    seals a few rows: building them costs more than running them)."""
+    from crmcli.store.models import AuditSeal, PersonalKey
 
     table = spec.model_table
     columns = [table.c[name] for name in spec.columns]
-    if spec.key is None:
-        return select(*columns)
-    kind, column = spec.key
-    keys = PersonalKey.__table__  # type: ignore[attr-defined]
-    joined = table.outerjoin(
-        keys, and_(keys.c.record_type == kind, keys.c.record_id == table.c[column])
+    rows = select(*columns)
+    if spec.key is not None:
+        kind, column = spec.key
+        keys = PersonalKey.__table__  # type: ignore[attr-defined]
+        joined = table.outerjoin(
+            keys, and_(keys.c.record_type == kind, keys.c.record_id == table.c[column])
+        )
+        rows = select(*columns, keys.c.key.label("_key")).select_from(joined)
+    wanted = bindparam("ids", expanding=True)
+    by_id = rows.where(
+        spec.keys[0].in_(wanted) if len(spec.keys) == 1 else tuple_(*spec.keys).in_(wanted)
     )
-    return select(*columns, keys.c.key.label("_key")).select_from(joined)
+    seals = AuditSeal.__table__  # type: ignore[attr-defined]
+    last = (
+        select(seals.c.record_id, func.max(seals.c.event_id).label("event_id"))
+        .where(seals.c.record_type == spec.table, seals.c.record_id.in_(wanted))
+        .group_by(seals.c.record_id)
+        .subquery()
+    )
+    latest = select(seals.c.record_id, seals.c.seal).join(
+        last,
+        and_(
+            seals.c.record_type == spec.table,
+            seals.c.record_id == last.c.record_id,
+            seals.c.event_id == last.c.event_id,
+        ),
+    )
+    return rows, by_id, latest
 
 
 def _needs_key(spec: Audited, row: Mapping[str, Any]) -> bool:
@@ -344,45 +374,23 @@ def check_before(session: Session, spec: Audited, ids: Iterable[int], *, new: bo
 
 def latest_seals(session: Session, spec: Audited, ids: list[int]) -> dict[int, str | None]:
     """Each of these records' latest seal (None: deleted), for those that have one."""
-    from crmcli.store.models import AuditSeal
-
-    table = AuditSeal.__table__  # type: ignore[attr-defined]
     conn = session.connection()
     found: dict[int, str | None] = {}
     for start in range(0, len(ids), CHUNK):
-        last = (
-            select(table.c.record_id, func.max(table.c.event_id).label("event_id"))
-            .where(
-                table.c.record_type == spec.table,
-                table.c.record_id.in_(ids[start : start + CHUNK]),
-            )
-            .group_by(table.c.record_id)
-            .subquery()
-        )
-        query = select(table.c.record_id, table.c.seal).join(
-            last,
-            and_(
-                table.c.record_type == spec.table,
-                table.c.record_id == last.c.record_id,
-                table.c.event_id == last.c.event_id,
-            ),
-        )
-        found.update((record_id, seal) for record_id, seal in conn.execute(query))
+        rows = conn.execute(spec.queries[2], {"ids": ids[start : start + CHUNK]})
+        found.update((record_id, seal) for record_id, seal in rows)
     return found
 
 
 def read_rows(session: Session, spec: Audited, ids: list[int]) -> dict[int, Mapping[str, Any]]:
     """These rows of the table as stored (with their personal key as `_key`), by id."""
     conn = session.connection()
-    query = rows_query(spec)
-    keys = spec.keys
     found: dict[int, Mapping[str, Any]] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = [spec.ids_of(i) for i in ids[start : start + CHUNK]]
-        where = keys[0].in_([i for (i,) in chunk]) if len(keys) == 1 else tuple_(*keys).in_(chunk)
-        found.update(
-            (spec.record_id(row), row) for row in conn.execute(query.where(where)).mappings()
-        )
+        wanted = [i for (i,) in chunk] if len(spec.keys) == 1 else chunk
+        rows = conn.execute(spec.queries[1], {"ids": wanted}).mappings()
+        found.update((spec.record_id(row), row) for row in rows)
     return found
 
 
