@@ -740,8 +740,16 @@ class RowChecker:
 #  its create event's fields as stored: `"name":value` joined, sealed (services.audit),
 #  the same in canonical order, in 4 parts around the names the writer adds (_ADDED),
 #  its personal fields' readable originals: (name, JSON text, name, JSON text, …),
-#  its obligations' rows, their record id 0)
-NewLead = tuple[str, str, tuple[str, str, str, str], tuple[str, ...], tuple[tuple[Any, ...], ...]]
+#  its obligations' rows, their record id 0,
+#  its personal fields' keyed hashes: {name: hash}, which its row's seal holds too)
+NewLead = tuple[
+    str,
+    str,
+    tuple[str, str, str, str],
+    tuple[str, ...],
+    tuple[tuple[Any, ...], ...],
+    dict[str, str],
+]
 # the create event's fields the writer adds: they need the database or the batch
 _ADDED = ("campaign", "extra", BATCH_KEY)
 
@@ -785,6 +793,7 @@ class LeadPreparer:
         sensitive = audit.PERSONAL["lead"]
         fields: list[tuple[str, str]] = []
         personal: list[str] = []
+        sealed: dict[str, str] = {}
         for name in _SHOWN_FIELDS:
             value = row.get(name)
             if value is None:
@@ -793,7 +802,7 @@ class LeadPreparer:
                 value = value.isoformat()
             if name in sensitive:
                 personal += (name, audit._text(value))
-                value = audit.seal(secret, value)
+                value = sealed[name] = audit.seal(secret, value)  # type: ignore[assignment]
             fields.append(fragment(name, [None, value]))
         ordered = sorted(fields)
         parts = []
@@ -806,7 +815,7 @@ class LeadPreparer:
         if self.bind_obligation is not None:
             obligations = [self.bind_obligation(due) for due in obligations]
         stored = ",".join(text for _name, text in fields)
-        return key, stored, tuple(parts), tuple(personal), tuple(obligations)  # type: ignore[return-value]
+        return key, stored, tuple(parts), tuple(personal), tuple(obligations), sealed  # type: ignore[return-value]
 
 
 # a row checked: (values, campaign name, its blocking keys, what it writes if new), the reason
@@ -1051,6 +1060,8 @@ class Importer:
         key_rows = []
         obligation_rows: list[tuple[Any, ...]] = []
         stage_rows = []
+        row_seals: dict[int, str] = {}
+        lead_spec = seals.BY_TABLE["lead"]
         bits = stage_facts.stage_bits(conn, [preparer.policy.first_stage])
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
         for lead in new:
@@ -1058,9 +1069,8 @@ class Importer:
             prepared = prepared_for.get(lead_id)
             if prepared is None or lead_id in keys:
                 prepared = preparer.prepare(lead, keys.get(lead_id))
-            key, stored, (before_campaign, before_extra, before_batch, rest), personal, dues = (
-                prepared
-            )
+            key, stored, parts, personal, dues, sealed = prepared
+            before_campaign, before_extra, before_batch, rest = parts
             if lead_id not in keys:
                 key_rows.append(("lead", lead_id, key, now))
             row = preparer.row(lead)
@@ -1073,6 +1083,8 @@ class Importer:
                 stage_history_last=row["stage"],
             )
             rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
+            # its seal from the row as written, its personal values' hashes as prepared
+            row_seals[lead_id] = seals.row_seal(lead_spec, row, bytes.fromhex(key), sealed)
             age = stage_facts.seconds_between(now, row["created_at"])
             stage_rows.append((lead_id, row["stage"], now, actor, age))
             campaign = self.campaign_name(tx, row["campaign_id"])
@@ -1093,7 +1105,7 @@ class Importer:
             stage_rows,
         )
         lead_ids = [lead["id"] for lead in new]
-        seals.touch(tx.session, "lead", lead_ids, new=True)
+        seals.touch(tx.session, "lead", lead_ids, new=True, sealed=row_seals)
         seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids, new=True)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)

@@ -38,6 +38,7 @@ from crmcli.services import audit
 # session.info keys: {table: {id}} written since the last seal; {table: {id}} whose state
 # before this transaction was checked; what that check found changed outside crm
 TOUCHED, CHECKED, FOUND = "crm_touched", "crm_checked", "crm_found_outside"
+PRESEALED = "crm_presealed"  # {table: {id: seal}} of rows a bulk writer sealed as it inserted
 CHUNK = 500  # ids per IN (...) list
 UNKEYED = "hmac:?"  # a personal value whose key is gone: matches no seal crm wrote
 
@@ -183,6 +184,9 @@ UNSEALED = {
 # --- a row's seal -------------------------------------------------------------------------
 
 
+_SIMPLE = frozenset({str, int, bool, float})  # stored values a seal holds as they are
+
+
 def _plain(value: Any) -> Any:
     """A stored value as a seal holds it, the same whichever backend or writer stored it."""
     kind = type(value)
@@ -206,17 +210,29 @@ def _empty(value: Any) -> bool:
     return value in ("", audit.ERASED) or (isinstance(value, dict | list) and not value)
 
 
-def row_seal(spec: Audited, row: Mapping[str, Any], key: bytes | None) -> str:
-    """The seal of one stored row (`key`: its personal key, None if it has none)."""
+def row_seal(
+    spec: Audited,
+    row: Mapping[str, Any],
+    key: bytes | None,
+    hashed: Mapping[str, str] | None = None,
+) -> str:
+    """The seal of one stored row (`key`: its personal key, None if it has none; a column
+    missing from `row` is NULL). `hashed`: personal values' keyed hashes already made
+    (`audit.seal(key, value)`, as a bulk writer makes them for the row's audit event)."""
     personal = spec.personal
     content = {}
+    get = row.get
     for name in spec.columns:
-        value = row[name]
+        value = get(name)
         if value is None:
             continue
-        value = _plain(value)
+        if type(value) not in _SIMPLE:
+            value = _plain(value)
         if name in personal and not _empty(value):
-            value = audit.seal(key, value) if key is not None else UNKEYED
+            if hashed is not None and name in hashed:
+                value = hashed[name]
+            else:
+                value = audit.seal(key, value) if key is not None else UNKEYED
         content[name] = value
     return hashlib.sha256(audit.canonical(content).encode()).hexdigest()
 
@@ -275,13 +291,32 @@ def _key_of(row: Mapping[str, Any]) -> bytes | None:
 # --- writing --------------------------------------------------------------------------------
 
 
-def touch(session: Session, table: str, ids: Iterable[int], *, new: bool = False) -> None:
+def touch(
+    session: Session,
+    table: str,
+    ids: Iterable[int],
+    *,
+    new: bool = False,
+    sealed: Mapping[int, str] | None = None,
+) -> None:
     """Rows of an audited table that a Core statement writes, to be sealed as they are at
     the commit. Call it before changing or deleting them (their state is checked against
-    their last seal first, `check_before`), and after inserting them (`new`)."""
+    their last seal first, `check_before`), and after inserting them (`new`). `sealed`: the
+    seals of rows just inserted, computed by the writer from the values it inserted
+    (`row_seal`), so they need not be read back; any later write of them drops these."""
     ids = set(ids)
     check_before(session, BY_TABLE[table], ids, new=new)
     session.info.setdefault(TOUCHED, {}).setdefault(table, set()).update(ids)
+    _forget_presealed(session, table, ids)
+    if sealed:
+        session.info.setdefault(PRESEALED, {}).setdefault(table, {}).update(sealed)
+
+
+def _forget_presealed(session: Session, table: str, ids: Iterable[int]) -> None:
+    presealed = session.info.get(PRESEALED, {}).get(table)
+    if presealed:
+        for record_id in ids:
+            presealed.pop(record_id, None)
 
 
 def touch_where(
@@ -330,6 +365,7 @@ def collect(session: Session, _flush_context: Any = None) -> None:
     dirty = [obj for obj in session.dirty if session.is_modified(obj)]
     for table, ids in _orm_rows([*dirty, *session.deleted]).items():
         touched.setdefault(table, set()).update(ids)
+        _forget_presealed(session, table, ids)
 
 
 def check_before(session: Session, spec: Audited, ids: Iterable[int], *, new: bool) -> None:
@@ -401,10 +437,11 @@ def record(tx: Any) -> None:
     session.flush()
     touched = session.info.pop(TOUCHED, None)
     outside = session.info.pop(FOUND, [])
+    presealed = session.info.pop(PRESEALED, {})
     session.info.pop(CHECKED, None)
     if not touched or not any(touched.values()):
         return
-    entries = seal_rows(session, touched, at=tx.now)
+    entries = seal_rows(session, touched, at=tx.now, presealed=presealed)
     changes = audit.seal_changes(entries)
     if outside:
         changes[audit.OUTSIDE] = [None, outside]
@@ -413,13 +450,22 @@ def record(tx: Any) -> None:
 
 
 def seal_rows(
-    session: Session, touched: Mapping[str, Iterable[int]], *, at: datetime
+    session: Session,
+    touched: Mapping[str, Iterable[int]],
+    *,
+    at: datetime,
+    presealed: Mapping[str, Mapping[int, str]] | None = None,
 ) -> list[tuple[str, int, str | None]]:
-    """(table, id, seal or None if gone) of the touched rows as stored now; personal keys
-    made where a row has personal values and its record no key yet."""
+    """(table, id, seal or None if gone) of the touched rows as stored now (`presealed`:
+    those sealed as they were inserted); personal keys made where a row has personal
+    values and its record no key yet."""
     entries: list[tuple[str, int, str | None]] = []
     for spec in AUDITED:
         ids = sorted(set(touched.get(spec.table, ())))
+        known = (presealed or {}).get(spec.table, {})
+        if known:
+            entries += [(spec.table, i, known[i]) for i in ids if i in known]
+            ids = [i for i in ids if i not in known]
         if not ids:
             continue
         found = read_rows(session, spec, ids)
