@@ -10,7 +10,10 @@ event (`record`, called by `Workspace.writing` before it commits) holding the se
 such row as the transaction leaves it, None for a deleted one. ORM writes are collected by
 a session hook (`collect`, after each flush); Core-level bulk writes (the importer, a
 merge's moves, the example's back-dating) register what they touched with `touch` or
-`touch_where`. A database from before the seals is sealed once as it stands (`baseline`).
+`touch_where`. Before a transaction first writes a row, the row is checked against its last
+seal (`check_before`): a change made outside crm is not sealed over by crm's next write,
+it is recorded in that seal event and reported by every later verification. A database
+from before the seals is sealed once as it stands (`baseline`).
 
 Verifying (`verify`): each audited table is read in key order next to its records' seals in
 the same order, both streamed, so the cost is linear and memory constant: a row without a
@@ -49,8 +52,8 @@ class Audited:
 
     table: str
     label: str = ""  # how messages name its records (default: the table's name)
-    # columns left out of the seal: caches that crm re-derives (doctor, migrations), each
-    # with the reason
+    # columns left out of the seal: caches crm recomputes from other columns or tables,
+    # each with the reason
     caches: Mapping[str, str] = field(default_factory=dict)
     personal: tuple[str, ...] = ()  # sealed as keyed hashes (services.audit.seal)
     key: tuple[str, str] | None = None  # (record type, column of its id) of the personal key
