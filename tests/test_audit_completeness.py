@@ -293,6 +293,12 @@ def test_a_realistic_workload_verifies(busy: Crm, tmp_path: Path) -> None:
     second = write_csv(tmp_path / "second.csv", header, "Hedy,Lamarr,MGM,hedy@mgm.example,,expo")
     crm.ok("lead", "import", str(second))
     crm.ok("imports", "undo", "2")
+    for n, phone in enumerate(("+1 212 555 0199", "+1 212 555 0177")):  # two conflicts: review
+        conflict = write_csv(
+            tmp_path / f"conflict{n}.csv", header, f"Grace,Hopper,Navy,g@navy.example,{phone},web"
+        )
+        assert crm.ok("lead", "import", str(conflict), "--format", "json").json()["queued"] == 1
+    crm.ok("review", "reject", "1")
     twin = crm.ok(
         "lead",
         "add",

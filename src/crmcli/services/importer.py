@@ -1181,10 +1181,13 @@ class Importer:
             )
             for lead, name, old, proposed, row in reviews
         ]
-        _insert(tx.session.connection(), ReviewItem, columns, rows)
-        if rows:
-            leads = {row[0] for row in rows}
-            seals.touch_where(tx.session, "review_item", "lead_id", leads, new=True)
+        if not rows:
+            return
+        conn = tx.session.connection()
+        before = conn.execute(select(func.max(ReviewItem.id))).scalar() or 0
+        _insert(conn, ReviewItem, columns, rows)
+        added = conn.execute(select(ReviewItem.id).where(col(ReviewItem.id) > before)).scalars()
+        seals.touch(tx.session, "review_item", list(added), new=True)  # (not the older ones)
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
         columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
