@@ -100,9 +100,7 @@ def audit_log(
     end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
     seals: Annotated[
         bool,
-        typer.Option(
-            "--seals", help="Also list seal events (the row seals each write recorded)."
-        ),
+        typer.Option("--seals", help="Also list seal events (the row seals each write recorded)."),
     ] = False,
     output: FormatOption = None,
 ) -> None:
