@@ -134,7 +134,7 @@ class AuditSeal(Table, table=True):
 
 class AuditHead(Table, table=True):
     """The chain's head kept outside the event table: how many events it holds and the last
-    one's hash, advanced by a trigger on every insert into audit_event (migration 0016), so
+    one's hash, advanced by a trigger on every insert into audit_event (migration 0019), so
     no writer can forget it. A shortened or emptied chain no longer reaches it."""
 
     __tablename__ = "audit_head"

@@ -16,8 +16,8 @@ after the upgrade in the same transaction, by `services.seals.baseline` (a label
 "baseline" seal event): sealing needs the application's list of audited tables and
 columns at the newest schema, which this migration cannot know.
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-01 10:00:00.000000
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0014"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
