@@ -31,8 +31,10 @@ def audit_verify(
     ] = False,
     output: FormatOption = None,
 ) -> None:
-    """Recompute the hash chain, check anchored heads, and compare every lead with what its
-    audit events say; exit 1 on any sign of tampering.
+    """Prove the audit log complete: recompute the hash chain, compare it with its head
+    (kept outside it) and every anchored head, check every audited row against its seal
+    and every readable personal value against its keyed hash; exit 1 on any sign of
+    tampering, naming the record and the check that caught it.
 
     Example: crm audit verify --anchor anchors.jsonl
     """
@@ -47,7 +49,8 @@ def audit_verify(
         render.emit_record(result, fmt=fmt, tz=tz)
     elif result["ok"] and not check:
         render.note(
-            f"audit log intact: {result['events']} events, head {result['head'][:16]}…"
+            f"audit log intact: {result['events']} events, head {result['head'][:16]}…, "
+            f"{result['records_sealed']} records as sealed"
             + (f", {result['anchors']} anchors extended" if result["anchors"] else "")
         )
     if not result["ok"]:
@@ -65,8 +68,9 @@ def audit_anchor(
         ),
     ] = None,
 ) -> None:
-    """Print (or append to FILE) the chain's head hash, event count and time, for safekeeping
-    outside the database.
+    """Print (or append to FILE) the chain's head hash, event count (its sequence number)
+    and time, for safekeeping outside the database: from cron, into a file only the admin
+    can write, so a rewritten log and head are caught by `crm audit verify --anchor FILE`.
 
     Example: crm audit anchor --out /mnt/offsite/crm-anchors.jsonl
     """
@@ -95,9 +99,13 @@ def audit_log(
     user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
     start: Annotated[str | None, typer.Option("--from", metavar="WHEN", help="From.")] = None,
     end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
+    seals: Annotated[
+        bool,
+        typer.Option("--seals", help="Also list seal events (the row seals each write recorded)."),
+    ] = False,
     output: FormatOption = None,
 ) -> None:
-    """List audit events, oldest first.
+    """List audit events, oldest first (without the seal events unless --seals).
 
     Example: crm audit log --user maria --from 2026-11-01
     """
@@ -111,6 +119,7 @@ def audit_log(
             user=user,
             start=parse_when(start, default_tz=tz, field="--from") if start else None,
             end=parse_when(end, default_tz=tz, field="--to") if end else None,
+            seals=seals,
         )
     _emit_events(ctx, rows, output, tz)
 

@@ -88,8 +88,9 @@ def audit_sample(
 
 def doctor(ctx: typer.Context, output: FormatOption = None) -> None:
     """Check the database's health: owner-only permissions of the database file (0600) and
-    its directory (0700), the schema version, the stored policy and the audit chain. Exits 1
-    listing each problem on its own line. Read-only: viewers may run it.
+    its directory (0700), the schema version, the stored policy, the audit chain, and every
+    record's obligations recomputed against the stored ones (drift). Exits 1 listing each
+    problem on its own line. Read-only: viewers may run it.
 
     Example: crm doctor --format json
     """

@@ -12,9 +12,11 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -79,28 +81,83 @@ def content_hash(
     action: str,
     changes: dict[str, Any],
     prev_hash: str,
-    *,
-    login: str | None = None,
-    policy: str | None = None,
+    **optional: Any,
 ) -> str:
     """An event's hash from its fields (`event_hash` of a stored event; bulk writers that
-    hold no AuditEvent instances call it directly). `login` and `policy` count only when
-    set, so events from before they existed still verify."""
-    content = {
-        "at": at.isoformat(),
-        "actor": actor,
-        "command": command,
-        "record_type": record_type,
-        "record_id": record_id,
-        "action": action,
-        "changes": changes,
-        "prev_hash": prev_hash,
-    }
-    if login is not None:
-        content["login"] = login
-    if policy is not None:
-        content["policy"] = policy
-    return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
+    hold no AuditEvent instances call it, or `event_hasher`, directly). `optional` fields
+    enter the hashed content only when they are not None."""
+    hasher = event_hasher(at, actor, command, **optional)
+    return hasher(record_type, record_id, action, canonical(changes), prev_hash)
+
+
+def _content(fields: dict[str, str]) -> str:
+    """The one definition of an event's hashed content: the canonical JSON object (keys
+    sorted, no spaces, non-ASCII as is) of its fields, given here already encoded."""
+    return "{" + ",".join(f"{_STRING(k)}:{v}" for k, v in sorted(fields.items())) + "}"
+
+
+# the fields that differ between the events of one writer's command (the rest is fixed)
+_VARYING = ("record_type", "record_id", "action", "changes", "prev_hash")
+
+
+@lru_cache(maxsize=64)
+def _template(fixed: tuple[tuple[str, str], ...]) -> str:
+    """`_content` as a str.format template with the varying fields as {0}…{4}. (A NUL marks
+    their places: JSON text never holds one unescaped.)"""
+    marks = {name: f"\0{i}\0" for i, name in enumerate(_VARYING)}
+    text = _content({**dict(fixed), **marks}).replace("{", "{{").replace("}", "}}")
+    for i, mark in enumerate(marks.values()):
+        text = text.replace(mark, f"{{{i}}}")
+    return text
+
+
+def event_hasher(
+    at: datetime, actor: str, command: str, **optional: Any
+) -> Callable[[str, int | None, str, str, str], str]:
+    """hash(record_type, record_id, action, changes in canonical JSON, prev_hash) of events
+    written at `at` by `actor` with `command`: `content_hash` without encoding the fixed
+    fields again for each event (a bulk import hashes millions)."""
+    fixed = {"at": _STRING(at.isoformat()), "actor": _STRING(actor), "command": _STRING(command)}
+    fixed |= {name: canonical(value) for name, value in optional.items() if value is not None}
+    template = _template(tuple(sorted(fixed.items()))).format
+    sha256 = hashlib.sha256
+
+    def hasher(
+        record_type: str, record_id: int | None, action: str, changes: str, prev_hash: str
+    ) -> str:
+        content = template(
+            _STRING(record_type),
+            "null" if record_id is None else int(record_id),
+            _STRING(action),
+            changes,
+            _STRING(prev_hash),
+        )
+        return sha256(content.encode()).hexdigest()
+
+    return hasher
+
+
+def canonical(value: Any) -> str:
+    """A JSON value as an event's hashed content holds it (keys sorted, no spaces)."""
+    return _CANONICAL.encode(value)
+
+
+def canonical_field(name: str, value: Any) -> tuple[str, str]:
+    """(name, `"name":value` as `canonical` writes it inside an object); a pair [None, text
+    or number] without the encoder's per-call cost (a new lead has some twenty)."""
+    if type(value) is list and len(value) == 2 and value[0] is None:
+        new = value[1]
+        kind = type(new)
+        if kind is str:
+            return name, f"{_STRING(name)}:[null,{_STRING(new)}]"
+        if kind is int:
+            return name, f"{_STRING(name)}:[null,{new}]"
+    return name, f"{_STRING(name)}:{_CANONICAL.encode(value)}"
+
+
+def canonical_fields(fields: Iterable[str]) -> str:
+    """`canonical` of an object from its `canonical_field` texts, given in name order."""
+    return "{" + ",".join(fields) + "}"
 
 
 def append(
@@ -308,32 +365,203 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+# the record type of seal events: the seals of the rows one transaction wrote (services.seals)
+SEALS = "seal"
+# a seal event's list of rows its transaction found changed outside crm before writing them
+OUTSIDE = "outside"
+# how many findings of one kind verification lists before it only counts them
+SHOWN = 20
+
+
+def seal_changes(entries: list[tuple[str, int, str | None]]) -> dict[str, Any]:
+    """A seal event's changes: how many rows it seals and their digest (the rows themselves
+    are in `audit_seal`, see `store_seals`), so the chain covers every seal."""
+    return {"records": [None, len(entries)], "digest": [None, seal_digest(entries)]}
+
+
+def store_seals(
+    session: Session, event_id: int, entries: list[tuple[str, int, str | None]]
+) -> None:
+    """The (record type, id, seal or None for a deleted row) entries of seal event `event_id`."""
+    from crmcli.store.models import AuditSeal
+
+    session.connection().execute(
+        AuditSeal.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {"event_id": event_id, "record_type": kind, "record_id": number, "seal": value}
+            for kind, number, value in entries
+        ],
+    )
+
+
+def seal_digest(entries: Iterable[tuple[str, int, str | None]]) -> str:
+    """The digest a seal event records of its entries (in any order)."""
+    digest = hashlib.sha256()
+    for kind, number, value in sorted(entries, key=lambda entry: (entry[0], entry[1])):
+        digest.update(f"{kind}:{number}={value or '-'}\n".encode())
+    return digest.hexdigest()
+
+
+def read_head(session: Session) -> tuple[int, str] | None:
+    """(events, hash) the `audit_head` row records, kept by a trigger on every event insert
+    (None: the row is gone)."""
+    from crmcli.store.models import AuditHead
+
+    row = session.exec(select(AuditHead.events, AuditHead.hash).where(AuditHead.id == 1)).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
 def verify_chain(session: Session) -> dict[str, Any]:
-    """Recompute every event's hash and link; report the first broken event."""
+    """Recompute every event's hash and link and every seal event's digest, then compare
+    the chain with its head kept outside it. `reason` is the first problem; `problems` all
+    of them, each prefixed with the check that found it (chain:, head:)."""
+    from crmcli.store.models import AuditSeal
+
     previous = GENESIS
     count = 0
+    first_broken: int | None = None
+    problems: list[str] = []
+
+    def broken(event_id: int | None, reason: str) -> None:
+        nonlocal first_broken
+        if first_broken is None:
+            first_broken = event_id
+        if len(problems) < SHOWN:
+            problems.append(f"chain: {reason}")
+
+    seal_rows = _stream(
+        session,
+        select(
+            AuditSeal.event_id, AuditSeal.record_type, AuditSeal.record_id, AuditSeal.seal
+        ).order_by(col(AuditSeal.event_id), col(AuditSeal.record_type), col(AuditSeal.record_id)),
+    )
+    pending = next(seal_rows, None)
     query = select(AuditEvent).order_by(col(AuditEvent.id)).execution_options(yield_per=2000)
     for event in session.exec(query):
         count += 1
+        while pending is not None and pending[0] < event.id:  # type: ignore[operator]
+            broken(pending[0], f"seal rows of event {pending[0]} have no such seal event")
+            pending = _skip_event(seal_rows, pending)
         if event.prev_hash != previous:
-            return {
-                "ok": False,
-                "events": count,
-                "first_broken": event.id,
-                "head": previous,
-                "reason": f"event {event.id} does not follow event {count - 1}'s hash "
+            broken(
+                event.id,
+                f"event {event.id} does not follow event {count - 1}'s hash "
                 "(an event was removed, reordered or inserted)",
-            }
-        if event_hash(event) != event.hash:
-            return {
-                "ok": False,
-                "events": count,
-                "first_broken": event.id,
-                "head": previous,
-                "reason": f"event {event.id} was changed after it was written",
-            }
+            )
+        elif event_hash(event) != event.hash:
+            broken(event.id, f"event {event.id} was changed after it was written")
+        entries = []
+        while pending is not None and pending[0] == event.id:
+            entries.append(tuple(pending[1:]))
+            pending = next(seal_rows, None)
+        if event.record_type == SEALS:
+            for found in (event.changes.get(OUTSIDE) or [None, []])[1]:
+                if len(problems) < SHOWN:
+                    problems.append(
+                        f"seals: {found} (found when crm next wrote it, event {event.id})"
+                    )
+            recorded = event.changes.get("digest", [None, None])[1]
+            if seal_digest(entries) != recorded:  # type: ignore[arg-type]
+                broken(
+                    event.id,
+                    f"seal rows of event {event.id} were changed, added or removed "
+                    f"({len(entries)} rows present, {event.changes.get('records')} recorded)",
+                )
+        elif entries:
+            broken(event.id, f"seal rows of event {event.id} have no such seal event")
         previous = event.hash
-    return {"ok": True, "events": count, "first_broken": None, "head": previous, "reason": None}
+    while pending is not None:
+        broken(pending[0], f"seal rows of event {pending[0]} have no such seal event")
+        pending = _skip_event(seal_rows, pending)
+    head = read_head(session)
+    if head is None:
+        problems.append(
+            "head: the audit_head row is missing; the chain cannot be checked for completeness"
+        )
+    elif head[0] > count:
+        problems.append(
+            f"head: the chain is shorter than its recorded head ({head[0]} events recorded, "
+            f"{count} present): events were deleted"
+        )
+    elif head != (count, previous):
+        problems.append(
+            f"head: the chain does not end where its recorded head does ({head[0]} events, "
+            f"{head[1][:12]}…; the chain has {count}, {previous[:12]}…)"
+        )
+    return {
+        "ok": not problems,
+        "events": count,
+        "first_broken": first_broken,
+        "head": previous,
+        "reason": problems[0].split(": ", 1)[1] if problems else None,
+        "problems": problems,
+    }
+
+
+def _stream(session: Session, query: Any) -> Iterator[tuple[Any, ...]]:
+    result = session.connection().execution_options(yield_per=5000).execute(query)
+    return (tuple(row) for row in result)
+
+
+def _skip_event(rows: Iterator[tuple[Any, ...]], row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    event_id = row[0]
+    following = next(rows, None)
+    while following is not None and following[0] == event_id:
+        following = next(rows, None)
+    return following
+
+
+def verify_personal(session: Session) -> list[str]:
+    """Every readable personal value in `audit_personal` against the keyed hash its event
+    sealed (a forged value does not match); "personal values:" problems."""
+    from crmcli.store.models import AuditPersonal, PersonalKey
+
+    query = (
+        select(
+            AuditPersonal.event_id,
+            AuditPersonal.field,
+            AuditPersonal.old,
+            AuditPersonal.new,
+            AuditEvent.changes,
+            PersonalKey.key,
+        )
+        .join(AuditEvent, col(AuditEvent.id) == AuditPersonal.event_id, isouter=True)
+        .join(
+            PersonalKey,
+            (col(PersonalKey.record_type) == AuditEvent.record_type)
+            & (col(PersonalKey.record_id) == AuditEvent.record_id),
+            isouter=True,
+        )
+        .order_by(col(AuditPersonal.event_id), col(AuditPersonal.field))
+    )
+    problems: list[str] = []
+    found = 0
+    for event_id, field, old, new, changes, key in _stream(session, query):
+        sealed = (changes or {}).get(field) if changes is not None else None
+        if changes is None:
+            why = "has no event"
+        elif key is None:
+            why = "is readable though its record's key was erased"
+        elif not _is_sealed(sealed):
+            why = "is not a sealed value of its event"
+        else:
+            secret = bytes.fromhex(key)
+            pair = isinstance(sealed, list)
+            expected = sealed if pair else [None, sealed]
+            try:
+                values = [_load(old), _load(new)]
+            except ValueError:
+                values = [SEALED, SEALED]  # not JSON: written by hand
+            actual = [seal(secret, values[0]) if pair else None, seal(secret, values[1])]
+            if actual == expected:
+                continue
+            why = "does not match its sealed value (forged or changed after it was written)"
+        found += 1
+        if len(problems) < SHOWN:
+            problems.append(f"personal values: event {event_id}: {field} {why}")
+    if found > len(problems):
+        problems.append(f"personal values: … {found - len(problems)} more")
+    return problems
 
 
 # fields whose every change is audited: a difference between the row and the replayed
@@ -361,17 +589,41 @@ def drift(
     record_id: int,
     events: list[AuditEvent],
     current: dict[str, Any],
+    *,
+    fields: Iterable[str] | None = None,
+    absent: Iterable[str] = (),
 ) -> list[str]:
-    """Fields whose stored value differs from what the audit log says (edits outside crm)."""
+    """Fields whose stored value differs from what the audit log says (edits outside crm):
+    `fields` (default: the record type's TRACKED ones) that its events recorded, and the
+    `absent` ones its events never set, which must still be empty."""
     expected = replay(events)
+    for field in absent:
+        expected.setdefault(field, None)
     key = personal_key(session, record_type, record_id, create=False)
     found = []
-    for field in TRACKED.get(record_type, ()):
+    for field in TRACKED.get(record_type, ()) if fields is None else fields:
         if field not in expected or expected[field] == ERASED:
             continue
-        value = jsonable(current.get(field))
-        if field in PERSONAL.get(record_type, ()) and key is not None:
-            value = seal(key, value)
-        if value != expected[field]:
+        value = current.get(field)
+        if field in PERSONAL.get(record_type, ()) and _is_sealed(expected[field]):
+            if key is None:
+                continue
+            value = seal(key, jsonable(value))
+        if not _same(expected[field], value):
             found.append(field)
     return found
+
+
+def _same(recorded: Any, value: Any) -> bool:
+    """A recorded (JSON) value and a stored one, datetimes as instants, numbers by value."""
+    value_json = jsonable(value)
+    if recorded == value_json:
+        return True
+    try:
+        if isinstance(value, datetime) and isinstance(recorded, str):
+            return datetime.fromisoformat(recorded) == value
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            return recorded is not None and Decimal(str(recorded)) == Decimal(str(value))
+    except (ValueError, ArithmeticError):
+        return False
+    return False

@@ -195,7 +195,8 @@ OWNER_ONLY_FILE, OWNER_ONLY_DIR = 0o600, 0o700
 
 
 def doctor(app: AppContext) -> dict[str, Any]:
-    """Health of the database: file permissions, schema, stored policy, audit chain.
+    """Health of the database: file permissions, schema, stored policy, audit chain, and
+    the obligations (derived data) against what the records and the policy make of them.
 
     Changes nothing beyond what opening any database does (an older schema is migrated; a
     newer one is refused with StorageError, exit 6). Any known user, viewers too, may run it.
@@ -211,6 +212,7 @@ def doctor(app: AppContext) -> dict[str, Any]:
     checks = [*permission_checks(path), _schema_check(found_schema, current_schema, SCHEMA_HEAD)]
     with ws.reading() as tx:
         checks += [policy_check(tx), chain_check(tx), identity_check(tx)]
+        checks.append(obligations_check(tx, policy_ok=checks[-3]["status"] == "ok"))
     problems = [line for check in checks for line in check.pop("problems")]
     return {
         "database": str(path) if path else ws.url,
@@ -337,4 +339,26 @@ def chain_check(tx: Tx) -> dict[str, Any]:
         "problem",
         finding,
         [f"audit chain: {finding}; details: crm audit verify"],
+    )
+
+
+def obligations_check(tx: Tx, *, policy_ok: bool) -> dict[str, Any]:
+    """Every record's obligations recomputed (nothing written) against the stored ones:
+    obligations are derived from the records and the policy, so any difference is drift."""
+    from crmcli.services.obligations import drift
+
+    if not policy_ok:
+        return _check("obligations", "obligation", "skipped", "the stored policy is unreadable")
+    found = drift(tx)
+    if not found:
+        return _check("obligations", "obligation", "ok", "as the records and the policy make them")
+    count = f"{len(found)} obligation{'s' if len(found) != 1 else ''}"
+    fix = "re-installing the policy recomputes them: crm policy import FILE"
+    return _check(
+        "obligations",
+        "obligation",
+        "problem",
+        f"{count} differ from what the records owe; {fix}",
+        [f"obligations: {line}" for line in found[:50]]
+        + ([f"obligations: … and {len(found) - 50} more"] if len(found) > 50 else []),
     )

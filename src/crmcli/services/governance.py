@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +17,48 @@ from crmcli.store.models import AuditEvent, Lead
 
 
 def verify(tx: Tx, anchors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The chain, every anchored head, and every lead against its own history."""
+    """Everything the audit log vouches for, each problem prefixed with the check that
+    found it: the chain (hashes, links, seal digests), its head kept outside it, every
+    anchored head, every audited row against its latest seal, and every readable personal
+    value against the keyed hash its event sealed."""
+    from crmcli.services import seals
+
     chain = audit.verify_chain(tx.session)
-    problems: list[str] = []
-    if not chain["ok"]:
-        problems.append(chain["reason"])
+    problems: list[str] = list(chain["problems"])
     for anchor in anchors or []:
-        problems += _check_anchor(tx, anchor)
-    drifted = list(_lead_drift(tx))
-    problems += [
-        f"lead {lead_id}: {', '.join(fields)} changed outside crm (no audit event)"
-        for lead_id, fields in drifted
-    ]
+        problems += _check_anchor(tx, anchor, chain["events"])
+    sealed = seals.verify(tx.session)
+    problems += [f"seals: {finding}" for finding in sealed.findings]
+    if sealed.total > len(sealed.findings):
+        problems.append(f"seals: … and {sealed.total - len(sealed.findings)} more records")
+    problems += audit.verify_personal(tx.session)
+    found = {problem.split(":", 1)[0] for problem in problems}
     return {
         "ok": not problems,
         "events": chain["events"],
         "head": chain["head"],
         "first_broken": chain["first_broken"],
         "anchors": len(anchors or []),
-        "records_changed_outside": [lead_id for lead_id, _ in drifted],
+        "records_sealed": sealed.rows,
+        "records_changed_outside": [
+            finding.spec.describe(finding.record_id) for finding in sealed.findings
+        ],
+        "checks": {
+            check: "problem" if check in found else "ok"
+            for check in ("chain", "head", "anchor", "seals", "personal values")
+        },
         "problems": problems,
     }
 
 
-def _check_anchor(tx: Tx, anchor: dict[str, Any]) -> list[str]:
+def _check_anchor(tx: Tx, anchor: dict[str, Any], present: int) -> list[str]:
     count, head = anchor["events"], anchor["head"]
+    where = f"the head anchored at {anchor.get('at')} ({count} events, {head[:12]}…)"
+    if count > present:
+        return [
+            f"anchor: the chain is shorter than {where}: {present} events present; "
+            "events were deleted"
+        ]
     event = (
         tx.session.exec(
             select(AuditEvent).order_by(col(AuditEvent.id)).offset(count - 1).limit(1)
@@ -51,48 +67,13 @@ def _check_anchor(tx: Tx, anchor: dict[str, Any]) -> list[str]:
         else None
     )
     if count and (event is None or event.hash != head):
-        return [
-            f"the chain no longer extends the head anchored at {anchor.get('at')} "
-            f"({count} events, {head[:12]}…): the log was rewritten"
-        ]
+        return [f"anchor: the chain no longer extends {where}: the log was rewritten"]
     return []
 
 
-def _lead_drift(tx: Tx) -> Iterator[tuple[int, list[str]]]:
-    query = (
-        select(AuditEvent)
-        .where(AuditEvent.record_type == "lead")
-        .order_by(col(AuditEvent.record_id), col(AuditEvent.id))
-        .execution_options(yield_per=2000)
-    )
-    batch: list[AuditEvent] = []
-    for event in tx.session.exec(query):
-        if batch and event.record_id != batch[0].record_id:
-            yield from _compare(tx, batch)
-            batch = []
-        batch.append(event)
-    if batch:
-        yield from _compare(tx, batch)
-
-
-def _compare(tx: Tx, events: list[AuditEvent]) -> Iterator[tuple[int, list[str]]]:
-    lead_id = events[0].record_id
-    try:
-        current = get_lead(tx, lead_id)  # type: ignore[arg-type]
-    except NotFound:
-        # gone through crm (an import undone, a merge) is fine; gone any other way is not
-        gone_by_crm = events[-1].action == "delete" or (
-            events[-1].action == "merge" and "merged_into" in events[-1].changes
-        )
-        if not gone_by_crm:
-            yield lead_id, ["the whole record (deleted)"]  # type: ignore[misc]
-        return
-    fields = audit.drift(tx.session, "lead", lead_id, events, current)  # type: ignore[arg-type]
-    if fields:
-        yield lead_id, fields  # type: ignore[misc]
-
-
 def anchor(tx: Tx) -> dict[str, Any]:
+    """The head to keep outside the database: the chain's event count (the head's sequence
+    number, as `audit_head` records it) and last hash."""
     chain = audit.verify_chain(tx.session)
     return {
         "head": chain["head"],
@@ -300,9 +281,17 @@ def export_personal(tx: Tx, lead_id: int) -> dict[str, Any]:
 
 
 def audit_log(
-    tx: Tx, *, user: str | None, start: Any, end: Any, record: tuple[str, int] | None = None
+    tx: Tx,
+    *,
+    user: str | None,
+    start: Any,
+    end: Any,
+    record: tuple[str, int] | None = None,
+    seals: bool = False,
 ) -> list[dict[str, Any]]:
     query = select(AuditEvent).order_by(col(AuditEvent.id))
+    if not seals:
+        query = query.where(AuditEvent.record_type != audit.SEALS)
     if user:
         query = query.where(AuditEvent.actor == user)
     if start is not None:

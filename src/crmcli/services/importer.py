@@ -48,7 +48,7 @@ from crmcli.render import CsvWriter
 from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import check_complete, clean_text, normalise_lead
-from crmcli.services import audit, outbox, scope, stage_facts
+from crmcli.services import audit, outbox, scope, seals, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
 from crmcli.services.workspace import Tx, Workspace
@@ -545,6 +545,7 @@ def append_events(
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     jsonable, seal, text_of = audit.jsonable, audit._seal_pair, audit._text
+    hasher = audit.event_hasher(now, actor, command, login=login, policy=policy)
     for record_type, record_id, action, raw_changes in events:
         changes = raw_changes if json_ready else jsonable(raw_changes)
         sensitive = audit.PERSONAL.get(record_type, ()) if record_id is not None else ()
@@ -559,18 +560,7 @@ def append_events(
                 pair = isinstance(values, list) and len(values) == 2
                 old, new = values if pair else (None, values)
                 personal_rows.append((next_id, name, text_of(old), text_of(new)))
-        digest = audit.content_hash(
-            now,
-            actor,
-            command,
-            record_type,
-            record_id,
-            action,
-            changes,
-            previous,
-            login=login,
-            policy=policy,
-        )
+        digest = hasher(record_type, record_id, action, audit.canonical(changes), previous)
         rows.append(
             (
                 next_id,
@@ -609,23 +599,9 @@ def _chain_head(tx: Tx, count: int) -> tuple[str, int]:
     return previous, next_id
 
 
-# an event's `changes` is prepared as fragments `"name":value` of canonical JSON
-# (services.audit), one per field, joined by the writer
-_JSON = audit._CANONICAL.encode
-_KEY = json.encoder.encode_basestring
-
-
-def fragment(name: str, value: Any) -> tuple[str, str]:
-    """(name, `"name":value` in canonical JSON); a pair [None, text or number] without the
-    encoder's per-call cost (a new lead has some twenty)."""
-    if type(value) is list and len(value) == 2 and value[0] is None:
-        new = value[1]
-        kind = type(new)
-        if kind is str:
-            return name, f"{_KEY(name)}:[null,{_KEY(new)}]"
-        if kind is int:
-            return name, f"{_KEY(name)}:[null,{new}]"
-    return name, f"{_KEY(name)}:{_JSON(value)}"
+# an event's `changes` is prepared as fragments `"name":value` of canonical JSON, one per
+# field, joined by the writer (services.audit: canonical_field, canonical_fields)
+fragment = audit.canonical_field
 
 
 def _append_prepared(
@@ -636,7 +612,7 @@ def _append_prepared(
     """Append (record id, action, changes as stored, changes in canonical JSON, personal
     fields' readable originals: name, text, name, text …) events to the audit chain: the
     events `append_events` writes, from changes already sealed and encoded; only the chain's
-    hashes are computed here (string joins and SHA-256, no JSON encoding)."""
+    hashes are computed here (services.audit.event_hasher: no JSON encoding)."""
     if not events:
         return
     from crmcli.store.models import AuditPersonal
@@ -645,26 +621,11 @@ def _append_prepared(
     previous, next_id = _chain_head(tx, len(events))
     now, actor, command = tx.now, tx.actor.name, tx.command
     login, policy = tx.login, tx.policy_sha256
-    # services.audit.content_hash's canonical JSON, its keys in sorted order (login and
-    # policy only when set)
-    start = '{"action":'
-    head = f',"actor":{_KEY(actor)},"at":{_KEY(now.isoformat())},"changes":'
-    optional = "".join(
-        f',"{name}":{_KEY(value)}'
-        for name, value in (("login", login), ("policy", policy))
-        if value is not None
-    )
-    middle = f',"command":{_KEY(command)}{optional},"prev_hash":'
-    kind = _KEY(record_type)
-    sha256 = hashlib.sha256
+    hasher = audit.event_hasher(now, actor, command, login=login, policy=policy)
     rows: list[tuple[Any, ...]] = []
     personal_rows: list[tuple[Any, ...]] = []
     for record_id, action, stored, canonical, personal in events:
-        content = (
-            f"{start}{_KEY(action)}{head}{canonical}{middle}{_KEY(previous)}"
-            f',"record_id":{record_id},"record_type":{kind}}}'
-        )
-        digest = sha256(content.encode()).hexdigest()
+        digest = hasher(record_type, record_id, action, canonical, previous)
         rows.append(
             (
                 next_id,
@@ -825,6 +786,7 @@ class RowChecker:
 #  the same in canonical order, in 4 parts around the names the writer adds (_ADDED),
 #  its personal fields' readable originals: (name, JSON text, name, JSON text, …),
 #  its obligations' rows, their record id 0,
+#  its personal fields' keyed hashes: {name: hash}, which its row's seal holds too;
 #  its automated messages due on arrival, rendered: the welcome)
 NewLead = tuple[
     str,
@@ -832,6 +794,7 @@ NewLead = tuple[
     tuple[str, str, str, str],
     tuple[str, ...],
     tuple[tuple[Any, ...], ...],
+    dict[str, str],
     tuple[messaging.Composed, ...],
 ]
 # the create event's fields the writer adds: they need the database or the batch
@@ -879,6 +842,7 @@ class LeadPreparer:
         sensitive = audit.PERSONAL["lead"]
         fields: list[tuple[str, str]] = []
         personal: list[str] = []
+        sealed: dict[str, str] = {}
         for name in _SHOWN_FIELDS:
             value = row.get(name)
             if value is None:
@@ -887,7 +851,7 @@ class LeadPreparer:
                 value = value.isoformat()
             if name in sensitive:
                 personal += (name, audit._text(value))
-                value = audit.seal(secret, value)
+                value = sealed[name] = audit.seal(secret, value)  # type: ignore[assignment]
             fields.append(fragment(name, [None, value]))
         ordered = sorted(fields)
         parts = []
@@ -903,7 +867,7 @@ class LeadPreparer:
         messages = (
             tuple(self.arrival.messages(row, self.now, self.calendar)) if self.arrival else ()
         )
-        return key, stored, tuple(parts), tuple(personal), tuple(obligations), messages  # type: ignore[return-value]
+        return key, stored, tuple(parts), tuple(personal), tuple(obligations), sealed, messages  # type: ignore[return-value]
 
 
 # a row checked: (values, campaign name, its blocking keys, what it writes if new), the reason
@@ -1155,6 +1119,8 @@ class Importer:
         obligation_rows: list[tuple[Any, ...]] = []
         messages: list[tuple[int, str, messaging.Composed]] = []
         stage_rows = []
+        row_seals: dict[int, str] = {}
+        lead_spec = seals.BY_TABLE["lead"]
         bits = stage_facts.stage_bits(conn, [preparer.policy.first_stage])
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
         for lead in new:
@@ -1162,14 +1128,8 @@ class Importer:
             prepared = prepared_for.get(lead_id)
             if prepared is None or lead_id in keys:
                 prepared = preparer.prepare(lead, keys.get(lead_id))
-            (
-                key,
-                stored,
-                (before_campaign, before_extra, before_batch, rest),
-                personal,
-                dues,
-                welcome,
-            ) = prepared
+            key, stored, parts, personal, dues, sealed, welcome = prepared
+            before_campaign, before_extra, before_batch, rest = parts
             if lead_id not in keys:
                 key_rows.append(("lead", lead_id, key, now))
             row = preparer.row(lead)
@@ -1182,6 +1142,8 @@ class Importer:
                 stage_history_last=row["stage"],
             )
             rows.append(tuple(row[name] for name in _LEAD_COLUMNS))
+            # its seal from the row as written, its personal values' hashes as prepared
+            row_seals[lead_id] = seals.row_seal(lead_spec, row, bytes.fromhex(key), sealed)
             age = stage_facts.seconds_between(now, row["created_at"])
             stage_rows.append((lead_id, row["stage"], now, actor, age))
             campaign = self.campaign_name(tx, row["campaign_id"])
@@ -1190,7 +1152,7 @@ class Importer:
                 fragment("extra", [None, audit.jsonable(row["extra"])])[1] if row["extra"] else ""
             )
             pieces = (before_campaign, added, before_extra, extra, before_batch, batch_field, rest)
-            canonical = "{" + ",".join(piece for piece in pieces if piece) + "}"
+            canonical = audit.canonical_fields(piece for piece in pieces if piece)
             stored = "{" + ",".join(part for part in (stored, added, extra, batch_field) if part)
             events.append((lead_id, "create", stored + "}", canonical, personal))
             obligation_rows += [(o[0], o[1], lead_id, *o[3:]) for o in dues]
@@ -1202,6 +1164,9 @@ class Importer:
             ("lead_id", "to_stage", "at", "actor", "seconds_since_created"),
             stage_rows,
         )
+        lead_ids = [lead["id"] for lead in new]
+        seals.touch(tx.session, "lead", lead_ids, new=True, sealed=row_seals)
+        seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids, new=True)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
         # prepared in stored form (LeadPreparer.bind_obligation)
@@ -1240,6 +1205,7 @@ class Importer:
                 for name, (old, new) in changes.items()
             }
             events.append(("lead", lead_id, "update", shown | {BATCH_KEY: [None, self.batch_id]}))
+        seals.touch(tx.session, "lead", enriched)
         conn.execute(statement, params)
         append_events(tx, events)
         for lead_id, changes in enriched.items():
@@ -1276,7 +1242,13 @@ class Importer:
             )
             for lead, name, old, proposed, row in reviews
         ]
-        _insert(tx.session.connection(), ReviewItem, columns, rows)
+        if not rows:
+            return
+        conn = tx.session.connection()
+        before = conn.execute(select(func.max(ReviewItem.id))).scalar() or 0
+        _insert(conn, ReviewItem, columns, rows)
+        added = conn.execute(select(ReviewItem.id).where(col(ReviewItem.id) > before)).scalars()
+        seals.touch(tx.session, "review_item", list(added), new=True)  # (not the older ones)
 
     def _write_rows(self, tx: Tx, outcomes: list[_Outcome]) -> None:
         columns = ("batch_id", "row_number", "outcome", "lead_id", "reason", "changes")
@@ -1646,6 +1618,7 @@ def _import_all(
             for name in COUNTS:
                 counts[name] += added[name]
             if importer.batch_id is not None:
+                seals.touch(tx.session, "import_batch", [importer.batch_id])
                 tx.session.connection().execute(
                     update(ImportBatch)
                     .where(col(ImportBatch.id) == importer.batch_id)
@@ -1699,6 +1672,7 @@ def _import_all(
             progress(source.size, source.size)
         return
     with tx_factory() as tx:
+        seals.touch(tx.session, "import_batch", [importer.batch_id])
         tx.session.connection().execute(
             update(ImportBatch)
             .where(col(ImportBatch.id) == importer.batch_id)
@@ -1992,6 +1966,7 @@ def undo_batch(tx: Tx, batch_id: int) -> UndoResult:
             details=[f"  {line}" for line in blockers[:10]],
         )
     _revert(tx, batch_id, enriched)
+    seals.touch_where(tx.session, "review_item", "batch_id", [batch_id])
     withdrawn = conn.execute(
         delete(ReviewItem).where(
             col(ReviewItem.batch_id) == batch_id,
@@ -2164,6 +2139,9 @@ def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
                 | {UNDO_KEY: [None, batch_id]},
             )
         )
+    seals.touch(tx.session, "lead", lead_ids)
+    seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids)
+    seals.touch_where(tx.session, "review_item", "lead_id", lead_ids)
     for chunk in _chunks(lead_ids):
         unsent = conn.execute(
             select(OutboxMessage.id).where(col(OutboxMessage.lead_id).in_(chunk))

@@ -13,7 +13,7 @@ from crmcli.files import OutputFile
 from crmcli.render import CsvWriter, json_value
 from crmcli.rules import closing, dedupe, matching
 from crmcli.rules.obligations import ended_detail
-from crmcli.services import scope
+from crmcli.services import scope, seals
 from crmcli.services.leads import LEAD_FIELDS, LeadFilter, get_lead, list_leads
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead
@@ -182,6 +182,8 @@ def merge_leads(
                 )
             ]
             if keys:
+                if table.name in seals.BY_TABLE:  # before the move: checked, then sealed
+                    seals.touch(tx.session, table.name, keys)
                 conn.execute(
                     update(table).where(fk.parent == other_id).values({fk.parent: keep_id})
                 )

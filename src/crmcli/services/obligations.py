@@ -174,25 +174,33 @@ def _closed_at(tx: Tx, lead: Lead) -> datetime | None:
 def refresh_lead(tx: Tx, lead: Lead) -> list[Obligation]:
     """Recompute a lead's obligations, store the difference, and settle its tasks."""
     activities = lead_activities(tx, lead)
-    facts = weekly_update(tx, lead, lead_facts(tx, lead, activities))
-    closure = facts.closure(tx.policy)
+    facts = lead_facts(tx, lead, activities)
     due = rules.obligations("lead", facts, tx.policy, tx.calendar)
-    rows = sync(tx, "lead", lead.id, due, owner_id=lead.owner_id, closure=closure)  # type: ignore[arg-type]
     open_tasks = [a for a, _by in activities if a.type == "task" and a.status == "open"]
-    _settle_tasks(tx, open_tasks, due, closure)
-    return rows
+    # the tasks first: a task a touch just met is no longer the lead's next step, which the
+    # obligations stored below must already know (else a missing next step goes unseen)
+    settled = _settle_tasks(tx, open_tasks, due, facts.closure(tx.policy))
+    if settled:
+        facts = lead_facts(tx, lead, lead_activities(tx, lead))
+    updated = weekly_update(tx, lead, facts)
+    if settled or updated is not facts:
+        due = rules.obligations("lead", updated, tx.policy, tx.calendar)
+    closure = updated.closure(tx.policy)
+    return sync(tx, "lead", lead.id, due, owner_id=lead.owner_id, closure=closure)  # type: ignore[arg-type]
 
 
 def _settle_tasks(
     tx: Tx, tasks: list[Activity], due: list[rules.Due], closure: closing.Closure | None
-) -> None:
+) -> bool:
     """Tasks follow the obligations: a band task met by a touch is done; a closed lead's
-    tasks from before its closing are cancelled; a reminder whose obligation ended closes."""
+    tasks from before its closing are cancelled; a reminder whose obligation ended closes.
+    Returns whether any task changed."""
     met = {
         item.detail["task"]: item
         for item in due
         if item.rule == "task.due" and item.met_with is not None and item.met_at is not None
     }
+    changed = False
     for task in tasks:
         if task.id in met:
             _met_by_touch(tx, task, met[task.id])
@@ -204,7 +212,9 @@ def _settle_tasks(
             and task.created_at <= closure.at
         ):
             _cancel_task(tx, task, f"lead {closure.reason}")
+        changed = changed or task.status != "open"
     tx.session.flush()
+    return changed
 
 
 def _met_by_touch(tx: Tx, task: Activity, item: rules.Due) -> None:
@@ -297,6 +307,10 @@ def sync(
             )
         )
     }
+    checking: _Drift | None = tx.session.info.get(_Drift.KEY)
+    if checking is not None:  # `drift`: compare, write nothing
+        checking.compare(record_type, record_id, due, owner_id, stored)
+        return []
     current = []
     for item in due:
         row = stored.pop((item.rule, item.key), None)
@@ -310,18 +324,7 @@ def sync(
             started_at=item.started_at,
             due_at=item.due_at,
         )
-        values: dict[str, Any] = {
-            "owner_id": owner_id,
-            "title": item.title,
-            "started_at": item.started_at,
-            "due_at": item.due_at,
-            "detail": {**item.detail, "met_with": item.met_with}
-            if item.met_with is not None
-            else item.detail,
-            "status": item.status,
-            "met_at": item.met_at,
-            "met_by": item.met_by,
-        }
+        values = _stored_form(item, owner_id)
         for key, value in values.items():
             if getattr(row, key) != value:
                 setattr(row, key, value)
@@ -372,3 +375,85 @@ def refresh_all(tx: Tx) -> int:
         count += 1
     others = (refresh_every_account, refresh_every_contact, refresh_all_cases, refresh_all_quotes)
     return count + sum(refresh(tx) for refresh in others)
+
+
+def _stored_form(item: rules.Due, owner_id: int | None) -> dict[str, Any]:
+    """The columns an obligation row holds for `item`."""
+    return {
+        "owner_id": owner_id,
+        "title": item.title,
+        "started_at": item.started_at,
+        "due_at": item.due_at,
+        "detail": {**item.detail, "met_with": item.met_with}
+        if item.met_with is not None
+        else item.detail,
+        "status": item.status,
+        "met_at": item.met_at,
+        "met_by": item.met_by,
+    }
+
+
+class _Drift:
+    """What `sync` would change, collected instead of written (see `drift`)."""
+
+    KEY = "crm_obligation_drift"  # session.info: sync compares instead of writing
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.visited: set[tuple[str, int]] = set()
+
+    def compare(
+        self,
+        record_type: str,
+        record_id: int,
+        due: list[rules.Due],
+        owner_id: int | None,
+        stored: dict[tuple[str, str], Obligation],
+    ) -> None:
+        from crmcli.services.audit import jsonable
+
+        self.visited.add((record_type, record_id))
+        stored = dict(stored)
+        record = f"{record_type} {record_id}"
+        for item in due:
+            name = item.rule + (f" ({item.key})" if item.key else "")
+            row = stored.pop((item.rule, item.key), None)
+            if row is None:
+                self.problems.append(f"{record}: {name} missing")
+                continue
+            differs = [
+                column
+                for column, value in _stored_form(item, owner_id).items()
+                if column != "title"  # a label (`forget` erases the name in it), not a duty
+                and getattr(row, column) != value
+                and jsonable(getattr(row, column)) != jsonable(value)
+            ]
+            if differs:
+                self.problems.append(f"{record}: {name} differs ({', '.join(differs)})")
+        for (rule, key), row in stored.items():
+            if row.status in ("open", "paused"):
+                name = rule + (f" ({key})" if key else "")
+                self.problems.append(f"{record}: {name} is stored but not owed")
+
+
+def drift(tx: Tx) -> list[str]:
+    """Every record's obligations computed afresh (as `refresh_all` does, writing nothing)
+    against the stored ones: "RECORD: RULE missing", "… differs (columns)", "… is stored
+    but not owed" (open or paused, of a record that owes no such thing, or none at all)."""
+    checking = _Drift()
+    tx.session.info[_Drift.KEY] = checking
+    try:
+        with tx.session.no_autoflush:
+            refresh_all(tx)
+    finally:
+        del tx.session.info[_Drift.KEY]
+    open_rows = select(
+        Obligation.record_type, Obligation.record_id, Obligation.rule, Obligation.key
+    ).where(col(Obligation.status).in_(("open", "paused")))
+    for record_type, record_id, rule, key in tx.session.exec(
+        open_rows.order_by(col(Obligation.id))
+    ):
+        if (record_type, record_id) not in checking.visited:
+            name = rule + (f" ({key})" if key else "")
+            checking.problems.append(f"{record_type} {record_id}: {name} is stored but not owed")
+    return checking.problems

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from crmcli.errors import NotPermitted
-from crmcli.services import activities, leads, pipeline, policies, stage_facts, users
+from crmcli.services import activities, leads, pipeline, policies, seals, stage_facts, users
 from crmcli.services.obligations import refresh_lead
 from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import Campaign, Lead, StageChange, User
@@ -139,6 +139,7 @@ def _place(tx: Tx, lead: Lead, acquired_at: Any, state: dict, closing: dict) -> 
     entered = min(acquired_at + timedelta(hours=1), tx.now)
     lead.created_at = lead.updated_at = entered
     # its entry into the first stage goes back with it: a history in time order
+    seals.touch_where(tx.session, "stage_change", "lead_id", [lead.id])
     tx.session.execute(
         update(StageChange)
         .where(col(StageChange.lead_id) == lead.id, col(StageChange.from_stage).is_(None))

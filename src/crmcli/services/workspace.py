@@ -21,6 +21,7 @@ from crmcli.store.models import User
 
 if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
+    from crmcli.store.models import AuditEvent
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -63,10 +64,10 @@ class Tx:
 
     def audit(
         self, record_type: str, record_id: int | None, action: str, changes: dict[str, Any]
-    ) -> None:
+    ) -> AuditEvent:
         from crmcli.services import audit  # writes only: reads skip the audit tables
 
-        audit.append(
+        return audit.append(
             self.session,
             at=self.now,
             actor=self.actor.name,
@@ -229,6 +230,7 @@ class Workspace:
         """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds.
 
         `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
+        Before committing, the audited rows the transaction wrote are sealed (services.seals).
         """
         with self._session(write=True) as session:
             tx = self._tx(session, role, bootstrap=bootstrap, writes=not dry_run)
@@ -236,7 +238,13 @@ class Workspace:
                 tx.policy_sha256 = self._policy_override(session, tx.actor)
             yield tx
             with storage_errors():
-                session.rollback() if dry_run else session.commit()
+                if dry_run:
+                    session.rollback()
+                    return
+                from crmcli.services import seals
+
+                seals.record(tx)
+                session.commit()
 
     @contextmanager
     def one_connection(self, *, cache_mb: int = 0) -> Iterator[None]:
@@ -258,6 +266,13 @@ class Workspace:
         shared = self.__dict__.get("_connection")
         bind = (shared if shared is not None else self.engine).execution_options(crm_write=write)
         with storage_errors(), Session(bind, expire_on_commit=False) as session:
+            if write:  # every audited row an ORM flush writes is sealed at commit
+                from sqlalchemy import event
+
+                from crmcli.services.seals import check_changes, collect
+
+                event.listen(session, "before_flush", check_changes)
+                event.listen(session, "after_flush", collect)
             try:
                 yield session
             except BaseException:

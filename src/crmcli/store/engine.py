@@ -171,8 +171,35 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
         if conn.dialect.name == "postgresql":
             _as_database_owner(conn)
+        before = _revision(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        if before is not None and revision == "head":
+            _seal_unsealed(conn, before)
+
+
+def _revision(conn) -> str | None:  # noqa: ANN001
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _seal_unsealed(conn, before: str) -> None:  # noqa: ANN001
+    """A database from before the row seals (migration 0016) is sealed as it stands, in the
+    upgrade's transaction: every later write seals what it changes (services.seals)."""
+    if conn.execute(text("SELECT 1 FROM audit_seal LIMIT 1")).first() is not None:
+        return
+    import getpass
+
+    from crmcli import clock
+    from crmcli.services.seals import baseline
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    command = f"upgrade from {before} to {SCHEMA_HEAD}: baseline seals of the rows as found"
+    baseline(conn, at=clock.now(), actor=f"crmcli (login {login})", command=command)
 
 
 def _as_database_owner(conn) -> None:  # noqa: ANN001

@@ -34,7 +34,9 @@ _LAZY = {
     **dict.fromkeys(
         (
             "AuditEvent",
+            "AuditHead",
             "AuditPersonal",
+            "AuditSeal",
             "PersonalKey",
             "PolicyVersion",
             "ImportBatch",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer
 from sqlmodel import Field
 
 from crmcli.store.models.base import Table, _json, _when
@@ -109,3 +109,40 @@ class AuditEvent(Table, table=True):
     # file an admin wrote under instead of the stored policy
     login: str | None = None
     policy: str | None = None
+
+
+class AuditSeal(Table, table=True):
+    """The seal of one row as a transaction left it (services.seals): a hash of its content,
+    personal values keyed; NULL: the transaction deleted it. A seal event's hashed content
+    holds the digest of its rows, so these are in the chain as much as the event is."""
+
+    __tablename__ = "audit_seal"
+    __table_args__ = (
+        # a record's seals in order: `audit verify` merges them with the table by id
+        Index("ix_audit_seal_record", "record_type", "record_id", "event_id", "seal"),
+        {"sqlite_with_rowid": False},
+    )
+
+    event_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("audit_event.id"), primary_key=True, autoincrement=False
+        )
+    )
+    record_type: str = Field(primary_key=True)
+    # a table's id, or (user_campaign) its two ids in one: user_id << 32 | campaign_id
+    record_id: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
+    )
+    seal: str | None = None
+
+
+class AuditHead(Table, table=True):
+    """The chain's head kept outside the event table: how many events it holds and the last
+    one's hash, advanced by a trigger on every insert into audit_event (migration 0019), so
+    no writer can forget it. A shortened or emptied chain no longer reaches it."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    events: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str
