@@ -177,6 +177,11 @@ def test_charts_have_axes_labels_and_an_empty_state(example: Crm) -> None:
     chart = bars[bars.index("<svg") : bars.index("</svg>")]
     assert ">0<" in chart and ">10<" in chart and ">maria<" in chart  # an axis from 0
 
+    rules = page(example, "report", "sla")
+    chart = rules[rules.index("<svg") : rules.index("</svg>")]
+    assert ">opportunity.next_step<" in chart and "…" not in chart  # labels whole, never clipped
+    assert ">Attainment % by rule<" in rules  # each chart says what it draws
+
     empty = page(example, "report", "win-rate", "--from", "2025-01-01", "--to", "2025-02-01")
     assert "No data in this period." in empty and "<svg" not in empty
 

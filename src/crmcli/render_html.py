@@ -21,9 +21,9 @@ GRID_COLOUR = "#e3e7ef"
 NO_DATA = "No data in this period."
 # one chart's drawing area, in SVG units; the page scales it to the screen's width
 CHART_WIDTH = 600
-BAR_HEIGHT = 26
-LABEL_WIDTH = 170
-FIGURE_WIDTH = 124
+ROW_HEIGHT = 50  # a label line, then its bar
+BAR_HEIGHT = 18
+FIGURE_WIDTH = 130
 TREND_HEIGHT = 180
 STYLE = """
 *{box-sizing:border-box}
@@ -54,7 +54,7 @@ svg{display:block;width:100%;max-width:600px;height:auto;margin:4px 0 12px}
 svg text{font:13px system-ui,sans-serif;fill:#1d2433}svg .axis{fill:#5b6478;font-size:12px}
 .empty{color:#5b6478;background:#f7f8fb;border:1px dashed #c9cfdb;border-radius:6px;
 padding:14px;max-width:600px;margin:4px 0 12px}
-.note{color:#5b6478;font-size:13px}
+.note{color:#5b6478;font-size:13px}.caption{margin:10px 0 0;color:#3b4457;font-weight:600}
 footer{margin-top:30px;padding-top:10px;border-top:1px solid #e3e7ef;color:#5b6478;font-size:13px}
 footer code{font:13px ui-monospace,Menlo,Consolas,monospace;color:#1d2433;background:#f3f5fa;
 padding:2px 5px;border-radius:4px;word-break:break-all}
@@ -137,7 +137,7 @@ MONEY = {
     "forecast",
     "gap",
 }
-PERCENT = {"share", "rate", "conversion", "win_rate", "attainment"}
+PERCENT = {"share", "rate", "conversion", "win_rate", "attainment", "probability"}
 PERCENT |= {"lead_to_opportunity", "opportunity_to_customer", "lead_to_customer"}
 # text bars the terminal draws; the page draws real charts instead
 TERMINAL_ONLY = {"funnel", "bar"}
@@ -270,15 +270,15 @@ def show(column: str, value: Any, context: Context) -> str:
         return "yes" if value else "no"
     if isinstance(value, Decimal) and column in MONEY:
         return money(value, context.currency)
-    if isinstance(value, Decimal | float) and (column.endswith("percent") or column in PERCENT):
-        return f"{value:,.1f} %"
+    if _numeric(value) and _is_percent(column):
+        return f"{value:,} %" if isinstance(value, int) else f"{value:,.1f} %"
     if column.endswith("_seconds") and isinstance(value, int):
         return _overdue(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, Decimal | float):
         shown = f"{value:,.1f}"
-        if column.endswith("_days"):
+        if "days" in column.split("_"):
             return f"{shown} d"
         if column.endswith("_minutes"):
             return f"{shown} min"
@@ -394,7 +394,8 @@ def _table(section: Any, context: Context) -> str:
     for row in section.rows:
         css = ' class="flag"' if section.flag and row.get(section.flag) else ""
         cells = "".join(
-            f"<td{_cell_class(row.get(c))}>{escape(show(c, row.get(c), context))}</td>"
+            f"<td{_cell_class(row.get(c), c in numeric)}>"
+            f"{escape(show(c, row.get(c), context))}</td>"
             for c in columns
         )
         body.append(f"<tr{css}>{cells}</tr>")
@@ -406,9 +407,10 @@ def _table(section: Any, context: Context) -> str:
     )
 
 
-def _cell_class(value: Any) -> str:
-    """Numbers align right; long text (a title) may wrap, so the other columns stay on screen."""
-    if _numeric(value):
+def _cell_class(value: Any, numeric_column: bool) -> str:
+    """Numbers (and the dash of a missing one) align right; long text (a title) may wrap, so
+    the other columns stay on screen."""
+    if _numeric(value) or (value is None and numeric_column):
         return " class=num"
     return " class=wrap" if isinstance(value, str) and len(value) > 40 else ""
 
@@ -431,8 +433,12 @@ def chart(section: Any, context: Context) -> str:
     if not any(_numeric(f) and f > 0 for f in figures):
         return f'<p class="empty">{escape(NO_DATA)}</p>'
     if label == "bucket":
-        return trend_chart(section, context)
-    return bar_chart(section, context)
+        caption = f"{section.header(value)} per {_bucket_unit(section.rows)}"
+        drawn = trend_chart(section, context)
+    else:
+        caption = f"{section.header(value)} by {section.header(label)}"
+        drawn = bar_chart(section, context)
+    return f'<p class="caption">{escape(caption.capitalize())}</p>{drawn}'
 
 
 def _ticks(top: float, *, percent: bool) -> list[float]:
@@ -464,50 +470,47 @@ def _is_percent(column: str) -> bool:
 
 
 def bar_chart(section: Any, context: Context) -> str:
-    """Horizontal bars of the value per row, each with its label and figure, over an axis
-    from 0 (a funnel centres each bar and needs no axis)."""
+    """Horizontal bars of the value per row, each under its label (whole: a rule id or a
+    stage name never clipped, on a phone too) with its figure, over an axis from 0 (a
+    funnel centres each bar and needs no axis)."""
     label, value = section.chart
     funnel = section.funnel
     rows = section.rows
     top = max(float(r[value]) for r in rows if _numeric(r.get(value)))
     ticks = [] if funnel else _ticks(top, percent=_is_percent(value))
     scale = ticks[-1] if ticks else top
-    room = CHART_WIDTH - LABEL_WIDTH - FIGURE_WIDTH
-    axis = 0 if funnel else 30
-    height = BAR_HEIGHT * len(rows) + 8 + axis
+    room = CHART_WIDTH - FIGURE_WIDTH
+    bottom = ROW_HEIGHT * len(rows) + 4
+    height = bottom + (0 if funnel else 30)
     name = escape(f"{section.header(value)} by {section.header(label)}")
-    lines = [
-        f'<svg viewBox="0 0 {CHART_WIDTH} {height}" role="img" aria-label="{name}">',
-    ]
-    bottom = 4 + BAR_HEIGHT * len(rows)
+    lines = [f'<svg viewBox="0 0 {CHART_WIDTH} {height}" role="img" aria-label="{name}">']
     for tick in ticks:
-        x = LABEL_WIDTH + tick / scale * room
+        x = tick / scale * room
+        anchor = "start" if tick == 0 else "middle"
         lines.append(
             f'<line x1="{x:.1f}" y1="2" x2="{x:.1f}" y2="{bottom}" stroke="{GRID_COLOUR}"/>'
-            f'<text class="axis" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
+            f'<text class="axis" x="{x:.1f}" y="{bottom + 20}" text-anchor="{anchor}">'
             f"{escape(_axis_text(value, tick, context))}</text>"
         )
     for i, row in enumerate(rows):
         figure = row.get(value)
-        y = 4 + i * BAR_HEIGHT
+        y = 4 + i * ROW_HEIGHT
         width = 0.0
         if _numeric(figure) and figure > 0:
             width = max(1.0, float(figure) / scale * room)
-        text_y = y + BAR_HEIGHT * 0.66
-        left = LABEL_WIDTH + ((room - width) / 2 if funnel else 0)
-        shown = escape(show(value, figure, context))
-        figure_x = LABEL_WIDTH + room + 8 if funnel else left + width + 6
+        left = (room - width) / 2 if funnel else 0
+        bar_y = y + 24
+        name_at = f'x="{room / 2:.1f}" text-anchor="middle"' if funnel else 'x="0"'
         lines.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{text_y:.1f}" text-anchor="end">'
-            f"{escape(_clip(show(label, row.get(label), context), 16))}</text>"
-            f'<rect x="{left:.1f}" y="{y + 4}" width="{width:.1f}" height="{BAR_HEIGHT - 8}" '
+            f'<text {name_at} y="{y + 16}">{escape(show(label, row.get(label), context))}</text>'
+            f'<rect x="{left:.1f}" y="{bar_y}" width="{width:.1f}" height="{BAR_HEIGHT}" '
             f'rx="3" fill="{FUNNEL_COLOUR if funnel else BAR_COLOUR}"/>'
-            f'<text x="{figure_x:.1f}" y="{text_y:.1f}">{shown}</text>'
+            f'<text x="{left + width + 6:.1f}" y="{bar_y + BAR_HEIGHT - 2}">'
+            f"{escape(show(value, figure, context))}</text>"
         )
     if ticks:
         lines.append(
-            f'<line x1="{LABEL_WIDTH}" y1="2" x2="{LABEL_WIDTH}" y2="{bottom}" '
-            f'stroke="{AXIS_COLOUR}"/>'
+            f'<line x1="0" y1="{bottom}" x2="{room}" y2="{bottom}" stroke="{AXIS_COLOUR}"/>'
         )
     lines.append("</svg>")
     return "".join(lines)
@@ -538,10 +541,12 @@ def trend_chart(section: Any, context: Context) -> str:
             f"{escape(_axis_text(value, tick, context))}</text>"
         )
     every = max(1, -(-len(rows) // 5))  # at most five labels under the axis: phones too
+    # where some buckets had nothing to measure, a measured 0 is labelled to tell them apart
+    zeros = any(row.get(value) is None for row in rows)
     for i, row in enumerate(rows):
         figure = row.get(value)
         x = left + i * step
-        if _numeric(figure):  # a measured 0 is labelled; a bucket with nothing stays blank
+        if _numeric(figure) and (figure > 0 or zeros):  # nothing to measure: left blank
             height = float(figure) / scale * TREND_HEIGHT if figure > 0 else 0.0
             shown = escape(_axis_text(value, float(figure), context))
             lines.append(
@@ -582,7 +587,3 @@ def _bucket_label(label: str) -> str:
     except ValueError:
         return label
     return f"{day.day} {day:%b}"
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
