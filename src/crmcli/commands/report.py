@@ -108,7 +108,7 @@ def _overdue_page(ctx: typer.Context, html: str, **filters) -> int:  # noqa: ANN
     with OutputFile(html, option="--html") as out:  # first: an unwritable file fails early
         with workspace(ctx).reading() as tx:
             report = overdue_report(tx, **filters)
-            context = page_context(ctx, tx, "overdue", **typed)
+            context = page_context(ctx, tx, **typed)
         out.write(page_html(report, context))
     if html != "-":
         render.note(f"wrote {html}")
@@ -185,7 +185,7 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
         with workspace(ctx).reading() as tx:
             report = build(tx, name, Options(**options))
             tz = tx.policy.timezone
-            context = page_context(ctx, tx, name, **options) if out is not None else None
+            context = page_context(ctx, tx, **options) if out is not None else None
         if out is None:
             from crmcli.render_report import emit_report
 
@@ -203,7 +203,7 @@ def page_html(report, context) -> str:  # noqa: ANN001
     return page(report, context)
 
 
-def page_context(ctx: typer.Context, tx, report_name: str, **options):  # noqa: ANN001, ANN003, ANN201
+def page_context(ctx: typer.Context, tx, **options):  # noqa: ANN001, ANN003, ANN201
     """What the HTML page says beyond the figures: every filter in words (so a forwarded page
     never reads as team-wide when it is not), the command as typed, and that command pinned
     to the page's instant."""
