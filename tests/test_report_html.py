@@ -84,6 +84,7 @@ def test_filters_and_period_are_stated(example: Crm) -> None:
 
     mine = page(example, "report", "pipeline", "--owner", "me", user="maria")
     assert text_of(mine, "subtitle") == "Rep: maria"  # 'me' named, so it reads right forwarded
+    assert "--owner maria --as-of" in footer_commands(mine)["Same figures later"]
 
     grouped = page(
         example, "report", "conversion", "--by", "source", "--bucket", "month",
@@ -115,8 +116,12 @@ def test_footer_command_reproduces_the_page(example: Crm) -> None:
     # what was typed, with its filters (in the command's own order), but never where the
     # database is (a URL may hold a password)
     assert commands["Made with"] == "crm report win-rate --from 2026-01-01 --owner maria --html -"
+    # the same command pinned: its period and instant as absolute times, 'me' by name
     later = commands["Same figures later"]
-    assert later.endswith("--as-of 2026-03-06T16:30:00-05:00")
+    assert later == (
+        "crm report win-rate --from 2026-01-01T00:00:00-05:00 --owner maria "
+        "--as-of 2026-03-06T16:30:00-05:00 --html -"
+    )
     # a week on, with a deal lost since, the pinned command draws the same figures
     example.ok("advance", "13", "closed_lost", "--lost-reason", "price", user="maria",
                CRM_NOW="2026-03-10T15:00:00+00:00")  # fmt: skip

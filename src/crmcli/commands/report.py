@@ -108,7 +108,7 @@ def _overdue_page(ctx: typer.Context, html: str, **filters) -> int:  # noqa: ANN
     with OutputFile(html, option="--html") as out:  # first: an unwritable file fails early
         with workspace(ctx).reading() as tx:
             report = overdue_report(tx, **filters)
-            context = page_context(ctx, tx, **typed)
+            context = page_context(ctx, tx, report.period, **typed)
         out.write(page_html(report, context))
     if html != "-":
         render.note(f"wrote {html}")
@@ -185,13 +185,13 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
         with workspace(ctx).reading() as tx:
             report = build(tx, name, Options(**options))
             tz = tx.policy.timezone
-            context = page_context(ctx, tx, **options) if out is not None else None
+            facts = None if out is None else page_context(ctx, tx, report.period, **options)
         if out is None:
             from crmcli.render_report import emit_report
 
             emit_report(report, fmt=fmt, tz=tz)
             return report
-        out.write(page_html(report, context))
+        out.write(page_html(report, facts))
     if html != "-":
         render.note(f"wrote {html}")
     return report
@@ -203,10 +203,11 @@ def page_html(report, context) -> str:  # noqa: ANN001
     return page(report, context)
 
 
-def page_context(ctx: typer.Context, tx, **options):  # noqa: ANN001, ANN003, ANN201
+def page_context(ctx: typer.Context, tx, period: dict, **options):  # noqa: ANN001, ANN003, ANN201
     """What the HTML page says beyond the figures: every filter in words (so a forwarded page
     never reads as team-wide when it is not), the command as typed, and that command pinned
-    to the page's instant."""
+    to what it meant here (the page's instant, its period, 'me'), which draws the same figures
+    for whoever runs it later."""
     from crmcli.render_html import Context
     from crmcli.services.scope import scope_names
 
@@ -233,16 +234,19 @@ def page_context(ctx: typer.Context, tx, **options):  # noqa: ANN001, ANN003, AN
     campaigns = scope_names(tx)
     if campaigns is not None:
         words.append(f"Only the campaigns {tx.actor.name} may see: {', '.join(campaigns)}")
-    command = typed_command(ctx)
-    later = command
-    if not options.get("as_of") and "as_of" in ctx.params:
-        later = f"{command} --as-of {tx.now.astimezone(tx.policy.timezone).isoformat()}"
+    pinned = {}
+    if "as_of" in ctx.params:  # a report that can rebuild its figures as they stood
+        pinned["as_of"] = period["as_of"]
+        typed = {k: v for k, v in (("start", "from"), ("end", "to")) if options.get(k)}
+        pinned |= {option: period[key] for option, key in typed.items() if period.get(key)}
+        if options.get("owner") == "me":
+            pinned["owner"] = owner
     return Context.of(
         tx.policy,
         generated=tx.now,
         filters=words,
-        command=command,
-        later=later,
+        command=typed_command(ctx),
+        later=typed_command(ctx, pinned) if pinned else "",
         historic=bool(options.get("as_of")),
     )
 
@@ -252,9 +256,10 @@ def page_context(ctx: typer.Context, tx, **options):  # noqa: ANN001, ANN003, AN
 PRIVATE_OPTIONS = ("db", "output")
 
 
-def typed_command(ctx: typer.Context) -> str:
+def typed_command(ctx: typer.Context, pinned: dict[str, str] | None = None) -> str:
     """The command line that ran, rebuilt from what was given on it (not from environment
-    variables or defaults), quoted for a POSIX shell."""
+    variables or defaults; options in the command's own order), quoted for a POSIX shell;
+    `pinned` replaces (or adds) options of the command itself by parameter name."""
     import shlex
 
     from typer._click.core import ParameterSource
@@ -270,9 +275,11 @@ def typed_command(ctx: typer.Context) -> str:
         for param in level.command.params:
             name = param.name or ""
             typed = level.get_parameter_source(name) == ParameterSource.COMMANDLINE
+            value = level.params.get(name)
+            if level is ctx and pinned and name in pinned:
+                typed, value = True, pinned[name]
             if not typed or (level.parent is None and name in PRIVATE_OPTIONS):
                 continue
-            value = level.params.get(name)
             flag = max(param.opts, key=len)
             if getattr(param, "is_flag", False):
                 words.append(flag if value else max(param.secondary_opts or [flag], key=len))
