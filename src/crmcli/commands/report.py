@@ -11,6 +11,12 @@ from crmcli.errors import BadInput, CheckFailed
 app = sub_app("Reports: overdue obligations (cron-ready) and sales performance.")
 
 TABLE_COLUMNS = ("rule", "record", "title", "due_at", "overdue_by")
+HtmlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--html", metavar="FILE", help="Write one self-contained HTML page instead (- for stdout)."
+    ),
+]
 
 
 def _overdue_by(seconds: int) -> str:
@@ -39,6 +45,7 @@ def report_overdue(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 when anything is overdue (for cron).")
     ] = False,
+    html: HtmlOption = None,
     output: FormatOption = None,
 ) -> None:
     """Every open obligation past its due time (SPEC §4 rules), grouped by owner.
@@ -54,6 +61,13 @@ def report_overdue(
             within = parse_duration(due_within)
         except ValueError as exc:
             raise BadInput(f"--due-within: {exc}") from None
+    if html is not None:
+        overdue_count = _overdue_page(ctx, html, owner=owner, rule=rule, due_within=within)
+        if check and overdue_count:
+            raise CheckFailed(
+                f"{overdue_count} obligation{'s' if overdue_count != 1 else ''} overdue"
+            )
+        return
     fmt = output_format(ctx, output)
     overdue_count = 0
     late = OVERDUE_FIELDS.index("overdue_by_seconds")
@@ -83,6 +97,22 @@ def report_overdue(
             render.emit_stream(rows, fmt=fmt, columns=OVERDUE_FIELDS, tz=tz)
     if check and overdue_count:
         raise CheckFailed(f"{overdue_count} obligation{'s' if overdue_count != 1 else ''} overdue")
+
+
+def _overdue_page(ctx: typer.Context, html: str, **filters) -> int:  # noqa: ANN003
+    """Write the overdue report's HTML page; returns how many items are overdue."""
+    from crmcli.files import OutputFile
+    from crmcli.services.reports import overdue_report
+
+    typed = {**filters, "due_within": ctx.params.get("due_within")}
+    with OutputFile(html, option="--html") as out:  # first: an unwritable file fails early
+        with workspace(ctx).reading() as tx:
+            report = overdue_report(tx, **filters)
+            context = page_context(ctx, tx, report.period, **typed)
+        out.write(page_html(report, context))
+    if html != "-":
+        render.note(f"wrote {html}")
+    return report.summary["overdue"]
 
 
 def for_table(rows: list[dict]) -> list[dict]:
@@ -129,12 +159,6 @@ BucketOption = Annotated[
         "--bucket", metavar="week|month", help="Trend buckets (default: by period length)."
     ),
 ]
-HtmlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--html", metavar="FILE", help="Write one self-contained HTML page instead (- for stdout)."
-    ),
-]
 OwnerOption = Annotated[
     str | None, typer.Option("--owner", help="Only this rep's deals ('me' for yours).")
 ]
@@ -160,18 +184,110 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
     with OutputFile(html, option="--html") if html is not None else nullcontext() as out:
         with workspace(ctx).reading() as tx:
             report = build(tx, name, Options(**options))
-            tz, now = tx.policy.timezone, tx.now
+            tz = tx.policy.timezone
+            facts = None if out is None else page_context(ctx, tx, report.period, **options)
         if out is None:
             from crmcli.render_report import emit_report
 
             emit_report(report, fmt=fmt, tz=tz)
             return report
-        from crmcli.render_html import page
-
-        out.write(page(report, tz=tz, generated=now))
+        out.write(page_html(report, facts))
     if html != "-":
         render.note(f"wrote {html}")
     return report
+
+
+def page_html(report, context) -> str:  # noqa: ANN001
+    from crmcli.render_html import page
+
+    return page(report, context)
+
+
+def page_context(ctx: typer.Context, tx, period: dict, **options):  # noqa: ANN001, ANN003, ANN201
+    """What the HTML page says beyond the figures: every filter in words (so a forwarded page
+    never reads as team-wide when it is not), the command as typed, and that command pinned
+    to what it meant here (the page's instant, its period, 'me'), which draws the same figures
+    for whoever runs it later."""
+    from crmcli.render_html import Context
+    from crmcli.services.scope import scope_names
+
+    owner = options.get("owner")
+    if owner == "me":
+        owner = tx.actor.name
+    words = []
+    if owner == "none":
+        words.append("Unassigned items only")
+    else:
+        words.append(f"Rep: {owner}" if owner else "All reps")
+    described = {
+        "pipeline": "Pipeline (campaign): {}",
+        "rule": "Rule: {}",
+        "by": "Grouped by {}",
+        "bucket": "Trend per {}",
+        "month": "Month: {}",
+        "quarter": "Quarter: {}",
+        "due_within": "Including items due within {}",
+    }
+    words += [text.format(options[k]) for k, text in described.items() if options.get(k)]
+    if options.get("breaches"):
+        words.append("Each breach listed")
+    campaigns = scope_names(tx)
+    if campaigns is not None:
+        words.append(f"Only the campaigns {tx.actor.name} may see: {', '.join(campaigns)}")
+    pinned = {}
+    if "as_of" in ctx.params:  # a report that can rebuild its figures as they stood
+        pinned["as_of"] = period["as_of"]
+        typed = {k: v for k, v in (("start", "from"), ("end", "to")) if options.get(k)}
+        pinned |= {option: period[key] for option, key in typed.items() if period.get(key)}
+        if options.get("owner") == "me":
+            pinned["owner"] = owner
+    return Context.of(
+        tx.policy,
+        generated=tx.now,
+        filters=words,
+        command=typed_command(ctx),
+        later=typed_command(ctx, pinned) if pinned else "",
+        historic=bool(options.get("as_of")),
+    )
+
+
+# global options a forwarded page must not carry: where the database is (a URL may hold a
+# password) and the output format (the page is HTML whatever it says)
+PRIVATE_OPTIONS = ("db", "output")
+
+
+def typed_command(ctx: typer.Context, pinned: dict[str, str] | None = None) -> str:
+    """The command line that ran, rebuilt from what was given on it (not from environment
+    variables or defaults; options in the command's own order), quoted for a POSIX shell;
+    `pinned` replaces (or adds) options of the command itself by parameter name."""
+    import shlex
+
+    from typer._click.core import ParameterSource
+
+    chain = []
+    level: typer.Context | None = ctx
+    while level is not None:
+        chain.append(level)
+        level = level.parent
+    words = []
+    for level in reversed(chain):
+        words.append("crm" if level.parent is None else level.info_name or "")
+        for param in level.command.params:
+            name = param.name or ""
+            typed = level.get_parameter_source(name) == ParameterSource.COMMANDLINE
+            value = level.params.get(name)
+            if level is ctx and pinned and name in pinned:
+                typed, value = True, pinned[name]
+            if not typed or (level.parent is None and name in PRIVATE_OPTIONS):
+                continue
+            flag = max(param.opts, key=len)
+            if getattr(param, "is_flag", False):
+                words.append(flag if value else max(param.secondary_opts or [flag], key=len))
+                continue
+            for item in value if isinstance(value, list | tuple) else [value]:
+                text = shlex.quote(str(item))
+                words += [text] if param.param_type_name == "argument" else [flag, text]
+    return " ".join(words)
 
 
 @app.command("cases")

@@ -18,6 +18,7 @@ from crmcli.store.engine import sqlite_path
 from crmcli.store.models import Lead, Obligation, User
 
 if TYPE_CHECKING:
+    from crmcli.services.analytics import Report
     from crmcli.store.parallel import Segment
 
 OVERDUE_FIELDS = (
@@ -240,3 +241,53 @@ def my_day(tx: Tx) -> dict[str, list[dict[str, Any]]]:
         "agenda": agenda(tx, None, 1),
         "inbox_unread": unread(tx),
     }
+
+
+def overdue_report(tx: Tx, **filters: Any) -> Report:
+    """The overdue report as one Report (the HTML page): a count per person and every item,
+    oldest first per person. Filters: owner, rule, due_within."""
+    from crmcli.services.analytics import Report, Section
+
+    items = [dict(zip(OVERDUE_FIELDS, row, strict=True)) for row in overdue_rows(tx, **filters)]
+    people: dict[str, dict[str, Any]] = {}
+    for item in items:
+        item["record"] = f"{item['record_type']} {item['record_id']}"
+        item["owner"] = item["owner"] or "(unassigned)"
+        item["late"] = item["overdue_by_seconds"] > 0
+        person = people.setdefault(item["owner"], {"owner": item["owner"], "overdue": 0})
+        person["overdue"] += item["late"]
+        if filters.get("due_within"):
+            person["due_soon"] = person.get("due_soon", 0) + (not item["late"])
+    per_person = sorted(people.values(), key=lambda p: (-p["overdue"], p["owner"]))
+    overdue = sum(p["overdue"] for p in per_person)
+    summary: dict[str, Any] = {"overdue": overdue}
+    if filters.get("due_within"):
+        summary["due_soon"] = len(items) - overdue
+    summary["owners"] = sum(1 for p in per_person if p["overdue"])
+    person_columns = ["owner", "overdue", *(["due_soon"] if filters.get("due_within") else [])]
+    return Report(
+        "overdue",
+        "Overdue obligations",
+        {"from": None, "to": None, "as_of": tx.now.astimezone(tx.policy.timezone).isoformat()},
+        summary,
+        [
+            Section(
+                "people",
+                "Overdue per person",
+                per_person,
+                person_columns,
+                chart=("owner", "overdue"),
+                labels={"owner": "person", "due_soon": "due soon"},
+            ),
+            Section(
+                "items",
+                "Every item, per person, oldest first",
+                items,
+                [*OVERDUE_FIELDS],
+                ["owner", "rule", "record", "title", "due_at", "overdue_by_seconds"],
+                # a list with items not yet due marks the overdue ones
+                flag="late" if filters.get("due_within") else None,
+                labels={"owner": "person", "due_at": "due", "overdue_by_seconds": "overdue by"},
+            ),
+        ],
+    )

@@ -55,3 +55,15 @@ def require_campaign(tx: Tx, campaign_id: int | None, name: str | None) -> None:
         if name:
             raise NotFound(f"--campaign: no campaign named {name!r}; see: crm campaign list")
         raise NotFound("--campaign: you work only in your campaigns; give one with --campaign")
+
+
+def scope_names(tx: Tx) -> list[str] | None:
+    """The names of the campaigns the acting user is limited to (None: no limit), for pages
+    that must say whose view they show."""
+    from crmcli.store.models import Campaign
+
+    scope = campaign_scope(tx)
+    if scope is None:
+        return None
+    found = tx.session.exec(select(Campaign.name).where(col(Campaign.id).in_(sorted(scope))))
+    return sorted(found.all())
