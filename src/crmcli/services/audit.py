@@ -25,6 +25,8 @@ from crmcli.store.models import AuditEvent
 GENESIS = "0" * 64
 SEALED = "hmac:"
 ERASED = "(erased)"
+# what a login that may not read the personal values sees instead (viewers on PostgreSQL)
+WITHHELD = "(sealed)"
 # fields whose values are personal data, per audited record type
 PERSONAL: dict[str, frozenset[str]] = {
     "lead": frozenset({"first_name", "last_name", "email", "phone", "title", "name"}),
@@ -241,10 +243,15 @@ def history_rows(session: Session, record_type: str, record_id: int) -> list[dic
 
 
 def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
-    """Copies of `events` with sealed personal values replaced by the stored originals."""
+    """Copies of `events` with sealed personal values replaced by the stored originals
+    ("(sealed)" where the server does not let this login read them)."""
     from crmcli.store.models import AuditPersonal
+    from crmcli.store.pg_security import can_read
 
+    readable = can_read(session.connection(), "audit_personal")
     ids = [e.id for e in events if any(_is_sealed(v) for v in e.changes.values())]
+    if not readable:
+        ids = []
     values: dict[tuple[int, str], AuditPersonal] = {}
     for start in range(0, len(ids), 500):
         rows = session.exec(
@@ -269,7 +276,9 @@ def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
                 changes[field] = value
                 continue
             stored = values.get((event.id, field))  # type: ignore[arg-type]
-            if stored is None:
+            if not readable:
+                changes[field] = _withheld(value)
+            elif stored is None:
                 changes[field] = [ERASED, ERASED] if isinstance(value, list) else ERASED
             elif isinstance(value, list):
                 changes[field] = [_load(stored.old), _load(stored.new)]
@@ -278,6 +287,12 @@ def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
         copy.changes = changes
         shown.append(copy)
     return shown
+
+
+def _withheld(value: Any) -> Any:
+    if isinstance(value, list):
+        return [WITHHELD if _is_sealed(v) else v for v in value]
+    return WITHHELD
 
 
 def _is_sealed(value: Any) -> bool:
@@ -345,15 +360,22 @@ def drift(
     current: dict[str, Any],
 ) -> list[str]:
     """Fields whose stored value differs from what the audit log says (edits outside crm)."""
+    from crmcli.store.pg_security import can_read
+
     expected = replay(events)
-    key = personal_key(session, record_type, record_id, create=False)
+    # a viewer on PostgreSQL may not read the keys: personal fields are left to an admin
+    keys = can_read(session.connection(), "personal_key")
+    key = personal_key(session, record_type, record_id, create=False) if keys else None
     found = []
     for field in TRACKED.get(record_type, ()):
         if field not in expected or expected[field] == ERASED:
             continue
         value = jsonable(current.get(field))
-        if field in PERSONAL.get(record_type, ()) and key is not None:
-            value = seal(key, value)
+        if field in PERSONAL.get(record_type, ()):
+            if not keys:
+                continue
+            if key is not None:
+                value = seal(key, value)
         if value != expected[field]:
             found.append(field)
     return found

@@ -1806,14 +1806,19 @@ def _check_undo_scope(tx: Tx, lead_ids: list[int]) -> None:
     if scope.campaign_scope(tx) is None:
         return
     conn = tx.session.connection()
+    refused = NotPermitted(
+        "this import touched leads outside your campaigns; ask an admin to undo it"
+    )
+    seen = 0
     for chunk in _chunks(lead_ids):
         for campaign_id in conn.execute(
             select(Lead.campaign_id).where(col(Lead.id).in_(chunk))
         ).scalars():
+            seen += 1
             if not scope.in_scope(tx, campaign_id):
-                raise NotPermitted(
-                    "this import touched leads outside your campaigns; ask an admin to undo it"
-                )
+                raise refused
+    if seen < len(lead_ids) and conn.dialect.name == "postgresql":
+        raise refused  # row-level security hid the others: they are in other campaigns
 
 
 def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
