@@ -43,11 +43,16 @@ ALL_CAMPAIGNS = "all_campaigns"
 # Append-only for everyone, the owner included: INSERT and SELECT, never UPDATE, DELETE or
 # TRUNCATE (grants and a trigger). A new audit table is one more name here.
 APPEND_ONLY: tuple[str, ...] = ("audit_event",)
+# written only by the server's own triggers (SECURITY DEFINER functions the owner owns, e.g.
+# a chain head kept on every audit insert): every group reads them, none writes
+KEPT_BY_TRIGGERS: tuple[str, ...] = ()
 # readable by admins only: the keys behind the audit log's keyed hashes of personal values,
 # and the readable values themselves
 PERSONAL = ("personal_key", "audit_personal")
 # no editor changes these: who may do what, and which policy is the law
 ADMIN_ONLY = ("user", "campaign", "user_campaign", "policy_version")
+# Every other table is a business table: editors insert and update it. A table that holds
+# anything else belongs in one of the lists above.
 # where an editor's command deletes rows: lead merge and imports undo (lead, obligation,
 # stage_change, review_item), quote line --remove, user away --clear
 EDITOR_DELETES = ("lead", "obligation", "stage_change", "review_item", "quote_line", "user_away")
@@ -275,6 +280,8 @@ def wanted_privileges(name: str, kind: str) -> dict[str, set[str]]:
         return {g: read for g in GROUPS}
     if name in APPEND_ONLY:
         return {"viewer": read, "editor": read | {"INSERT"}, "admin": read | {"INSERT"}}
+    if name in KEPT_BY_TRIGGERS:
+        return {g: read for g in GROUPS}
     if name == "personal_key":
         editor = {"SELECT", "INSERT"}  # seals what it writes with the record's key
     elif name == "audit_personal":
