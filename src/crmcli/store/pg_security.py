@@ -60,7 +60,7 @@ EDITOR_DELETES = ("lead", "obligation", "stage_change", "review_item", "quote_li
 ADMIN_DELETES = (*EDITOR_DELETES, "user_campaign", *PERSONAL)
 # the server's own bookkeeping of the schema version: read by every command
 SCHEMA_TABLE = "alembic_version"
-# SECURITY DEFINER functions (migration 0017) editors and admins call
+# SECURITY DEFINER functions (migration 0020) editors and admins call
 EDITOR_FUNCTIONS = ("crm_leads_reached_at(text,text)",)
 
 # the longest role name PostgreSQL keeps (NAMEDATALEN - 1 bytes)

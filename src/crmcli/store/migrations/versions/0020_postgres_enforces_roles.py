@@ -12,8 +12,8 @@ they are not here: `store.engine.upgrade` brings them up to date after every mig
 (store/pg_security.py), which is also how the tables of later migrations get theirs. Nothing
 changes on SQLite, where whoever can write the file is trusted.
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-27 10:00:00.000000
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0014"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
