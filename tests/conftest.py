@@ -4,7 +4,10 @@ The backend is SQLite (a file per test) unless CRM_TEST_DB names a PostgreSQL se
 administrator's URL (postgresql+psycopg://postgres@127.0.0.1:54329/postgres): then each test
 gets a fresh database cloned from a migrated template, and each acting user (CRM_USER, --as,
 `user=`) connects as the PostgreSQL login of that name, since on PostgreSQL the login is the
-identity. Tests marked `sqlite_only` (file modes, PRAGMAs, SQLite locking) are deselected there.
+identity. The server is set up as README's "PostgreSQL" section tells a DBA: the databases
+belong to a role nobody logs in as, the admin login may act as it and create roles, and every
+other login gets its rights from `crm user add` alone. Tests marked `sqlite_only` (file modes,
+PRAGMAs, SQLite locking) are deselected there.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ NOW = "2026-03-06T21:30:00+00:00"  # Friday 16:30 in New York
 ADMIN = "boss"
 PG_ADMIN_URL = os.environ.get("CRM_TEST_DB", "").strip()
 ON_POSTGRES = PG_ADMIN_URL.startswith("postgresql")
-TEAM_ROLE = "crm_team"  # owns every test database; each login is a member (README: PostgreSQL)
+OWNER_ROLE = "crm_owner"  # owns every test database and its tables; nobody logs in as it
+MIGRATE_ROLE = "crm_migrate"  # may act as the owner (SET ROLE), holds none of its rights
 # one template per pytest-xdist worker: workers set up their server side by side
 TEMPLATE = f"crm_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -68,6 +72,7 @@ class PgServer:
         return url.render_as_string(hide_password=False)
 
     def ensure_role(self, name: str) -> None:
+        """A login of that name: no rights of its own (`crm user add` grants them)."""
         from psycopg import sql
 
         if not name or name in self.roles:
@@ -75,30 +80,35 @@ class PgServer:
         with self.admin() as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
             if not exists:
-                conn.execute(
-                    sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
-                        sql.Identifier(name), sql.Identifier(TEAM_ROLE)
-                    )
-                )
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
         self.roles.add(name)
 
     def setup(self) -> None:
+        """What README tells a DBA to run once, then a migrated template database."""
         from psycopg import sql
 
+        def role(name: str, options: str) -> None:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(name)))
+
         with self.admin() as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_roles WHERE rolname = %s", (TEAM_ROLE,)
-            ).fetchone():
-                conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(TEAM_ROLE)))
+            role(OWNER_ROLE, "NOLOGIN")
+            role(MIGRATE_ROLE, "NOLOGIN NOINHERIT")
+            role(ADMIN, "LOGIN")
+            conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(ADMIN)))
+            for group, member in ((OWNER_ROLE, MIGRATE_ROLE), (MIGRATE_ROLE, ADMIN)):
+                conn.execute(
+                    sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(member))
+                )
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
             )
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(TEMPLATE), sql.Identifier(TEAM_ROLE)
+                    sql.Identifier(TEMPLATE), sql.Identifier(OWNER_ROLE)
                 )
             )
-        self.ensure_role(ADMIN)
+        self.roles.add(ADMIN)
         from crmcli.store.engine import ensure_schema, make_engine
 
         engine = make_engine(self.db_url(TEMPLATE, ADMIN))
@@ -115,18 +125,30 @@ class PgServer:
         with self.admin() as conn:
             conn.execute(
                 sql.SQL("CREATE DATABASE {}{} OWNER {}").format(
-                    sql.Identifier(name), template, sql.Identifier(TEAM_ROLE)
+                    sql.Identifier(name), template, sql.Identifier(OWNER_ROLE)
                 )
             )
         return name
 
     def drop_database(self, name: str) -> None:
+        """The database, and the group roles `crm init` made for it."""
         from psycopg import sql
+
+        from crmcli.store.pg_security import group_names
 
         with self.admin() as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+        self.drop_roles(*group_names(name).values())
+
+    def drop_roles(self, *names: str) -> None:
+        from psycopg import sql
+
+        with self.admin() as conn:
+            for name in names:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        self.roles.difference_update(names)
 
 
 @pytest.fixture(scope="session")

@@ -495,3 +495,25 @@ def test_a_seal_reads_values_alike_whatever_their_python_form() -> None:
     assert seals._plain(when) == seals._plain(elsewhere) == "2026-03-06T21:30:00+00:00"
     assert seals._plain(date(2026, 3, 6)) == "2026-03-06"
     assert seals._plain({"a": [Decimal("1.50"), True]}) == {"a": ["1.5", True]}
+
+
+def test_welcome_messages_queued_by_an_import_and_removed_by_its_undo_verify(
+    crm: Crm, tmp_path: Path
+) -> None:
+    # the import queues each new lead's welcome in bulk (its own insert and events); undoing
+    # the batch removes the unsent ones: the seals must follow both, on both backends
+    automation = Path(__file__).resolve().parents[1] / "examples" / "policies" / "automation.toml"
+    crm.ok("policy", "import", str(automation))
+    crm.ok("user", "add", "ed", "--role", "editor")
+    rows = write_csv(
+        tmp_path / "people.csv",
+        "first_name,last_name,company,email,source",
+        "Alan,Turing,Bletchley,alan@bletchley.example,expo",
+        "Grace,Hopper,Navy,grace@navy.example,expo",
+    )
+    crm.ok("lead", "import", str(rows), user="ed")
+    assert crm.count("outbox") == 2
+    verify_passes(crm)
+    crm.ok("imports", "undo", "1", user="ed")
+    assert crm.count("outbox") == 0
+    verify_passes(crm)

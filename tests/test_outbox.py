@@ -707,3 +707,18 @@ def test_implicit_tls(crm: Crm, tmp_path: Path, tls) -> None:
         assert [m["Subject"] for m in inbox.messages] == ["Welcome, Ada"]
     finally:
         controller.stop()
+
+
+def test_only_an_admin_sends_through_another_server_than_the_stored_smtp(
+    team: Crm, tmp_path: Path, smtp_server: Inbox
+) -> None:
+    # issue 17: everything the outbox sends uses the stored [smtp]; an editor's CRM_SMTP_HOST
+    # (their own relay) is refused, not followed, and nothing leaves
+    queued(team, tmp_path)
+    env = smtp_env(smtp_server.port)
+    run = team("outbox", "send", user="ed", **env)
+    assert run.code == 4 and "CRM_SMTP_HOST: only an admin" in run.err
+    assert smtp_server.messages == []
+    assert team.rows("SELECT status FROM outbox") == [("queued",)]
+    team.ok("outbox", "send", **env)  # the admin may (e.g. a test relay from cron)
+    assert [m["Subject"] for m in smtp_server.messages] == ["Welcome, Ada"]

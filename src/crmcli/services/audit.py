@@ -27,6 +27,8 @@ from crmcli.store.models import AuditEvent
 GENESIS = "0" * 64
 SEALED = "hmac:"
 ERASED = "(erased)"
+# what a login that may not read the personal values sees instead (viewers on PostgreSQL)
+WITHHELD = "(sealed)"
 # fields whose values are personal data, per audited record type
 PERSONAL: dict[str, frozenset[str]] = {
     "lead": frozenset({"first_name", "last_name", "email", "phone", "title", "name"}),
@@ -314,10 +316,15 @@ def history_rows(session: Session, record_type: str, record_id: int) -> list[dic
 
 
 def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
-    """Copies of `events` with sealed personal values replaced by the stored originals."""
+    """Copies of `events` with sealed personal values replaced by the stored originals
+    ("(sealed)" where the server does not let this login read them)."""
     from crmcli.store.models import AuditPersonal
+    from crmcli.store.pg_security import can_read
 
+    readable = can_read(session.connection(), "audit_personal")
     ids = [e.id for e in events if any(_is_sealed(v) for v in e.changes.values())]
+    if not readable:
+        ids = []
     values: dict[tuple[int, str], AuditPersonal] = {}
     for start in range(0, len(ids), 500):
         rows = session.exec(
@@ -344,7 +351,9 @@ def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
                 changes[field] = value
                 continue
             stored = values.get((event.id, field))  # type: ignore[arg-type]
-            if stored is None:
+            if not readable:
+                changes[field] = _withheld(value)
+            elif stored is None:
                 changes[field] = [ERASED, ERASED] if isinstance(value, list) else ERASED
             elif isinstance(value, list):
                 changes[field] = [_load(stored.old), _load(stored.new)]
@@ -353,6 +362,12 @@ def reveal(session: Session, events: list[AuditEvent]) -> list[EventView]:
         copy.changes = changes
         shown.append(copy)
     return shown
+
+
+def _withheld(value: Any) -> Any:
+    if isinstance(value, list):
+        return [WITHHELD if _is_sealed(v) else v for v in value]
+    return WITHHELD
 
 
 def _is_sealed(value: Any) -> bool:
@@ -596,10 +611,14 @@ def drift(
     """Fields whose stored value differs from what the audit log says (edits outside crm):
     `fields` (default: the record type's TRACKED ones) that its events recorded, and the
     `absent` ones its events never set, which must still be empty."""
+    from crmcli.store.pg_security import can_read
+
     expected = replay(events)
     for field in absent:
         expected.setdefault(field, None)
-    key = personal_key(session, record_type, record_id, create=False)
+    # a viewer on PostgreSQL may not read the keys: personal fields are left to an admin
+    keys = can_read(session.connection(), "personal_key")
+    key = personal_key(session, record_type, record_id, create=False) if keys else None
     found = []
     for field in TRACKED.get(record_type, ()) if fields is None else fields:
         if field not in expected or expected[field] == ERASED:
@@ -609,6 +628,8 @@ def drift(
             if key is None:
                 continue
             value = seal(key, jsonable(value))
+        elif field in PERSONAL.get(record_type, ()) and not keys:
+            continue
         if not _same(expected[field], value):
             found.append(field)
     return found

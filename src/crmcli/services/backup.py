@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,9 +36,11 @@ from crmcli.errors import BadInput, NotPermitted, PolicyRefusal, StorageError
 from crmcli.files import open_input
 from crmcli.limits import MAX_NESTING, TooDeep, loads_json
 from crmcli.store.engine import (
+    act_as,
     database_url,
     ensure_schema,
     make_engine,
+    owner_membership,
     redacted,
     schema_version,
     sqlite_path,
@@ -207,7 +210,10 @@ def _backup_sqlite(engine: Engine, url: str, temp: Path) -> int | None:
 
 
 def _backup_pg_dump(engine: Engine, url: str, temp: Path) -> int | None:
-    run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "-f", str(temp)], url)
+    # row-level security on: an admin reads every row through it (pg_dump would otherwise
+    # refuse to dump tables with policies unless the login bypasses them)
+    options = ["--format=custom", "--no-owner", "--no-privileges", "--enable-row-security"]
+    run(["pg_dump", *options, "-f", str(temp)], url)
     return None
 
 
@@ -306,10 +312,13 @@ def load(
             f"FILE: {source} holds schema {header.get('schema')}, this crmcli writes "
             f"{SCHEMA_HEAD}; restore it with the crmcli that made it, then upgrade"
         )
+    postgres = engine.dialect.name == "postgresql"
+    owner = _owner_to_restore_as(engine) if postgres else None
     ensure_schema(engine, create=True)
     by_name = {t.name: t for t in tables()}
     counts: dict[str, int] = {}
     with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
+        act_as(conn, owner)
         if not is_empty(conn):
             raise PolicyRefusal(
                 f"{redacted(str(engine.url))} is not empty; restore into a new database "
@@ -333,7 +342,30 @@ def load(
         _set_sequences(conn, by_name, marks)
         actor = _restoring_admin(conn, app)
         _audit_restore(conn, app, actor, source, counts)
+        if postgres:
+            _grant_restored_logins(conn)
     return {"database": redacted(str(engine.url)), "rows": sum(counts.values()), "tables": counts}
+
+
+def _owner_to_restore_as(engine: Engine) -> str | None:
+    """On PostgreSQL a restore builds the schema and loads the rows as the database's owner
+    role, as a migration would (None: the login is that role). Refused before anything is
+    written when the login may not act as it."""
+    with storage_errors(), engine.connect() as conn:
+        owner, member, login = owner_membership(conn)
+    if not member:
+        raise NotPermitted(
+            f"crm db restore needs an admin of the restored data who may act as the "
+            f"database's owner {owner}; {login} may not (see README: PostgreSQL)"
+        )
+    return None if owner == login else owner
+
+
+def _grant_restored_logins(conn: Connection) -> None:
+    """Every restored user's login in its group roles, as `crm user add` would have put it."""
+    from crmcli.store import pg_security
+
+    pg_security.grant_logins(conn)
 
 
 def _flush(conn: Connection, by_name: dict[str, Table], pending: dict[str, list]) -> None:
@@ -369,7 +401,7 @@ def _restoring_admin(conn: Connection, app: AppContext) -> Identity:
     """Who restores, as the restored data sees it (its users, logins and policy)."""
     from crmcli.services.workspace import Workspace, resolve_identity
 
-    with Session(bind=conn) as session:
+    with Session(bind=conn) as session:  # PostgreSQL: the login, whatever role it acts as
         identity = resolve_identity(
             session, app.user, stored_policy=lambda: Workspace(app).stored_policy(session)
         )
@@ -413,20 +445,38 @@ def _restore_pg_dump(app: AppContext, engine: Engine, url: str, path: Path) -> d
             f"{redacted(url)} is not empty; a pg_dump archive restores into a new database "
             "(no crmcli schema yet)"
         )
-    with storage_errors(), engine.connect() as conn:
-        owner = conn.exec_driver_sql(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database() "
-            "AND pg_has_role(current_user, datdba, 'MEMBER')"
-        ).scalar()
-    # as the database's owner role (like migrations): the whole team can use the tables
+    owner = _owner_to_restore_as(engine)  # the tables belong to it, as after a migration
     as_owner = [f"--role={owner}"] if owner else []
-    run(["pg_restore", "--no-owner", "--no-privileges", "--single-transaction", *as_owner,
-         str(path)], url)  # fmt: skip
+    with _without_policies(path) as listing:
+        run(["pg_restore", "--no-owner", "--no-privileges", "--single-transaction", *as_owner,
+             f"--use-list={listing}", str(path)], url)  # fmt: skip
+    ensure_schema(engine, create=True)  # this database's group roles, grants and policies
     with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
+        act_as(conn, owner)  # the login's groups come with the restored users, below
         actor = _restoring_admin(conn, app)
         _audit_restore(conn, app, actor, str(path), {"pg_dump": 0})
         rows = sum(row_counts(conn).values())
+        _grant_restored_logins(conn)
     return {"database": redacted(url), "rows": rows, "tables": {}}
+
+
+@contextmanager
+def _without_policies(path: Path) -> Iterator[Path]:
+    """The archive's table of contents without its row-level security policies: they name
+    the group roles of the database that was dumped, which need not exist here; the restored
+    database gets its own (store/pg_security.py)."""
+    listing = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True, text=True)
+    if listing.returncode != 0:
+        last = (listing.stderr.strip().splitlines() or ["failed"])[-1]
+        raise BadInput(f"FILE: {path} is not a readable pg_dump archive ({last})")
+    entries = [line for line in listing.stdout.splitlines() if " POLICY " not in line]
+    fd, name = tempfile.mkstemp(prefix="crm-restore-", suffix=".list")
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(entries) + "\n")
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 # --- copy --------------------------------------------------------------------------------------

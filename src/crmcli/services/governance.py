@@ -22,17 +22,23 @@ def verify(tx: Tx, anchors: list[dict[str, Any]] | None = None) -> dict[str, Any
     anchored head, every audited row against its latest seal, and every readable personal
     value against the keyed hash its event sealed."""
     from crmcli.services import seals
+    from crmcli.store.pg_security import can_read
 
     chain = audit.verify_chain(tx.session)
     problems: list[str] = list(chain["problems"])
     for anchor in anchors or []:
         problems += _check_anchor(tx, anchor, chain["events"])
-    sealed = seals.verify(tx.session)
+    # On PostgreSQL the rows and the personal-data keys behind the seals are an admin's to
+    # read (others see their campaigns only, and no keys): they check the chain and anchors
+    full = can_read(tx.session.connection(), "personal_key")
+    sealed = seals.verify(tx.session) if full else seals.Verified()
     problems += [f"seals: {finding}" for finding in sealed.findings]
     if sealed.total > len(sealed.findings):
         problems.append(f"seals: … and {sealed.total - len(sealed.findings)} more records")
-    problems += audit.verify_personal(tx.session)
+    if full:
+        problems += audit.verify_personal(tx.session)
     found = {problem.split(":", 1)[0] for problem in problems}
+    skipped = () if full else ("seals", "personal values")
     return {
         "ok": not problems,
         "events": chain["events"],
@@ -44,7 +50,11 @@ def verify(tx: Tx, anchors: list[dict[str, Any]] | None = None) -> dict[str, Any
             finding.spec.describe(finding.record_id) for finding in sealed.findings
         ],
         "checks": {
-            check: "problem" if check in found else "ok"
+            check: "skipped (an admin's check on PostgreSQL)"
+            if check in skipped
+            else "problem"
+            if check in found
+            else "ok"
             for check in ("chain", "head", "anchor", "seals", "personal values")
         },
         "problems": problems,

@@ -1291,6 +1291,7 @@ def _queue_messages(tx: Tx, messages: list[tuple[int, str, messaging.Composed]])
         for message_id, (lead_id, to, m) in zip(ids, messages, strict=True)
     ]
     _insert(conn, OutboxMessage, _OUTBOX_COLUMNS, rows)
+    seals.touch(tx.session, "outbox", ids, new=True)
     events = []
     for message_id, (lead_id, _to, m) in zip(ids, messages, strict=True):
         changes = outbox.created_event(lead_id, m)
@@ -1995,14 +1996,19 @@ def _check_undo_scope(tx: Tx, lead_ids: list[int]) -> None:
     if scope.campaign_scope(tx) is None:
         return
     conn = tx.session.connection()
+    refused = NotPermitted(
+        "this import touched leads outside your campaigns; ask an admin to undo it"
+    )
+    seen = 0
     for chunk in _chunks(lead_ids):
         for campaign_id in conn.execute(
             select(Lead.campaign_id).where(col(Lead.id).in_(chunk))
         ).scalars():
+            seen += 1
             if not scope.in_scope(tx, campaign_id):
-                raise NotPermitted(
-                    "this import touched leads outside your campaigns; ask an admin to undo it"
-                )
+                raise refused
+    if seen < len(lead_ids) and conn.dialect.name == "postgresql":
+        raise refused  # row-level security hid the others: they are in other campaigns
 
 
 def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
@@ -2142,6 +2148,7 @@ def _delete_leads(tx: Tx, batch_id: int, lead_ids: list[int]) -> None:
     seals.touch(tx.session, "lead", lead_ids)
     seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids)
     seals.touch_where(tx.session, "review_item", "lead_id", lead_ids)
+    seals.touch_where(tx.session, "outbox", "lead_id", lead_ids)
     for chunk in _chunks(lead_ids):
         unsent = conn.execute(
             select(OutboxMessage.id).where(col(OutboxMessage.lead_id).in_(chunk))

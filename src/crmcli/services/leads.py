@@ -139,12 +139,39 @@ def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
         return []
     fields = (Lead.id, Lead.first_name, Lead.last_name, Lead.company, Lead.email, Lead.phone)
     rows = _rows(tx, select(*fields).where(or_(*conditions)))
+    rows += _reached_beyond_scope(tx, lead, {row["id"] for row in rows})
     return dedupe.find_duplicates(
         lead,
         rows,
         name_threshold=tx.policy.name_threshold,
         company_threshold=tx.policy.company_threshold,
     )
+
+
+def _reached_beyond_scope(tx: Tx, lead: dict[str, Any], seen: set[int]) -> list[dict[str, Any]]:
+    """Leads with the same email or phone that the server hides from a campaign-scoped login
+    (PostgreSQL's row-level security): still duplicates, known by id and by what matched."""
+    conn = tx.session.connection()
+    if conn.dialect.name != "postgresql" or scope.campaign_scope(tx) is None:
+        return []
+    if not (lead.get("email") or lead.get("phone")):
+        return []
+    from crmcli.store.pg_security import leads_reached_at
+
+    return [
+        {
+            "id": lead_id,
+            "first_name": "",
+            "last_name": "",
+            "company": None,
+            "email": lead["email"] if same_email else None,
+            "phone": lead["phone"] if same_phone else None,
+        }
+        for lead_id, same_email, same_phone in leads_reached_at(
+            conn, lead.get("email"), lead.get("phone")
+        )
+        if lead_id not in seen
+    ]
 
 
 def _refuse_duplicates(tx: Tx, matches: list[dedupe.Match]) -> None:

@@ -176,7 +176,9 @@ def arrival(tx: Tx) -> messaging.Arrival | None:
         sequences=sequences,
         templates=tx.policy.data["templates"],
         expire=parse_duration(tx.policy.data["outbox"]["expire"]),
-        values=sender_values(tx.policy, None, smtp_policy=tx.stored_policy),
+        values=sender_values(
+            tx.policy, None, smtp_policy=tx.stored_policy, admin=tx.actor.role == "admin"
+        ),
     )
 
 
@@ -458,12 +460,14 @@ def template_values(tx: Tx, lead: Lead) -> dict[str, dict[str, Any]]:
         "lead": messaging.lead_values(
             {name: getattr(lead, name, None) for name in messaging.FIELDS["lead"]}
         ),
-        **sender_values(tx.policy, owner, smtp_policy=tx.stored_policy),
+        **sender_values(
+            tx.policy, owner, smtp_policy=tx.stored_policy, admin=tx.actor.role == "admin"
+        ),
     }
 
 
 def sender_values(
-    policy: Any, owner: User | None, *, smtp_policy: Any
+    policy: Any, owner: User | None, *, smtp_policy: Any, admin: bool = True
 ) -> dict[str, dict[str, Any]]:
     """The owner.* and sender.* fields: the owner's signature, or [outbox] signature; the
     sender's address from `smtp_policy` (the stored one)."""
@@ -476,7 +480,7 @@ def sender_values(
             "signature": (owner.signature if owner and owner.signature else fallback),
         },
         # the stored [smtp]: a --policy file never changes who the mail is from
-        "sender": {"address": settings_from(smtp_policy).address},
+        "sender": {"address": settings_from(smtp_policy, admin=admin).address},
     }
 
 
@@ -814,7 +818,8 @@ def send(
         mail = [item for item in batch if item["channel"] == "email"]
         # checked only when there is mail: an install without [smtp] may run the cron chain.
         # The stored [smtp], even under an admin's --policy: a file never redirects mail
-        settings = smtp.settings_from(tx.stored_policy, require=True) if mail else None
+        admin = tx.actor.role == "admin"
+        settings = smtp.settings_from(tx.stored_policy, require=True, admin=admin) if mail else None
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,

@@ -21,6 +21,8 @@ def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
     before, after = ws.create()
     with ws.writing(role="viewer", bootstrap=True) as tx:
         admin_created = users.ensure_admin(tx)
+        if tx.actor.role == "admin":
+            users.grant_logins(tx)  # PostgreSQL: every login in its groups (idempotent)
         policy_installed = policies.install_default(tx)
         example_loaded = None
         if example:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from crmcli import environment
-from crmcli.errors import BadInput
+from crmcli.errors import BadInput, NotPermitted
 from crmcli.files import SECRET_LIMIT, read_text
 from crmcli.rules.policy import Policy
 
@@ -41,14 +41,28 @@ class SmtpSettings:
         return self.address.rpartition("@")[2] or "crmcli.invalid"
 
 
-def settings_from(policy: Policy, *, require: bool = False) -> SmtpSettings:
-    """[smtp] of the policy, each key overridden by CRM_SMTP_<KEY>; `require` checks that
-    everything needed to send is there (and reads the password)."""
+OVERRIDABLE = ("host", "port", "security", "user", "from")
+
+
+def settings_from(policy: Policy, *, require: bool = False, admin: bool = True) -> SmtpSettings:
+    """[smtp] of the (stored) policy, each key overridden by CRM_SMTP_<KEY> when the acting
+    user is an admin. Anyone else gets the stored settings: sending (`require`) with such a
+    variable set is refused (exit 4) rather than silently done otherwise. `require` checks
+    that everything needed to send is there (and reads the password: a credential, not a
+    setting)."""
     configured = policy.data["smtp"]
+    if not admin and require:
+        for key in OVERRIDABLE:
+            if environment.smtp_override(key) is not None:
+                raise NotPermitted(
+                    f"CRM_SMTP_{key.upper()}: only an admin may send other than as the stored "
+                    "[smtp] says; unset it, or ask an admin to change the policy (crm policy "
+                    "import)"
+                )
 
     def setting(key: str) -> str:
         # a variable that is set wins even when empty: CRM_SMTP_USER= turns login off
-        value = environment.smtp_override(key)
+        value = environment.smtp_override(key) if admin else None
         return str(configured[key] if value is None else value).strip()
 
     settings = SmtpSettings(

@@ -99,7 +99,31 @@ def add_user(
     if user.signature:
         created["signature"] = [None, user.signature]
     tx.audit("user", user.id, "create", created)
+    grant_login(tx, user)
     return row
+
+
+def grant_login(tx: Tx, user: User) -> None:
+    """On PostgreSQL the server enforces the roles: the user's login (made when missing) in
+    its role's group and, unless limited to campaigns, in the one that sees them all."""
+    conn = tx.session.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    from crmcli.store import pg_security
+
+    tx.session.flush()
+    scoped = tx.session.exec(
+        select(UserCampaign.campaign_id).where(UserCampaign.user_id == user.id).limit(1)
+    ).first()
+    pg_security.grant_login(
+        conn, user.name, role=user.role, scoped=scoped is not None, active=user.active
+    )
+
+
+def grant_logins(tx: Tx) -> None:
+    """Every user's login in its groups (crm init: also after moving from an older set-up)."""
+    for user in tx.session.exec(select(User).order_by(col(User.id))).all():
+        grant_login(tx, user)
 
 
 def _signature(text: str | None) -> str | None:
@@ -188,6 +212,7 @@ def set_role(tx: Tx, name: str, role: str) -> dict[str, Any]:
     tx.session.add(user)
     tx.session.flush()
     tx.audit("user", user.id, "update", {"role": [old, role]})
+    grant_login(tx, user)
     return user_row(tx, user)
 
 
@@ -238,4 +263,5 @@ def set_scope(tx: Tx, name: str, campaigns: list[str], *, clear: bool) -> dict[s
     row = user_row(tx, user)
     if row["campaigns"] != before:
         tx.audit("user", user.id, "update", {"campaigns": [before, row["campaigns"]]})
+        grant_login(tx, user)
     return row

@@ -104,7 +104,8 @@ def resolve_identity(
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import text
 
-        login = session.exec(text("SELECT current_user")).scalar_one()  # type: ignore[call-overload]
+        # the login that connected, whatever role it acts as (a migration or restore SETs ROLE)
+        login = session.exec(text("SELECT session_user")).scalar_one()  # type: ignore[call-overload]
         user = _user_named(session, login)
         return Identity(login, login, user, missing=_unknown(login, login))
     from crmcli import context

@@ -135,21 +135,43 @@ def known_revisions() -> list[str]:
 def schema_version(engine: Engine) -> str | None:
     """The database's Alembic revision, or None when it has no schema yet."""
     with storage_errors(), engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            return _pg_schema_version(conn)
         has_table = conn.execute(
-            # the catalog, not information_schema: that one hides tables the login cannot use
-            text("SELECT to_regclass('alembic_version')")
-            if engine.dialect.name == "postgresql"
-            else text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
+            text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
         ).scalar()
         if not has_table:
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def _pg_schema_version(conn) -> str | None:  # noqa: ANN001
+    exists, readable = conn.exec_driver_sql(
+        # the catalog, not information_schema: that one hides tables the login cannot use
+        "SELECT to_regclass('alembic_version') IS NOT NULL, "
+        "has_table_privilege(to_regclass('alembic_version'), 'SELECT')"
+    ).one()
+    if not exists:
+        return None
+    if not readable:
+        # a login in none of crm's groups here: only one that may act as the owner may go
+        # on (crm init makes it the first admin, a restore brings the users)
+        owner, member, login = owner_membership(conn)
+        if not member:
+            raise NotPermitted(
+                f"unknown user {login!r} (the database login): it has no crm role in this "
+                f"database; an admin can add it with: crm user add {login} --role editor"
+            )
+        act_as(conn, None if owner == login else owner)  # till this connection closes
+    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
 def ensure_schema(engine: Engine, *, create: bool = False) -> tuple[str | None, str]:
     """Refuse newer schemas (exit 6), migrate older ones; returns (before, after)."""
     current = schema_version(engine)
     if current == SCHEMA_HEAD:
+        if create and engine.dialect.name == "postgresql":
+            secure(engine)  # crm init: put right what a DBA, or a copied database, left
         return current, current
     if current is not None and current not in known_revisions():
         raise StorageError(
@@ -169,13 +191,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            _as_database_owner(conn)
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            from crmcli.store import pg_security
+
+            owner = database_owner(conn, needed_for=f"bringing the schema up to {SCHEMA_HEAD}")
+            pg_security.ensure_groups(conn)  # as the login: it takes CREATEROLE
+            act_as(conn, owner)
         before = _revision(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
         if before is not None and revision == "head":
             _seal_unsealed(conn, before)
+        if postgres:
+            # every table, the new ones included, gets its grants, policies and triggers
+            pg_security.execute(conn, pg_security.table_statements(conn))
+            pg_security.grant_first_admin(conn)
 
 
 def _revision(conn) -> str | None:  # noqa: ANN001
@@ -185,7 +216,7 @@ def _revision(conn) -> str | None:  # noqa: ANN001
 
 
 def _seal_unsealed(conn, before: str) -> None:  # noqa: ANN001
-    """A database from before the row seals (migration 0016) is sealed as it stands, in the
+    """A database from before the row seals (migration 0019) is sealed as it stands, in the
     upgrade's transaction: every later write seals what it changes (services.seals)."""
     if conn.execute(text("SELECT 1 FROM audit_seal LIMIT 1")).first() is not None:
         return
@@ -202,18 +233,48 @@ def _seal_unsealed(conn, before: str) -> None:  # noqa: ANN001
     baseline(conn, at=clock.now(), actor=f"crmcli (login {login})", command=command)
 
 
-def _as_database_owner(conn) -> None:  # noqa: ANN001
-    """Migrate as the role that owns the database (when the login is a member of it), so the
-    tables belong to the team's group role, not to whoever happened to upgrade: every member
-    keeps full use of them. SET LOCAL: only for this transaction."""
-    owner = conn.exec_driver_sql(
-        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-    ).scalar()
-    member = conn.exec_driver_sql(
-        "SELECT pg_has_role(current_user, %(owner)s, 'MEMBER')", {"owner": owner}
-    ).scalar()
-    if owner and member and owner != conn.exec_driver_sql("SELECT current_user").scalar():
-        conn.exec_driver_sql(f"SET LOCAL ROLE {conn.dialect.identifier_preparer.quote(owner)}")
+def secure(engine: Engine) -> None:
+    """Bring a PostgreSQL database's group roles, grants, row-level security and audit
+    triggers to what crm needs (store/pg_security.py); nothing changes when they are so."""
+    from crmcli.store import pg_security
+
+    with storage_errors(), engine.execution_options(crm_write=True).begin() as conn:
+        pg_security.ensure_groups(conn)
+        statements = pg_security.table_statements(conn)
+        if statements or not pg_security.can_read(conn, "user"):
+            act_as(conn, database_owner(conn, needed_for="granting crm's group roles"))
+            pg_security.execute(conn, statements)
+            pg_security.grant_first_admin(conn)
+
+
+def database_owner(conn, *, needed_for: str) -> str | None:  # noqa: ANN001
+    """The role that owns the database, for `act_as` (None when the login is that role).
+
+    Migrations and grants run as it, so the tables belong to it, not to whoever happened to
+    upgrade, and only it may grant them. The login must be a member (README: PostgreSQL)."""
+    owner, member, login = owner_membership(conn)
+    if not member:
+        raise NotPermitted(
+            f"{needed_for} takes a login that may act as the database's owner {owner}, "
+            f"and {login} may not; an admin who may (see README: PostgreSQL) runs any crm "
+            "command once, then everyone carries on"
+        )
+    return None if owner == login else owner
+
+
+def owner_membership(conn) -> tuple[str, bool, str]:  # noqa: ANN001
+    """(the database's owner role, whether the login may act as it, the login)."""
+    owner, member, login = conn.exec_driver_sql(
+        "SELECT pg_get_userbyid(datdba), pg_has_role(session_user, datdba, 'MEMBER'), "
+        "session_user FROM pg_database WHERE datname = current_database()"
+    ).one()
+    return owner, bool(member), login
+
+
+def act_as(conn, role: str | None) -> None:  # noqa: ANN001
+    """SET LOCAL ROLE: for the rest of this transaction only."""
+    if role is not None:
+        conn.exec_driver_sql(f'SET LOCAL ROLE "{role.replace(chr(34), chr(34) * 2)}"')
 
 
 @contextmanager
@@ -252,8 +313,8 @@ def storage_errors() -> Iterator[None]:
             ) from None
         if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient_privilege
             raise NotPermitted(
-                f"the database server refused: {reason.splitlines()[0]}; a database "
-                "administrator must grant the login the team's role (see README: PostgreSQL)"
+                f"the database server refused: {reason.splitlines()[0]}; the login's crm "
+                "role does not allow it (see README: PostgreSQL)"
             ) from None
         raise StorageError(f"database unusable: {reason}") from None
 

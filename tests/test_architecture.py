@@ -1,0 +1,73 @@
+"""The layers of ARCHITECTURE.md, checked from the source: rules do no I/O and know no
+services, services know no commands, nothing below the CLI imports Typer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "crmcli"
+
+# what a pure rule must not reach: storage, the terminal, the network, processes, files
+RULES_MAY_NOT_IMPORT = (
+    "sqlalchemy",
+    "sqlmodel",
+    "sqlite3",
+    "psycopg",
+    "typer",
+    "rich",
+    "subprocess",
+    "socket",
+    "smtplib",
+    "crmcli.services",
+    "crmcli.commands",
+    "crmcli.store",
+    "crmcli.render",
+    "crmcli.render_html",
+    "crmcli.render_report",
+    "crmcli.files",
+    "crmcli.cli",
+)
+SERVICES_MAY_NOT_IMPORT = ("typer", "crmcli.commands", "crmcli.cli")
+
+
+def imported(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in the file, at any depth (lazy ones included)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def violations(directory: str, forbidden: tuple[str, ...], root: Path = PACKAGE) -> list[str]:
+    files = sorted((root / directory).rglob("*.py"))
+    assert files, directory
+    return [
+        f"{path.relative_to(root)}:{line} imports {module}"
+        for path in files
+        for line, module in imported(path)
+        if any(module == name or module.startswith(name + ".") for name in forbidden)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("directory", "forbidden"),
+    [("rules", RULES_MAY_NOT_IMPORT), ("services", SERVICES_MAY_NOT_IMPORT)],
+)
+def test_layers_import_only_downwards(directory: str, forbidden: tuple[str, ...]) -> None:
+    assert violations(directory, forbidden) == []
+
+
+def test_the_check_sees_a_lazy_import(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "bad.py").write_text("def f():\n    from sqlmodel import select\n")
+    assert violations("rules", RULES_MAY_NOT_IMPORT, tmp_path) == [
+        "rules/bad.py:2 imports sqlmodel",
+        "rules/bad.py:2 imports sqlmodel.select",
+    ]
