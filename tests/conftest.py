@@ -405,7 +405,9 @@ def copy_sqlite(source: Path, target: Path) -> None:
 
 
 @pytest.fixture
-def crm(tmp_path: Path, pg_server: PgServer | None, request: pytest.FixtureRequest) -> Iterator[Crm]:
+def crm(
+    tmp_path: Path, pg_server: PgServer | None, request: pytest.FixtureRequest
+) -> Iterator[Crm]:
     """A CLI over an initialised database whose admin is `boss`."""
     for cli in new_crm(tmp_path / "crm.db", pg_server):
         if pg_server is None:
