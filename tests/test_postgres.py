@@ -18,7 +18,7 @@ def test_as_cannot_override_the_login(team: Crm) -> None:
     run = team("--db", team.url("vi"), "--as", "boss", "lead", "edit", str(lead), "--title", "X")
     assert run.code == 4 and "vi is a viewer" in run.err
     run = team("--db", team.url("ed"), "--as", "boss", "user", "add", "eve", "--role", "admin")
-    assert run.code == 4 and "needs the admin role; ed is a editor" in run.err
+    assert run.code == 4 and "needs the admin role; ed is an editor" in run.err
     assert team.rows("SELECT count(*) FROM \"user\" WHERE name = 'eve'") == [(0,)]
     # and the audit log names the login, whatever --as says
     team("--db", team.url("ed"), "--as", "boss", "lead", "edit", str(lead), "--title", "CTO")

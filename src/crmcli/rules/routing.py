@@ -112,7 +112,8 @@ def has_skill(lead: LeadFacts, rep: Rep) -> bool:
 def ownership_refusal(lead: LeadFacts, rep: Rep) -> str | None:
     """Why the rep may not own this lead at all (role, campaign scope), or None."""
     if rep.role not in OWNER_ROLES:
-        return f"{rep.name} is a {rep.role}; only editors and admins own leads"
+        article = "an" if rep.role[:1] in ("a", "e", "i", "o", "u") else "a"
+        return f"{rep.name} is {article} {rep.role}; only editors and admins own leads"
     if rep.campaigns and lead.campaign not in rep.campaigns:
         scope = ", ".join(sorted(rep.campaigns))
         where = f"campaign {lead.campaign}" if lead.campaign else "no campaign"

@@ -20,7 +20,7 @@ from crmcli.errors import BadInput, NotPermitted, PolicyRefusal
 from crmcli.rules import routing
 from crmcli.services.lookups import load_lead, user_by_name
 from crmcli.services.obligations import open_obligations, refresh_lead
-from crmcli.services.workspace import Tx
+from crmcli.services.workspace import Tx, article
 from crmcli.store.models import Campaign, Lead, Obligation, User, UserAway, UserCampaign
 
 # a lead is open (counts in a rep's load, can be routed) unless its status is one of these
@@ -339,7 +339,7 @@ def _away_user(tx: Tx, name: str) -> User:
     if tx.actor.role != "admin" and tx.actor.id != user.id:
         raise NotPermitted(
             f"only an admin or {user.name} can change {user.name}'s away dates; "
-            f"{tx.actor.name} is a {tx.actor.role}"
+            f"{tx.actor.name} is {article(tx.actor.role)}"
         )
     return user
 

@@ -22,7 +22,7 @@ from crmcli.rules import quotes as rules
 from crmcli.rules.gates import check_move, is_outcome
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
-from crmcli.services.workspace import Tx, role_allows
+from crmcli.services.workspace import Tx, article, role_allows
 from crmcli.store.models import Lead, Quote, QuoteApproval, QuoteLine, User
 
 QUOTE_FIELDS = (
@@ -438,7 +438,7 @@ def _check_approver(tx: Tx, quote: Quote) -> None:
     if not (named or role_allows(actor.role, settings["approver_role"])):
         raise NotPermitted(
             f"approving quotes needs the {settings['approver_role']} role or a place in policy "
-            f"quotes.approval.approvers; {actor.name} is a {actor.role}"
+            f"quotes.approval.approvers; {actor.name} is {article(actor.role)}"
         )
     if not settings["self_approval"] and actor.name in _interested(tx, quote):
         raise PolicyRefusal(

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from crmcli.errors import NotPermitted
 from crmcli.services import activities, leads, pipeline, policies, seals, stage_facts, users
 from crmcli.services.obligations import refresh_lead
-from crmcli.services.workspace import Tx, Workspace
+from crmcli.services.workspace import Tx, Workspace, article
 from crmcli.store.models import Campaign, Lead, StageChange, User
 
 
@@ -29,7 +29,7 @@ def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
             if tx.actor.role != "admin":
                 raise NotPermitted(
                     f"loading example data needs the admin role; {tx.actor.name} "
-                    f"is a {tx.actor.role}"
+                    f"is {article(tx.actor.role)}"
                 )
             example_loaded = load_example(tx)
     return {

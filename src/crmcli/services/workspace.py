@@ -171,13 +171,14 @@ def _as_refused(requested: str, login: str, bound: User | None) -> str:
             f"NAME --login {login}), {allow}"
         )
     return (
-        f"--as {requested}: your login {login!r} is bound to {bound.name}, {_a(bound.role)}, "
+        f"--as {requested}: your login {login!r} is bound to {bound.name}, {article(bound.role)}, "
         f"and only an admin's login may act as another user; drop --as (and CRM_USER), "
         f"{allow}"
     )
 
 
-def _a(role: str) -> str:
+def article(role: str) -> str:
+    """ "an admin", "a viewer"."""
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
@@ -312,7 +313,7 @@ class Workspace:
             raise NotPermitted(identity.missing)
         if not role_allows(user.role, role):
             raise NotPermitted(
-                f"{self.app.command} needs the {role} role; {user.name} is a {user.role} "
+                f"{self.app.command} needs the {role} role; {user.name} is {article(user.role)} "
                 f"(an admin can run: crm user set-role {user.name} {role})"
             )
         return user
@@ -356,8 +357,9 @@ class Workspace:
             path = self.app.policy_file
             raise NotPermitted(
                 f"--policy (or CRM_POLICY): {path} is not the stored policy, and writing under "
-                f"another policy needs the admin role ({actor.name} is {_a(actor.role)}); drop "
-                f"--policy and CRM_POLICY, or use --dry-run where the command has it, or ask "
+                f"another policy needs the admin role ({actor.name} is "
+                f"{article(actor.role)}); drop --policy and CRM_POLICY, or use --dry-run where "
+                f"the command has it, or ask "
                 f"an admin to install it: crm policy import {path}"
             )
         return digest
