@@ -162,11 +162,11 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
             report = build(tx, name, Options(**options))
             tz, now = tx.policy.timezone, tx.now
         if out is None:
-            from crmcli.render_report import emit_report
+            from crmcli.render.report import emit_report
 
             emit_report(report, fmt=fmt, tz=tz)
             return report
-        from crmcli.render_html import page
+        from crmcli.render.html import page
 
         out.write(page(report, tz=tz, generated=now))
     if html != "-":

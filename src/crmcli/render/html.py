@@ -36,7 +36,7 @@ footer{margin-top:28px;color:#8a93a6;font-size:12px}
 
 def page(report: Any, *, tz: tzinfo | None, generated: datetime) -> str:
     """The report as one HTML document."""
-    from crmcli.render_report import period_text
+    from crmcli.render.report import period_text
 
     when = period_text(report)
     parts = [
