@@ -147,6 +147,7 @@ PipelineOption = Annotated[
 def run_report(ctx: typer.Context, name: str, output: str | None, html: str | None, **options):  # noqa: ANN003, ANN201
     """Build report `name` (services/analytics.REPORTS) and print it, or write its page;
     returns the report."""
+    from crmcli.render.terminal import Labels
     from crmcli.services.analytics import Options, build
 
     fmt = output_format(ctx, output)
@@ -161,10 +162,11 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
         with workspace(ctx).reading() as tx:
             report = build(tx, name, Options(**options))
             tz, now = tx.policy.timezone, tx.now
+            labels = Labels.of(tx.policy)
         if out is None:
             from crmcli.render.report import emit_report
 
-            emit_report(report, fmt=fmt, tz=tz)
+            emit_report(report, fmt=fmt, tz=tz, labels=labels)
             return report
         from crmcli.render.html import page
 
