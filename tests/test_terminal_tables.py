@@ -239,3 +239,21 @@ def test_truncate_counts_terminal_cells() -> None:
     assert truncate("Northwind Traders", 10) == "Northwind…"
     assert truncate("short", 10) == "short"
     assert cell_len(truncate("日本語のテキスト", 7)) <= 7
+
+
+def test_money_percent_and_counts_follow_currency_and_locale() -> None:
+    from decimal import Decimal
+
+    from crmcli.render.terminal import Labels, display_value
+
+    us = Labels(currency="USD", stages={"needs_analysis": "Needs Analysis"})
+    assert display_value("value", Decimal("283300.00"), us) == "$283,300.00"
+    assert display_value("won_value", Decimal("-1234.5"), us) == "-$1,234.50"
+    assert display_value("target_percent", 0.0, us) == "0%"
+    assert display_value("share", Decimal("57.7"), us) == "57.7%"
+    assert display_value("count", 12345, us) == "12,345"
+    assert display_value("id", 12345, us) is None  # ids are never grouped
+    assert display_value("stage", "needs_analysis", us) == "Needs Analysis"
+    de = Labels(currency="EUR", locale="de_DE")
+    assert display_value("value", Decimal("1234.5"), de) == "1.234,50\xa0€"
+    assert display_value("amount", 1500, Labels(currency="JPY", locale="ja_JP")) == "￥1,500"

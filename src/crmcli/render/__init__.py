@@ -260,10 +260,18 @@ def _table(
     tz: tzinfo | None,
     labels: Any = None,
 ) -> None:
-    if labels is None:
-        cells = [[text_value(row.get(c), tz, for_table=True) for c in columns] for row in rows]
-    else:
-        cells = [[_cell(row.get(c), c, tz, labels) for c in columns] for row in rows]
+    cells = [[text_value(row.get(c), tz, for_table=True) for c in columns] for row in rows]
+    if labels is not None:
+        from crmcli.render.terminal import formatter
+
+        for k, column in enumerate(columns):
+            show = formatter(column, labels)
+            if show is None:
+                continue
+            for row, line in zip(rows, cells, strict=True):
+                shown = show(row.get(column))
+                if shown is not None:
+                    line[k] = shown
     terminal = sys.stdout.isatty()
     if not terminal and not _forced_colour():
         _plain_table(cells, columns, title=title)

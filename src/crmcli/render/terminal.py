@@ -9,9 +9,10 @@ numbers, emails and stage names are never cut or wrapped. Piped output does not 
 
 from __future__ import annotations
 
+import functools
 import textwrap
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -120,26 +121,84 @@ def is_percent(column: str) -> bool:
     return column in PERCENT or column.endswith(PERCENT_SUFFIXES)
 
 
-def display_value(column: str, value: Any, labels: Labels | None) -> str | None:
-    """The person's form of a value in `column`, or None when the generic text will do:
-    money with currency and grouping, percentages with "%", counts grouped, stage names."""
-    if labels is None or value is None or isinstance(value, bool):
+def formatter(column: str, labels: Labels | None) -> Callable[[Any], str | None] | None:
+    """How `column` shows to a person, decided once per column (a table has thousands of
+    cells): money with currency and grouping, percentages with "%", counts grouped, stage
+    keys as the policy's names; the function returns None where the generic text will do,
+    and None instead of a function when the column needs nothing."""
+    if labels is None:
         return None
-    if isinstance(value, int | float | Decimal):
-        from babel.numbers import format_currency, format_decimal
+    if column == "stage":
+        stages = labels.stages
+        return lambda value: stages.get(value) if isinstance(value, str) else None
+    if column == "id" or column.endswith("_id"):
+        return None
+    style = number_style(labels.locale, labels.currency)
+    if is_money(column):
+        show: Callable[[Any], str] = style.money
+    elif is_percent(column):
+        show = style.percent
+    else:
+        # small numbers (scores, counts) print as they are: no separator to add
+        return lambda value: (
+            style.number(value, 0) if type(value) is int and not -1000 < value < 1000 else None
+        )
 
-        if is_money(column):
-            if labels.currency:
-                return format_currency(value, labels.currency, locale=labels.locale)
-            return format_decimal(value, format="#,##0.00", locale=labels.locale)
-        if is_percent(column):
-            return format_decimal(value, format="#,##0.#", locale=labels.locale) + "%"
-        if column != "id" and not column.endswith("_id") and isinstance(value, int):
-            return format_decimal(value, locale=labels.locale)
-        return None
-    if column == "stage" and isinstance(value, str):
-        return labels.stages.get(value)
-    return None
+    def numeric(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            return None
+        return show(value)
+
+    return numeric
+
+
+def display_value(column: str, value: Any, labels: Labels | None) -> str | None:
+    """One value as a person reads it in `column` (see formatter), or None."""
+    show = formatter(column, labels)
+    return show(value) if show and value is not None else None
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    """A locale's separators and a currency's symbol, read from babel (CLDR) once, so a
+    thousand-row table formats with str methods rather than a babel call per cell."""
+
+    group: str
+    decimal: str
+    prefix: str  # around the amount: "$" + "1,234.50" + "", or "" + "1.234,50" + " €"
+    suffix: str
+    digits: int  # the currency's minor unit
+
+    def number(self, value: float | Decimal, places: int) -> str:
+        text = f"{value:,.{places}f}"
+        if places and "." in text:
+            text = text.rstrip("0").rstrip(".")  # 57.7, 10 (not 10.0)
+        return text.translate({ord(","): self.group, ord("."): self.decimal})
+
+    def percent(self, value: float | Decimal) -> str:
+        return self.number(value, 1) + "%"
+
+    def money(self, value: float | Decimal) -> str:
+        text = f"{abs(value):,.{self.digits}f}"
+        text = text.translate({ord(","): self.group, ord("."): self.decimal})
+        return ("-" if value < 0 else "") + self.prefix + text + self.suffix
+
+
+@functools.cache
+def number_style(locale: str, currency: str) -> NumberStyle:
+    from babel import Locale
+    from babel.numbers import format_currency, get_currency_precision
+
+    parsed = Locale.parse(locale)
+    group = parsed.number_symbols["latn"]["group"]
+    decimal = parsed.number_symbols["latn"]["decimal"]
+    if not currency:
+        return NumberStyle(group, decimal, "", "", 2)
+    digits = get_currency_precision(currency)
+    sample = format_currency(1, currency, locale=parsed)
+    core = "1" + (decimal + "0" * digits if digits else "")
+    prefix, _, suffix = sample.partition(core)
+    return NumberStyle(group, decimal, prefix, suffix, digits)
 
 
 def cell_len(text: str) -> int:
