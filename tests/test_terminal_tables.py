@@ -160,7 +160,7 @@ def test_overdue_never_cuts_rule_ids_or_dates(example: Path, width: int) -> None
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("view", [("report", "pipeline"), ("dashboard",), ()])
+@pytest.mark.parametrize("view", [("report", "pipeline"), ("dashboard",), ("--as", "maria")])
 def test_reports_and_my_day_fit(example: Path, width: int, view: tuple[str, ...]) -> None:
     lines = _plain(crm_at(example, width, *view))
     _assert_fits(lines, width)
@@ -257,3 +257,12 @@ def test_money_percent_and_counts_follow_currency_and_locale() -> None:
     de = Labels(currency="EUR", locale="de_DE")
     assert display_value("value", Decimal("1234.5"), de) == "1.234,50\xa0€"
     assert display_value("amount", 1500, Labels(currency="JPY", locale="ja_JP")) == "￥1,500"
+
+
+def test_my_day_says_how_long_is_left_today(example: Path) -> None:
+    lines = _plain(crm_at(example, 80, "--as", "maria"))
+    headers = [header for header, _rows, _hidden in _tables(lines)]
+    assert ["rule", "record", "title", "due_at", "overdue_by"] in headers
+    assert ["rule", "record", "title", "due_at", "due_in"] in headers
+    [(_h, rows, _hidden)] = [t for t in _tables(lines) if t[0][-1] == "due_in"]
+    assert rows and not any("due in" in row for row in rows)

@@ -11,15 +11,24 @@ from crmcli.errors import BadInput, CheckFailed
 app = sub_app("Reports: overdue obligations (cron-ready) and sales performance.")
 
 TABLE_COLUMNS = ("rule", "record", "title", "due_at", "overdue_by")
+# what falls due later today: how long is left, not a negative lateness
+DUE_TODAY_COLUMNS = ("rule", "record", "title", "due_at", "due_in")
 
 
-def _overdue_by(seconds: int) -> str:
+def _duration(seconds: int) -> str:
     from datetime import timedelta
 
     from crmcli.rules.durations import format_duration
 
-    text = format_duration(timedelta(seconds=abs(seconds)))
-    return text if seconds > 0 else f"due in {text}"
+    return format_duration(timedelta(seconds=abs(seconds)))
+
+
+def _overdue_by(seconds: int) -> str:
+    return _duration(seconds) if seconds > 0 else f"due in {_duration(seconds)}"
+
+
+def _due_in(seconds_late: int) -> str:
+    return _duration(seconds_late) if seconds_late <= 0 else f"{_duration(seconds_late)} late"
 
 
 @app.command("overdue")
@@ -86,10 +95,11 @@ def report_overdue(
 
 
 def for_table(rows: list[dict]) -> list[dict]:
-    """Report rows with the human columns the table shows (record, overdue_by)."""
+    """Report rows with the human columns the table shows (record, overdue_by, due_in)."""
     for row in rows:
         row["record"] = f"{row['record_type']} {row['record_id']}"
         row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
+        row["due_in"] = _due_in(row["overdue_by_seconds"])
     return rows
 
 
