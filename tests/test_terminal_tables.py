@@ -256,7 +256,10 @@ def test_money_percent_and_counts_follow_currency_and_locale() -> None:
     assert display_value("stage", "needs_analysis", us) == "Needs Analysis"
     de = Labels(currency="EUR", locale="de_DE")
     assert display_value("value", Decimal("1234.5"), de) == "1.234,50\xa0€"
-    assert display_value("amount", 1500, Labels(currency="JPY", locale="ja_JP")) == "￥1,500"
+    yen = Labels(currency="JPY", locale="ja_JP")
+    assert display_value("amount", Decimal("1500"), yen) == "￥1,500"
+    assert display_value("total", 172, us) is None  # a count under a money name stays a count
+    assert display_value("quota", 2500, us) == "2,500"  # points, grouped, no currency
 
 
 def test_my_day_says_how_long_is_left_today(example: Path) -> None:

@@ -86,9 +86,7 @@ COLUMNS: dict[str, Column] = {
     "updated_at": Column(90),
 }
 
-MONEY = frozenset(
-    {"value", "weighted", "amount", "total", "subtotal", "target", "quota", "revenue"}
-)
+MONEY = frozenset({"value", "weighted", "amount", "total", "subtotal", "target", "revenue"})
 MONEY_SUFFIXES = ("_value", "_amount", "_total", "_revenue")
 PERCENT = frozenset({"share", "probability", "rate", "attainment"})
 PERCENT_SUFFIXES = ("_percent", "_rate")
@@ -135,21 +133,18 @@ def formatter(column: str, labels: Labels | None) -> Callable[[Any], str | None]
         return None
     style = number_style(labels.locale, labels.currency)
     if is_money(column):
-        show: Callable[[Any], str] = style.money
-    elif is_percent(column):
-        show = style.percent
-    else:
-        # small numbers (scores, counts) print as they are: no separator to add
+        # amounts are Decimal here; an int or float under a money name is a count or points
+        return lambda value: style.money(value) if type(value) is Decimal else None
+    if is_percent(column):
         return lambda value: (
-            style.number(value, 0) if type(value) is int and not -1000 < value < 1000 else None
+            style.percent(value)
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+            else None
         )
-
-    def numeric(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-            return None
-        return show(value)
-
-    return numeric
+    # small numbers (scores, counts) print as they are: no separator to add
+    return lambda value: (
+        style.number(value, 0) if type(value) is int and not -1000 < value < 1000 else None
+    )
 
 
 def display_value(column: str, value: Any, labels: Labels | None) -> str | None:
@@ -227,6 +222,8 @@ def column_for(name: str, position: int, values: Sequence[Any]) -> Column:
     known = COLUMNS.get(name)
     if known:
         return known
+    if position == 0:
+        return _KEY  # a table's first column says what each row is
     text = any(isinstance(v, str) and " " in v.strip() for v in values)
     computed = all(
         isinstance(v, int | float | Decimal | datetime | date | timedelta | None) for v in values
