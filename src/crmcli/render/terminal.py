@@ -98,7 +98,7 @@ class Labels:
     names of its stages."""
 
     currency: str = ""
-    locale: str = "en_US"
+    locale: str = "en_US"  # the policy has no locale key yet: separators as in the US
     stages: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -106,7 +106,6 @@ class Labels:
         data = policy.data
         return cls(
             currency=str(data.get("quotes", {}).get("currency", "")),
-            locale=str(data.get("display", {}).get("locale", "en_US")),
             stages={s["key"]: s.get("name", s["key"]) for s in policy.stages},
         )
 
@@ -131,19 +130,24 @@ def formatter(column: str, labels: Labels | None) -> Callable[[Any], str | None]
         return lambda value: stages.get(value) if isinstance(value, str) else None
     if column == "id" or column.endswith("_id"):
         return None
-    style = number_style(labels.locale, labels.currency)
+    locale, currency = labels.locale, labels.currency  # babel loads on the first number
+
     if is_money(column):
         # amounts are Decimal here; an int or float under a money name is a count or points
-        return lambda value: style.money(value) if type(value) is Decimal else None
+        return lambda value: (
+            number_style(locale, currency).money(value) if type(value) is Decimal else None
+        )
     if is_percent(column):
         return lambda value: (
-            style.percent(value)
+            number_style(locale, currency).percent(value)
             if isinstance(value, int | float | Decimal) and not isinstance(value, bool)
             else None
         )
     # small numbers (scores, counts) print as they are: no separator to add
     return lambda value: (
-        style.number(value, 0) if type(value) is int and not -1000 < value < 1000 else None
+        number_style(locale, currency).number(value, 0)
+        if type(value) is int and not -1000 < value < 1000
+        else None
     )
 
 
