@@ -269,3 +269,12 @@ def test_my_day_says_how_long_is_left_today(example: Path) -> None:
     assert ["rule", "record", "title", "due_at", "due_in"] in headers
     [(_h, rows, _hidden)] = [t for t in _tables(lines) if t[0][-1] == "due_in"]
     assert rows and not any("due in" in row for row in rows)
+
+
+def test_history_shows_every_time_in_local_minutes(crm) -> None:  # noqa: ANN001
+    lead = crm.add_lead(acquired="2026-03-01T14:30:00+00:00")
+    table = crm.ok("history", str(lead)).out
+    assert "acquired_at: - → 2026-03-01 09:30" in table  # UTC 14:30 in New York
+    assert not re.search(r"\d{2}:\d{2}:\d{2}|\+00:00", table)  # no raw stored stamps
+    raw = crm.ok("history", str(lead), "--format", "json").json()
+    assert any("+00:00" in json.dumps(event["changes"]) for event in raw)  # JSON unchanged

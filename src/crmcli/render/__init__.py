@@ -278,11 +278,16 @@ def _table(
         return
     from crmcli.render.terminal import table_lines
 
-    cells = [[" ".join(cell.split()) for cell in line] for line in cells]
+    # one line per row; spaces that shape a cell (a centred funnel bar) stay
+    cells = [[_one_line(cell) for cell in line] for line in cells]
     # a terminal gets a table that fits; forced colour into a pipe keeps every column
     width = shutil.get_terminal_size().columns if terminal else sys.maxsize
     lines = table_lines(rows, columns, cells, title=title, width=width)
     _print_styled(lines)
+
+
+def _one_line(cell: str) -> str:
+    return cell if cell.isprintable() else " ".join(cell.split())
 
 
 def _cell(value: Any, column: str, tz: tzinfo | None, labels: Any) -> str:
