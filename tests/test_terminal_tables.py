@@ -278,3 +278,20 @@ def test_history_shows_every_time_in_local_minutes(crm) -> None:  # noqa: ANN001
     assert not re.search(r"\d{2}:\d{2}:\d{2}|\+00:00", table)  # no raw stored stamps
     raw = crm.ok("history", str(lead), "--format", "json").json()
     assert any("+00:00" in json.dumps(event["changes"]) for event in raw)  # JSON unchanged
+
+
+def test_theme_gives_severity_state_and_sign_their_colours() -> None:
+    from decimal import Decimal
+
+    from crmcli.render import theme
+
+    assert theme.row_style({"overdue_by_seconds": -600}) == theme.DUE_SOON
+    assert theme.row_style({"overdue_by_seconds": 3600}) == theme.OVERDUE
+    assert theme.row_style({"overdue_by_seconds": 2 * 86400}) == theme.BADLY_OVERDUE
+    assert theme.row_style({"stage": "total", "count": 3}) == theme.TOTAL
+    assert theme.row_style({"stage": "proposal"}) is None
+    assert theme.cell_style("stage", "closed_won") == "green"
+    assert theme.cell_style("status", "lost") == "dim red"
+    assert theme.cell_style("delta_value", Decimal("-5")) == theme.NEGATIVE
+    assert theme.cell_style("change", 3) == theme.POSITIVE
+    assert theme.cell_style("title", "closed_won") is None  # only stage/status columns
