@@ -187,6 +187,17 @@ def test_pipeline_at_80_keeps_values_whole_and_says_what_it_dropped(example: Pat
     assert hidden == [] and "funnel" in header
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_wide_shows_every_column_given_before_or_after_the_command(
+    example: Path, where: str
+) -> None:
+    args = ["--wide", "lead", "list"] if where == "before" else ["lead", "list", "--wide"]
+    lines = _plain(crm_at(example, 80, *args))
+    [(header, rows, hidden)] = _tables(lines)
+    assert hidden == [] and header[-1] == "acquired_at"
+    assert all("…" not in row for row in rows)
+
+
 def test_piped_tables_are_plain_and_complete(example: Path) -> None:
     out = crm_piped(example, "lead", "list")
     assert "\x1b[" not in out and "…" not in out and "not shown" not in out

@@ -42,6 +42,7 @@ from crmcli.commands import (
 from crmcli.commands._shared import (
     PENDING_ROLE_CHECK,
     RETRY_CONFLICTS,
+    WIDE,
     CrmGroup,
     enforce_role,
 )
@@ -114,7 +115,7 @@ def root(
         raise BadInput(f"{given}: {output!r} is not a format; use {', '.join(FORMATS)}")
     from crmcli.render.terminal import set_wide
 
-    set_wide(wide)
+    set_wide(wide or ctx.meta.get(WIDE, False))
     ctx.obj = AppContext(
         db=db or None,
         user=(as_user or "").strip(),  # none: the user bound to the login (services)
