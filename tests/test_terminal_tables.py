@@ -306,3 +306,10 @@ def test_theme_gives_severity_state_and_sign_their_colours() -> None:
     assert theme.cell_style("delta_value", Decimal("-5")) == theme.NEGATIVE
     assert theme.cell_style("change", 3) == theme.POSITIVE
     assert theme.cell_style("title", "closed_won") is None  # only stage/status columns
+
+
+def test_control_characters_in_cells_never_reach_the_terminal() -> None:
+    from crmcli.render import _one_line
+
+    assert _one_line("Acme\x1b[31m Red\nCorp") == "Acme [31m Red Corp"
+    assert _one_line("  ███  ") == "  ███  "  # spaces that shape a bar stay

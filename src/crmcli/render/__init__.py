@@ -287,7 +287,11 @@ def _table(
 
 
 def _one_line(cell: str) -> str:
-    return cell if cell.isprintable() else " ".join(cell.split())
+    """A cell on one line with no control characters (an ESC in stored text must not
+    reach the terminal as an escape sequence)."""
+    if cell.isprintable():
+        return cell
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in cell).split())
 
 
 def _cell(value: Any, column: str, tz: tzinfo | None, labels: Any) -> str:
