@@ -487,7 +487,7 @@ def test_csv_is_the_main_section(history: Crm) -> None:
 
 def test_table_shows_funnel_bars_and_sparklines(history: Crm) -> None:
     out = history.ok("report", "pipeline").out
-    assert "█" in out and "prospecting" in out
+    assert "█" in out and "Prospecting" in out  # the policy's name for the stage (issue 20)
     trend = history.ok("report", "sources").out
     assert any(ch in trend for ch in "▁▂▃▄▅▆▇█")
 

@@ -25,8 +25,6 @@ RULES_MAY_NOT_IMPORT = (
     "crmcli.commands",
     "crmcli.store",
     "crmcli.render",
-    "crmcli.render_html",
-    "crmcli.render_report",
     "crmcli.files",
     "crmcli.cli",
 )

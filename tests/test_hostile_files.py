@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+import crmcli
 from conftest import Crm, new_crm
 from crmcli import render
 
@@ -496,7 +497,7 @@ def test_a_missing_folder_names_it(example: Crm, tmp_path: Path) -> None:
 def test_standard_output_on_a_full_disk_is_exit_6(example: Crm) -> None:
     """The real entry point: what is still buffered at exit must not fail a second time."""
     env = {**os.environ, **{k: v for k, v in example.env.items() if v is not None}}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(render.__file__).parents[1])]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(crmcli.__file__).parents[1])]))
     for args in (["lead", "list", "--format", "csv"], ["report", "pipeline", "--format", "json"]):
         with open("/dev/full", "w") as full:
             done = subprocess.run(

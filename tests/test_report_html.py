@@ -14,7 +14,7 @@ import html5lib
 import pytest
 
 from conftest import Crm, copy_sqlite
-from crmcli import render_html
+from crmcli.render import html as render_html
 
 PAGES = [
     ["dashboard"],

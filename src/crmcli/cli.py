@@ -42,6 +42,7 @@ from crmcli.commands import (
 from crmcli.commands._shared import (
     PENDING_ROLE_CHECK,
     RETRY_CONFLICTS,
+    WIDE,
     CrmGroup,
     enforce_role,
 )
@@ -96,6 +97,10 @@ def root(
             help="Use this policy file instead of the one stored in the database.",
         ),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Tables show every column, however wide the terminal is."),
+    ] = False,
 ) -> None:
     """A command-line CRM that enforces your written sales policy.
 
@@ -108,6 +113,9 @@ def root(
     if fmt not in FORMATS:
         given = "CRM_FORMAT" if _from_environment(ctx, "output") else "--format"
         raise BadInput(f"{given}: {output!r} is not a format; use {', '.join(FORMATS)}")
+    from crmcli.render.terminal import set_wide
+
+    set_wide(wide or ctx.meta.get(WIDE, False))
     ctx.obj = AppContext(
         db=db or None,
         user=(as_user or "").strip(),  # none: the user bound to the login (services)

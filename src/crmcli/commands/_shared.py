@@ -56,6 +56,22 @@ def output_format(ctx: typer.Context, override: str | None) -> str:
     return fmt
 
 
+WIDE = "crm.wide"
+
+
+def take_wide(ctx: typer.Context, args: list[str]) -> list[str]:
+    """`crm lead list --wide` means `crm --wide lead list`: the option is the root's (every
+    table honours it), so it is taken out of a command's own arguments (not after `--`)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--wide" not in args[:end]:
+        return args
+    from crmcli.render.terminal import set_wide
+
+    ctx.meta[WIDE] = True  # the root callback, if it runs after this, keeps it
+    set_wide(True)
+    return [arg for k, arg in enumerate(args) if not (arg == "--wide" and k < end)]
+
+
 def sub_app(help_text: str) -> typer.Typer:
     return typer.Typer(cls=CrmGroup, help=help_text, no_args_is_help=True, rich_markup_mode=None)
 
@@ -143,6 +159,7 @@ class CrmGroup(TyperGroup):
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not hasattr(command, "commands"):
+            rest = take_wide(ctx, rest)
             bound_integers(command)
             path = " ".join([*ctx.command_path.split()[1:], name or ""])
             if ctx.parent is None:

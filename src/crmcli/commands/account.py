@@ -130,7 +130,7 @@ def account_show(ctx: typer.Context, account_id: AccountId, output: FormatOption
         tz = tx.policy.timezone
     fmt = output_format(ctx, output)
     if fmt == "table":
-        events = [{**event, "changes": render.changes_text(event["changes"])} for event in events]
+        events = render.with_changes_text(events, tz)
     # JSON keys are snake_case (open_opportunities); table titles read as words
     parts = {
         (section.name.replace("_", " ") if fmt == "table" else section.name): (

@@ -131,7 +131,7 @@ def audit_log(
 def _emit_events(ctx: typer.Context, rows: list, output: str | None, tz) -> None:  # noqa: ANN001
     fmt = output_format(ctx, output)
     if fmt == "table":
-        rows = [{**row, "changes": render.changes_text(row["changes"])} for row in rows]
+        rows = render.with_changes_text(rows, tz)
     render.emit(
         rows,
         fmt=fmt,

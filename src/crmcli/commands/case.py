@@ -277,7 +277,7 @@ def case_show(ctx: typer.Context, case_id: CaseId, output: FormatOption = None) 
     fmt = output_format(ctx, output)
     history = found["history"]
     if fmt == "table":
-        history = [{**event, "changes": render.changes_text(event["changes"])} for event in history]
+        history = render.with_changes_text(history, tz)
     render.emit_record(
         found["case"],
         fmt=fmt,

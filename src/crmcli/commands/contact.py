@@ -127,7 +127,7 @@ def contact_show(ctx: typer.Context, contact_id: ContactId, output: FormatOption
         tz = tx.policy.timezone
     fmt = output_format(ctx, output)
     if fmt == "table":
-        events = [{**event, "changes": render.changes_text(event["changes"])} for event in events]
+        events = render.with_changes_text(events, tz)
     render.emit_record(
         record,
         fmt=fmt,

@@ -152,6 +152,7 @@ def lead_list(
 
     Example: crm lead list --owner me --stage proposal --format csv
     """
+    from crmcli.render.terminal import Labels
     from crmcli.services.leads import LEAD_FIELDS, LeadFilter, list_leads
 
     where = LeadFilter(
@@ -159,7 +160,7 @@ def lead_list(
     )
     with workspace(ctx).reading() as tx:
         rows = list_leads(tx, where)
-        tz = tx.policy.timezone
+        tz, labels = tx.policy.timezone, Labels.of(tx.policy)
     render.emit(
         rows,
         fmt=output_format(ctx, output),
@@ -167,6 +168,7 @@ def lead_list(
         table_columns=LIST_COLUMNS,
         tz=tz,
         empty="no leads match",
+        labels=labels,
     )
 
 
@@ -200,6 +202,7 @@ def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) 
 
     Example: crm lead show 12 --format json
     """
+    from crmcli.render.terminal import Labels
     from crmcli.services.leads import lead_history, lead_record, recent_activities
     from crmcli.services.lookups import load_lead
 
@@ -207,10 +210,10 @@ def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) 
         lead = lead_record(tx, load_lead(tx, lead_id))
         activities = recent_activities(tx, lead_id)
         history = lead_history(tx, lead_id)
-        tz = tx.policy.timezone
+        tz, labels = tx.policy.timezone, Labels.of(tx.policy)
     fmt = output_format(ctx, output)
     if fmt == "table":
-        history = [{**event, "changes": render.changes_text(event["changes"])} for event in history]
+        history = render.with_changes_text(history, tz)
         activities = [{**a, "report": _report_text(a["call_report"], tz)} for a in activities]
     render.emit_record(
         lead,
@@ -221,6 +224,7 @@ def lead_show(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) 
             "activities": (activities, ACTIVITY_TABLE),
             "history": (history, HISTORY_COLUMNS),
         },
+        labels=labels,
     )
 
 

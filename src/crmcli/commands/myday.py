@@ -5,7 +5,7 @@ import typer
 from crmcli import render
 from crmcli.commands._shared import output_format, workspace
 from crmcli.commands.activity import AGENDA_COLUMNS
-from crmcli.commands.report import TABLE_COLUMNS, for_table
+from crmcli.commands.report import DUE_TODAY_COLUMNS, TABLE_COLUMNS, for_table
 from crmcli.errors import BadInput, StorageError
 
 
@@ -37,7 +37,7 @@ def my_day(ctx: typer.Context) -> None:
     )
     sections = (
         ("overdue", for_table(day["overdue"]), TABLE_COLUMNS),
-        ("due today", for_table(day["due_today"]), TABLE_COLUMNS),
+        ("due today", for_table(day["due_today"]), DUE_TODAY_COLUMNS),
         ("agenda", day["agenda"], AGENDA_COLUMNS),
     )
     for title, rows, columns in sections:

@@ -301,7 +301,7 @@ def quote_export(
 
     Example: crm quote export Q-0007 --out quote-Q-0007.html
     """
-    from crmcli import documents
+    from crmcli.render import documents
     from crmcli.services import quotes
 
     kind = documents.kind_for(out)

@@ -17,15 +17,24 @@ HtmlOption = Annotated[
         "--html", metavar="FILE", help="Write one self-contained HTML page instead (- for stdout)."
     ),
 ]
+# what falls due later today: how long is left, not a negative lateness
+DUE_TODAY_COLUMNS = ("rule", "record", "title", "due_at", "due_in")
 
 
-def _overdue_by(seconds: int) -> str:
+def _duration(seconds: int) -> str:
     from datetime import timedelta
 
     from crmcli.rules.durations import format_duration
 
-    text = format_duration(timedelta(seconds=abs(seconds)))
-    return text if seconds > 0 else f"due in {text}"
+    return format_duration(timedelta(seconds=abs(seconds)))
+
+
+def _overdue_by(seconds: int) -> str:
+    return _duration(seconds) if seconds > 0 else f"due in {_duration(seconds)}"
+
+
+def _due_in(seconds_late: int) -> str:
+    return _duration(seconds_late) if seconds_late <= 0 else f"{_duration(seconds_late)} late"
 
 
 @app.command("overdue")
@@ -116,10 +125,11 @@ def _overdue_page(ctx: typer.Context, html: str, **filters) -> int:  # noqa: ANN
 
 
 def for_table(rows: list[dict]) -> list[dict]:
-    """Report rows with the human columns the table shows (record, overdue_by)."""
+    """Report rows with the human columns the table shows (record, overdue_by, due_in)."""
     for row in rows:
         row["record"] = f"{row['record_type']} {row['record_id']}"
         row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
+        row["due_in"] = _due_in(row["overdue_by_seconds"])
     return rows
 
 
@@ -171,6 +181,7 @@ PipelineOption = Annotated[
 def run_report(ctx: typer.Context, name: str, output: str | None, html: str | None, **options):  # noqa: ANN003, ANN201
     """Build report `name` (services/analytics.REPORTS) and print it, or write its page;
     returns the report."""
+    from crmcli.render.terminal import Labels
     from crmcli.services.analytics import Options, build
 
     fmt = output_format(ctx, output)
@@ -186,10 +197,11 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
             report = build(tx, name, Options(**options))
             tz = tx.policy.timezone
             facts = None if out is None else page_context(ctx, tx, report.period, **options)
+            labels = Labels.of(tx.policy)
         if out is None:
-            from crmcli.render_report import emit_report
+            from crmcli.render.report import emit_report
 
-            emit_report(report, fmt=fmt, tz=tz)
+            emit_report(report, fmt=fmt, tz=tz, labels=labels)
             return report
         out.write(page_html(report, facts))
     if html != "-":
@@ -198,7 +210,7 @@ def run_report(ctx: typer.Context, name: str, output: str | None, html: str | No
 
 
 def page_html(report, context) -> str:  # noqa: ANN001
-    from crmcli.render_html import page
+    from crmcli.render.html import page
 
     return page(report, context)
 
@@ -208,7 +220,7 @@ def page_context(ctx: typer.Context, tx, period: dict, **options):  # noqa: ANN0
     never reads as team-wide when it is not), the command as typed, and that command pinned
     to what it meant here (the page's instant, its period, 'me'), which draws the same figures
     for whoever runs it later."""
-    from crmcli.render_html import Context
+    from crmcli.render.html import Context
     from crmcli.services.scope import scope_names
 
     owner = options.get("owner")

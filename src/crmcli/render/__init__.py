@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -93,8 +96,10 @@ def emit(
     title: str | None = None,
     tz: tzinfo | None = None,
     empty: str = "nothing to show",
+    labels: Any = None,
 ) -> None:
-    """Write rows in the chosen format. `table_columns` narrows what the table shows."""
+    """Write rows in the chosen format. `table_columns` narrows what the table shows;
+    `labels` (render.terminal.Labels) formats money, percentages and stage names in it."""
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
         payload = [{c: json_value(r.get(c), tz) for c in columns} for r in rows]
@@ -111,7 +116,7 @@ def emit(
         if not rows:
             note(empty)
             return
-        _table(rows, table_columns or columns, title=title, tz=tz)
+        _table(rows, table_columns or columns, title=title, tz=tz, labels=labels)
 
 
 def emit_stream(
@@ -210,6 +215,7 @@ def emit_record(
     tz: tzinfo | None = None,
     title: str | None = None,
     sections: dict[str, tuple[Sequence[dict[str, Any]], Sequence[str]]] | None = None,
+    labels: Any = None,
 ) -> None:
     """One record: key/value table (plus sub-tables), a JSON object, a CSV row, or its id."""
     sections = sections or {}
@@ -227,14 +233,15 @@ def emit_record(
         table = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
         from rich.text import Text
 
-        table.add_column("field", style="bold")
-        table.add_column("value")
+        # keys never wrap; long values wrap at spaces, a single token (an email) folds last
+        table.add_column("field", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
         for key, value in record.items():
-            table.add_row(key, Text(text_value(value, tz, for_table=True)))
+            table.add_row(key, Text(_cell(value, key, tz, labels)))
         _print(table)
         for name, (rows, cols) in sections.items():
             if rows:
-                _table(rows, cols, title=name, tz=tz)
+                _table(rows, cols, title=name, tz=tz, labels=labels)
 
 
 def emit_created(record: dict[str, Any], *, fmt: str, tz: tzinfo | None = None) -> None:
@@ -246,27 +253,72 @@ def emit_created(record: dict[str, Any], *, fmt: str, tz: tzinfo | None = None) 
 
 
 def _table(
-    rows: Iterable[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
     *,
     title: str | None,
     tz: tzinfo | None,
+    labels: Any = None,
 ) -> None:
     cells = [[text_value(row.get(c), tz, for_table=True) for c in columns] for row in rows]
-    if not sys.stdout.isatty():
+    if labels is not None:
+        from crmcli.render.terminal import formatter
+
+        for k, column in enumerate(columns):
+            show = formatter(column, labels)
+            if show is None:
+                continue
+            for row, line in zip(rows, cells, strict=True):
+                shown = show(row.get(column))
+                if shown is not None:
+                    line[k] = shown
+    terminal = sys.stdout.isatty()
+    if not terminal and not _forced_colour():
         _plain_table(cells, columns, title=title)
         return
-    from rich import box
-    from rich.table import Table
+    from crmcli.render.terminal import table_lines
+
+    # one line per row; spaces that shape a cell (a centred funnel bar) stay
+    cells = [[_one_line(cell) for cell in line] for line in cells]
+    # a terminal gets a table that fits; forced colour into a pipe keeps every column
+    width = shutil.get_terminal_size().columns if terminal else sys.maxsize
+    lines = table_lines(rows, columns, cells, title=title, width=width)
+    _print_styled(lines)
+
+
+def _one_line(cell: str) -> str:
+    """A cell on one line with no control characters (an ESC in stored text must not
+    reach the terminal as an escape sequence)."""
+    if cell.isprintable():
+        return cell
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in cell).split())
+
+
+def _cell(value: Any, column: str, tz: tzinfo | None, labels: Any) -> str:
+    from crmcli.render.terminal import display_value
+
+    shown = display_value(column, value, labels)
+    return text_value(value, tz, for_table=True) if shown is None else shown
+
+
+def _forced_colour() -> bool:
+    return bool(os.environ.get("FORCE_COLOR")) and not os.environ.get("NO_COLOR")
+
+
+def _print_styled(lines: Sequence[tuple[str, Sequence[tuple[int, int, str]]]]) -> None:
+    """Lines with style spans, through Rich so NO_COLOR, FORCE_COLOR and TERM are honoured."""
+    from rich.console import Console
     from rich.text import Text
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for line in cells:
-        # Text, not markup: user data such as "[bold]" must print as typed
-        table.add_row(*(Text(cell) for cell in line))
-    _print(table)
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    if console.color_system is None and not console.is_terminal:
+        sys.stdout.write("\n".join(text for text, _ in lines) + "\n")
+        return
+    for text, spans in lines:
+        line = Text(text)
+        for start, end, style in spans:
+            line.stylize(style, start, end)
+        console.print(line)
 
 
 def _plain_table(cells: list[list[str]], columns: Sequence[str], *, title: str | None) -> None:
@@ -293,13 +345,30 @@ def _print(renderable: Any) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
 
 
-def changes_text(changes: dict[str, Any]) -> str:
-    """{"title": [None, "CTO"]} -> "title: - → CTO" for tables."""
+# a time as the audit log stores it: ISO 8601 in UTC, often with microseconds
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
+
+
+def changes_text(changes: dict[str, Any], tz: tzinfo | None = None) -> str:
+    """{"title": [None, "CTO"]} -> "title: - → CTO" for tables; stored times show as every
+    other time does (local minutes in `tz`)."""
 
     def show(value: Any) -> str:
-        return "-" if value in (None, "", []) else str(value)
+        if value in (None, "", []):
+            return "-"
+        if isinstance(value, str) and _STORED_TIME.fullmatch(value):
+            stamp = datetime.fromisoformat(value)
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            return text_value(stamp, tz, for_table=True)
+        return str(value)
 
     return "; ".join(f"{key}: {show(old)} → {show(new)}" for key, (old, new) in changes.items())
+
+
+def with_changes_text(events: Iterable[dict[str, Any]], tz: tzinfo | None) -> list[dict[str, Any]]:
+    """Audit events for a table: each one's changes as one line of text (changes_text)."""
+    return [{**event, "changes": changes_text(event["changes"], tz)} for event in events]
 
 
 def note(message: str) -> None:

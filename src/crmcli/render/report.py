@@ -11,7 +11,7 @@ from typing import Any
 from crmcli import render
 
 
-def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
+def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None, labels: Any = None) -> None:
     """table: summary, then each section (with its bars and trend column); json: the whole
     document; csv: the main section's rows (the first unless the report names another; the
     others are in the JSON)."""
@@ -24,7 +24,7 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
         render.emit(main.rows, fmt="csv", columns=main.columns, tz=tz)
         return
     sys.stdout.write(heading(report) + "\n")
-    render.emit_record(_summary(report.summary), fmt="table", tz=tz)
+    render.emit_record(_summary(report.summary), fmt="table", tz=tz, labels=labels)
     for section in report.sections:
         columns = section.table_columns or section.columns
         rows = section.rows
@@ -34,7 +34,7 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None) -> None:
         if section.labels:  # readable headers: the table shows each row under its labels
             rows = [{section.header(c): row.get(c) for c in columns} for row in rows]
             columns = [section.header(c) for c in columns]
-        render.emit(rows, fmt="table", columns=columns, title=title, tz=tz)
+        render.emit(rows, fmt="table", columns=columns, title=title, tz=tz, labels=labels)
     for line in report.notes:
         render.note(f"note: {line}")
 
