@@ -154,6 +154,16 @@ class CrmGroup(TyperGroup):
         return name, command, rest
 
     def invoke(self, ctx: typer.Context):  # noqa: ANN201
+        if ctx.parent is None:
+            from crmcli import clock
+
+            with clock.remembering() as read:
+                result = self._invoke(ctx)
+            echo_times(read)
+            return result
+        return self._invoke(ctx)
+
+    def _invoke(self, ctx: typer.Context):  # noqa: ANN202
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # here, not at exit: a full disk is then reported like any error
@@ -189,6 +199,14 @@ class CrmGroup(TyperGroup):
             ctx.exit(code)
         except Exception as exc:
             raise_internal(ctx, exc)
+
+
+def echo_times(read: list) -> None:
+    """Each human time the command took (`--due fri 14:00`), as the absolute time it was read
+    as, on stderr: what a person checks; scripts see the same data on stdout as before."""
+    for field, text, value, tz in read:
+        local = value.astimezone(tz)
+        render.note(f"{field} {text.strip()!r}: {local:%a %Y-%m-%d %H:%M} {local.tzname()}")
 
 
 def path_error_code(exc: OSError) -> int | None:

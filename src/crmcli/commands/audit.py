@@ -101,16 +101,19 @@ def audit_log(
 
     Example: crm audit log --user maria --from 2026-11-01
     """
-    from crmcli.clock import parse_when
+    from datetime import datetime
+
+    from crmcli.clock import read_when
     from crmcli.services import governance
 
     with workspace(ctx).reading(role="admin") as tx:
         tz = tx.policy.timezone
+
+        def when(text: str | None, field: str) -> "datetime | None":
+            return read_when(text, policy=tx.policy, field=field, prefer="past") if text else None
+
         rows = governance.audit_log(
-            tx,
-            user=user,
-            start=parse_when(start, default_tz=tz, field="--from") if start else None,
-            end=parse_when(end, default_tz=tz, field="--to") if end else None,
+            tx, user=user, start=when(start, "--from"), end=when(end, "--to")
         )
     _emit_events(ctx, rows, output, tz)
 
