@@ -11,6 +11,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from crmcli import render
+from crmcli.commands import completion
 from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict, CrmError, StorageError
 from crmcli.limits import integer_problem
@@ -30,6 +31,18 @@ FormatOption = Annotated[
         "-f",
         metavar="table|json|csv|ids",
         help="Output format (overrides the global --format).",
+    ),
+]
+
+
+# arguments and options many commands share, with the values the shell completes
+LeadId = Annotated[
+    int, typer.Argument(metavar="ID", help="Lead id.", autocompletion=completion.lead_ids)
+]
+OpportunityId = Annotated[
+    int,
+    typer.Argument(
+        metavar="ID", help="Lead or opportunity id.", autocompletion=completion.lead_ids
     ),
 ]
 
@@ -127,6 +140,32 @@ def bound_integers(command: typer.core.TyperCommand) -> None:
         param.crm_bounded = True  # type: ignore[attr-defined]
 
 
+def plain_metavars(command: typer.core.TyperCommand) -> None:
+    """Help in words, not Python types: `--notes TEXT` rather than `--notes <str>`, and an
+    argument shows its name alone (`ID`, not `ID <int>`)."""
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+        elif param.metavar is None and not getattr(param, "is_flag", False):
+            param.metavar = _metavar(param)
+
+
+def _no_type(ctx: typer.Context) -> None:
+    return None
+
+
+def _metavar(param: typer.core.TyperOption) -> str:
+    desc = param.type_descriptor
+    if desc.is_path:
+        return "FILE"
+    annotation = desc.annotation
+    if desc.is_list:
+        annotation = getattr(annotation, "__args__", (str,))[0]
+    return {int: "N", float: "NUMBER"}.get(annotation, "TEXT")
+
+
 class CrmGroup(TyperGroup):
     """Turns CrmError (and database failures) into one line on stderr and its exit code,
     refuses arguments that are not UTF-8 or integers the database cannot hold, and enforces
@@ -142,8 +181,11 @@ class CrmGroup(TyperGroup):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
         name, command, rest = super().resolve_command(ctx, args)
+        if ctx.resilient_parsing:
+            return name, command, rest  # shell completion: nothing runs, nothing to check
         if command is not None and not hasattr(command, "commands"):
             bound_integers(command)
+            plain_metavars(command)
             path = " ".join([*ctx.command_path.split()[1:], name or ""])
             if ctx.parent is None:
                 # a top-level command (`crm score`): the root callback, which builds the

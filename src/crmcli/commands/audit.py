@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
 from crmcli.errors import BadInput, CheckFailed
 
 app = sub_app("Audit log: verify the chain, anchor its head, list events, sample for audits.")
@@ -93,8 +93,13 @@ def audit_anchor(
 def audit_log(
     ctx: typer.Context,
     user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
-    start: Annotated[str | None, typer.Option("--from", metavar="WHEN", help="From.")] = None,
-    end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="WHEN", help="From, e.g. 'last monday' or 2026-11-01."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="WHEN", help="Until, e.g. 'yesterday 18:00'.")
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """List audit events, oldest first.
@@ -182,7 +187,7 @@ def _confirm(what: str, yes: bool) -> None:
 
 def lead_forget(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a lead's personal data (names, email, phone, notes; its contact's too) and the
@@ -203,7 +208,7 @@ def lead_forget(
 
 def lead_export_personal(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
 ) -> None:
     """Everything held about the person behind a lead, as JSON (a data-subject export).
 
