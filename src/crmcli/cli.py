@@ -160,7 +160,6 @@ def _from_environment(ctx: typer.Context, name: str) -> bool:
 
 
 app.command("init")(setup.init)
-app.command("completion")(completion.completion)
 # the lead lifecycle: top-level verbs read better than nouns here (SPEC §1)
 app.command("score")(scoring.score)
 app.command("assign")(assign.assign)
@@ -209,6 +208,7 @@ app.add_typer(meeting.app, name="meeting")
 app.add_typer(mail.app, name="mail")
 app.add_typer(db.app, name="db")
 app.add_typer(inbox.app, name="inbox")
+app.command("completion")(completion.completion)
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "-f", "--policy")
