@@ -142,3 +142,11 @@ def test_report_periods_take_human_dates(crm: Crm) -> None:
     run = crm.ok("report", "pipeline", "--from", "last monday", "--format", "json")
     assert "--from 'last monday': Mon 2026-03-02 00:00 EST" in run.err
     assert run.json()  # the report itself is unchanged
+
+
+@pytest.mark.parametrize("text", ["1a" * 50_000, "mon " * 20_000 + "10:00", "in " + "1h " * 40])
+def test_a_time_too_long_to_be_one_is_refused_at_once(text: str) -> None:
+    with pytest.raises(BadInput, match=r"characters, too long to be a time; use ISO 8601"):
+        parse_when(text, default_tz=NY, human="future")
+    with pytest.raises(BadInput, match="too long to be a time"):
+        parse_when(text, default_tz=NY)  # files too: a cell this long is no date

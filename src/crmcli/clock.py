@@ -18,6 +18,7 @@ EXAMPLE = "2026-03-06 16:30 (or 2026-03-06 16:30+01:00 with an offset)"
 HUMAN_EXAMPLES = "'tomorrow 10:00', 'fri 14:00', 'next monday', '+2d', 'in 3h', '1h ago', 'eod'"
 
 Direction = Literal["past", "future"]
+MAX_WHEN_LENGTH = 100
 
 
 def now() -> datetime:
@@ -76,6 +77,11 @@ def parse_when(
     if not raw:
         hint = f"e.g. {HUMAN_EXAMPLES} or {EXAMPLE}" if human else f"use ISO 8601 like {EXAMPLE}"
         raise BadInput(f"{field}: empty date; {hint}")
+    if len(raw) > MAX_WHEN_LENGTH:  # no time is this long; the parsers need not try
+        raise BadInput(
+            f"{field}: {raw[:20]!r}… is {len(raw)} characters, too long to be a time; "
+            f"use ISO 8601 like {EXAMPLE}"
+        )
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
