@@ -164,3 +164,9 @@ def test_lead_import_refuses_an_unknown_input_format(crm: Crm) -> None:
     assert run.code == 2
     assert run.err == "crm: --input-format: 'xml' is not csv or jsonl\n"
     assert crm.snapshot() == before
+
+
+def test_the_short_global_format_is_skipped_when_finding_the_command() -> None:
+    from crmcli.cli import command_words
+
+    assert command_words(["-f", "json", "lead", "list"]) == ["lead", "list"]
