@@ -498,7 +498,7 @@ def test_event_at_is_read_in_the_policy_timezone(team: Crm) -> None:
         (
             ["1", "form", "--at", "someday"],
             2,
-            "crm: --at: cannot read 'someday' as a date; use ISO 8601 like 2026-03-06 16:30 (or 2026-03-06 16:30+01:00 with an offset)\n",
+            "crm: --at: cannot read 'someday' as a time; write e.g. 'tomorrow 10:00', 'fri 14:00', 'next monday', '+2d', 'in 3h', '1h ago', 'eod' or 2026-03-06 16:30 (or 2026-03-06 16:30+01:00 with an offset)\n",
         ),
         (
             ["1", "form", "--at", "2026-03-07 09:00"],

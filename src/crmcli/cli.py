@@ -5,6 +5,7 @@ the database layer inside their functions.
 """
 
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ from crmcli.commands import (
     audit,
     campaign,
     case,
+    completion,
     compliance,
     contact,
     db,
@@ -52,12 +54,24 @@ from crmcli.errors import BadInput, Conflict
 app = typer.Typer(
     cls=CrmGroup,
     name="crm",
-    help="A command-line CRM that enforces your written sales policy.",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"crm {version('crmcli')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from crmcli import __version__
+
+            typer.echo(f"crm {__version__}")
+        raise typer.Exit()
 
 
 @app.callback(invoke_without_command=True)
@@ -78,6 +92,7 @@ def root(
             "--as",
             envvar="CRM_USER",
             metavar="USER",
+            autocompletion=completion.user_names,
             help="Act as this user (default: the user bound to your login; another user "
             "needs an admin's login).",
         ),
@@ -85,7 +100,11 @@ def root(
     output: Annotated[
         str | None,
         typer.Option(
-            "--format", envvar="CRM_FORMAT", metavar="table|json|csv|ids", help="Output format."
+            "--format",
+            "-f",
+            envvar="CRM_FORMAT",
+            metavar="table|json|csv|ids",
+            help="Output format (default: a table; json and csv for scripts, ids for xargs).",
         ),
     ] = None,
     policy_file: Annotated[
@@ -101,8 +120,21 @@ def root(
         bool,
         typer.Option("--wide", help="Tables show every column, however wide the terminal is."),
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            expose_value=False,
+            callback=_print_version,
+            help="Show crm's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """A command-line CRM that enforces your written sales policy.
+
+    Run crm with no command to see your day: what is overdue, what is due today, and your
+    agenda. Add --help after any command for its options and an example.
 
     Example: crm init --example && crm lead list
     """
@@ -184,9 +216,10 @@ app.add_typer(meeting.app, name="meeting")
 app.add_typer(mail.app, name="mail")
 app.add_typer(db.app, name="db")
 app.add_typer(inbox.app, name="inbox")
+app.command("completion")(completion.completion)
 
 
-GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "--policy")
+GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "-f", "--policy")
 
 
 def command_words(argv: list[str]) -> list[str]:
@@ -236,6 +269,8 @@ CONFLICT_ATTEMPTS = 5
 
 
 def main(argv: list[str] | None = None) -> int:
+    if completion.COMPLETE_VAR in os.environ:  # the shell asks what to complete
+        completion.enable()
     words = command_words(sys.argv[1:] if argv is None else argv)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         # a PostgreSQL serialisation failure or deadlock rolled everything back: run the whole

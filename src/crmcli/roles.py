@@ -13,6 +13,7 @@ ROLE_ORDER = ("viewer", "editor", "admin")
 COMMAND_ROLES: dict[str, str] = {
     # no user needed: work on files, or create the first user
     "init": "none",
+    "completion": "none",
     "policy init": "none",
     "policy check": "none",
     # read

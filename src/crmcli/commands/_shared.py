@@ -11,6 +11,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from crmcli import render
+from crmcli.commands import completion
 from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict, CrmError, StorageError
 from crmcli.limits import integer_problem
@@ -30,6 +31,18 @@ FormatOption = Annotated[
         "-f",
         metavar="table|json|csv|ids",
         help="Output format (overrides the global --format).",
+    ),
+]
+
+
+# arguments and options many commands share, with the values the shell completes
+LeadId = Annotated[
+    int, typer.Argument(metavar="ID", help="Lead id.", autocompletion=completion.lead_ids)
+]
+OpportunityId = Annotated[
+    int,
+    typer.Argument(
+        metavar="ID", help="Lead or opportunity id.", autocompletion=completion.lead_ids
     ),
 ]
 
@@ -143,6 +156,32 @@ def bound_integers(command: typer.core.TyperCommand) -> None:
         param.crm_bounded = True  # type: ignore[attr-defined]
 
 
+def plain_metavars(command: typer.core.TyperCommand) -> None:
+    """Help in words, not Python types: `--notes TEXT` rather than `--notes <str>`, and an
+    argument shows its name alone (`ID`, not `ID <int>`)."""
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+        elif param.metavar is None and not getattr(param, "is_flag", False):
+            param.metavar = _metavar(param)
+
+
+def _no_type(ctx: typer.Context) -> None:
+    return None
+
+
+def _metavar(param: typer.core.TyperOption) -> str:
+    desc = param.type_descriptor
+    if desc.is_path:
+        return "FILE"
+    annotation = desc.annotation
+    if desc.is_list:
+        annotation = getattr(annotation, "__args__", (str,))[0]
+    return {int: "N", float: "NUMBER"}.get(annotation, "TEXT")
+
+
 class CrmGroup(TyperGroup):
     """Turns CrmError (and database failures) into one line on stderr and its exit code,
     refuses arguments that are not UTF-8 or integers the database cannot hold, and enforces
@@ -158,9 +197,12 @@ class CrmGroup(TyperGroup):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]):  # noqa: ANN201
         name, command, rest = super().resolve_command(ctx, args)
+        if ctx.resilient_parsing:
+            return name, command, rest  # shell completion: nothing runs, nothing to check
         if command is not None and not hasattr(command, "commands"):
             rest = take_wide(ctx, rest)
             bound_integers(command)
+            plain_metavars(command)
             path = " ".join([*ctx.command_path.split()[1:], name or ""])
             if ctx.parent is None:
                 # a top-level command (`crm score`): the root callback, which builds the
@@ -171,6 +213,16 @@ class CrmGroup(TyperGroup):
         return name, command, rest
 
     def invoke(self, ctx: typer.Context):  # noqa: ANN201
+        if ctx.parent is None:
+            from crmcli import clock
+
+            with clock.remembering() as read:
+                result = self._invoke(ctx)
+            echo_times(read)
+            return result
+        return self._invoke(ctx)
+
+    def _invoke(self, ctx: typer.Context):  # noqa: ANN202
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # here, not at exit: a full disk is then reported like any error
@@ -206,6 +258,14 @@ class CrmGroup(TyperGroup):
             ctx.exit(code)
         except Exception as exc:
             raise_internal(ctx, exc)
+
+
+def echo_times(read: list) -> None:
+    """Each human time the command took (`--due fri 14:00`), as the absolute time it was read
+    as, on stderr: what a person checks; scripts see the same data on stdout as before."""
+    for field, text, value, tz in read:
+        local = value.astimezone(tz)
+        render.note(f"{field} {text.strip()!r}: {local:%a %Y-%m-%d %H:%M} {local.tzname()}")
 
 
 def path_error_code(exc: OSError) -> int | None:

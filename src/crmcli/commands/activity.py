@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, workspace
 from crmcli.errors import BadInput
 
 AGENDA_COLUMNS = ("id", "start", "end", "kind", "lead", "subject", "overdue")
@@ -22,11 +22,13 @@ POINTS_COLUMNS = (
     "quota",
 )
 
-LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
 At = Annotated[
     str | None,
     typer.Option(
-        "--at", metavar="WHEN", help="When it happened (default now), e.g. '2026-03-06 14:00'."
+        "--at",
+        metavar="WHEN",
+        help="When it happened (default now), e.g. '2h ago', 'yesterday 15:00' or "
+        "'2026-03-06 14:00'.",
     ),
 ]
 Duration = Annotated[
@@ -123,7 +125,8 @@ def log_meeting(
         typer.Option(
             "--at",
             metavar="WHEN",
-            help="When it started (default now); a later time schedules the meeting.",
+            help="When it started (default now), e.g. '1h ago'; a later time, e.g. "
+            "'tue 10:00', schedules the meeting.",
         ),
     ] = None,
     duration: Duration = None,
@@ -275,7 +278,12 @@ def next_step(
     text: Annotated[str, typer.Argument(help="What the next step is.")],
     due: Annotated[
         str | None,
-        typer.Option("--due", metavar="WHEN", help="When it starts, e.g. '2026-03-09 10:00'."),
+        typer.Option(
+            "--due",
+            metavar="WHEN",
+            help="When it is due, e.g. 'tomorrow 10:00', 'fri 14:00', '+2d', 'eod' or "
+            "'2026-03-09 10:00'.",
+        ),
     ] = None,
     duration: Annotated[
         str | None,

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
+from crmcli.commands import completion
 from crmcli.commands._shared import FormatOption, output_format, workspace
 from crmcli.errors import BadInput
 
@@ -29,12 +30,18 @@ AWAY_COLUMNS = ("id", "user", "starts_on", "ends_on", "days", "current")
 
 def assign(
     ctx: typer.Context,
-    lead_id: Annotated[int | None, typer.Argument(metavar="ID", help="The lead to assign.")] = None,
+    lead_id: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="ID", help="The lead to assign.", autocompletion=completion.lead_ids
+        ),
+    ] = None,
     to: Annotated[
         str | None,
         typer.Option(
             "--to",
             metavar="USER",
+            autocompletion=completion.user_names,
             help="Give the lead to this user ('me' for yourself) instead of routing it.",
         ),
     ] = None,
@@ -50,7 +57,7 @@ def assign(
     ] = False,
     output: FormatOption = None,
 ) -> None:
-    """Assign a lead by territory, expertise and availability (seed 003), or by hand.
+    """Assign a lead by territory, expertise and availability, or by hand.
 
     Routing prefers a rep whose territory names the lead's region, then its country, then a
     rep without territories; then a skill matching the lead's industry; away and full reps are

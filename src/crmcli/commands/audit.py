@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
 from crmcli.errors import BadInput, CheckFailed
 
 app = sub_app("Audit log: verify the chain, anchor its head, list events, sample for audits.")
@@ -101,8 +101,13 @@ def audit_anchor(
 def audit_log(
     ctx: typer.Context,
     user: Annotated[str | None, typer.Option("--user", help="Only this actor.")] = None,
-    start: Annotated[str | None, typer.Option("--from", metavar="WHEN", help="From.")] = None,
-    end: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="Until.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="WHEN", help="From, e.g. 'last monday' or 2026-11-01."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="WHEN", help="Until, e.g. 'yesterday 18:00'.")
+    ] = None,
     seals: Annotated[
         bool,
         typer.Option("--seals", help="Also list seal events (the row seals each write recorded)."),
@@ -113,17 +118,19 @@ def audit_log(
 
     Example: crm audit log --user maria --from 2026-11-01
     """
-    from crmcli.clock import parse_when
+    from datetime import datetime
+
+    from crmcli.clock import read_when
     from crmcli.services import governance
 
     with workspace(ctx).reading(role="admin") as tx:
         tz = tx.policy.timezone
+
+        def when(text: str | None, field: str) -> "datetime | None":
+            return read_when(text, policy=tx.policy, field=field, prefer="past") if text else None
+
         rows = governance.audit_log(
-            tx,
-            user=user,
-            start=parse_when(start, default_tz=tz, field="--from") if start else None,
-            end=parse_when(end, default_tz=tz, field="--to") if end else None,
-            seals=seals,
+            tx, user=user, start=when(start, "--from"), end=when(end, "--to"), seals=seals
         )
     _emit_events(ctx, rows, output, tz)
 
@@ -192,7 +199,7 @@ def _confirm(what: str, yes: bool) -> None:
 
 def lead_forget(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase a lead's personal data (names, email, phone, notes; its contact's too) and the
@@ -213,7 +220,7 @@ def lead_forget(
 
 def lead_export_personal(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
 ) -> None:
     """Everything held about the person behind a lead, as JSON (a data-subject export).
 

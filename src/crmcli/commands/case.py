@@ -57,7 +57,9 @@ def case_open(
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", metavar="WHEN", help="When the customer reported it (default now); SLAs start."
+            "--at",
+            metavar="WHEN",
+            help="When the customer reported it (default now), e.g. '30m ago'; SLAs start then.",
         ),
     ] = None,
     output: FormatOption = None,

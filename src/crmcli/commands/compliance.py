@@ -56,7 +56,8 @@ def audit_sample(
 ) -> None:
     """Draw a reproducible random sample of N leads touched in a quarter and check each
     against the policy: entered within 24 h, responded within the SLA, followed up within
-    48 h of assignment, every status change logged (seed 003 §VI). Viewers may run it.
+    48 h of assignment, every status change logged (the quarterly audit). Viewers may run
+    it.
 
     Example: crm audit sample 25 --quarter 2026Q1 --seed 4711 --html audit-2026Q1.html
     """

@@ -5,7 +5,8 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands import completion
+from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
 
 app = sub_app("Leads (and the opportunities they become).")
 
@@ -43,10 +44,12 @@ Employees = _opt("--employees", "Company size (employees).", int)
 Country = _opt("--country", "ISO country code, e.g. US.")
 Region = _opt("--region", "Region or state, e.g. NY (or US-NY).")
 Campaign = _opt("--campaign", "Campaign name.")
-Owner = _opt("--owner", "Owning user (or 'me').")
+Owner = Annotated[
+    str | None,
+    typer.Option("--owner", help="Owning user (or 'me').", autocompletion=completion.user_names),
+]
 Type = _opt("--type", "Opportunity type (one of the policy's pipeline.opportunity_types).")
 Force = Annotated[bool, typer.Option("--force", help="Save even if it looks like a duplicate.")]
-LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
 
 
 # command option name -> lead field, for the options add and edit share
@@ -102,7 +105,8 @@ def lead_add(
         typer.Option(
             "--acquired",
             metavar="WHEN",
-            help="When the lead was acquired (default now), e.g. '2026-03-06 16:30'.",
+            help="When the lead was acquired (default now), e.g. 'yesterday 16:30' or "
+            "'2026-03-06 16:30'.",
         ),
     ] = None,
     force: Force = False,
@@ -137,9 +141,17 @@ def lead_add(
 def lead_list(
     ctx: typer.Context,
     owner: Annotated[
-        str | None, typer.Option("--owner", help="A user name, 'me', or 'none' for unassigned.")
+        str | None,
+        typer.Option(
+            "--owner",
+            help="A user name, 'me', or 'none' for unassigned.",
+            autocompletion=completion.user_names,
+        ),
     ] = None,
-    stage: Annotated[str | None, typer.Option("--stage", help="Pipeline stage key.")] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", help="Pipeline stage key.", autocompletion=completion.stage_keys),
+    ] = None,
     source: Source = None,
     campaign: Campaign = None,
     search: Annotated[

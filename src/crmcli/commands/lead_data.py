@@ -11,21 +11,22 @@ from typing import Annotated
 import typer
 
 from crmcli import render
+from crmcli.commands import completion
 from crmcli.commands._shared import FormatOption, output_format, workspace
 from crmcli.commands.lead import Campaign, Owner, Source
 from crmcli.errors import BadInput
 
 DUPES_COLUMNS = ("lead", "duplicate", "reason", "score", "lead_name", "duplicate_name")
 SUMMARY_FIELDS = ("read", "imported", "merged", "queued", "rejected")
-FileFormat = Annotated[
+InputFormat = Annotated[
     str | None,
     typer.Option(
-        "--format",
-        "-f",
+        "--input-format",
         metavar="csv|jsonl",
-        help="The file's format (default: from its name). json|table choose the output.",
+        help="The file's format (default: JSONL for .jsonl, .ndjson or .json, else CSV).",
     ),
 ]
+INPUT_FORMATS = ("csv", "jsonl")
 
 
 @contextmanager
@@ -49,22 +50,31 @@ def _progress(enabled: bool):  # noqa: ANN202
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _split_format(ctx: typer.Context, given: str | None) -> tuple[str | None, str]:
-    """`--format` names the file's format (csv, jsonl); json or table name the output's."""
-    if given is None:
-        return None, output_format(ctx, None)
-    value = given.strip().lower()
-    if value in ("csv", "jsonl"):
-        return value, output_format(ctx, None)
-    if value in ("json", "table"):
-        return None, value
-    raise BadInput(f"--format: {given!r} is not csv or jsonl (or json/table for the output)")
+def _import_formats(
+    ctx: typer.Context, input_format: str | None, output: str | None
+) -> tuple[str | None, str]:
+    """The file's format (None: from its name) and the output's. Until the next release,
+    `-f/--format csv|jsonl` keeps its old meaning here (the file's format), with a warning:
+    scripts written for it keep working while they move to --input-format."""
+    given = (output or "").strip().lower()
+    if input_format is None and given in INPUT_FORMATS:
+        render.note(
+            f"warning: --format {given} names the file's format only until the next release; "
+            f"write --input-format {given} (-f/--format is the output format everywhere)"
+        )
+        return given, output_format(ctx, None)
+    if input_format is None:
+        return None, output_format(ctx, output)
+    value = input_format.strip().lower()
+    if value not in INPUT_FORMATS:
+        raise BadInput(f"--input-format: {input_format!r} is not csv or jsonl")
+    return value, output_format(ctx, output)
 
 
 def lead_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or JSONL export.")],
-    file_format: FileFormat = None,
+    input_format: InputFormat = None,
     maps: Annotated[
         list[str] | None,
         typer.Option(
@@ -92,6 +102,7 @@ def lead_import(
     batch_size: Annotated[
         int, typer.Option("--batch-size", metavar="N", help="Rows per committed batch.")
     ] = 10_000,  # services.importer.DEFAULT_BATCH_SIZE (not imported: --help speed)
+    output: FormatOption = None,
 ) -> None:
     """Import leads from a Salesforce/HubSpot-style CSV or JSONL export.
 
@@ -102,10 +113,11 @@ def lead_import(
     (then nothing is written: no batch, no audit event; only the rejects file).
 
     Example: crm lead import leads.csv --source expo --rejects rejected.csv
+    (a file without its usual name: crm lead import export.txt --input-format csv)
     """
     from crmcli.services.importer import ImportOptions, run_import
 
-    given_format, fmt = _split_format(ctx, file_format)
+    given_format, fmt = _import_formats(ctx, input_format, output)
     options = ImportOptions(
         path=file,
         file_format=given_format,
@@ -257,7 +269,10 @@ def lead_export(
         ),
     ] = None,
     owner: Owner = None,
-    stage: Annotated[str | None, typer.Option("--stage", help="Pipeline stage key.")] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", help="Pipeline stage key.", autocompletion=completion.stage_keys),
+    ] = None,
     source: Source = None,
     campaign: Campaign = None,
     search: Annotated[

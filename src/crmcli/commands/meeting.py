@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
 from crmcli.commands.activity import AllowOverlap, Duration, PointsAs, messages_note
 
 app = sub_app("Meetings with a lead: book, move or cancel them (confirmation and reminders).")
@@ -16,10 +16,12 @@ MeetingId = Annotated[int, typer.Argument(metavar="MEETING_ID", help="The meetin
 @app.command("schedule")
 def meeting_schedule(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
     at: Annotated[
         str | None,
-        typer.Option("--at", metavar="WHEN", help="When it starts, e.g. '2026-03-10 10:00'."),
+        typer.Option(
+            "--at", metavar="WHEN", help="When it starts, e.g. 'tue 10:00' or '2026-03-10 10:00'."
+        ),
     ] = None,
     duration: Duration = None,
     subject: Annotated[str | None, typer.Option("--subject", help="What it is about.")] = None,
@@ -66,7 +68,9 @@ def meeting_move(
     meeting_id: MeetingId,
     at: Annotated[
         str | None,
-        typer.Option("--at", metavar="WHEN", help="Its new start, e.g. '2026-03-11 14:00'."),
+        typer.Option(
+            "--at", metavar="WHEN", help="Its new start, e.g. 'wed 14:00' or '2026-03-11 14:00'."
+        ),
     ] = None,
     duration: Duration = None,
     allow_overlap: AllowOverlap = False,

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
 
 app = sub_app("Automated messages: list, show, cancel, retry and send them.")
 
@@ -162,7 +162,7 @@ def outbox_send(
 
 def lead_opt_out(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead id.")],
+    lead_id: LeadId,
 ) -> None:
     """Record that a lead wants no automated messages; cancels what is queued for it.
 

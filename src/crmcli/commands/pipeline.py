@@ -5,9 +5,8 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, workspace
-
-LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead or opportunity id.")]
+from crmcli.commands import completion
+from crmcli.commands._shared import FormatOption, OpportunityId, output_format, workspace
 
 
 def _date(text: str | None, field: str):  # noqa: ANN202
@@ -24,11 +23,13 @@ def _money(text: str | None):  # noqa: ANN202
 
 def advance(
     ctx: typer.Context,
-    lead_id: LeadId,
+    lead_id: OpportunityId,
     stage: Annotated[
         str,
         typer.Argument(
-            metavar="STAGE", help="Target stage key, or nurture (out of the active pipeline)."
+            metavar="STAGE",
+            help="Target stage key, or nurture (out of the active pipeline).",
+            autocompletion=completion.stage_keys,
         ),
     ],
     po: Annotated[str | None, typer.Option("--po", help="Purchase order number.")] = None,
@@ -45,7 +46,11 @@ def advance(
         typer.Option("--amount", help="Deal value (default past the quote stage: its quote's)."),
     ] = None,
     prospect_said_no: Annotated[
-        bool, typer.Option("--prospect-said-no", help="The prospect said no themselves (seed 004).")
+        bool,
+        typer.Option(
+            "--prospect-said-no",
+            help="The prospect said no themselves (a policy may demand it for Closed Lost).",
+        ),
     ] = False,
     type: Annotated[
         str | None,
@@ -90,7 +95,7 @@ def advance(
     render.note(message)
 
 
-def explain(ctx: typer.Context, lead_id: LeadId, output: FormatOption = None) -> None:
+def explain(ctx: typer.Context, lead_id: OpportunityId, output: FormatOption = None) -> None:
     """Show a lead's score term by term, its band and what it triggers, its open obligations
     with the rule behind each, the ones met (and the activity that met each) or ended, and
     the gate before its next stage.

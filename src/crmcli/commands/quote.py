@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, OpportunityId, output_format, sub_app, workspace
 from crmcli.errors import BadInput
 
 app = sub_app("Quotes: lines, approval, sending, the customer's PO, export.")
@@ -73,7 +73,7 @@ def _status_line(record: dict[str, Any]) -> str:
 @app.command("new")
 def quote_new(
     ctx: typer.Context,
-    lead_id: Annotated[int, typer.Argument(metavar="ID", help="Lead or opportunity id.")],
+    lead_id: OpportunityId,
     valid_until: Annotated[
         str | None,
         typer.Option(

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
+from crmcli.commands import completion
 from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
 from crmcli.errors import BadInput, CheckFailed
 
@@ -42,9 +43,16 @@ def report_overdue(
     ctx: typer.Context,
     owner: Annotated[
         str | None,
-        typer.Option("--owner", help="Only this user's items ('me', or 'none' for unassigned)."),
+        typer.Option(
+            "--owner",
+            help="Only this user's items ('me', or 'none' for unassigned).",
+            autocompletion=completion.user_names,
+        ),
     ] = None,
-    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", help="Only this rule id.", autocompletion=completion.rule_ids),
+    ] = None,
     due_within: Annotated[
         str | None,
         typer.Option(
@@ -57,7 +65,7 @@ def report_overdue(
     html: HtmlOption = None,
     output: FormatOption = None,
 ) -> None:
-    """Every open obligation past its due time (SPEC §4 rules), grouped by owner.
+    """Every open obligation past its due time under the policy's rules, grouped by owner.
 
     Example: crm report overdue --owner me --due-within 2d
     """
@@ -151,16 +159,27 @@ def _table(rows: list[dict], tz) -> None:  # noqa: ANN001
 
 FromOption = Annotated[
     str | None,
-    typer.Option("--from", metavar="DATE", help="Start of the period (default: 13 weeks back)."),
+    typer.Option(
+        "--from",
+        metavar="WHEN",
+        help="Start of the period, e.g. 'last monday' or 2026-01-01 (default: 13 weeks back).",
+    ),
 ]
 ToOption = Annotated[
     str | None,
-    typer.Option("--to", metavar="DATE", help="End of the period, inclusive (default: now)."),
+    typer.Option(
+        "--to",
+        metavar="WHEN",
+        help="End of the period, inclusive, e.g. yesterday or 2026-03-31 (default: now).",
+    ),
 ]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
-        "--as-of", metavar="DATE", help="Rebuild the figures as they stood then (history, audit)."
+        "--as-of",
+        metavar="WHEN",
+        help="Rebuild the figures as they stood then (from history and the audit log), "
+        "e.g. 'last fri eod'.",
     ),
 ]
 BucketOption = Annotated[
@@ -585,7 +604,10 @@ def dashboard(
 @app.command("sla")
 def report_sla(
     ctx: typer.Context,
-    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", help="Only this rule id.", autocompletion=completion.rule_ids),
+    ] = None,
     owner: Annotated[
         str | None, typer.Option("--owner", help="Only this rep's obligations ('me' for yours).")
     ] = None,

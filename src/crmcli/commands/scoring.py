@@ -6,9 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, workspace
-
-LeadId = Annotated[int, typer.Argument(metavar="ID", help="Lead id.")]
+from crmcli.commands._shared import FormatOption, LeadId, output_format, workspace
 
 
 def _bant(flag: str, what: str) -> Any:
@@ -69,7 +67,9 @@ def lead_event(
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", metavar="WHEN", help="When it happened (default now), e.g. '2026-03-06 16:30'."
+            "--at",
+            metavar="WHEN",
+            help="When it happened (default now), e.g. '2h ago' or '2026-03-06 16:30'.",
         ),
     ] = None,
     output: FormatOption = None,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
-from crmcli.clock import parse_when
+from crmcli.clock import Direction, read_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import schedule
 from crmcli.rules.durations import parse_duration
@@ -936,18 +936,20 @@ def _rep(tx: Tx, name: str | None) -> User:
     return user_by_name(tx, name.strip(), field="--user")
 
 
-def _parse_time(tx: Tx, value: str | datetime, field: str) -> datetime:
+def _parse_time(
+    tx: Tx, value: str | datetime, field: str, prefer: Direction = "future"
+) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=tx.policy.timezone)
         return value.astimezone(UTC)
-    return parse_when(value, default_tz=tx.policy.timezone, field=field)
+    return read_when(value, policy=tx.policy, field=field, prefer=prefer, relative_to=tx.now)
 
 
 def _happened_at(tx: Tx, at: str | datetime | None) -> datetime:
     if at is None:
         return tx.now
-    when = _parse_time(tx, at, "--at")
+    when = _parse_time(tx, at, "--at", prefer="past")
     if when > tx.now + FUTURE_SKEW:
         raise BadInput(
             f"--at: {_local(tx, when)} lies in the future; log what has happened, "

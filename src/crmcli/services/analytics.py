@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 
-from crmcli.clock import parse_when
+from crmcli.clock import read_when
 from crmcli.errors import BadInput
 from crmcli.rules import analytics as calc
 from crmcli.services.workspace import Tx
@@ -128,7 +128,7 @@ class Window:
 
 
 def _instant(tx: Tx, raw: str, field: str, *, end_of_day: bool = False) -> datetime:
-    value = parse_when(raw, default_tz=tx.policy.timezone, field=field)
+    value = read_when(raw, policy=tx.policy, field=field, prefer="past", relative_to=tx.now)
     local = value.astimezone(tx.policy.timezone)
     if end_of_day and ":" not in raw and local.hour == local.minute == local.second == 0:
         # a date alone means the whole day: --to 2026-03-31 includes the 31st

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from crmcli.clock import parse_when
+from crmcli.clock import read_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.limits import checked_integer, whole_number
 from crmcli.rules import cases as rules
@@ -386,7 +386,7 @@ def open_case(
         values |= {"contact_id": number, "account_id": contact.account_id}
     opened_at = tx.now
     if at:
-        opened_at = parse_when(at, default_tz=tx.policy.timezone, field="--at")
+        opened_at = read_when(at, policy=tx.policy, field="--at", prefer="past", relative_to=tx.now)
         if opened_at > tx.now + FUTURE_SKEW:
             raise BadInput("--at: lies in the future; give when the customer reported it")
     name = tx.actor.name if owner in (None, "me") else owner

@@ -223,7 +223,7 @@ class SourceFile:
     def __init__(self, options: ImportOptions) -> None:
         self.path = options.path
         if options.file_format is not None and options.file_format not in FORMATS:
-            raise BadInput(f"--format: {options.file_format!r} is not csv or jsonl")
+            raise BadInput(f"--input-format: {options.file_format!r} is not csv or jsonl")
         suffix = self.path.suffix.lower()
         self.format = options.file_format or (
             "jsonl" if suffix in (".jsonl", ".ndjson", ".json") else "csv"

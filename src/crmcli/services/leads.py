@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
-from crmcli.clock import parse_when
+from crmcli.clock import read_when
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
@@ -106,7 +106,9 @@ def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
     values = normalise_lead(raw, phone_region=tx.policy.phone_region)
     acquired = raw.get("acquired_at")
     if raw.get("acquired"):
-        acquired = parse_when(raw["acquired"], default_tz=tx.policy.timezone, field="--acquired")
+        acquired = read_when(
+            raw["acquired"], policy=tx.policy, field="--acquired", prefer="past", relative_to=tx.now
+        )
     if acquired is not None:
         if acquired > tx.now + ACQUIRED_SKEW:
             raise BadInput("--acquired: lies in the future; give when the lead was acquired")

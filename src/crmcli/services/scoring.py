@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from crmcli.clock import parse_when
+from crmcli.clock import read_when
 from crmcli.errors import BadInput
 from crmcli.rules import scoring as rules
 from crmcli.rules.calendar import person_due, schedule_of
@@ -86,7 +86,7 @@ def record_event(
     if isinstance(at, datetime):
         when = at
     elif at:
-        when = parse_when(at, default_tz=tx.policy.timezone, field="--at")
+        when = read_when(at, policy=tx.policy, field="--at", prefer="past", relative_to=tx.now)
     if when > tx.now + EVENT_SKEW:
         raise BadInput("--at: lies in the future; give when the event happened")
     lead = load_lead(tx, lead_id)
