@@ -200,12 +200,14 @@ def _settle_tasks(
         for item in due
         if item.rule == "task.due" and item.met_with is not None and item.met_at is not None
     }
+    owed = {(item.rule, item.key): item.status for item in due}
     changed = False
     for task in tasks:
         if task.id in met:
             _met_by_touch(tx, task, met[task.id])
         elif task.details.get("obligation") is not None:
-            close_served(tx, task)  # a reminder lives as long as its obligation
+            # a reminder lives as long as its obligation, as it is about to be stored
+            close_served(tx, task, owed=owed)
         elif (
             closure is not None
             and task.details.get("serves") not in ACCOUNT_WORK
@@ -242,17 +244,24 @@ def _cancel_task(tx: Tx, task: Activity, reason: str) -> None:
     )
 
 
-def close_served(tx: Tx, task: Activity) -> str | None:
+def close_served(
+    tx: Tx, task: Activity, *, owed: dict[tuple[str, str], str] | None = None
+) -> str | None:
     """Close an open reminder task (created by `crm tick` for a rule's obligation) once that
-    obligation is no longer open: done if it was met, else cancelled. Returns the new status
-    (None: not a reminder, or its obligation is still open)."""
+    obligation is no longer open: done if it was met, else cancelled. `owed`: the record's
+    obligations as just computed ({(rule, key): status}; one it lacks is no longer owed),
+    when they are not stored yet. Returns the new status (None: not a reminder, or its
+    obligation is still open)."""
     obligation_id = task.details.get("obligation")
     if task.status != "open" or not task.details.get("serves") or obligation_id is None:
         return None
     obligation = tx.session.get(Obligation, obligation_id)
-    if obligation is not None and obligation.status == "open":
+    status = None if obligation is None else obligation.status
+    if obligation is not None and owed is not None:
+        status = owed.get((obligation.rule, obligation.key), "cancelled")
+    if status == "open":
         return None
-    task.status = "done" if obligation is not None and obligation.status == "met" else "cancelled"
+    task.status = "done" if status == "met" else "cancelled"
     task.done_at, task.done_by = tx.now, tx.actor.name
     tx.session.add(task)
     tx.audit("activity", task.id, "update", {"status": ["open", task.status]})
