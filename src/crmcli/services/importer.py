@@ -47,10 +47,11 @@ from crmcli.records import LEAD_FIELDS
 from crmcli.render import CsvWriter
 from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
-from crmcli.rules.validation import check_complete, clean_text, normalise_lead
+from crmcli.rules.validation import clean_text, import_values
 from crmcli.services import audit, outbox, scope, seals, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
+from crmcli.services.review import UNVERIFIED, VALUE_ITEM
 from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import (
     AuditEvent,
@@ -126,6 +127,8 @@ class ImportSummary:
     dry_run: bool = False
     first_rejects: list[tuple[int, str]] = field(default_factory=list)
     late_entries: int = 0  # new leads entered later after acquisition than lead.entry allows
+    flags: dict[str, int] = field(default_factory=dict)  # rows with a doubtful value, by kind
+    unowned: int = 0  # the batch's new leads without an owner
 
     @property
     def accepted(self) -> int:
@@ -147,10 +150,13 @@ class ImportSummary:
             "already_imported": self.already_imported,
             "dry_run": self.dry_run,
             "late_entries": self.late_entries,
+            "flags": self.flags,
+            "unowned": self.unowned,
         }
 
 
 COUNTS = ("read", "imported", "merged", "queued", "rejected")
+FLAG_COUNT = "flag."  # a batch's counts also hold "flag.KIND": rows with a value of that kind
 
 
 # --- reading the file -------------------------------------------------------------------------
@@ -278,6 +284,7 @@ class SourceFile:
         offset = self._line  # lines consumed by the header
         fields = self.columns.fields
         extra_columns = self.columns.extra
+        phone_columns = [i for i, name in extra_columns.items() if name in self.columns.phones]
         width = len(self.headers)
         while True:
             start = offset + reader.line_num + 1
@@ -309,6 +316,8 @@ class SourceFile:
             count = len(cells)
             values = {name: cells[i] for i, name in fields.items() if i < count}
             extra = {name: cells[i] for i, name in extra_columns.items() if i < count and cells[i]}
+            if phone_columns:
+                values[OTHER_PHONES] = [cells[i] for i in phone_columns if i < count]  # type: ignore[assignment]
             yield Record(start, values, extra, cells, error)
 
     def _jsonl_records(self) -> Iterator[Record]:
@@ -706,9 +715,12 @@ class _Outcome:
     lead: dict[str, Any] | None = None
     reason: str | None = None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # the kinds of its doubtful values (rules.validation)
 
 
 DATE_COLUMN = "acquired_at"
+OTHER_PHONES = "other_phones"  # a row's cells of its other phone columns (mapping.phones)
+UNKNOWN_SOURCE = "unknown"  # a row with no source and no --source: flagged "source"
 
 
 @dataclass
@@ -724,20 +736,34 @@ class RowChecker:
     dates: dict[str, datetime] = field(default_factory=dict)  # export dates repeat
     preparer: LeadPreparer | None = None  # what a new lead writes, prepared with the check
 
-    def check(self, cells: dict[str, str]) -> tuple[dict[str, Any], str | None]:
-        """(normalised values, campaign name) of a row; BadInput names what is wrong."""
+    def check(self, cells: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """(normalised values, campaign name) of a row; BadInput names why it is refused.
+        Doubtful values are not reasons (`import_values`): they are left out and listed in
+        `values["flags"]` ({field: (kind, original text)}), for the lead to keep and raise."""
         raw: dict[str, Any] = dict(cells)
+        other_phones = tuple(raw.pop(OTHER_PHONES, ()))
         acquired_text = clean_text(raw.pop("acquired_at", None))
         campaign_name = clean_text(raw.pop("campaign", None))
-        if raw.get("country"):
-            raw["country"] = mapping.country_code(raw["country"])
-        if not clean_text(raw.get("source")) and self.source:
-            raw["source"] = self.source
-        values = normalise_lead(raw, phone_region=self.phone_region)
-        check_complete(values)
+        if campaign_name and mapping.is_placeholder(campaign_name):
+            campaign_name = None
+        values, flags = import_values(
+            raw, phone_region=self.phone_region, other_phones=other_phones
+        )
+        if not values.get("source"):
+            if self.source:
+                values["source"] = self.source.lower()
+            else:
+                flags.setdefault("source", ("source", ""))
+                values["source"] = UNKNOWN_SOURCE
         values["first_name"] = values.get("first_name") or ""
         values["last_name"] = values.get("last_name") or ""
-        values["acquired_at"] = self._acquired(acquired_text) if acquired_text else self.now
+        values["acquired_at"] = self.now
+        if acquired_text and not mapping.is_placeholder(acquired_text):
+            try:
+                values["acquired_at"] = self._acquired(acquired_text)
+            except BadInput:
+                flags[DATE_COLUMN] = ("date", acquired_text)
+        values["flags"] = flags
         return values, campaign_name
 
     def check_all(self, rows: list[dict[str, str] | None]) -> list[Checked]:
@@ -953,9 +979,14 @@ class Importer:
     def complete(
         self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
     ) -> dict[str, Any]:
-        """The part of validation that reads the database: the campaign."""
+        """The part of validation that reads the database: the campaign. A flagged value's
+        original text is kept in `extra` as 'unverified FIELD'."""
         values["campaign_id"] = self._campaign(tx, campaign_name)
-        values["extra"] = record.extra
+        extra = dict(record.extra)
+        for name, (_kind, original) in values.get("flags", {}).items():
+            if original:
+                extra[f"{UNVERIFIED}{name}"] = original
+        values["extra"] = extra
         return values
 
     def _campaign(self, tx: Tx, name: str | None) -> int | None:
@@ -1028,7 +1059,10 @@ class Importer:
         prepared_for: dict[int, NewLead | None] = {}  # new lead id -> prepared (None: stale)
         enriched: dict[int, dict[str, list[Any]]] = {}  # existing lead id -> changes
         reviews: list[tuple[dict[str, Any], str, Any, Any, int]] = []
+        flagged: list[tuple[dict[str, Any], dict[str, tuple[str, str]], int]] = []
         for record, values, keys, prepared in valid:
+            flags = values.pop("flags", None) or {}
+            kinds = tuple(sorted({kind for kind, _original in flags.values()}))
             match = matching.best_match(
                 values,
                 index.candidates(values, keys),
@@ -1043,7 +1077,9 @@ class Importer:
                 prepared_for[values["id"]] = prepared
                 known[values["id"]] = values
                 index.add(values, keys)
-                outcomes.append(_Outcome(record.row, "imported", values))
+                outcomes.append(_Outcome(record.row, "imported", values, flags=kinds))
+                if flags:
+                    flagged.append((values, flags, record.row))
                 continue
             target = known[match.record_id]
             enrich, conflicts = matching.reconcile(target, values)
@@ -1072,8 +1108,11 @@ class Importer:
                     target,
                     reason=f"duplicate of lead {target['id']} ({match.reason})",
                     changes=enrich,
+                    flags=kinds,
                 )
             )
+            if flags:
+                flagged.append((target, flags, record.row))
         if new and conn.dialect.name != "sqlite":
             # the sequence gives the ids (a later `lead add` or a concurrent import then never
             # collides, an undone import's ids are never given again); in file order. The
@@ -1087,6 +1126,14 @@ class Importer:
                 lead["id"] = lead_id
         self._write_new(tx, new, prepared_for)
         self._write_enriched(tx, enriched, before)
+        # a doubtful value waits for a human as a `value` item (services.review), after the
+        # conflicts; by then every new lead has its final id
+        for lead, flags, row in flagged:
+            for name, (_kind, original) in flags.items():
+                key = (lead["id"], f"{VALUE_ITEM}{name}", original or None)
+                if key not in queued_before:
+                    queued_before.add(key)
+                    reviews.append((lead, f"{VALUE_ITEM}{name}", None, original or None, row))
         self._write_reviews(tx, reviews)
         self._write_rows(tx, [*self._held, *outcomes])
         self._held = []
@@ -1322,6 +1369,8 @@ def _chunk_counts(records: list[Record], outcomes: list[_Outcome]) -> dict[str, 
     counts["read"] = len(records)
     for outcome in outcomes:
         counts[outcome.outcome] += 1
+        for kind in outcome.flags:
+            counts[FLAG_COUNT + kind] = counts.get(FLAG_COUNT + kind, 0) + 1
     return counts
 
 
@@ -1607,6 +1656,9 @@ def _import_all(
             return
         importer.batch_id = batch.id  # resumed; a new file's batch starts with its first row
     counts = {name: int(stored_counts.get(name, 0)) for name in COUNTS}
+    counts.update(
+        (name, int(value)) for name, value in stored_counts.items() if name.startswith(FLAG_COUNT)
+    )
     summary.resumed_after_row = resume_after or None
     pool = CheckerPool(checker) if _parallel(source) else None
     batches = _Batches(tx_factory, options.batch_size)
@@ -1615,8 +1667,8 @@ def _import_all(
         def flush(chunk: list[Record], checked: list[Checked] | None) -> None:
             tx = batches.tx()
             added, outcomes = importer.process(tx, chunk, checked)
-            for name in COUNTS:
-                counts[name] += added[name]
+            for name, count in added.items():
+                counts[name] = counts.get(name, 0) + count
             if importer.batch_id is not None:
                 seals.touch(tx.session, "import_batch", [importer.batch_id])
                 tx.session.connection().execute(
@@ -1666,6 +1718,11 @@ def _import_all(
     summary.unknown_columns = source.unknown_columns
     for name in COUNTS:
         setattr(summary, name, counts[name])
+    summary.flags = {
+        name[len(FLAG_COUNT) :]: count
+        for name, count in sorted(counts.items())
+        if name.startswith(FLAG_COUNT)
+    }
     summary.batch = importer.batch_id
     if importer.batch_id is None:  # no row was taken in: no batch and no audit event
         if progress:
@@ -1686,6 +1743,7 @@ def _import_all(
             "import_batch", importer.batch_id, "import", {k: [None, v] for k, v in counts.items()}
         )
         summary.late_entries = _late_entries(tx, importer.batch_id)
+        summary.unowned = _unowned(tx, importer.batch_id)
     if progress:
         progress(source.size, source.size)
 
@@ -1712,6 +1770,23 @@ def _late_entries(tx: Tx, batch_id: int) -> int:
         )
     )
     return tx.session.exec(late).one()
+
+
+def _unowned(tx: Tx, batch_id: int) -> int:
+    """How many of the batch's new leads have no owner."""
+    from sqlalchemy import func
+
+    unowned = (
+        select(func.count())
+        .select_from(ImportRow)
+        .join(Lead, col(Lead.id) == ImportRow.lead_id)
+        .where(
+            ImportRow.batch_id == batch_id,
+            ImportRow.outcome == "imported",
+            col(Lead.owner_id).is_(None),
+        )
+    )
+    return tx.session.exec(unowned).one()
 
 
 class _Batches:
