@@ -210,7 +210,7 @@ def test_hubspot_export_with_repeated_columns_and_null_placeholders(crm: Crm) ->
     assert [(lead["first_name"], lead["last_name"], lead["phone"], lead["country"]) for lead in leads] == [
         ("Amara", "Nwosu", "+12125550100", "US"),
         ("", "Becker", "+4915123456789", "DE"),  # 'null' is no name; the mobile is the phone
-        ("", "", None, "GH"),  # nameless, with an email: kept
+        ("", "", "+233302770000", "GH"),  # nameless, with an email: kept; the company's phone
         ("Kwame", "Mensah", "+233247654321", "GH"),  # mobile only
         ("Harold", "Pike", "+12125550100", "US"),  # shares Amara's line: a new lead
     ]  # fmt: skip

@@ -134,6 +134,8 @@ def map_headers(headers: Sequence[str], overrides: dict[str, str] | None = None)
     overrides = dict(overrides or {})
     names = unique_headers(headers)
     keys = [normalise_header(name) for name in names]
+    # a repeated column's header as the file wrote it (HubSpot's company 'Phone Number')
+    bases = [normalise_header(header) for header in headers]
     unused = set(overrides) - set(keys)
     if unused:
         raise BadInput(
@@ -154,10 +156,10 @@ def map_headers(headers: Sequence[str], overrides: dict[str, str] | None = None)
         if target is not None:
             best[target] = (-1, index)  # an explicit --map beats every alias
             continue
+        if _RANK.get(bases[index], ("",))[0] == "phone":
+            phones.append(index)  # a fallback phone unless it is the phone
         if key in _RANK:
             target, rank = _RANK[key]
-            if target == "phone":
-                phones.append(index)
             if target not in best or rank < best[target][0]:
                 best[target] = (rank, index)
     for target, (_rank, index) in best.items():
@@ -223,6 +225,12 @@ COUNTRY_ALIASES = {
     "burma": "MM",
     "uae": "AE",
     "turkey": "TR",
+    "palestinian territory": "PS",
+    "libyan arab jamahiriya": "LY",
+    "svalbard and jan mayen islands": "SJ",
+    "united states virgin islands": "VI",
+    "pitcairn islands": "PN",
+    "saint helena": "SH",
 }
 _COUNTRY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl")
 
@@ -239,22 +247,31 @@ def _country_names() -> dict[str, str]:
     for language in _COUNTRY_LANGUAGES:
         for code, name in Locale(language).territories.items():
             if len(code) == 2 and code.isalpha():
-                names.setdefault(normalise_header(name), code)
+                names.setdefault(_country_key(name), code)
     for country in pycountry.countries:
         code = country.alpha_2
         for attribute in ("name", "official_name", "common_name"):
             name = getattr(country, attribute, None)
             if name:
-                names[normalise_header(name)] = code
+                names[_country_key(name)] = code
         names[country.alpha_3.lower()] = code
     names.update(COUNTRY_ALIASES)
     return names
 
 
+def _country_key(name: str) -> str:
+    """'Côte d'Ivoire' and 'Cote d'Ivoire', 'Bouvet Island (Bouvetoya)' and 'Bouvet Island',
+    'Svalbard & Jan Mayen' and 'Svalbard and Jan Mayen' alike."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return normalise_header(re.sub(r"\([^)]*\)", " ", plain).replace("&", " and "))
+
+
 def country_code(value: str) -> str | None:
     """'United States', 'USA', 'Deutschland', 'DEU', 'de' -> its alpha-2 code; None when
     it names no country."""
-    key = normalise_header(value)
+    key = _country_key(value)
     if key in COUNTRY_ALIASES:
         return COUNTRY_ALIASES[key]
     if len(key) == 2 and key.isalpha():

@@ -148,9 +148,18 @@ def _regions() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
+@cache
+def _countries() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes: phonenumbers' regions and the territories without a
+    numbering plan of their own (pycountry: Bouvet Island, Antarctica, …)."""
+    import pycountry
+
+    return _regions() | {country.alpha_2 for country in pycountry.countries}
+
+
 def normalise_country(raw: str, *, field: str = "country") -> str:
     code = raw.strip().upper()
-    if code not in _regions():
+    if code not in _countries():
         raise BadInput(f"{field}: {raw!r} is not an ISO 3166 country code; use two letters like US")
     return code
 
@@ -273,7 +282,7 @@ def import_values(
     country = clean_text(raw.get("country"))
     if country:
         code = mapping.country_code(country)
-        if code is None or code not in _regions():
+        if code is None or code not in _countries():
             flags["country"] = ("country", country)
         raw["country"] = code if "country" not in flags else None
     region = clean_text(raw.get("region"))
