@@ -259,3 +259,37 @@ def test_review_kind_must_be_known(crm: Crm) -> None:
     run = crm("review", "list", "--kind", "odd")
     assert run.code == 2
     assert run.err == "crm: --kind: 'odd' is not a kind; use conflict or value\n"
+
+
+def test_stacked_batches_undo_in_reverse_order(crm: Crm, tmp_path: Path) -> None:
+    header = "First Name,Last Name,Company,Email,Phone,Lead Source\n"
+    first = tmp_path / "first.csv"
+    first.write_text(header + "Ada,Lovelace,AE,ada@example.com,,web\n", encoding="utf-8")
+    second = tmp_path / "second.csv"
+    second.write_text(
+        header
+        + "Ada,Lovelace,AE,ada@example.com,212 555 0100,web\n"  # enriches batch 1's Ada
+        + "Bo,Peep,Sheep Co,bo@example.com,,web\n",
+        encoding="utf-8",
+    )
+    crm.ok("lead", "import", str(first))
+    crm.ok("lead", "import", str(second))
+    held = crm("imports", "undo", "1")
+    assert held.code == 5 and "cannot be undone" in held.err  # batch 2 builds on it
+    crm.ok("imports", "undo", "2")
+    assert crm.rows("SELECT phone FROM lead WHERE id = 1") == [(None,)]
+    run = crm.ok("imports", "undo", "1")  # batch 2 undone: batch 1 is free
+    assert run.err.startswith("undid import batch 1: 1 leads removed")
+    assert crm.count("lead") == 0
+    assert crm.ok("audit", "verify").code == 0
+
+
+def test_dry_run_writes_no_rejects_file_and_says_would_import(crm: Crm, tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    run = crm.ok(
+        "lead", "import", str(DATA / "hubspot_contacts.csv"), "--dry-run",
+        "--rejects", str(rejects),
+    )  # fmt: skip
+    assert "dry run: would import 6 of 7 rows of hubspot_contacts.csv" in run.out
+    assert not rejects.exists()
+    assert (crm.count("lead"), crm.count("import_batch"), crm.count("review_item")) == (0, 0, 0)

@@ -2080,9 +2080,18 @@ def _check_undo_scope(tx: Tx, lead_ids: list[int]) -> None:
                 )
 
 
+def _undone(tx: Tx) -> set[int]:
+    """The batches already undone: what they wrote is gone, so it no longer holds an
+    earlier batch back (stacked batches undo in reverse order)."""
+    query = select(ImportBatch.id).where(ImportBatch.status == "undone")
+    return set(tx.session.connection().execute(query).scalars())
+
+
 def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
-    """Leads with an audit event after the last one this batch wrote for them."""
+    """Leads with an audit event after the last one this batch wrote for them (but for the
+    events of a batch since undone, and of its undoing)."""
     conn = tx.session.connection()
+    undone = _undone(tx)
     ours: dict[int, int] = {}
     latest: dict[int, tuple[int, str, str]] = {}
     for chunk in _chunks(lead_ids):
@@ -2098,8 +2107,12 @@ def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
             .order_by(col(AuditEvent.id))
         )
         for event_id, lead_id, changes, command, action in conn.execute(query):
-            if (changes or {}).get(BATCH_KEY) == [None, batch_id]:
+            marks = changes or {}
+            if marks.get(BATCH_KEY) == [None, batch_id]:
                 ours[lead_id] = event_id
+            by = (marks.get(BATCH_KEY) or marks.get(UNDO_KEY) or [None, None])[1]
+            if by in undone:
+                continue
             latest[lead_id] = (event_id, command, action)
     return [
         f"lead {lead_id}: {command} ({action}) after the import"
@@ -2114,6 +2127,7 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
 
     conn = tx.session.connection()
     found: list[str] = []
+    undone = sorted(_undone(tx) | {batch_id})
     # this batch's (checked below); outbox: what is not yet sent goes with the lead
     own = {"import_row", "review_item", "stage_change", "outbox"}
     for table in all_metadata().sorted_tables:
@@ -2128,7 +2142,7 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
     for chunk in _chunks(lead_ids):
         others = conn.execute(
             select(ImportRow.lead_id, ImportRow.batch_id)
-            .where(col(ImportRow.lead_id).in_(chunk), ImportRow.batch_id != batch_id)
+            .where(col(ImportRow.lead_id).in_(chunk), col(ImportRow.batch_id).not_in(undone))
             .distinct()
         ).all()
         found += [f"lead {lead_id}: matched by import batch {other}" for lead_id, other in others]
@@ -2140,7 +2154,11 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
         found += [f"lead {lead_id}: changed stage" for lead_id in moved]
         reviewed = conn.execute(
             select(ReviewItem.lead_id)
-            .where(col(ReviewItem.lead_id).in_(chunk), ReviewItem.batch_id != batch_id)
+            .where(
+                col(ReviewItem.lead_id).in_(chunk),
+                col(ReviewItem.batch_id).not_in(undone),
+                col(ReviewItem.status) != "accepted",  # an accepted change is an edit (above)
+            )
             .distinct()
         ).scalars()
         found += [f"lead {lead_id}: has review items of another import" for lead_id in reviewed]
