@@ -293,3 +293,25 @@ def test_dry_run_writes_no_rejects_file_and_says_would_import(crm: Crm, tmp_path
     assert "dry run: would import 6 of 7 rows of hubspot_contacts.csv" in run.out
     assert not rejects.exists()
     assert (crm.count("lead"), crm.count("import_batch"), crm.count("review_item")) == (0, 0, 0)
+
+
+def test_a_hand_edited_imported_row_is_caught_and_bulk_hashes_are_the_single_ones(
+    crm: Crm,
+) -> None:
+    from sqlmodel import Session, select
+
+    from crmcli.services import audit
+    from crmcli.store.engine import database_url, make_engine
+
+    crm.add_lead(first="Solo", last="Single", email="solo@example.com")  # the one-by-one path
+    crm.ok("lead", "import", str(DATA / "hubspot_contacts.csv"))  # the bulk path
+    assert crm.ok("audit", "verify").code == 0
+    with Session(make_engine(database_url(crm.url()))) as session:
+        events = session.exec(select(audit.AuditEvent).order_by(audit.AuditEvent.id)).all()
+        commands = {event.command for event in events}
+        assert {"crm lead add", "crm lead import"} <= commands
+        # every event, written alone or in bulk, holds the hash the one hash function gives
+        assert all(audit.event_hash(event) == event.hash for event in events)
+    crm.rows("UPDATE lead SET phone = '+12125550177' WHERE last_name = 'Mensah'")
+    caught = crm("audit", "verify")
+    assert caught.code != 0 and "lead" in caught.out + caught.err
