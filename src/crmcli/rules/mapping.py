@@ -170,7 +170,7 @@ def map_headers(headers: Sequence[str], overrides: dict[str, str] | None = None)
 
 
 def field_for_key(key: str, overrides: dict[str, str] | None = None) -> str | None:
-    """A JSONL key's field (None: keep it in `extra`)."""
+    """A JSONL key's field (None: keep it in `extra`; DROP: leave it out)."""
     normal = normalise_header(key)
     target = (overrides or {}).get(normal)
     if target is not None:

@@ -133,14 +133,6 @@ def _phone(raw: str, region: str) -> str | None:
     return f"{e164}{EXTENSION}{number.extension}" if number.extension else e164
 
 
-def readable_phone(stored: str | None) -> str | None:
-    """'+18667350901;ext=1352' -> '+18667350901 ext. 1352' (as shown to people)."""
-    if not stored or EXTENSION not in stored:
-        return stored
-    number, extension = stored.split(EXTENSION, 1)
-    return f"{number} ext. {extension}"
-
-
 @cache
 def _regions() -> frozenset[str]:
     import phonenumbers

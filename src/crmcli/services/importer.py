@@ -351,6 +351,8 @@ class SourceFile:
                     if targets[key] is None:
                         self._unknown[key] = None
                 target = targets[key]
+                if target == mapping.DROP:
+                    continue
                 if isinstance(value, str) and len(value) > MAX_CELL:
                     error = f"{key}: {len(value):,} characters, over the {MAX_CELL:,} limit"
                 elif target is None:
