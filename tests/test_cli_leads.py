@@ -161,7 +161,10 @@ def test_unknown_campaign_or_owner_is_not_found(crm: Crm) -> None:
     ("change", "reason"),
     [
         ({"email": "ADA@example.com", "first": "Someone", "company": "Else"}, "same email"),
-        ({"email": "other@example.com", "phone": "212-555-0100", "first": "X"}, "same phone"),
+        (
+            {"email": "other@example.com", "phone": "212-555-0100", "first": "X"},
+            "same phone, different name",
+        ),
         (
             {
                 "email": "other@example.com",

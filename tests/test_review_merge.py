@@ -136,7 +136,7 @@ def test_lead_dupes_lists_likely_pairs(crm: Crm) -> None:
                  email="byron@example.com")  # fmt: skip
     pairs = crm.ok("lead", "dupes", "--format", "json").json()
     assert [(p["lead"], p["duplicate"], p["reason"]) for p in pairs] == [
-        (3, 4, "same phone"),
+        (3, 4, "same phone, different name"),  # listed, never merged by an import
         (1, 2, "similar name and company"),
     ]
     assert pairs[1]["score"] < 100 and pairs[1]["duplicate_name"] == "ADA Lovelcae"
@@ -208,7 +208,7 @@ def test_export_escapes_formulas_and_round_trips(crm: Crm, tmp_path) -> None:
     crm.ok("lead", "import", str(DATA / "salesforce_bom.csv"), "--source", "web")
     out = tmp_path / "out.csv"
     run = crm.ok("lead", "export", str(out), "--search", "example.com")
-    assert run.err == f"exported 3 leads to {out}\n"
+    assert run.err == f"exported 4 leads to {out}\n"  # Katherine's doubtful head count is kept
     with out.open(encoding="utf-8", newline="") as handle:
         exported = list(csv.DictReader(handle))
     charles = next(r for r in exported if r["last_name"] == "Babbage")
@@ -223,7 +223,7 @@ def test_export_escapes_formulas_and_round_trips(crm: Crm, tmp_path) -> None:
     assert charles["title"] == '=HYPERLINK("http://evil.example","click")'  # JSON: as is
     assert lines[0]["extra"]["Description"] == "Met at the expo.\nWants a demo."
     to_stdout = crm.ok("lead", "export", "-", "--format", "csv", "--stage", "prospecting")
-    assert len(list(csv.reader(io.StringIO(to_stdout.out)))) == 4
+    assert len(list(csv.reader(io.StringIO(to_stdout.out)))) == 5  # header and 4 leads
     assert crm("lead", "export", str(out), "--format", "xlsx").code == 2
     assert crm("lead", "export", str(tmp_path / "no" / "dir.csv")).code == 2
 

@@ -17,7 +17,7 @@ from crmcli.commands.lead import Campaign, Owner, Source
 from crmcli.errors import BadInput
 
 DUPES_COLUMNS = ("lead", "duplicate", "reason", "score", "lead_name", "duplicate_name")
-SUMMARY_FIELDS = ("read", "imported", "merged", "queued", "rejected")
+SUMMARY_FIELDS = ("read", "imported", "merged", "queued", "rejected", "unowned")
 InputFormat = Annotated[
     str | None,
     typer.Option(
@@ -127,7 +127,7 @@ def lead_import(
         encoding=encoding,
         day_first=day_first,
         batch_size=batch_size,
-        rejects=rejects,
+        rejects=None if dry_run else rejects,  # a preview writes nothing, no file either
     )
     with _progress(sys.stderr.isatty()) as progress:
         summary = run_import(workspace(ctx), options, dry_run=dry_run, progress=progress)
@@ -146,8 +146,14 @@ def lead_import(
         render.note(f"resumed batch {summary.batch} after row {summary.resumed_after_row}")
     for row, reason in summary.first_rejects:
         render.note(f"row {row}: {reason}")
-    if summary.rejected > len(summary.first_rejects) and not rejects:
+    if summary.rejected > len(summary.first_rejects) and not options.rejects:
         render.note(f"… {summary.rejected} rejected in all; write them out with --rejects FILE")
+    if summary.flags:
+        render.note(
+            "kept doubtful values unverified in extra, by kind: "
+            + ", ".join(f"{kind} {count}" for kind, count in summary.flags.items())
+            + "; see them with: crm review list --kind value"
+        )
     if summary.late_entries:
         many = summary.late_entries != 1
         render.note(
@@ -158,12 +164,16 @@ def lead_import(
     if fmt == "json":
         render.emit_record(summary.as_dict(), fmt="json")
     else:
-        prefix = "dry run: would have " if summary.dry_run else ""
+        what = f"{summary.file} ({summary.format}, {summary.encoding})"
         render.emit(
             [summary.as_dict()],
             fmt=fmt if fmt in ("csv", "table") else "table",
             columns=("batch", *SUMMARY_FIELDS),
-            title=f"{prefix}import of {summary.file} ({summary.format}, {summary.encoding})",
+            title=(
+                f"dry run: would import {summary.accepted} of {summary.read} rows of {what}"
+                if summary.dry_run
+                else f"import of {what}"
+            ),
         )
     if summary.read and not summary.accepted and not summary.already_imported:
         raise BadInput(f"no row of {summary.file} could be imported ({summary.rejected} rejected)")

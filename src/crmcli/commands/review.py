@@ -7,10 +7,19 @@ import typer
 from crmcli import render
 from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
 
-app = sub_app("The review queue: conflicting values for known leads.")
+app = sub_app("The review queue: conflicting values for known leads, doubtful imported values.")
 
 ItemId = Annotated[int, typer.Argument(metavar="ID", help="Review item id.")]
-TABLE_COLUMNS = ("id", "lead", "name", "field", "current_value", "proposed_value", "source")
+TABLE_COLUMNS = (
+    "id",
+    "lead",
+    "name",
+    "kind",
+    "field",
+    "current_value",
+    "proposed_value",
+    "source",
+)
 
 
 @app.command("list")
@@ -22,16 +31,24 @@ def review_list(
     lead: Annotated[
         int | None, typer.Option("--lead", metavar="ID", help="Only this lead.")
     ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="conflict (a known person's value differs) or value (a doubtful imported "
+            "value kept unverified).",
+        ),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """List review items (open ones by default).
 
-    Example: crm review list --status all --format json
+    Example: crm review list --kind value --status all --format json
     """
     from crmcli.services.review import REVIEW_FIELDS, list_reviews
 
     with workspace(ctx).reading() as tx:
-        rows = list_reviews(tx, status=None if status == "all" else status, lead_id=lead)
+        rows = list_reviews(tx, status=None if status == "all" else status, lead_id=lead, kind=kind)
         tz = tx.policy.timezone
     render.emit(
         rows,

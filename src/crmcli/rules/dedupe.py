@@ -66,8 +66,19 @@ def blocking_keys(lead: dict[str, Any]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Match:
     record_id: int
-    reason: str  # "same email" | "same phone" | "similar name and company"
+    # "same email" | "same phone" (and a similar name) | "similar name and company" |
+    # "same phone, different name" (a colleague on one line: not the same person)
+    reason: str
     score: float
+
+    @property
+    def same_person(self) -> bool:
+        """Identity evidence: same email, or same phone and a similar name, or a similar
+        name at a similar company. Only these merge or propose a change."""
+        return self.reason != SHARED_PHONE
+
+
+SHARED_PHONE = "same phone, different name"
 
 
 def find_duplicates(
@@ -89,8 +100,14 @@ def find_duplicates(
         if candidate.get("email") and candidate["email"] == other.get("email"):
             matches.append(Match(other["id"], "same email", 100.0))
             continue
+        other_name = fold(f"{other.get('first_name') or ''} {other.get('last_name') or ''}")
         if candidate.get("phone") and candidate["phone"] == other.get("phone"):
-            matches.append(Match(other["id"], "same phone", 100.0))
+            # a shared line (a switchboard, a family phone) is not a person: it takes a
+            # similar name too
+            similar = bool(name and other_name) and (
+                fuzz.token_sort_ratio(name, other_name) >= name_threshold
+            )
+            matches.append(Match(other["id"], "same phone" if similar else SHARED_PHONE, 100.0))
             continue
         other_company = company_key(other.get("company"))
         if not (company and other_company and name):
@@ -98,7 +115,6 @@ def find_duplicates(
         company_score = fuzz.token_sort_ratio(company, other_company)
         if company_score < company_threshold:
             continue
-        other_name = fold(f"{other.get('first_name') or ''} {other.get('last_name') or ''}")
         name_score = fuzz.token_sort_ratio(name, other_name)
         if name_score >= name_threshold:
             matches.append(
@@ -108,4 +124,4 @@ def find_duplicates(
                     round((name_score + company_score) / 2, 1),
                 )
             )
-    return sorted(matches, key=lambda m: (-m.score, m.record_id))
+    return sorted(matches, key=lambda m: (not m.same_person, -m.score, m.record_id))

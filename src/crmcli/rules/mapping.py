@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from functools import cache
 
 from crmcli.errors import BadInput
 from crmcli.records import LEAD_EDITABLE
@@ -14,6 +15,7 @@ from crmcli.records import LEAD_EDITABLE
 # what a column can fill; everything else is kept in the lead's `extra`
 IMPORT_FIELDS = (*LEAD_EDITABLE, "campaign", "acquired_at")
 EXTRA = "extra"  # `--map "Col=extra"` keeps a column in `extra` even if its name is known
+DROP = "drop"  # `--map "Col=drop"` leaves a column out altogether
 
 # header (normalised: lower-case words) -> field; earlier aliases win when several match
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -30,6 +32,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "mobile",
         "mobile phone",
         "mobile phone number",
+        "mobile number",
+        "cell phone",
+        "other phone",
+        "home phone",
+        "home phone c",
+        "work phone number",
     ),
     "source": ("lead source", "source", "original source", "original source type"),
     "industry": ("industry",),
@@ -45,6 +53,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "campaign": ("campaign", "campaign name"),
     "acquired_at": (
         "created date",
+        "createddate",
         "create date",
         "created at",
         "created",
@@ -58,9 +67,14 @@ _RANK = {
 }
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def normalise_header(header: str) -> str:
-    """'No. of Employees' -> 'no of employees'; 'first_name' -> 'first name'."""
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", header.replace("\ufeff", "").lower()).split())
+    """'No. of Employees' -> 'no of employees'; 'first_name' -> 'first name'; Salesforce API
+    names split at their capitals: 'NumberOfEmployees' -> 'number of employees'."""
+    spaced = _CAMEL.sub(" ", header.replace("\ufeff", ""))
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", spaced.lower()).split())
 
 
 @dataclass
@@ -70,6 +84,8 @@ class Mapping:
     fields: dict[int, str]  # column index -> lead field
     extra: dict[int, str]  # column index -> header kept in `extra`
     headers: list[str] = field(default_factory=list)
+    # more phone columns (mobile, work, …), in file order: their headers in `extra`
+    phones: tuple[str, ...] = ()
 
     @property
     def unknown(self) -> list[str]:
@@ -84,61 +100,77 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
         target = target.strip().lower()
         if not sep or not column.strip() or not target:
             raise BadInput(f"--map: {item!r} is not Column=field, e.g. --map 'Mobile=phone'")
-        if target not in (*IMPORT_FIELDS, EXTRA):
+        if target not in (*IMPORT_FIELDS, EXTRA, DROP):
             raise BadInput(
-                f"--map: {target!r} is not a lead field; use one of {', '.join(IMPORT_FIELDS)} "
-                f"or {EXTRA}"
+                f"--map: {target!r} is not a lead field; use one of {', '.join(IMPORT_FIELDS)}, "
+                f"{EXTRA} or {DROP}"
             )
         overrides[normalise_header(column)] = target
     return overrides
 
 
-def map_headers(headers: Sequence[str], overrides: dict[str, str] | None = None) -> Mapping:
-    """Map a file's headers to lead fields: `--map` first, then the best known alias.
-
-    Two columns for one field: the better alias fills it, the other is kept in `extra`.
-    """
-    overrides = dict(overrides or {})
+def unique_headers(headers: Sequence[str]) -> list[str]:
+    """The file's headers, a repeated one (HubSpot adds the associated company's 'Company
+    name', 'Phone Number', …) told apart by its place: 'Company name (2)'."""
     names = [h.replace("\ufeff", "").strip() for h in headers]
     seen: dict[str, int] = {}
+    unique: list[str] = []
     for index, name in enumerate(names):
         key = normalise_header(name)
         if not key:
             raise BadInput(f"header: column {index + 1} has no name; name it or remove the column")
-        if key in seen:
-            raise BadInput(
-                f"header: columns {seen[key] + 1} and {index + 1} are both called {name!r}; "
-                "rename one"
-            )
-        seen[key] = index
-    unused = set(overrides) - set(seen)
+        seen[key] = seen.get(key, 0) + 1
+        unique.append(name if seen[key] == 1 else f"{name} ({seen[key]})")
+    return unique
+
+
+def map_headers(headers: Sequence[str], overrides: dict[str, str] | None = None) -> Mapping:
+    """Map a file's headers to lead fields: `--map` first, then the best known alias.
+
+    Two columns for one field: the better alias fills it, the other is kept in `extra` (a
+    second phone column is also a phone the lead may use). A repeated header is kept in
+    `extra` as 'Name (2)', which `--map` can name too.
+    """
+    overrides = dict(overrides or {})
+    names = unique_headers(headers)
+    keys = [normalise_header(name) for name in names]
+    # a repeated column's header as the file wrote it (HubSpot's company 'Phone Number')
+    bases = [normalise_header(header) for header in headers]
+    unused = set(overrides) - set(keys)
     if unused:
         raise BadInput(
             f"--map: no column {sorted(unused)[0]!r} in the file; its columns are "
             + ", ".join(names)
         )
     fields: dict[int, str] = {}
+    dropped: set[int] = set()
     best: dict[str, tuple[int, int]] = {}  # field -> (rank, column)
-    for index, name in enumerate(names):
-        key = normalise_header(name)
+    phones: list[int] = []
+    for index, key in enumerate(keys):
         target = overrides.get(key)
+        if target == DROP:
+            dropped.add(index)
+            continue
         if target == EXTRA:
             continue
         if target is not None:
             best[target] = (-1, index)  # an explicit --map beats every alias
             continue
+        if _RANK.get(bases[index], ("",))[0] == "phone":
+            phones.append(index)  # a fallback phone unless it is the phone
         if key in _RANK:
             target, rank = _RANK[key]
             if target not in best or rank < best[target][0]:
                 best[target] = (rank, index)
     for target, (_rank, index) in best.items():
         fields[index] = target
-    extra = {i: names[i] for i in range(len(names)) if i not in fields}
-    return Mapping(fields=fields, extra=extra, headers=names)
+    extra = {i: names[i] for i in range(len(names)) if i not in fields and i not in dropped}
+    others = tuple(names[i] for i in phones if i in extra)
+    return Mapping(fields=fields, extra=extra, headers=names, phones=others)
 
 
 def field_for_key(key: str, overrides: dict[str, str] | None = None) -> str | None:
-    """A JSONL key's field (None: keep it in `extra`)."""
+    """A JSONL key's field (None: keep it in `extra`; DROP: leave it out)."""
     normal = normalise_header(key)
     target = (overrides or {}).get(normal)
     if target is not None:
@@ -147,50 +179,125 @@ def field_for_key(key: str, overrides: dict[str, str] | None = None) -> str | No
     return found[0] if found else None
 
 
-# common English country names in exports -> ISO 3166 codes (codes themselves pass through)
-COUNTRY_NAMES = {
-    "united states": "US",
-    "united states of america": "US",
+def is_placeholder(text: str) -> bool:
+    """An export's stand-in for nothing ('null', 'None', 'N/A'), not a value."""
+    return text.strip().lower() in _PLACEHOLDERS
+
+
+_PLACEHOLDERS = frozenset({"null", "none", "nil", "undefined", "n/a", "#n/a", "(none)"})
+
+
+# what exports write for a country besides its ISO names and codes
+COUNTRY_ALIASES = {
     "usa": "US",
     "u s a": "US",
     "u s": "US",
     "america": "US",
-    "canada": "CA",
-    "mexico": "MX",
-    "united kingdom": "GB",
+    "united states of america": "US",
     "uk": "GB",
+    "u k": "GB",
     "great britain": "GB",
+    "britain": "GB",
     "england": "GB",
-    "ireland": "IE",
-    "germany": "DE",
-    "deutschland": "DE",
-    "france": "FR",
-    "spain": "ES",
-    "italy": "IT",
-    "netherlands": "NL",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
     "the netherlands": "NL",
-    "belgium": "BE",
-    "switzerland": "CH",
-    "austria": "AT",
-    "sweden": "SE",
-    "norway": "NO",
-    "denmark": "DK",
-    "finland": "FI",
-    "poland": "PL",
-    "portugal": "PT",
-    "australia": "AU",
-    "new zealand": "NZ",
-    "india": "IN",
-    "japan": "JP",
-    "china": "CN",
-    "singapore": "SG",
-    "brazil": "BR",
+    "holland": "NL",
+    "south korea": "KR",
+    "korea": "KR",
+    "north korea": "KP",
+    "russia": "RU",
+    "vietnam": "VN",
+    "iran": "IR",
+    "syria": "SY",
+    "laos": "LA",
+    "bolivia": "BO",
+    "venezuela": "VE",
+    "tanzania": "TZ",
+    "moldova": "MD",
+    "taiwan": "TW",
+    "czech republic": "CZ",
+    "ivory coast": "CI",
+    "cape verde": "CV",
+    "swaziland": "SZ",
+    "macedonia": "MK",
+    "burma": "MM",
+    "uae": "AE",
+    "turkey": "TR",
+    "palestinian territory": "PS",
+    "libyan arab jamahiriya": "LY",
+    "svalbard and jan mayen islands": "SJ",
+    "united states virgin islands": "VI",
+    "pitcairn islands": "PN",
+    "saint helena": "SH",
 }
+_COUNTRY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl")
 
 
-def country_code(value: str) -> str:
-    """'United States' -> 'US'; anything else unchanged (validation judges it)."""
-    return COUNTRY_NAMES.get(normalise_header(value), value)
+@cache
+def _country_names() -> dict[str, str]:
+    """Normalised name or code -> ISO 3166 alpha-2: pycountry's names, official and common
+    names and alpha-3 codes, babel's names in the languages exports come in ('Deutschland',
+    'Allemagne'), and the aliases above."""
+    import pycountry
+    from babel import Locale
+
+    names: dict[str, str] = {}
+    for language in _COUNTRY_LANGUAGES:
+        for code, name in Locale(language).territories.items():
+            if len(code) == 2 and code.isalpha():
+                names.setdefault(_country_key(name), code)
+    for country in pycountry.countries:
+        code = country.alpha_2
+        for attribute in ("name", "official_name", "common_name"):
+            name = getattr(country, attribute, None)
+            if name:
+                names[_country_key(name)] = code
+        names[country.alpha_3.lower()] = code
+    names.update(COUNTRY_ALIASES)
+    return names
+
+
+def _country_key(name: str) -> str:
+    """'Côte d'Ivoire' and 'Cote d'Ivoire', 'Bouvet Island (Bouvetoya)' and 'Bouvet Island',
+    'Svalbard & Jan Mayen' and 'Svalbard and Jan Mayen' alike."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return normalise_header(re.sub(r"\([^)]*\)", " ", plain).replace("&", " and "))
+
+
+def country_code(value: str) -> str | None:
+    """'United States', 'USA', 'Deutschland', 'DEU', 'de' -> its alpha-2 code; None when
+    it names no country."""
+    key = _country_key(value)
+    if key in COUNTRY_ALIASES:
+        return COUNTRY_ALIASES[key]
+    if len(key) == 2 and key.isalpha():
+        import pycountry
+
+        return key.upper() if pycountry.countries.get(alpha_2=key.upper()) else None
+    return _country_names().get(key)
+
+
+@cache
+def _subdivisions(country: str) -> dict[str, str]:
+    import pycountry
+
+    found: dict[str, str] = {}
+    for subdivision in pycountry.subdivisions.get(country_code=country) or ():
+        code = subdivision.code.split("-", 1)[1]
+        found[normalise_header(subdivision.name)] = code
+        found[code.lower()] = code
+    return found
+
+
+def subdivision_code(country: str | None, value: str) -> str | None:
+    """'New York' (US) -> 'NY'; None when the country has no subdivision of that name."""
+    if not country:
+        return None
+    return _subdivisions(country.upper()).get(normalise_header(value))
 
 
 # the export formats seen most (Salesforce: 09/01/2026 01:35 PM); anything else -> dateutil

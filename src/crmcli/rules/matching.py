@@ -94,10 +94,15 @@ def best_match(
     *,
     name_threshold: float,
     company_threshold: float,
+    same_person: bool = True,
 ) -> dedupe.Match | None:
+    """The best match; `same_person`: only one with identity evidence (what an import may
+    merge into), else also a shared phone under another name (what `lead dupes` lists)."""
     matches = dedupe.find_duplicates(
         record, candidates, name_threshold=name_threshold, company_threshold=company_threshold
     )
+    if same_person:
+        matches = [match for match in matches if match.same_person]
     return matches[0] if matches else None
 
 

@@ -114,8 +114,13 @@ def normalise_phone(raw: str, *, region: str, field: str = "phone") -> str:
     return result
 
 
+EXTENSION = ";ext="  # RFC 3966: '+18667350901;ext=1352', exact-matchable and searchable
+
+
 @lru_cache(maxsize=1 << 14)
 def _phone(raw: str, region: str) -> str | None:
+    """E.164, with its extension kept RFC 3966 style (colleagues on one main line are
+    different people)."""
     import phonenumbers
 
     try:
@@ -124,7 +129,8 @@ def _phone(raw: str, region: str) -> str | None:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164}{EXTENSION}{number.extension}" if number.extension else e164
 
 
 @cache
@@ -134,9 +140,18 @@ def _regions() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
+@cache
+def _countries() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes: phonenumbers' regions and the territories without a
+    numbering plan of their own (pycountry: Bouvet Island, Antarctica, …)."""
+    import pycountry
+
+    return _regions() | {country.alpha_2 for country in pycountry.countries}
+
+
 def normalise_country(raw: str, *, field: str = "country") -> str:
     code = raw.strip().upper()
-    if code not in _regions():
+    if code not in _countries():
         raise BadInput(f"{field}: {raw!r} is not an ISO 3166 country code; use two letters like US")
     return code
 
@@ -214,3 +229,68 @@ def check_complete(lead: dict[str, Any]) -> None:
     check_reachable(lead)
     if not lead.get("source"):
         raise BadInput("source: say where the lead came from with --source (e.g. web, referral)")
+
+
+# what a doubtful value of an imported row is flagged as (`import_values`)
+FLAG_KINDS = ("placeholder", "phone", "email", "country", "employees", "date", "source")
+
+
+def import_values(
+    raw: dict[str, Any], *, phone_region: str, other_phones: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """An imported row's normalised values and its flags: {field: (kind, original text)}.
+
+    An import loses nobody: a row is refused (BadInput) only when it has neither a name nor
+    an email, or no valid way to reach the person (email or phone); every other doubtful
+    value (an unassigned phone, a `null` placeholder, an unknown country, a bad head count)
+    is left out of the lead's fields and returned as a flag, for the caller to keep and
+    raise. The phone is the first valid number of the phone column and `other_phones`.
+    """
+    from crmcli.rules import mapping
+
+    raw = dict(raw)
+    flags: dict[str, tuple[str, str]] = {}
+    for key, value in list(raw.items()):
+        if isinstance(value, str) and mapping.is_placeholder(value):
+            flags[key] = ("placeholder", value.strip())
+            raw[key] = None
+    phones = [p for p in (clean_text(raw.get("phone")), *map(clean_text, other_phones)) if p]
+    phones = [p for p in phones if not mapping.is_placeholder(p)]
+    if "phone" in raw or phones:
+        valid = next((e164 for p in phones if (e164 := _phone(p, phone_region))), None)
+        raw["phone"] = valid
+        if valid is None and phones:
+            flags["phone"] = ("phone", phones[0])
+    email = clean_text(raw.get("email"))
+    if email:
+        try:
+            normalise_email(email)
+        except BadInput as exc:
+            if not raw.get("phone"):
+                raise
+            del exc
+            flags["email"] = ("email", email)
+            raw["email"] = None
+    country = clean_text(raw.get("country"))
+    if country:
+        code = mapping.country_code(country)
+        if code is None or code not in _countries():
+            flags["country"] = ("country", country)
+        raw["country"] = code if "country" not in flags else None
+    region = clean_text(raw.get("region"))
+    if region and raw.get("country"):
+        raw["region"] = mapping.subdivision_code(raw["country"], region) or region
+    count = clean_text(raw.get("employees"))
+    if count:
+        try:
+            normalise_count(count, field="employees")
+        except BadInput:
+            flags["employees"] = ("employees", count)
+            raw["employees"] = None
+    values = normalise_lead(raw, phone_region=phone_region)
+    if not (values.get("first_name") or values.get("last_name") or values.get("email")):
+        raise BadInput("name/email: the row has neither a name nor an email; give one of them")
+    if not (values.get("email") or values.get("phone")):
+        bad = f" ({phones[0]!r} is not a valid phone number)" if phones else ""
+        raise BadInput(f"email/phone: the row has no valid email or phone{bad}; give one of them")
+    return values, flags

@@ -47,10 +47,11 @@ from crmcli.records import LEAD_FIELDS
 from crmcli.render import CsvWriter
 from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
-from crmcli.rules.validation import check_complete, clean_text, normalise_lead
+from crmcli.rules.validation import clean_text, import_values
 from crmcli.services import audit, outbox, scope, seals, stage_facts
 from crmcli.services.leads import ACQUIRED_SKEW
 from crmcli.services.lookups import campaign_by_name
+from crmcli.services.review import UNVERIFIED, VALUE_ITEM
 from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import (
     AuditEvent,
@@ -126,6 +127,8 @@ class ImportSummary:
     dry_run: bool = False
     first_rejects: list[tuple[int, str]] = field(default_factory=list)
     late_entries: int = 0  # new leads entered later after acquisition than lead.entry allows
+    flags: dict[str, int] = field(default_factory=dict)  # rows with a doubtful value, by kind
+    unowned: int = 0  # the batch's new leads without an owner
 
     @property
     def accepted(self) -> int:
@@ -147,10 +150,13 @@ class ImportSummary:
             "already_imported": self.already_imported,
             "dry_run": self.dry_run,
             "late_entries": self.late_entries,
+            "flags": self.flags,
+            "unowned": self.unowned,
         }
 
 
 COUNTS = ("read", "imported", "merged", "queued", "rejected")
+FLAG_COUNT = "flag."  # a batch's counts also hold "flag.KIND": rows with a value of that kind
 
 
 # --- reading the file -------------------------------------------------------------------------
@@ -278,6 +284,7 @@ class SourceFile:
         offset = self._line  # lines consumed by the header
         fields = self.columns.fields
         extra_columns = self.columns.extra
+        phone_columns = [i for i, name in extra_columns.items() if name in self.columns.phones]
         width = len(self.headers)
         while True:
             start = offset + reader.line_num + 1
@@ -309,6 +316,8 @@ class SourceFile:
             count = len(cells)
             values = {name: cells[i] for i, name in fields.items() if i < count}
             extra = {name: cells[i] for i, name in extra_columns.items() if i < count and cells[i]}
+            if phone_columns:
+                values[OTHER_PHONES] = [cells[i] for i in phone_columns if i < count]  # type: ignore[assignment]
             yield Record(start, values, extra, cells, error)
 
     def _jsonl_records(self) -> Iterator[Record]:
@@ -342,6 +351,8 @@ class SourceFile:
                     if targets[key] is None:
                         self._unknown[key] = None
                 target = targets[key]
+                if target == mapping.DROP:
+                    continue
                 if isinstance(value, str) and len(value) > MAX_CELL:
                     error = f"{key}: {len(value):,} characters, over the {MAX_CELL:,} limit"
                 elif target is None:
@@ -706,9 +717,12 @@ class _Outcome:
     lead: dict[str, Any] | None = None
     reason: str | None = None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # the kinds of its doubtful values (rules.validation)
 
 
 DATE_COLUMN = "acquired_at"
+OTHER_PHONES = "other_phones"  # a row's cells of its other phone columns (mapping.phones)
+UNKNOWN_SOURCE = "unknown"  # a row with no source and no --source: flagged "source"
 
 
 @dataclass
@@ -724,20 +738,34 @@ class RowChecker:
     dates: dict[str, datetime] = field(default_factory=dict)  # export dates repeat
     preparer: LeadPreparer | None = None  # what a new lead writes, prepared with the check
 
-    def check(self, cells: dict[str, str]) -> tuple[dict[str, Any], str | None]:
-        """(normalised values, campaign name) of a row; BadInput names what is wrong."""
+    def check(self, cells: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """(normalised values, campaign name) of a row; BadInput names why it is refused.
+        Doubtful values are not reasons (`import_values`): they are left out and listed in
+        `values["flags"]` ({field: (kind, original text)}), for the lead to keep and raise."""
         raw: dict[str, Any] = dict(cells)
+        other_phones = tuple(raw.pop(OTHER_PHONES, ()))
         acquired_text = clean_text(raw.pop("acquired_at", None))
         campaign_name = clean_text(raw.pop("campaign", None))
-        if raw.get("country"):
-            raw["country"] = mapping.country_code(raw["country"])
-        if not clean_text(raw.get("source")) and self.source:
-            raw["source"] = self.source
-        values = normalise_lead(raw, phone_region=self.phone_region)
-        check_complete(values)
+        if campaign_name and mapping.is_placeholder(campaign_name):
+            campaign_name = None
+        values, flags = import_values(
+            raw, phone_region=self.phone_region, other_phones=other_phones
+        )
+        if not values.get("source"):
+            if self.source:
+                values["source"] = self.source.lower()
+            else:
+                flags.setdefault("source", ("source", ""))
+                values["source"] = UNKNOWN_SOURCE
         values["first_name"] = values.get("first_name") or ""
         values["last_name"] = values.get("last_name") or ""
-        values["acquired_at"] = self._acquired(acquired_text) if acquired_text else self.now
+        values["acquired_at"] = self.now
+        if acquired_text and not mapping.is_placeholder(acquired_text):
+            try:
+                values["acquired_at"] = self._acquired(acquired_text)
+            except BadInput:
+                flags[DATE_COLUMN] = ("date", acquired_text)
+        values["flags"] = flags
         return values, campaign_name
 
     def check_all(self, rows: list[dict[str, str] | None]) -> list[Checked]:
@@ -953,9 +981,14 @@ class Importer:
     def complete(
         self, tx: Tx, record: Record, values: dict[str, Any], campaign_name: str | None
     ) -> dict[str, Any]:
-        """The part of validation that reads the database: the campaign."""
+        """The part of validation that reads the database: the campaign. A flagged value's
+        original text is kept in `extra` as 'unverified FIELD'."""
         values["campaign_id"] = self._campaign(tx, campaign_name)
-        values["extra"] = record.extra
+        extra = dict(record.extra)
+        for name, (_kind, original) in values.get("flags", {}).items():
+            if original:
+                extra[f"{UNVERIFIED}{name}"] = original
+        values["extra"] = extra
         return values
 
     def _campaign(self, tx: Tx, name: str | None) -> int | None:
@@ -1028,7 +1061,10 @@ class Importer:
         prepared_for: dict[int, NewLead | None] = {}  # new lead id -> prepared (None: stale)
         enriched: dict[int, dict[str, list[Any]]] = {}  # existing lead id -> changes
         reviews: list[tuple[dict[str, Any], str, Any, Any, int]] = []
+        flagged: list[tuple[dict[str, Any], dict[str, tuple[str, str]], int]] = []
         for record, values, keys, prepared in valid:
+            flags = values.pop("flags", None) or {}
+            kinds = tuple(sorted({kind for kind, _original in flags.values()}))
             match = matching.best_match(
                 values,
                 index.candidates(values, keys),
@@ -1043,7 +1079,9 @@ class Importer:
                 prepared_for[values["id"]] = prepared
                 known[values["id"]] = values
                 index.add(values, keys)
-                outcomes.append(_Outcome(record.row, "imported", values))
+                outcomes.append(_Outcome(record.row, "imported", values, flags=kinds))
+                if flags:
+                    flagged.append((values, flags, record.row))
                 continue
             target = known[match.record_id]
             enrich, conflicts = matching.reconcile(target, values)
@@ -1072,8 +1110,11 @@ class Importer:
                     target,
                     reason=f"duplicate of lead {target['id']} ({match.reason})",
                     changes=enrich,
+                    flags=kinds,
                 )
             )
+            if flags:
+                flagged.append((target, flags, record.row))
         if new and conn.dialect.name != "sqlite":
             # the sequence gives the ids (a later `lead add` or a concurrent import then never
             # collides, an undone import's ids are never given again); in file order. The
@@ -1087,6 +1128,14 @@ class Importer:
                 lead["id"] = lead_id
         self._write_new(tx, new, prepared_for)
         self._write_enriched(tx, enriched, before)
+        # a doubtful value waits for a human as a `value` item (services.review), after the
+        # conflicts; by then every new lead has its final id
+        for lead, flags, row in flagged:
+            for name, (_kind, original) in flags.items():
+                key = (lead["id"], f"{VALUE_ITEM}{name}", original or None)
+                if key not in queued_before:
+                    queued_before.add(key)
+                    reviews.append((lead, f"{VALUE_ITEM}{name}", None, original or None, row))
         self._write_reviews(tx, reviews)
         self._write_rows(tx, [*self._held, *outcomes])
         self._held = []
@@ -1323,6 +1372,8 @@ def _chunk_counts(records: list[Record], outcomes: list[_Outcome]) -> dict[str, 
     counts["read"] = len(records)
     for outcome in outcomes:
         counts[outcome.outcome] += 1
+        for kind in outcome.flags:
+            counts[FLAG_COUNT + kind] = counts.get(FLAG_COUNT + kind, 0) + 1
     return counts
 
 
@@ -1608,6 +1659,9 @@ def _import_all(
             return
         importer.batch_id = batch.id  # resumed; a new file's batch starts with its first row
     counts = {name: int(stored_counts.get(name, 0)) for name in COUNTS}
+    counts.update(
+        (name, int(value)) for name, value in stored_counts.items() if name.startswith(FLAG_COUNT)
+    )
     summary.resumed_after_row = resume_after or None
     pool = CheckerPool(checker) if _parallel(source) else None
     batches = _Batches(tx_factory, options.batch_size)
@@ -1616,8 +1670,8 @@ def _import_all(
         def flush(chunk: list[Record], checked: list[Checked] | None) -> None:
             tx = batches.tx()
             added, outcomes = importer.process(tx, chunk, checked)
-            for name in COUNTS:
-                counts[name] += added[name]
+            for name, count in added.items():
+                counts[name] = counts.get(name, 0) + count
             if importer.batch_id is not None:
                 seals.touch(tx.session, "import_batch", [importer.batch_id])
                 tx.session.connection().execute(
@@ -1667,6 +1721,11 @@ def _import_all(
     summary.unknown_columns = source.unknown_columns
     for name in COUNTS:
         setattr(summary, name, counts[name])
+    summary.flags = {
+        name[len(FLAG_COUNT) :]: count
+        for name, count in sorted(counts.items())
+        if name.startswith(FLAG_COUNT)
+    }
     summary.batch = importer.batch_id
     if importer.batch_id is None:  # no row was taken in: no batch and no audit event
         if progress:
@@ -1687,6 +1746,7 @@ def _import_all(
             "import_batch", importer.batch_id, "import", {k: [None, v] for k, v in counts.items()}
         )
         summary.late_entries = _late_entries(tx, importer.batch_id)
+        summary.unowned = _unowned(tx, importer.batch_id)
     if progress:
         progress(source.size, source.size)
 
@@ -1713,6 +1773,23 @@ def _late_entries(tx: Tx, batch_id: int) -> int:
         )
     )
     return tx.session.exec(late).one()
+
+
+def _unowned(tx: Tx, batch_id: int) -> int:
+    """How many of the batch's new leads have no owner."""
+    from sqlalchemy import func
+
+    unowned = (
+        select(func.count())
+        .select_from(ImportRow)
+        .join(Lead, col(Lead.id) == ImportRow.lead_id)
+        .where(
+            ImportRow.batch_id == batch_id,
+            ImportRow.outcome == "imported",
+            col(Lead.owner_id).is_(None),
+        )
+    )
+    return tx.session.exec(unowned).one()
 
 
 class _Batches:
@@ -2011,9 +2088,18 @@ def _check_undo_scope(tx: Tx, lead_ids: list[int]) -> None:
         raise refused  # row-level security hid the others: they are in other campaigns
 
 
+def _undone(tx: Tx) -> set[int]:
+    """The batches already undone: what they wrote is gone, so it no longer holds an
+    earlier batch back (stacked batches undo in reverse order)."""
+    query = select(ImportBatch.id).where(ImportBatch.status == "undone")
+    return set(tx.session.connection().execute(query).scalars())
+
+
 def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
-    """Leads with an audit event after the last one this batch wrote for them."""
+    """Leads with an audit event after the last one this batch wrote for them (but for the
+    events of a batch since undone, and of its undoing)."""
     conn = tx.session.connection()
+    undone = _undone(tx)
     ours: dict[int, int] = {}
     latest: dict[int, tuple[int, str, str]] = {}
     for chunk in _chunks(lead_ids):
@@ -2029,8 +2115,12 @@ def _later_changes(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
             .order_by(col(AuditEvent.id))
         )
         for event_id, lead_id, changes, command, action in conn.execute(query):
-            if (changes or {}).get(BATCH_KEY) == [None, batch_id]:
+            marks = changes or {}
+            if marks.get(BATCH_KEY) == [None, batch_id]:
                 ours[lead_id] = event_id
+            by = (marks.get(BATCH_KEY) or marks.get(UNDO_KEY) or [None, None])[1]
+            if by in undone:
+                continue
             latest[lead_id] = (event_id, command, action)
     return [
         f"lead {lead_id}: {command} ({action}) after the import"
@@ -2045,6 +2135,7 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
 
     conn = tx.session.connection()
     found: list[str] = []
+    undone = sorted(_undone(tx) | {batch_id})
     # this batch's (checked below); outbox: what is not yet sent goes with the lead
     own = {"import_row", "review_item", "stage_change", "outbox"}
     for table in all_metadata().sorted_tables:
@@ -2059,7 +2150,7 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
     for chunk in _chunks(lead_ids):
         others = conn.execute(
             select(ImportRow.lead_id, ImportRow.batch_id)
-            .where(col(ImportRow.lead_id).in_(chunk), ImportRow.batch_id != batch_id)
+            .where(col(ImportRow.lead_id).in_(chunk), col(ImportRow.batch_id).not_in(undone))
             .distinct()
         ).all()
         found += [f"lead {lead_id}: matched by import batch {other}" for lead_id, other in others]
@@ -2071,7 +2162,11 @@ def _references(tx: Tx, batch_id: int, lead_ids: list[int]) -> list[str]:
         found += [f"lead {lead_id}: changed stage" for lead_id in moved]
         reviewed = conn.execute(
             select(ReviewItem.lead_id)
-            .where(col(ReviewItem.lead_id).in_(chunk), ReviewItem.batch_id != batch_id)
+            .where(
+                col(ReviewItem.lead_id).in_(chunk),
+                col(ReviewItem.batch_id).not_in(undone),
+                col(ReviewItem.status) != "accepted",  # an accepted change is an edit (above)
+            )
             .distinct()
         ).scalars()
         found += [f"lead {lead_id}: has review items of another import" for lead_id in reviewed]

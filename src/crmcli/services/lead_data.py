@@ -75,6 +75,7 @@ def find_dupes(tx: Tx, *, name_threshold: int | None = None) -> list[dict[str, A
             [leads[a]],
             name_threshold=threshold,
             company_threshold=tx.policy.company_threshold,
+            same_person=False,
         )
         if match is not None:
             found.append(

@@ -1,10 +1,12 @@
-"""The review queue: conflicting values for known people, resolved by a human (seed 001 §2.3)."""
+"""The review queue, resolved by a human: conflicting values for known people (seed 001 §2.3)
+and doubtful values an import kept unverified (kind `value`, field 'value.FIELD': accepting
+one keeps the lead as it is, rejecting it drops the unverified value from its `extra`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, not_, select
 
 from crmcli.errors import BadInput, NotFound
 from crmcli.services import scope
@@ -15,6 +17,7 @@ REVIEW_FIELDS = (
     "id",
     "lead",
     "name",
+    "kind",
     "field",
     "current_value",
     "proposed_value",
@@ -25,6 +28,13 @@ REVIEW_FIELDS = (
     "resolved_by",
 )
 STATUSES = ("open", "accepted", "rejected")
+KINDS = ("conflict", "value")
+VALUE_ITEM = "value."  # the field of a `value` item: 'value.phone' (services.importer)
+UNVERIFIED = "unverified "  # where the lead keeps that value in `extra`: 'unverified phone'
+
+
+def kind_of(field: str) -> str:
+    return "value" if field.startswith(VALUE_ITEM) else "conflict"
 
 
 def _query() -> Any:
@@ -42,6 +52,7 @@ def _row(item: ReviewItem, first: str, last: str, company: str | None) -> dict[s
         "id": item.id,
         "lead": item.lead_id,
         "name": f"{name}, {company}" if company else name,
+        "kind": kind_of(item.field),
         "field": item.field,
         "current_value": item.current_value,
         "proposed_value": item.proposed_value,
@@ -54,11 +65,16 @@ def _row(item: ReviewItem, first: str, last: str, company: str | None) -> dict[s
 
 
 def list_reviews(
-    tx: Tx, *, status: str | None = "open", lead_id: int | None = None
+    tx: Tx, *, status: str | None = "open", lead_id: int | None = None, kind: str | None = None
 ) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise BadInput(f"--status: {status!r} is not a status; use {', '.join(STATUSES)}")
+    if kind is not None and kind not in KINDS:
+        raise BadInput(f"--kind: {kind!r} is not a kind; use {' or '.join(KINDS)}")
     query = _query().order_by(col(ReviewItem.id))
+    if kind is not None:
+        is_value = col(ReviewItem.field).startswith(VALUE_ITEM, autoescape=True)
+        query = query.where(is_value if kind == "value" else not_(is_value))
     if status is not None:
         query = query.where(ReviewItem.status == status)
     if lead_id is not None:
@@ -105,7 +121,9 @@ def accept(tx: Tx, item_id: int, *, force: bool = False) -> dict[str, Any]:
     item, _shown = _item(tx, item_id)
     if item.status != "open":
         raise BadInput(f"review item {item_id} is already {item.status}")
-    if item.field.startswith("extra."):
+    if item.field.startswith(VALUE_ITEM):
+        pass  # seen: the lead keeps the value as it is, unverified in `extra`
+    elif item.field.startswith("extra."):
         lead = tx.session.get(Lead, item.lead_id)
         assert lead is not None
         key = item.field[len("extra.") :]
@@ -122,7 +140,19 @@ def accept(tx: Tx, item_id: int, *, force: bool = False) -> dict[str, Any]:
 
 
 def reject(tx: Tx, item_id: int) -> dict[str, Any]:
-    """Keep the lead as it is; the proposal is not asked again by later imports."""
+    """Keep the lead as it is; the proposal is not asked again by later imports. A doubtful
+    value is dropped from the lead's `extra`."""
     item, _shown = _item(tx, item_id)
+    if item.status == "open" and item.field.startswith(VALUE_ITEM):
+        lead = tx.session.get(Lead, item.lead_id)
+        assert lead is not None
+        key = UNVERIFIED + item.field[len(VALUE_ITEM) :]
+        if key in (lead.extra or {}):
+            old = lead.extra[key]
+            lead.extra = {k: v for k, v in lead.extra.items() if k != key}
+            lead.updated_at = tx.now
+            tx.session.add(lead)
+            tx.session.flush()
+            tx.audit("lead", item.lead_id, "update", {f"extra.{key}": [old, None]})
     _resolve(tx, item, "rejected")
     return _item(tx, item_id)[1]
