@@ -13,7 +13,8 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.conftest import NOW, Crm
+
+from conftest import NOW, Crm
 
 pytest.importorskip("mcp.server.mcpserver", reason="crm mcp needs the extra crmcli[mcp]")
 

@@ -67,24 +67,21 @@ def error_text(exc: CrmError) -> str:
 
 
 class Crm:
-    """The database as one acting user: one engine for the server's life, one transaction
-    (and one fresh Workspace: its clock and policy) per tool call."""
+    """The database as one acting user: a fresh Workspace (its clock, policy and schema
+    check) and one transaction per tool call; the engine is the process's one per URL."""
 
     def __init__(self, app: AppContext) -> None:
         # the stored policy always: writing under another file is for an admin at a terminal
         self.app = replace(app, format="json", policy_file=None)
-        self.engine: Any = None
 
     def whoami(self) -> tuple[str, str]:
         """The acting user's name and role; refuses (NotPermitted) an unknown user now, at
         start, rather than on the assistant's first call."""
-        space = self._space("crm mcp")
-        with space.reading() as tx:
-            self.engine = space.engine
+        with self._space("crm mcp").reading() as tx:
             return tx.actor.name, tx.actor.role
 
     def _space(self, command: str) -> Workspace:
-        return Workspace(replace(self.app, command=command), warn=render.note, engine=self.engine)
+        return Workspace(replace(self.app, command=command), warn=render.note)
 
     def run(self, tool: str, command: str, work: Callable[[Tx], Any], *, write: bool) -> Any:
         """`work` in one transaction as the acting user with the role `command` needs (the

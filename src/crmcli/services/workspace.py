@@ -193,17 +193,9 @@ def same_rules(one: Policy, other: Policy) -> bool:
 
 
 class Workspace:
-    def __init__(
-        self,
-        app: AppContext,
-        *,
-        warn: Callable[[str], None] | None = None,
-        engine: Engine | None = None,
-    ) -> None:
+    def __init__(self, app: AppContext, *, warn: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.url = database_url(app.db)
-        if engine is not None:  # a long-lived process (crm mcp) opens its database once
-            self.__dict__["engine"] = engine
         # `policy import` must still run when the stored policy is broken: it is the fix
         self.tolerate_bad_policy = False
         # how a warning reaches the person (commands pass the renderer's); once per command
