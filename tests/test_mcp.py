@@ -116,6 +116,11 @@ def test_lists_typed_documented_tools_and_read_only_resources(team: Crm) -> None
         assert tool.description, tool.name
         for name, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), (tool.name, name)
+    for name in READ_TOOLS:
+        assert by_name[name].annotations.read_only_hint is True, name
+    for name in WRITES:
+        hints = by_name[name].annotations
+        assert (hints.read_only_hint, hints.destructive_hint) == (False, False), name
     assert by_name["log_call"].input_schema["required"] == ["lead_id", "outcome"]
     assert by_name["score"].input_schema["properties"]["budget"]["maximum"] == 25
     assert {t.uri_template for t in templates} == {"lead://{lead_id}", "account://{account_id}"}
@@ -303,6 +308,24 @@ def test_a_campaign_scoped_user_sees_only_their_campaigns(team: Crm) -> None:
     )
     assert "exit 3 (not found)" in untouched
     assert "exit 3 (not found)" in resource
+    assert team.snapshot() == before
+
+
+def test_a_bug_in_a_tool_is_one_line_exit_70_and_rolls_back(team: Crm) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from crmcli.context import AppContext
+    from crmcli.mcp_server import Crm as Server
+
+    def broken(tx: Any) -> None:
+        tx.audit("lead", None, "create", {"half": "written"})
+        raise RuntimeError("boom")
+
+    before = team.snapshot()
+    server = Server(AppContext(db=team.url("ed"), user="ed"))
+    with pytest.raises(ToolError) as refused_with:
+        server.run("note", "note", broken, write=True)
+    assert str(refused_with.value).startswith("exit 70 (a bug in crmcli): RuntimeError: boom")
     assert team.snapshot() == before
 
 

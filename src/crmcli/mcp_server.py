@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from crmcli import render
@@ -35,6 +36,11 @@ EXIT_MEANINGS = {
     5: "refused by policy",
     6: "storage problem",
 }
+# hints a client may show or act on: reads change nothing; writes add or change, never delete
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDS_OR_CHANGES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, open_world_hint=False
+)
 CONFLICT_ATTEMPTS = 5  # as cli.main: a PostgreSQL serialisation failure is simply run again
 
 LeadId = Annotated[int, Field(description="The lead's id (as `crm lead list` shows it).")]
@@ -99,6 +105,13 @@ class Crm:
                     raise ToolError(error_text(exc)) from None
             except CrmError as exc:
                 raise ToolError(error_text(exc)) from None
+            except Exception as exc:
+                # a bug (SPEC §2: 70): said in one line; the traceback goes to the server's log
+                logging.getLogger(__name__).exception("mcp:%s failed", tool)
+                raise ToolError(
+                    f"exit 70 (a bug in crmcli): {type(exc).__name__}: {exc} (the traceback "
+                    "is in the server's log, its stderr)"
+                ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -106,8 +119,11 @@ def build(app: AppContext) -> tuple[MCPServer, str, str]:
     """The server with every tool and resource; also the acting user's name and role."""
     crm = Crm(app)
     name, role = crm.whoami()
+    from crmcli import __version__
+
     server = MCPServer(
         name="crm",
+        version=__version__,
         instructions=(
             f"A CRM that enforces a written sales policy. You act as {name} ({role}); the "
             "policy's gates, roles and campaign scopes apply to every call, and every write "
@@ -136,7 +152,7 @@ def serve(app: AppContext) -> None:
 
 
 def _reading_tools(server: MCPServer, crm: Crm) -> None:
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def my_day() -> dict[str, Any]:
         """My overdue items, what falls due today, today's agenda, unread inbox count
         (like `crm` with no command)."""
@@ -144,7 +160,7 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
 
         return crm.run("my_day", "agenda", load, write=False)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def report_overdue(
         owner: Owner = None,
         rule: Annotated[str | None, Field(description="Only this policy rule id.")] = None,
@@ -176,7 +192,7 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
 
         return crm.run("report_overdue", "report overdue", load, write=False)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def lead_search(
         search: Annotated[
             str | None, Field(description="Text in name, company, email or phone.")
@@ -197,13 +213,13 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
             "lead_search", "lead list", lambda tx: {"leads": list_leads(tx, where)}, write=False
         )
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def lead_show(lead_id: LeadId) -> dict[str, Any]:
         """A lead's fields, its recent activities with call reports, and its audit history
         (`crm lead show`)."""
         return crm.run("lead_show", "lead show", lambda tx: _lead(tx, lead_id), write=False)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def explain(lead_id: LeadId) -> dict[str, Any]:
         """Why a lead stands where it does (`crm explain`): score terms, band, open and met
         obligations with the rule behind each, and the gate before its next stage."""
@@ -220,7 +236,7 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
 
         return crm.run(tool, command, load, write=False)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def report_pipeline(
         owner: Owner = None,
         pipeline: Pipeline = None,
@@ -240,7 +256,7 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
             as_of=as_of,
         )
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def dashboard(
         owner: Owner = None, pipeline: Pipeline = None, as_of: AsOf = None
     ) -> dict[str, Any]:
@@ -250,7 +266,7 @@ def _reading_tools(server: MCPServer, crm: Crm) -> None:
             "dashboard", "dashboard", "dashboard", owner=owner, pipeline=pipeline, as_of=as_of
         )
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def quote_show(
         quote: Annotated[str, Field(description="Quote reference (Q-0007) or id.")],
     ) -> dict[str, Any]:
@@ -283,7 +299,7 @@ def _given(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lead_tools(server: MCPServer, crm: Crm) -> None:
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def lead_add(
         first_name: Text = None,
         last_name: Text = None,
@@ -335,7 +351,7 @@ def _lead_tools(server: MCPServer, crm: Crm) -> None:
 
         return crm.run("lead_add", "lead add", add, write=True)
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def lead_edit(
         lead_id: LeadId,
         first_name: Text = None,
@@ -388,7 +404,7 @@ def _lead_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def score(
         lead_id: LeadId, budget: Bant, authority: Bant, need: Bant, timeline: Bant
     ) -> dict[str, Any]:
@@ -400,7 +416,7 @@ def _lead_tools(server: MCPServer, crm: Crm) -> None:
             "score", "score", lambda tx: scoring.score_lead(tx, lead_id, values), write=True
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def assign(
         lead_id: LeadId,
         to: Annotated[
@@ -418,7 +434,7 @@ def _lead_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def advance(
         lead_id: LeadId,
         stage: Annotated[str, Field(description="Target stage key, or nurture.")],
@@ -462,7 +478,7 @@ def _lead_tools(server: MCPServer, crm: Crm) -> None:
 def _activity_tools(server: MCPServer, crm: Crm) -> None:
     from crmcli.services import activities
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def log_call(
         lead_id: LeadId,
         outcome: Annotated[str, Field(description="connected, voicemail or no-answer.")],
@@ -489,7 +505,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def log_meeting(
         lead_id: LeadId,
         attendees: Annotated[list[str], Field(description="Who took part (at least one).")],
@@ -530,7 +546,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def log_email(
         lead_id: LeadId,
         subject: Annotated[str | None, Field(description="The email's subject.")] = None,
@@ -555,7 +571,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def note(
         lead_id: LeadId, text: Annotated[str, Field(description="The note.")], at: When = None
     ) -> dict[str, Any]:
@@ -564,7 +580,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
             "note", "note", lambda tx: activities.note(tx, lead_id, text, at=at), write=True
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def next_step(
         lead_id: LeadId,
         text: Annotated[str, Field(description="What the next step is.")],
@@ -593,7 +609,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def done(
         task_id: Annotated[int, Field(description="Task (or scheduled meeting) id.")],
     ) -> dict[str, Any]:
@@ -617,7 +633,7 @@ def _activity_tools(server: MCPServer, crm: Crm) -> None:
 def _other_tools(server: MCPServer, crm: Crm) -> None:
     from crmcli.services import cases
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def case_open(
         target: Annotated[
             str, Field(description="account:12, contact:7, or a bare number for an account.")
@@ -646,7 +662,7 @@ def _other_tools(server: MCPServer, crm: Crm) -> None:
             write=True,
         )
 
-    @server.tool()
+    @server.tool(annotations=ADDS_OR_CHANGES)
     def case_comment(
         case_id: Annotated[int, Field(description="The case's id.")],
         text: Annotated[str, Field(description="The comment.")],
