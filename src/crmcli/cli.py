@@ -16,6 +16,7 @@ from crmcli.commands import (
     account,
     activity,
     assign,
+    assistant,
     audit,
     campaign,
     case,
@@ -183,6 +184,7 @@ app.command("agenda")(activity.agenda)
 app.command("points")(activity.points)
 app.command("explain")(pipeline.explain)
 app.command("tick")(tick.tick)
+app.command("mcp")(assistant.mcp)
 lead.app.command("event")(scoring.lead_event)
 lead.app.command("import")(lead_data.lead_import)
 lead.app.command("dupes")(lead_data.lead_dupes)

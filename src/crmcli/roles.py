@@ -52,6 +52,8 @@ COMMAND_ROLES: dict[str, str] = {
     "review list": "viewer",
     "review show": "viewer",
     "user list": "viewer",
+    # an assistant's server: each tool then needs the role of the command it mirrors
+    "mcp": "viewer",
     "quote export": "viewer",
     "quote list": "viewer",
     "quote show": "viewer",
