@@ -876,19 +876,21 @@ def import_row(i: int, created: str = "02/01/2026 09:00 AM") -> str:
         "99999999999999999999",
     ],
 )
-def test_an_out_of_range_date_rejects_its_row_only(crm: Crm, tmp_path: Path, created: str) -> None:
+def test_an_out_of_range_date_flags_its_row_only(crm: Crm, tmp_path: Path, created: str) -> None:
+    # never exit 70 and never an aborted import (issue 17); the person is kept and the date
+    # that cannot be read is held for review, not lost (issue 19)
     path = tmp_path / "leads.csv"
     path.write_text(IMPORT_HEADER + import_row(1) + import_row(2, created) + import_row(3))
     rejects = tmp_path / "rejects.csv"
     run = crm("lead", "import", str(path), "--rejects", str(rejects), "--format", "json")
     assert run.code == 0, run.err
     summary = run.json()
-    assert (summary["imported"], summary["rejected"]) == (2, 1)
+    assert (summary["imported"], summary["rejected"], summary["flags"]) == (3, 0, {"date": 1})
     assert crm.rows("SELECT status FROM import_batch") == [("done",)]
-    assert "row 3: acquired_at:" in run.err
-    with rejects.open(newline="") as handle:
-        [_header, rejected] = list(csv.reader(handle))
-    assert rejected[0] == "3" and rejected[1].startswith("acquired_at:")
+    [item] = crm.ok("review", "list", "--kind", "value", "--format", "json").json()
+    assert (item["field"], item["proposed_value"]) == ("value.acquired_at", created)
+    assert item["source"].endswith("row 3")
+    assert not rejects.exists() or len(rejects.read_text().splitlines()) <= 1
 
 
 def test_a_jsonl_row_nested_100000_deep_is_rejected_and_the_rest_imported(
@@ -947,7 +949,10 @@ def test_an_all_rejected_import_writes_nothing_but_the_rejects(
     assert run.code == 2, run.err
     assert run.err.splitlines()[-1] == "crm: no row of bad.csv could be imported (3 rejected)"
     assert crm.snapshot() == before  # no batch, no rows, no audit event
-    assert len(rejects.read_text().splitlines()) == 4  # the header and the 3 rows
+    if dry_run:  # a what-if writes no file
+        assert not rejects.exists()
+    else:
+        assert len(rejects.read_text().splitlines()) == 4  # the header and the 3 rows
     # the good row of a later run is what makes the batch
     path.write_text(IMPORT_HEADER + "".join(rows) + import_row(9))
     run = crm("lead", "import", str(path), "--format", "json")

@@ -38,7 +38,8 @@ def users(crm: Crm) -> dict[str, dict]:
 def test_every_event_records_the_login_next_to_the_user(team: Crm) -> None:
     team.add_lead()
     team.ok("log-call", "1", "--outcome", "connected", user="ed")
-    rows = team.rows("SELECT actor, login FROM audit_event ORDER BY id")
+    # `audit log` lists the record events; seal events are shown with --seals
+    rows = team.rows("SELECT actor, login FROM audit_event WHERE action <> 'seal' ORDER BY id")
     assert rows and all(login == login_of(team, actor) for actor, login in rows)
     assert {actor for actor, _login in rows} >= {ADMIN, "ed"}
     log = team.ok("audit", "log", "--format", "json").json()

@@ -192,7 +192,7 @@ def test_lead_show_has_the_deal_and_recent_activities_with_call_reports(team: Cr
         ],
     }
     table = team.ok("lead", "show", str(lead), user="ed").out
-    assert "amount            9000.00" in table and "probability       35" in table
+    assert "amount            $9,000.00" in table and "probability       35%" in table
     assert "attendees: Ada (CTO), Bob (IT); topics: pricing; issues: SSO" in table
     assert "action items: send SSO docs (due 2026-03-10 10:00)" in table
     # a viewer reads when, what and who, but not the words (personal values)

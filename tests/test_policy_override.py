@@ -33,7 +33,9 @@ def sha256(path: Path) -> str:
 
 def events_after(crm: Crm, last: int) -> list[dict]:
     return crm.dict_rows(
-        "SELECT actor, action, record_type, policy FROM audit_event WHERE id > ? ORDER BY id",
+        # the record events (each write's seal event follows them)
+        "SELECT actor, action, record_type, policy FROM audit_event "
+        "WHERE id > ? AND record_type <> 'seal' ORDER BY id",
         last,
     )
 
