@@ -4,7 +4,6 @@ line (a refusal may add indented detail lines), no traceback, and the database u
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import string
