@@ -41,11 +41,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgres_only: checks PostgreSQL itself (logins); run when CRM_TEST_DB is set"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: stress, crash and kill tests (half a minute each); left out of the README's "
+        "quick run unless CRM_SLOW_TESTS=1 or -m names them; .ci/run runs them in full",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     other = "postgres_only" if not ON_POSTGRES else "sqlite_only"
     kept = [item for item in items if item.get_closest_marker(other) is None]
+    if not (os.environ.get("CRM_SLOW_TESTS") or config.option.markexpr):
+        kept = [item for item in kept if item.get_closest_marker("slow") is None]
     config.hook.pytest_deselected(items=[i for i in items if i not in kept])
     items[:] = kept
 

@@ -15,7 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import NOW, Crm
+
+pytestmark = pytest.mark.slow  # minutes of writers and kills: .ci/run
 
 WRITERS = 8
 COUNT = int(os.environ.get("CRM_STRESS_COUNT", "20"))

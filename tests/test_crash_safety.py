@@ -11,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import Crm
 from test_concurrency import WRITER, environment, import_file
+
+pytestmark = pytest.mark.slow  # minutes of writers and kills: .ci/run
 
 KILLS = int(os.environ.get("CRM_CRASH_KILLS", "20"))
 

@@ -448,6 +448,7 @@ def _import_process(crm: Crm, path: Path, batch: int, parallel: bool) -> subproc
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "worker"])
 def test_an_import_killed_mid_way_resumes_and_completes_exactly(
     tmp_path, pg_server, parallel
