@@ -494,6 +494,7 @@ def test_a_missing_folder_names_it(example: Crm, tmp_path: Path) -> None:
 
 
 @linux_only
+@pytest.mark.sqlite_only  # its subprocess opens the example's SQLite file (output, not storage)
 def test_standard_output_on_a_full_disk_is_exit_6(example: Crm) -> None:
     """The real entry point: what is still buffered at exit must not fail a second time."""
     env = {**os.environ, **{k: v for k, v in example.env.items() if v is not None}}
