@@ -10,6 +10,12 @@ from __future__ import annotations
 
 ROLE_ORDER = ("viewer", "editor", "admin")
 
+
+def article(role: str) -> str:
+    """ "an admin", "a viewer": a role as a message names it."""
+    return f"an {role}" if role[:1] in "aeiou" else f"a {role}"
+
+
 COMMAND_ROLES: dict[str, str] = {
     # no user needed: work on files, or create the first user
     "init": "none",

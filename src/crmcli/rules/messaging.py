@@ -346,8 +346,13 @@ def compose(
         channel=template.get("channel") or "email",
         subject=render(template.get("subject", ""), values).strip(),
         body=render(template["body"], values),
-        scheduled_at=calendar.next_open(max(step.due_at, now)).astimezone(UTC),
+        scheduled_at=send_at(step, now, calendar),
     )
+
+
+def send_at(step: Step, now: datetime, calendar: BusinessCalendar) -> datetime:
+    """When a step's message goes out: inside business hours, never in the past."""
+    return calendar.next_open(max(step.due_at, now)).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from crmcli.roles import article
+
 OWNER_ROLES = ("editor", "admin")
 
 REGION_FIT, COUNTRY_FIT, GENERALIST_FIT, NO_FIT = 2, 1, 0, -1
@@ -112,8 +114,7 @@ def has_skill(lead: LeadFacts, rep: Rep) -> bool:
 def ownership_refusal(lead: LeadFacts, rep: Rep) -> str | None:
     """Why the rep may not own this lead at all (role, campaign scope), or None."""
     if rep.role not in OWNER_ROLES:
-        article = "an" if rep.role[:1] in ("a", "e", "i", "o", "u") else "a"
-        return f"{rep.name} is {article} {rep.role}; only editors and admins own leads"
+        return f"{rep.name} is {article(rep.role)}; only editors and admins own leads"
     if rep.campaigns and lead.campaign not in rep.campaigns:
         scope = ", ".join(sorted(rep.campaigns))
         where = f"campaign {lead.campaign}" if lead.campaign else "no campaign"

@@ -17,10 +17,11 @@ from sqlmodel import col, func, select
 
 from crmcli.clock import in_range
 from crmcli.errors import BadInput, NotPermitted, PolicyRefusal
+from crmcli.roles import article
 from crmcli.rules import routing
 from crmcli.services.lookups import load_lead, user_by_name
 from crmcli.services.obligations import open_obligations, refresh_lead
-from crmcli.services.workspace import Tx, article
+from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, Lead, Obligation, User, UserAway, UserCampaign
 
 # a lead is open (counts in a rep's load, can be routed) unless its status is one of these

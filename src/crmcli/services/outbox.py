@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
@@ -363,7 +363,7 @@ def _queue(
             channel=template.get("channel") or "email",
             subject="",
             body="",
-            scheduled_at=tx.calendar.next_open(max(step.due_at, tx.now)).astimezone(UTC),
+            scheduled_at=messaging.send_at(step, tx.now, tx.calendar),
         )
         to = lead.email or ""
         return _store(tx, lead.id, composed, to, meeting_id, problem=str(exc))  # type: ignore[arg-type]

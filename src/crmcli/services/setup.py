@@ -11,9 +11,10 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from crmcli.errors import NotPermitted
+from crmcli.roles import article
 from crmcli.services import activities, leads, pipeline, policies, seals, stage_facts, users
 from crmcli.services.obligations import refresh_lead
-from crmcli.services.workspace import Tx, Workspace, article
+from crmcli.services.workspace import Tx, Workspace
 from crmcli.store.models import Campaign, Lead, StageChange, User
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from crmcli import clock
 from crmcli.context import AppContext
 from crmcli.errors import BadInput, CrmError, NotPermitted, StorageError
+from crmcli.roles import article
 from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
 from crmcli.store.models import User
@@ -175,11 +176,6 @@ def _as_refused(requested: str, login: str, bound: User | None) -> str:
         f"and only an admin's login may act as another user; drop --as (and CRM_USER), "
         f"{allow}"
     )
-
-
-def article(role: str) -> str:
-    """ "an admin", "a viewer"."""
-    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
 def same_rules(one: Policy, other: Policy) -> bool:
