@@ -15,6 +15,7 @@ BAR = "█"
 # widths of the bar columns of the report tables, in terminal cells
 FUNNEL_WIDTH = 24
 BAR_WIDTH = 20
+TARGET_WIDTH = 30
 
 Number = float | int | Decimal
 

@@ -274,7 +274,7 @@ def show(column: str, value: Any, context: Context) -> str:
     if _numeric(value) and _is_percent(column):
         return f"{value:,} %" if isinstance(value, int) else f"{value:,.1f} %"
     if column.endswith("_seconds") and isinstance(value, int):
-        return _overdue(value)
+        return render.overdue_text(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, Decimal | float):
@@ -293,15 +293,6 @@ def show(column: str, value: Any, context: Context) -> str:
     if isinstance(value, datetime):
         return _moment(value.astimezone(context.tz) if context.tz else value)
     return render.text_value(value, context.tz, for_table=True)
-
-
-def _overdue(seconds: int) -> str:
-    from datetime import timedelta
-
-    from crmcli.rules.durations import format_duration
-
-    text = format_duration(timedelta(seconds=abs(seconds)))
-    return text if seconds > 0 else f"due in {text}"
 
 
 def _numeric(value: Any) -> bool:

@@ -71,14 +71,14 @@ def drawn(section: Any, columns: list[str]) -> list[dict[str, Any]]:
     top = max((row.get(value) or 0 for row in section.rows), default=0)
     rows = []
     for row in section.rows:
-        row = dict(row)
+        shown = dict(row)
         if "funnel" in draw:
-            row["funnel"] = charts.funnel_bar(row.get(value), top, charts.FUNNEL_WIDTH)
+            shown["funnel"] = charts.funnel_bar(row.get(value), top, charts.FUNNEL_WIDTH)
         if "bar" in draw:
-            row["bar"] = charts.bar(row.get(value), top, charts.BAR_WIDTH)
+            shown["bar"] = charts.bar(row.get(value), top, charts.BAR_WIDTH)
         if isinstance(row.get("trend"), list):
-            row["trend"] = charts.sparkline(row["trend"])
-        rows.append(row)
+            shown["trend"] = charts.sparkline(row["trend"])
+        rows.append(shown)
     return rows
 
 
@@ -95,7 +95,7 @@ def target_bar(won: Any, target: Any) -> str:
     """The won value as a bar on the scale of the target (or of the won value past it)."""
     if not target:
         return ""
-    return charts.bar(won, max(target, won or 0), 30)
+    return charts.bar(won, max(target, won or 0), charts.TARGET_WIDTH)
 
 
 def _flagged(row: dict[str, Any], flag: str) -> dict[str, Any]:
