@@ -728,7 +728,7 @@ def conversion(tx: Tx, options: Options) -> Report:
         )
     ]
     if by:
-        group_rows = _group_rows(tx, w, by, per_group, ratios, spark="leads")
+        group_rows = _group_rows(tx, w, by, per_group, ratios, trend_of="leads")
         sections.insert(
             0,
             Section(
@@ -791,15 +791,16 @@ def _group_rows(
     per_group: dict[Any, dict[int, Tally]],
     figures: Callable[[Tally], dict[str, Any]],
     *,
-    spark: str,
+    trend_of: str,
 ) -> list[dict[str, Any]]:
+    """One row per group: its figures, and as "trend" the figure `trend_of` per bucket."""
     names = _names(tx)
     rows = []
     for key, by_bucket in per_group.items():
         size = len(next(iter(by_bucket.values())).reached)
         merged = _merge(by_bucket.values(), size)
         series = [
-            figures(by_bucket[i])[spark] if i in by_bucket else 0 for i in range(len(w.buckets))
+            figures(by_bucket[i])[trend_of] if i in by_bucket else 0 for i in range(len(w.buckets))
         ]
         rows.append(
             {
@@ -855,7 +856,7 @@ def sources(tx: Tx, options: Options) -> Report:
             "won_value": calc.cents(t.won_cents),
         }
 
-    rows = _group_rows(tx, w, by, per_group, figures, spark="leads")
+    rows = _group_rows(tx, w, by, per_group, figures, trend_of="leads")
     columns = [by, "leads", "opportunities", "customers", "conversion", "won_value"]
     return Report(
         "sources",
