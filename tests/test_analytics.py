@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -479,6 +480,37 @@ def test_dashboard_one_screen(history: Crm) -> None:
     assert "Pipeline funnel" in table and "Overdue obligations per rep" in table
 
 
+DRAWN = set("▁▂▃▄▅▆▇█·")
+
+
+def test_json_carries_numbers_and_the_table_draws_them(history: Crm) -> None:
+    """Bars and sparklines are drawn by the renderer (issue 20): JSON has the figures."""
+    dashboard = history.ok("dashboard", "--format", "json")
+    assert not DRAWN & set(dashboard.out)
+    summary = dashboard.json()["summary"]
+    assert "target_bar" not in summary and summary["target_percent"] == "50.0"
+    assert {"funnel", "bar"}.isdisjoint(dashboard.json()["overdue"][0])
+    # the table draws won against target (50 %: 15 of 30 blocks), a bar per rep, a funnel
+    table = history.ok("dashboard").out
+    target = next(line for line in table.splitlines() if "target_bar" in line)
+    assert target.split()[-1] == "█" * 15
+    top = max(r["overdue"] for r in dashboard.json()["overdue"])
+    # the rep with most overdue gets the full 20 blocks
+    assert any(line.split()[1:] == [str(top), "█" * 20] for line in table.splitlines())
+    for args in (("conversion", "--by", "source"), ("win-rate", "--by", "owner"), ("sources",)):
+        out = history.ok("report", *args, "--format", "json").out
+        assert not DRAWN & set(out), args
+    for name in ("response", "activity"):
+        assert not DRAWN & set(history.ok("report", name, "--format", "json").out), name
+
+
+def test_html_table_draws_each_groups_trend(history: Crm, tmp_path: Path) -> None:
+    page = tmp_path / "sources.html"
+    history.ok("report", "sources", "--html", str(page))
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page.read_text())
+    assert any(cell and set(cell) <= DRAWN and "█" in cell for cell in cells)
+
+
 def test_csv_is_the_main_section(history: Crm) -> None:
     out = history.ok("report", "win-rate", "--by", "source", "--format", "csv").out
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -490,6 +522,10 @@ def test_table_shows_funnel_bars_and_sparklines(history: Crm) -> None:
     assert "█" in out and "Prospecting" in out  # the policy's name for the stage (issue 20)
     trend = history.ok("report", "sources").out
     assert any(ch in trend for ch in "▁▂▃▄▅▆▇█")
+    # each source's trend: one block per week, drawn from the leads per week the row carries
+    web = next(line for line in trend.splitlines() if line.startswith("web "))
+    spark = web.split()[-1]
+    assert set(spark) <= DRAWN and "█" in spark  # scaled to the source's busiest week
 
 
 def test_html_page_is_self_contained_and_escaped(history: Crm, tmp_path: Path) -> None:

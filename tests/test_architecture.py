@@ -1,5 +1,6 @@
 """The layers of ARCHITECTURE.md, checked from the source: rules do no I/O and know no
-services, services know no commands, nothing below the CLI imports Typer."""
+services, services know no commands, nothing below the CLI imports Typer, and only render/
+draws (no Rich, no calendar files, no bar or box characters elsewhere)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ RULES_MAY_NOT_IMPORT = (
     "crmcli.files",
     "crmcli.cli",
 )
-SERVICES_MAY_NOT_IMPORT = ("typer", "crmcli.commands", "crmcli.cli")
+SERVICES_MAY_NOT_IMPORT = ("typer", "rich", "icalendar", "crmcli.commands", "crmcli.cli")
+# drawing is render/'s (issue 20): commands parse and hand data to a renderer
+COMMANDS_MAY_NOT_IMPORT = ("rich", "icalendar")
 
 
 def imported(path: Path) -> list[tuple[int, str]]:
@@ -56,7 +59,11 @@ def violations(directory: str, forbidden: tuple[str, ...], root: Path = PACKAGE)
 
 @pytest.mark.parametrize(
     ("directory", "forbidden"),
-    [("rules", RULES_MAY_NOT_IMPORT), ("services", SERVICES_MAY_NOT_IMPORT)],
+    [
+        ("rules", RULES_MAY_NOT_IMPORT),
+        ("services", SERVICES_MAY_NOT_IMPORT),
+        ("commands", COMMANDS_MAY_NOT_IMPORT),
+    ],
 )
 def test_layers_import_only_downwards(directory: str, forbidden: tuple[str, ...]) -> None:
     assert violations(directory, forbidden) == []
@@ -69,3 +76,24 @@ def test_the_check_sees_a_lazy_import(tmp_path: Path) -> None:
         "rules/bad.py:2 imports sqlmodel",
         "rules/bad.py:2 imports sqlmodel.select",
     ]
+
+
+def drawn_characters(directory: str, root: Path = PACKAGE) -> list[str]:
+    """Lines that hold box-drawing or block characters (U+2500-U+259F: rules, bars, sparks)."""
+    return [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted((root / directory).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if any("\u2500" <= ch <= "\u259f" for ch in line)
+    ]
+
+
+@pytest.mark.parametrize("directory", ["rules", "services", "commands", "store"])
+def test_only_render_draws(directory: str) -> None:
+    assert drawn_characters(directory) == []
+
+
+def test_the_drawing_check_sees_a_bar(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "bad.py").write_text('"""Bars."""\nBAR = "\u2588"\n')
+    assert drawn_characters("rules", tmp_path) == ["rules/bad.py:2"]

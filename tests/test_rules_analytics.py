@@ -1,4 +1,4 @@
-"""The pure arithmetic of the reports: buckets, quarters, rates, medians, bars, sparklines."""
+"""The pure arithmetic of the reports: buckets, quarters, rates, medians (render/charts draws)."""
 
 from __future__ import annotations
 
@@ -75,15 +75,5 @@ def test_median() -> None:
     assert calc.median([]) is None
 
 
-def test_sparkline_scales_to_the_largest_and_marks_gaps() -> None:
-    assert calc.sparkline([0, 4, 8]) == "▁▄█"
-    assert calc.sparkline([None, 2, 2]) == "·██"
-    assert calc.sparkline([0, 0]) == "▁▁"
-
-
-def test_bars_and_funnel() -> None:
-    assert calc.bar(10, 10, 5) == "█████"
-    assert calc.bar(1, 100, 5) == "█"  # a small stage stays visible
-    assert calc.bar(0, 100, 5) == ""
-    assert calc.funnel_bar(2, 10, 10) == "    ██"
+def test_ratio_of_deals_per_deal_of_the_next_stage() -> None:
     assert calc.ratio(3, 1) == "3.0:1" and calc.ratio(3, 0) is None

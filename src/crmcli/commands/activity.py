@@ -393,8 +393,9 @@ def agenda(
         alarms = activities.meeting_alarms(tx)
     if ics is not None:
         from crmcli.files import write_file
+        from crmcli.render.calendar import agenda_ics
 
-        calendar = activities.agenda_ics(rows, stamp=stamp, alarms=alarms)
+        calendar = agenda_ics(rows, stamp=stamp, alarms=alarms)
         if str(ics) == "-":
             sys.stdout.write(calendar.decode("utf-8"))
             return

@@ -4,7 +4,6 @@ Registered on the `lead` sub-app in cli.py.
 """
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -27,27 +26,6 @@ InputFormat = Annotated[
     ),
 ]
 INPUT_FORMATS = ("csv", "jsonl")
-
-
-@contextmanager
-def _progress(enabled: bool):  # noqa: ANN202
-    """A Rich progress bar on stderr when it is a terminal; None (no bar) when piped."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("importing", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _import_formats(
@@ -115,6 +93,7 @@ def lead_import(
     Example: crm lead import leads.csv --source expo --rejects rejected.csv
     (a file without its usual name: crm lead import export.txt --input-format csv)
     """
+    from crmcli.render.progress import progress_bar
     from crmcli.services.importer import ImportOptions, run_import
 
     given_format, fmt = _import_formats(ctx, input_format, output)
@@ -129,7 +108,7 @@ def lead_import(
         batch_size=batch_size,
         rejects=None if dry_run else rejects,  # a preview writes nothing, no file either
     )
-    with _progress(sys.stderr.isatty()) as progress:
+    with progress_bar(sys.stderr.isatty(), "importing") as progress:
         summary = run_import(workspace(ctx), options, dry_run=dry_run, progress=progress)
     if summary.already_imported:
         render.note(

@@ -22,22 +22,6 @@ HtmlOption = Annotated[
 DUE_TODAY_COLUMNS = ("rule", "record", "title", "due_at", "due_in")
 
 
-def _duration(seconds: int) -> str:
-    from datetime import timedelta
-
-    from crmcli.rules.durations import format_duration
-
-    return format_duration(timedelta(seconds=abs(seconds)))
-
-
-def _overdue_by(seconds: int) -> str:
-    return _duration(seconds) if seconds > 0 else f"due in {_duration(seconds)}"
-
-
-def _due_in(seconds_late: int) -> str:
-    return _duration(seconds_late) if seconds_late <= 0 else f"{_duration(seconds_late)} late"
-
-
 @app.command("overdue")
 def report_overdue(
     ctx: typer.Context,
@@ -136,8 +120,8 @@ def for_table(rows: list[dict]) -> list[dict]:
     """Report rows with the human columns the table shows (record, overdue_by, due_in)."""
     for row in rows:
         row["record"] = f"{row['record_type']} {row['record_id']}"
-        row["overdue_by"] = _overdue_by(row["overdue_by_seconds"])
-        row["due_in"] = _due_in(row["overdue_by_seconds"])
+        row["overdue_by"] = render.overdue_text(row["overdue_by_seconds"])
+        row["due_in"] = render.due_in_text(row["overdue_by_seconds"])
     return rows
 
 

@@ -371,6 +371,27 @@ def with_changes_text(events: Iterable[dict[str, Any]], tz: tzinfo | None) -> li
     return [{**event, "changes": changes_text(event["changes"], tz)} for event in events]
 
 
+def duration_text(seconds: int) -> str:
+    """A length of time as people read it ("2d 3h"), sign dropped."""
+    from datetime import timedelta
+
+    from crmcli.rules.durations import format_duration
+
+    return format_duration(timedelta(seconds=abs(seconds)))
+
+
+def overdue_text(seconds_late: int) -> str:
+    """How late an obligation is ("2d 3h"), or, before its due time, "due in 5h"."""
+    text = duration_text(seconds_late)
+    return text if seconds_late > 0 else f"due in {text}"
+
+
+def due_in_text(seconds_late: int) -> str:
+    """How long until an obligation is due ("5h"), or, past it, "2d 3h late"."""
+    text = duration_text(seconds_late)
+    return text if seconds_late <= 0 else f"{text} late"
+
+
 def note(message: str) -> None:
     """A message for the person, not the pipe: stderr."""
     sys.stderr.write(message + "\n")

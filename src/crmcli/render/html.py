@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from crmcli import render
+from crmcli.render import charts
 
 BAR_COLOUR = "#3d6fd8"
 FUNNEL_COLOUR = "#2f9e8f"
@@ -123,8 +124,8 @@ CAPTIONS = {
     "attainment_percent": "Met on time (SLA attainment)",
 }
 MONEY_CAPTIONS = {"won": "Value won", "pipeline": "Open pipeline closing this quarter"}
-# summary keys the title or subtitle already states, or that only the terminal draws
-NOT_CARDS = {"month", "quarter", "rule", "target_bar"}
+# summary keys the title or subtitle already states
+NOT_CARDS = {"month", "quarter", "rule"}
 MONEY = {
     "value",
     "weighted",
@@ -273,7 +274,7 @@ def show(column: str, value: Any, context: Context) -> str:
     if _numeric(value) and _is_percent(column):
         return f"{value:,} %" if isinstance(value, int) else f"{value:,.1f} %"
     if column.endswith("_seconds") and isinstance(value, int):
-        return _overdue(value)
+        return render.overdue_text(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, Decimal | float):
@@ -285,20 +286,13 @@ def show(column: str, value: Any, context: Context) -> str:
         return shown
     if isinstance(value, str) and column == "stage":
         return context.stage_names.get(value, value)
+    if column == "trend" and isinstance(value, list):  # a row's values per bucket
+        return charts.sparkline(value)
     if isinstance(value, list | tuple):
         return ", ".join(show(column, v, context) for v in value) or "none"
     if isinstance(value, datetime):
         return _moment(value.astimezone(context.tz) if context.tz else value)
     return render.text_value(value, context.tz, for_table=True)
-
-
-def _overdue(seconds: int) -> str:
-    from datetime import timedelta
-
-    from crmcli.rules.durations import format_duration
-
-    text = format_duration(timedelta(seconds=abs(seconds)))
-    return text if seconds > 0 else f"due in {text}"
 
 
 def _numeric(value: Any) -> bool:

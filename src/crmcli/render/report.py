@@ -1,5 +1,6 @@
 """Output of the performance reports (services/analytics.Report): a table view with funnel
-bars and sparklines, one JSON document, or the main section as CSV. Data to stdout."""
+bars and sparklines (render/charts), one JSON document, or the main section as CSV. Data
+to stdout."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import tzinfo
 from typing import Any
 
 from crmcli import render
+from crmcli.render import charts
 
 
 def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None, labels: Any = None) -> None:
@@ -27,10 +29,12 @@ def emit_report(report: Any, *, fmt: str, tz: tzinfo | None = None, labels: Any 
     render.emit_record(_summary(report.summary), fmt="table", tz=tz, labels=labels)
     for section in report.sections:
         columns = section.table_columns or section.columns
-        rows = section.rows
+        rows = drawn(section, columns)
         if section.flag:
             rows = [_flagged(row, section.flag) for row in rows]
-        title = f"{section.title}  {section.spark}" if section.spark else section.title
+        title = section.title
+        if section.spark:
+            title += "  " + charts.sparkline([row.get(section.spark) for row in section.rows])
         if section.labels:  # readable headers: the table shows each row under its labels
             rows = [{section.header(c): row.get(c) for c in columns} for row in rows]
             columns = [section.header(c) for c in columns]
@@ -57,8 +61,41 @@ def _short(stamp: str | None) -> str:
     return (stamp or "")[:16].replace("T", " ")
 
 
+def drawn(section: Any, columns: list[str]) -> list[dict[str, Any]]:
+    """The section's rows with their charts drawn as text: a funnel or a bar of the chart's
+    value (when the table shows one), and each row's trend as a sparkline."""
+    draw = {c for c in ("funnel", "bar") if c in columns and section.chart}
+    if not draw and "trend" not in columns:
+        return section.rows
+    value = section.chart[1] if section.chart else ""
+    top = max((row.get(value) or 0 for row in section.rows), default=0)
+    rows = []
+    for row in section.rows:
+        shown = dict(row)
+        if "funnel" in draw:
+            shown["funnel"] = charts.funnel_bar(row.get(value), top, charts.FUNNEL_WIDTH)
+        if "bar" in draw:
+            shown["bar"] = charts.bar(row.get(value), top, charts.BAR_WIDTH)
+        if isinstance(row.get("trend"), list):
+            shown["trend"] = charts.sparkline(row["trend"])
+        rows.append(shown)
+    return rows
+
+
 def _summary(summary: dict[str, Any]) -> dict[str, Any]:
-    return {key: ("-" if value is None else value) for key, value in summary.items()}
+    out = {}
+    for key, value in summary.items():
+        out[key] = "-" if value is None else value
+        if key == "target_percent":  # won value against the target, drawn below its figure
+            out["target_bar"] = target_bar(summary.get("won_value"), summary.get("target"))
+    return out
+
+
+def target_bar(won: Any, target: Any) -> str:
+    """The won value as a bar on the scale of the target (or of the won value past it)."""
+    if not target:
+        return ""
+    return charts.bar(won, max(target, won or 0), charts.TARGET_WIDTH)
 
 
 def _flagged(row: dict[str, Any], flag: str) -> dict[str, Any]:

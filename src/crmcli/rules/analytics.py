@@ -1,5 +1,5 @@
-"""Pure arithmetic of the performance reports: periods, trend buckets, rates, medians,
-sparklines and funnel bars. No database, no printing (the SQL lives in services/analytics)."""
+"""Pure arithmetic of the performance reports: periods, trend buckets, rates and medians.
+No database, no printing (the SQL lives in services/analytics; render/charts draws)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from crmcli.limits import FIRST_YEAR, LAST_YEAR
 
-SPARKS = "▁▂▃▄▅▆▇█"
-GAP = "·"  # a bucket with nothing to measure (not zero)
-BAR = "█"
 BUCKETS = ("week", "month")
 # a period up to this long is bucketed by week by default, a longer one by month
 WEEKLY_UP_TO = timedelta(days=92)
@@ -119,35 +116,6 @@ def median(values: list[float]) -> float | None:
         return None
     mid = n // 2
     return float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def sparkline(values: list[float | int | Decimal | None]) -> str:
-    """One block character per value, scaled from 0 to the largest (None: GAP)."""
-    numbers = [float(v) for v in values if v is not None]
-    top = max(numbers, default=0.0)
-    out = []
-    for value in values:
-        if value is None:
-            out.append(GAP)
-        elif top <= 0:
-            out.append(SPARKS[0])
-        else:
-            out.append(SPARKS[min(len(SPARKS) - 1, int(float(value) / top * (len(SPARKS) - 1)))])
-    return "".join(out)
-
-
-def bar(value: float | int | Decimal, top: float | int | Decimal, width: int = 30) -> str:
-    """A horizontal bar of up to `width` blocks, proportional to value/top (at least one
-    block for any value above zero, so small stages stay visible)."""
-    if not top or not value or value <= 0:
-        return ""
-    length = round(float(value) / float(top) * width)
-    return BAR * max(1, min(width, length))
-
-
-def funnel_bar(value: float | int | Decimal, top: float | int | Decimal, width: int = 30) -> str:
-    """A bar centred in `width`, so the bars of consecutive stages draw a funnel."""
-    return bar(value, top, width).center(width).rstrip()
 
 
 def ratio(part: int, whole: int) -> str | None:

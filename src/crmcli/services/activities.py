@@ -788,41 +788,6 @@ def meeting_alarms(tx: Tx) -> list[tuple[str, timedelta]]:
     return offsets(tx.policy.data["reminders"]["before"])
 
 
-def agenda_ics(
-    rows: Iterable[dict[str, Any]],
-    *,
-    stamp: datetime,
-    alarms: Sequence[tuple[str, timedelta]] = (),
-) -> bytes:
-    """The agenda as an RFC 5545 calendar: one VEVENT per timed item, times in UTC; each
-    meeting carries a VALARM per reminder in `alarms` ((label, how long before) pairs)."""
-    from icalendar import Alarm, Calendar, Event
-
-    calendar = Calendar()
-    calendar.add("prodid", "-//crmcli//agenda//EN")
-    calendar.add("version", "2.0")
-    for row in rows:
-        if row["start"] is None:
-            continue  # an undated task has no place on a calendar
-        event = Event()
-        event.add("uid", f"activity-{row['id']}@crmcli")
-        event.add("dtstamp", stamp.astimezone(UTC))
-        event.add("dtstart", row["start"].astimezone(UTC))
-        event.add("dtend", row["end"].astimezone(UTC))
-        summary = row["subject"] + (f" — {row['lead']}" if row["lead"] else "")
-        event.add("summary", summary)
-        if row["lead_id"] is not None:
-            event.add("description", f"{row['kind']} {row['id']} on lead {row['lead_id']}")
-        for label, before in alarms if row["kind"] == "meeting" else ():
-            alarm = Alarm()
-            alarm.add("action", "DISPLAY")
-            alarm.add("trigger", -before)  # relative to the start: the calendar app's own clock
-            alarm.add("description", f"in {label}: {summary}")
-            event.add_component(alarm)
-        calendar.add_component(event)
-    return calendar.to_ical()
-
-
 def activity_row(tx: Tx, activity: Activity) -> dict[str, Any]:
     user = tx.session.get(User, activity.user_id)
     values = {name: getattr(activity, name, None) for name in ACTIVITY_FIELDS}

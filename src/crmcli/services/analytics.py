@@ -48,7 +48,11 @@ _PARAM = re.compile(r":(p\d+)\b")
 @dataclass
 class Section:
     """One table of a report: rows with `columns` (json/csv), what the table view shows, and
-    which column to draw as SVG bars on the HTML page."""
+    which column to draw as SVG bars on the HTML page.
+
+    Rows carry numbers only; the renderer draws. In `table_columns`, "funnel" and "bar" are
+    drawn columns (the chart's value as a centred or a plain bar), and a row's "trend" is
+    its list of values per bucket, which the table shows as a sparkline."""
 
     name: str
     title: str
@@ -58,7 +62,7 @@ class Section:
     chart: tuple[str, str] | None = None  # (label column, value column)
     flag: str | None = None  # a boolean column that marks rows to highlight
     funnel: bool = False  # draw the chart as a funnel (bars centred)
-    spark: str | None = None  # a sparkline the table view shows next to the title
+    spark: str | None = None  # the column whose values the table view draws by the title
     labels: dict[str, str] | None = None  # column -> header of the table view and HTML page
 
     def header(self, column: str) -> str:
@@ -515,7 +519,7 @@ PIPELINE_COLUMNS = [
 
 def pipeline_rows(tx: Tx, found: dict[str, tuple[int, int | None]]) -> list[dict[str, Any]]:
     """Per policy stage (then any stage the policy no longer has): count, value, weighted
-    value, share of open deals, deals per deal of the next stage, and a funnel bar."""
+    value, share of open deals, and deals per deal of the next stage."""
     funnel = Funnel.of(tx)
     open_keys = [s["key"] for s in funnel.open]
     open_total = sum(found.get(k, (0, 0))[0] for k in open_keys)
@@ -538,9 +542,6 @@ def pipeline_rows(tx: Tx, found: dict[str, tuple[int, int | None]]) -> list[dict
         )
     for i in range(len(open_keys) - 1):
         rows[i]["per_next"] = calc.ratio(rows[i]["count"], rows[i + 1]["count"])
-    top = max((r["count"] for r in rows), default=0)
-    for row in rows:
-        row["funnel"] = calc.funnel_bar(row["count"], top, 24)
     return rows
 
 
@@ -714,9 +715,6 @@ def conversion(tx: Tx, options: Options) -> Report:
                 "lost_here": total.lost_at[i],
             }
         )
-    top = max((r["reached"] for r in stage_rows), default=0)
-    for row in stage_rows:
-        row["funnel"] = calc.funnel_bar(row["reached"], top, 24)
     trend = _trend_rows(w, per_bucket, lambda t: ratios(t or Tally.empty(size)))
     sections = [
         Section(
@@ -730,7 +728,7 @@ def conversion(tx: Tx, options: Options) -> Report:
         )
     ]
     if by:
-        group_rows = _group_rows(tx, w, by, per_group, ratios, spark="leads")
+        group_rows = _group_rows(tx, w, by, per_group, ratios, trend_of="leads")
         sections.insert(
             0,
             Section(
@@ -793,21 +791,22 @@ def _group_rows(
     per_group: dict[Any, dict[int, Tally]],
     figures: Callable[[Tally], dict[str, Any]],
     *,
-    spark: str,
+    trend_of: str,
 ) -> list[dict[str, Any]]:
+    """One row per group: its figures, and as "trend" the figure `trend_of` per bucket."""
     names = _names(tx)
     rows = []
     for key, by_bucket in per_group.items():
         size = len(next(iter(by_bucket.values())).reached)
         merged = _merge(by_bucket.values(), size)
         series = [
-            figures(by_bucket[i])[spark] if i in by_bucket else 0 for i in range(len(w.buckets))
+            figures(by_bucket[i])[trend_of] if i in by_bucket else 0 for i in range(len(w.buckets))
         ]
         rows.append(
             {
                 by: _group_label(tx, by, key, names),
                 **figures(merged),
-                "trend": calc.sparkline(series),
+                "trend": series,
             }
         )
     rows.sort(key=lambda r: (-r["leads"], r[by]))
@@ -833,12 +832,8 @@ def _trend_section(rows: list[dict[str, Any]], columns: list[str], chart: str) -
         rows,
         ["bucket", *columns],
         chart=("bucket", chart),
-        spark=_sparkline_of(rows, chart),
+        spark=chart,
     )
-
-
-def _sparkline_of(rows: list[dict[str, Any]], column: str) -> str:
-    return calc.sparkline([r.get(column) for r in rows])
 
 
 def sources(tx: Tx, options: Options) -> Report:
@@ -861,7 +856,7 @@ def sources(tx: Tx, options: Options) -> Report:
             "won_value": calc.cents(t.won_cents),
         }
 
-    rows = _group_rows(tx, w, by, per_group, figures, spark="leads")
+    rows = _group_rows(tx, w, by, per_group, figures, trend_of="leads")
     columns = [by, "leads", "opportunities", "customers", "conversion", "won_value"]
     return Report(
         "sources",
@@ -1171,7 +1166,7 @@ def win_rate(tx: Tx, options: Options) -> Report:
                 {
                     by: _group_label(tx, by, key, names),
                     **figures(by_bucket.values()),
-                    "trend": calc.sparkline(series),
+                    "trend": series,
                 }
             )
         rows.sort(key=lambda r: (-r["closed"], r[by]))
@@ -1297,7 +1292,7 @@ def response(tx: Tx, options: Options) -> Report:
                 **figures(by_bucket.values()),
                 "median_minutes": calc.minutes(med),
                 "mean_minutes": calc.minutes(mean),
-                "trend": calc.sparkline(series),
+                "trend": series,
             }
         )
     rows.sort(key=lambda r: r["rep"])
@@ -1463,7 +1458,7 @@ def activity(tx: Tx, options: Options) -> Report:
                 "points": total,
                 "quota": quota,
                 "quota_percent": calc.percent(total, quota),
-                "trend": calc.sparkline([points[user_id].get(i, 0) for i in range(len(w.buckets))]),
+                "trend": [points[user_id].get(i, 0) for i in range(len(w.buckets))],
             }
         )
     columns = ["rep", *(f"{k}s" for k in ACTIVITY_KINDS), "points", "quota", "quota_percent"]
@@ -1712,9 +1707,6 @@ def overdue_per_rep(tx: Tx, w: Window) -> list[dict[str, Any]]:
         for owner_id, n in q.rows(f"SELECT owner_id, count(*) FROM ({overdue}) o GROUP BY owner_id")
     ]
     rows.sort(key=lambda r: (-r["overdue"], r["rep"]))
-    top = max((r["overdue"] for r in rows), default=0)
-    for row in rows:
-        row["bar"] = calc.bar(row["overdue"], top, 20)
     return rows
 
 
@@ -1747,7 +1739,6 @@ def dashboard(tx: Tx, options: Options) -> Report:
         "won_value": won_value,
         "target": target.quantize(Decimal("0.01")),
         "target_percent": calc.percent(won_value, target),
-        "target_bar": calc.bar(won_value, max(target, won_value), 30) if target else "",
         "open_value": pipe.summary["open_value"],
         "weighted_value": pipe.summary["weighted_value"],
         "overdue": sum(r["overdue"] for r in overdue),
