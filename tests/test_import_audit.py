@@ -39,7 +39,12 @@ def verify_fails(crm: Crm, *needles: str) -> None:
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("company", "'Forged Ltd'"), ("email", "'mallory@example.com'"), ("title", "'Queen'"), ("source", "'event'")],
+    [
+        ("company", "'Forged Ltd'"),
+        ("email", "'mallory@example.com'"),
+        ("title", "'Queen'"),
+        ("source", "'event'"),
+    ],
 )
 def test_a_hand_edited_imported_row_is_caught_by_audit_verify(
     crm: Crm, tmp_path: Path, column: str, value: str
@@ -57,7 +62,9 @@ def test_a_hand_edited_import_event_is_caught_by_audit_verify(crm: Crm, tmp_path
     )[0]
     forged = json.loads(changes)
     forged["company"] = [None, "Forged Ltd"]
-    crm.execute("UPDATE audit_event SET changes = ? WHERE id = ?", params=(json.dumps(forged), event))
+    crm.execute(
+        "UPDATE audit_event SET changes = ? WHERE id = ?", params=(json.dumps(forged), event)
+    )
     verify_fails(crm, "chain:", f"event {event} was changed after it was written")
 
 
@@ -125,9 +132,7 @@ def test_single_and_bulk_writes_give_identical_audit_hashes(
         preparer = importer.LeadPreparer(tx.policy, tx.calendar, tx.actor.name, tx.now)
         row = preparer.row(values)
         return {
-            name: [None, row[name]]
-            for name in importer._SHOWN_FIELDS
-            if row.get(name) is not None
+            name: [None, row[name]] for name in importer._SHOWN_FIELDS if row.get(name) is not None
         }
 
     def single(tx) -> None:  # noqa: ANN001
