@@ -170,6 +170,10 @@ def test_cached_phone_validation_answers_like_phonenumbers(raw: str) -> None:
             if number.extension:  # kept, RFC 3966 style
                 expected += f";ext={number.extension}"
             assert validation.normalise_phone(raw, region="US") == expected
+            # the form given is valid as it is, in any region (the import normalises its
+            # phone twice: the second time without parsing it again)
+            assert validation.normalise_phone(expected, region="GB") == expected
+            assert validation._parse_phone(expected, "GB") == expected
         else:
             with pytest.raises(BadInput, match="is not a valid phone number for region US"):
                 validation.normalise_phone(raw, region="US")

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 
 from crmcli.errors import BadInput
 from crmcli.records import LEAD_EDITABLE
@@ -268,6 +268,7 @@ def _country_key(name: str) -> str:
     return normalise_header(re.sub(r"\([^)]*\)", " ", plain).replace("&", " and "))
 
 
+@lru_cache(maxsize=4096)  # an export names a few countries in every row
 def country_code(value: str) -> str | None:
     """'United States', 'USA', 'Deutschland', 'DEU', 'de' -> its alpha-2 code; None when
     it names no country."""
@@ -297,7 +298,12 @@ def subdivision_code(country: str | None, value: str) -> str | None:
     """'New York' (US) -> 'NY'; None when the country has no subdivision of that name."""
     if not country:
         return None
-    return _subdivisions(country.upper()).get(normalise_header(value))
+    return _subdivision_code(country.upper(), value)
+
+
+@lru_cache(maxsize=4096)  # … and a few dozen states or provinces
+def _subdivision_code(country: str, value: str) -> str | None:
+    return _subdivisions(country).get(normalise_header(value))
 
 
 # the export formats seen most (Salesforce: 09/01/2026 01:35 PM); anything else -> dateutil

@@ -117,10 +117,25 @@ def normalise_phone(raw: str, *, region: str, field: str = "phone") -> str:
 EXTENSION = ";ext="  # RFC 3966: '+18667350901;ext=1352', exact-matchable and searchable
 
 
-@lru_cache(maxsize=1 << 14)
+# the forms `_phone` gave: each is valid as it is, in any region (E.164 starts with its
+# country code), so normalising one again (an import's row checked, then its lead) is a
+# look-up, not a second parse (phonenumbers is most of an import's checking time)
+_GIVEN: set[str] = set()
+
+
 def _phone(raw: str, region: str) -> str | None:
     """E.164, with its extension kept RFC 3966 style (colleagues on one main line are
     different people)."""
+    if raw in _GIVEN:
+        return raw
+    result = _parse_phone(raw, region)
+    if result is not None and len(_GIVEN) < 1 << 16:
+        _GIVEN.add(result)
+    return result
+
+
+@lru_cache(maxsize=1 << 14)
+def _parse_phone(raw: str, region: str) -> str | None:
     import phonenumbers
 
     try:

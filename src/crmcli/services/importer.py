@@ -1169,7 +1169,9 @@ class Importer:
         messages: list[tuple[int, str, messaging.Composed]] = []
         stage_rows = []
         row_seals: dict[int, str] = {}
-        lead_spec = seals.BY_TABLE["lead"]
+        stage_seals: dict[int, str] = {}
+        lead_spec, stage_spec = seals.BY_TABLE["lead"], seals.BY_TABLE["stage_change"]
+        stage_id = _first_ids(conn, "stage_change", len(new))
         bits = stage_facts.stage_bits(conn, [preparer.policy.first_stage])
         batch_field = fragment(BATCH_KEY, [None, self.batch_id])[1]
         for lead in new:
@@ -1194,7 +1196,11 @@ class Importer:
             # its seal from the row as written, its personal values' hashes as prepared
             row_seals[lead_id] = seals.row_seal(lead_spec, row, bytes.fromhex(key), sealed)
             age = stage_facts.seconds_between(now, row["created_at"])
-            stage_rows.append((lead_id, row["stage"], now, actor, age))
+            stage = {"id": stage_id, "lead_id": lead_id, "to_stage": row["stage"], "at": now}
+            stage_rows.append((stage_id, lead_id, row["stage"], now, actor, age))
+            # sealed from the values inserted, like the lead: nothing is read back to seal
+            stage_seals[stage_id] = seals.row_seal(stage_spec, {**stage, "actor": actor}, None)
+            stage_id += 1
             campaign = self.campaign_name(tx, row["campaign_id"])
             added = fragment("campaign", [None, campaign])[1] if campaign is not None else ""
             extra = (
@@ -1210,12 +1216,12 @@ class Importer:
         _insert(
             conn,
             StageChange,
-            ("lead_id", "to_stage", "at", "actor", "seconds_since_created"),
+            ("id", "lead_id", "to_stage", "at", "actor", "seconds_since_created"),
             stage_rows,
         )
         lead_ids = [lead["id"] for lead in new]
         seals.touch(tx.session, "lead", lead_ids, new=True, sealed=row_seals)
-        seals.touch_where(tx.session, "stage_change", "lead_id", lead_ids, new=True)
+        seals.touch(tx.session, "stage_change", stage_seals, new=True, sealed=stage_seals)
         _insert(conn, PersonalKey, ("record_type", "record_id", "key", "created_at"), key_rows)
         _append_prepared(tx, events)
         # prepared in stored form (LeadPreparer.bind_obligation)
@@ -2276,6 +2282,17 @@ def _next_lead_id(conn: Any) -> int:
         used = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'lead'")
         top = max(top, used.scalar() or 0)
     return top + 1
+
+
+def _first_ids(conn: Any, table: str, count: int) -> int:
+    """The first of `count` consecutive new ids of `table` (an INTEGER PRIMARY KEY without
+    AUTOINCREMENT): past every stored id on SQLite, under the write lock, as SQLite itself
+    would give them; from the sequence elsewhere (`_reserve_ids`)."""
+    if conn.dialect.name != "sqlite":
+        return _reserve_ids(conn, table, count)[0] if count else 0
+    quote = conn.dialect.identifier_preparer.quote
+    top = conn.exec_driver_sql(f"SELECT max(id) FROM {quote(table)}").scalar()
+    return (top or 0) + 1
 
 
 def _reserve_ids(conn: Any, table: str, count: int) -> list[int]:

@@ -84,7 +84,7 @@ class Lead(Table, table=True):
     employees: int | None = None
     country: str | None = None
     region: str | None = None
-    stage: str = Field(index=True)
+    stage: str  # looked up through ix_lead_report_stage, whose first column it is (0022)
     status: str = Field(default="new")
     score: int | None = None
     band: str | None = None

@@ -81,7 +81,14 @@ class StageChange(Table, table=True):
     __table_args__ = (
         # reports (migration 0009): changes by time; time spent per stage in index order
         Index("ix_stage_change_at", "at", "to_stage", "lead_id"),
-        Index("ix_stage_change_from_seconds", "from_stage", "seconds_in_from", "at"),
+        # (of moves out of a stage only: a lead's first row, from no stage, is in neither of
+        # the two by from_stage; every query of them names from_stage, migration 0022)
+        Index(
+            "ix_stage_change_from_seconds",
+            *("from_stage", "seconds_in_from", "at"),
+            sqlite_where=text("from_stage IS NOT NULL"),
+            postgresql_where=text("from_stage IS NOT NULL"),
+        ),
         # a lead's history in id order, covering (migration 0011)
         Index("ix_stage_change_lead_history", "lead_id", "id", "at", "to_stage", "from_stage"),
         # changes into given stages by time: won or lost in a period (migration 0011), with
@@ -97,7 +104,12 @@ class StageChange(Table, table=True):
             *("lead_id", "at", "id", "from_stage", "previous_at", "to_stage"),
         ),
         # changes out of a stage by time: the deals stuck in it at a past instant (0014)
-        Index("ix_stage_change_from_at", "from_stage", "at", "previous_at", "lead_id"),
+        Index(
+            "ix_stage_change_from_at",
+            *("from_stage", "at", "previous_at", "lead_id"),
+            sqlite_where=text("from_stage IS NOT NULL"),
+            postgresql_where=text("from_stage IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -184,8 +196,15 @@ class Obligation(Table, table=True):
     __table_args__ = (
         UniqueConstraint("rule", "record_type", "record_id", "key", name="uq_obligation"),
         Index("ix_obligation_status_due", "status", "due_at"),
-        # overdue as of a past instant (migration 0011): never met, or met after it
-        Index("ix_obligation_met_due", "met_at", "due_at", "status", "started_at", "owner_id"),
+        # overdue as of a past instant (migration 0011): never met (this one; partial since
+        # 0022, so queries must say met_at IS NULL literally; met_at in it, always NULL, so
+        # it covers them), or met after it (the next)
+        Index(
+            "ix_obligation_met_due",
+            *("due_at", "status", "started_at", "owner_id", "met_at"),
+            sqlite_where=text("met_at IS NULL"),
+            postgresql_where=text("met_at IS NULL"),
+        ),
         # … of those met after it, only the ones met late can have been overdue then
         # (migration 0014): partial, so queries must say met_at > due_at literally
         Index(
