@@ -554,6 +554,18 @@ def test_every_report_renders_in_every_format(history: Crm, tmp_path: Path) -> N
         history.ok("report", name, "--as-of", "2026-02-20", "--format", "json")
 
 
+def test_dashboard_as_of_the_first_of_a_month_shows_an_empty_month(history: Crm) -> None:
+    """`--as-of 2026-03-01` is midnight of the 1st: the month has not begun, so the dashboard
+    shows it empty (it used to refuse: its month began at --as-of, an empty period)."""
+    data = history.ok("dashboard", "--as-of", "2026-03-01", "--format", "json").json()
+    assert data["from"] == data["to"] == data["as_of"]
+    assert data["from"].startswith("2026-03-01T00:00")
+    assert (data["summary"]["month"], data["summary"]["won_deals"]) == ("2026-03", 0)
+    # a report's own --from/--to still may not be empty
+    one_error = history("report", "pipeline", "--from", "2026-02-01", "--to", "2026-01-01")
+    assert one_error.code == 2 and "--from: must be before --to" in one_error.err
+
+
 def test_viewers_may_read_reports(history: Crm) -> None:
     assert history.ok("report", "pipeline", "--format", "json", user="vi").json()
     assert history.ok("dashboard", "--format", "json", user="vi").json()

@@ -145,6 +145,7 @@ def window(
     options: Options,
     *,
     default_start: Callable[[datetime], datetime] | None = None,
+    empty_ok: bool = False,
 ) -> Window:
     """Period, as-of instant, buckets and filters, each checked with a one-line error."""
     tz = tx.policy.timezone
@@ -159,7 +160,7 @@ def window(
         start = default_start(end)
     else:
         start = end - calc.DEFAULT_PERIOD
-    if start >= end:
+    if start > end or (start == end and not empty_ok):
         raise BadInput("--from: must be before --to (and before --as-of)")
     size = (options.bucket or calc.default_bucket(start, end)).strip().lower()
     if size not in calc.BUCKETS:
@@ -1723,6 +1724,7 @@ def dashboard(tx: Tx, options: Options) -> Report:
         Options(
             **{**options.__dict__, "start": month_start.isoformat(), "end": None, "bucket": "week"}
         ),
+        empty_ok=True,  # --as-of the first of a month, midnight: nothing of it has passed yet
     )
     pipe = pipeline(
         tx, Options(owner=options.owner, pipeline=options.pipeline, as_of=options.as_of)
