@@ -77,6 +77,13 @@ class Match:
         name at a similar company. Only these merge or propose a change."""
         return self.reason != SHARED_PHONE
 
+    @property
+    def proposes(self) -> bool:
+        """Evidence strong enough to ask a human about a changed name, company, email or
+        phone: the same email, or the same phone and a similar name. A similar name at a
+        similar company only fills empty fields (two people can share both)."""
+        return self.reason in ("same email", "same phone")
+
 
 SHARED_PHONE = "same phone, different name"
 
