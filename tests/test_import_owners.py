@@ -46,7 +46,7 @@ def test_owner_text_matches_a_name_login_or_email_in_any_case() -> None:
     index = mapping.owner_index(
         [
             (1, ("ed", None)),
-            (2, ("maria", "Maria.Lopez@example.com")),
+            (2, ("maria", None, "Maria.Lopez@example.com")),
             (3, ("dwight.schrute", None)),
             (4, ("jo_ann", None)),
             (5, ("jo.ann", None)),
@@ -119,7 +119,7 @@ def test_which_matches_may_propose_a_change() -> None:
 @pytest.fixture
 def team(crm: Crm) -> Crm:
     crm.ok("user", "add", "ed")
-    crm.ok("user", "add", "maria", "--login", "maria.lopez@example.com")
+    crm.ok("user", "add", "maria", "--email", "Maria.Lopez@example.com")
     crm.ok("user", "add", "dwight.schrute")
     crm.ok("user", "add", "vic", "--role", "viewer")
     return crm
@@ -135,7 +135,7 @@ def test_owner_column_gives_new_leads_their_owner(team: Crm) -> None:
     assert {name: lead["owner"] for name, lead in leads.items()} == {
         "Small": "ed",  # by name
         "Smith": "ed",  # ED: in any case
-        "Obi": "maria",  # by her login, an email
+        "Obi": "maria",  # by her email
         "Olsen": "dwight.schrute",  # 'Dwight Schrute'
         "Ivanova": None,  # vic is a viewer: viewers never own leads
         "Novak": None,  # 'Ghost Writer' is no user
@@ -189,6 +189,36 @@ def test_deactivated_and_out_of_scope_owners_are_not_given(team: Crm) -> None:
     assert (leads["Small"]["owner"], leads["Smith"]["owner"]) == (None, None)
     assert extra_of(team, leads["Small"]["id"])["unverified owner"] == "sam"
     assert extra_of(team, leads["Smith"]["id"])["unverified owner"] == "Ed"
+
+
+def test_a_users_email_and_login_name_them_too(crm: Crm, tmp_path: Path) -> None:
+    crm.ok("user", "add", "sam", "--login", "SAM.K")
+    crm.ok("user", "add", "ed", "--email", "ed@example.com")
+    assert crm("user", "add", "eddie", "--email", "ED@example.com").err == (
+        "crm: --email: ed@example.com is ed's already; one email, one user\n"
+    )
+    assert crm("user", "add", "eddie", "--email", "ed@").code == 2
+    crm.ok("user", "set-email", "sam", "Sam@Example.com")
+    users = {u["name"]: u for u in crm.ok("user", "list", "--format", "json").json()}
+    assert (users["sam"]["email"], users["ed"]["email"]) == ("sam@example.com", "ed@example.com")
+    path = tmp_path / "owners.csv"
+    path.write_text(
+        "First Name,Last Name,Email,Lead Owner,Lead Source\n"
+        "Ada,Lovelace,ada@example.com,sam.k,web\n"  # her login
+        "Bo,Peep,bo@example.com,SAM@example.com,web\n"  # her email
+        "Cy,Twombly,cy@example.com,Ed@Example.com,web\n",
+        encoding="utf-8",
+    )
+    crm.ok("lead", "import", str(path))
+    assert [lead["owner"] for lead in crm.ok("lead", "list", "--format", "json").json()] == [
+        "sam",
+        "sam",
+        "ed",
+    ]
+    assert crm.ok("user", "set-email", "ed", "").err == "ed: email removed\n"
+    users = {u["name"]: u for u in crm.ok("user", "list", "--format", "json").json()}
+    assert users["ed"]["email"] is None
+    assert crm.ok("audit", "verify").code == 0
 
 
 def test_map_can_keep_the_owner_column_in_extra(team: Crm) -> None:

@@ -1020,10 +1020,8 @@ class Importer:
         from crmcli.store.models import User
 
         if self._owner_index is None:
-            users = tx.session.exec(select(User.id, User.name, User.login)).all()
-            self._owner_index = mapping.owner_index(
-                [(user_id, (name, login)) for user_id, name, login in users]
-            )
+            users = tx.session.exec(select(User.id, User.name, User.login, User.email)).all()
+            self._owner_index = mapping.owner_index([(user_id, names) for user_id, *names in users])
         key = mapping.owner_key(text)
         user_id = self._owner_index.get(key)
         if user_id is None:
