@@ -84,8 +84,14 @@ def test_only_names_and_contact_points_are_questions_and_only_on_strong_evidence
         "extra.other employees": [None, 12],
         "extra.other source": [None, "expo"],
     }
+    # another spelling of her name or company is not a question either (the policy's
+    # dedupe thresholds say how alike)
+    typo = ada | {"last_name": "Lovelcae", "company": "AE Ltd", "email": "ada@gmail.example"}
+    enrich, conflicts = matching.reconcile(ada, typo, name_threshold=90, company_threshold=85)
+    assert conflicts == {"email": ["ada@ae.example", "ada@gmail.example"]}
+    assert enrich == {"extra.other last_name": [None, "Lovelcae"]}  # (AE Ltd is AE)
     moved = ada | {"email": "ada@gmail.example", "last_name": "Byron"}
-    _enrich, conflicts = matching.reconcile(ada, moved, proposes=True)
+    _enrich, conflicts = matching.reconcile(ada, moved, name_threshold=90)
     assert conflicts == {
         "last_name": ["Lovelace", "Byron"],
         "email": ["ada@ae.example", "ada@gmail.example"],

@@ -131,13 +131,17 @@ def reconcile(
     fields: Sequence[str] = RECONCILED,
     *,
     proposes: bool = True,
+    name_threshold: float | None = None,
+    company_threshold: float | None = None,
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """(enrichment, conflicts) of a duplicate: {field: [old, new]}.
 
     Enrichment fills fields `existing` has empty. A different value is never written over
     the old one (seed 001 §2.3): on a name, company, email or phone it is a conflict for a
     human when `proposes` (the match is the same email, or the same phone and a similar
-    name); otherwise, and on any descriptive field (`NOTED`: title, industry, head count,
+    name) and it is not a spelling of the same (a full name `name_threshold` alike, a
+    company `company_threshold` alike: 'Jon Smith' and 'John Smith'); otherwise, and on
+    any descriptive field (`NOTED`: title, industry, head count,
     place, source), it is kept in `extra` as 'other FIELD' (the first one; enrichment, not a
     question). Unknown columns (`extra`) only enrich, as `extra.KEY`: they are free text of
     the export (ids, descriptions), where a different value is not a fact to decide on.
@@ -145,6 +149,17 @@ def reconcile(
     enrich: dict[str, list[Any]] = {}
     conflicts: dict[str, list[Any]] = {}
     old_extra = existing.get("extra") or {}
+    spellings: set[str] = set()  # fields where the other value spells the same
+    if name_threshold is not None and dedupe.similar(
+        dedupe.full_name(existing), dedupe.full_name(incoming), name_threshold
+    ):
+        spellings |= {"first_name", "last_name"}
+    if company_threshold is not None and dedupe.similar(
+        dedupe.company_key(existing.get("company")),
+        dedupe.company_key(incoming.get("company")),
+        company_threshold,
+    ):
+        spellings.add("company")
 
     def weigh(name: str, old: Any, new: Any) -> None:
         if new in (None, ""):
@@ -158,7 +173,7 @@ def reconcile(
             name, old_extra[OTHER + name], new
         ):
             return  # noted already: known, not a new question
-        elif proposes and name in ASKED:
+        elif proposes and name in ASKED and name not in spellings:
             conflicts[name] = [old, new]
         elif old_extra.get(OTHER + name) in (None, ""):
             enrich[f"extra.{OTHER}{name}"] = [old_extra.get(OTHER + name), new]

@@ -1135,7 +1135,13 @@ class Importer:
             target = known[match.record_id]
             if values["source"] == UNKNOWN_SOURCE:  # no source at all: nothing to note
                 values = {**values, "source": None}
-            enrich, conflicts = matching.reconcile(target, values, proposes=match.proposes)
+            enrich, conflicts = matching.reconcile(
+                target,
+                values,
+                proposes=match.proposes,
+                name_threshold=tx.policy.name_threshold,
+                company_threshold=tx.policy.company_threshold,
+            )
             if target["id"] in prepared_for and values["owner_id"] and not target["owner_id"]:
                 target["owner_id"] = values["owner_id"]  # a lead of this batch: not written yet
             if values["campaign_id"] and not target.get("campaign_id"):
