@@ -38,12 +38,13 @@ def forced(crm: Crm, **fields: str) -> int:
 
 @pytest.fixture
 def queued(team: Crm, tmp_path: Path) -> Crm:
-    """Lead 1 (Ada) with two conflicting values from an import waiting for review."""
+    """Lead 1 (Ada) with two conflicting values from an import waiting for review (the
+    same email: a new last name and another phone; her other title is only noted)."""
     team.add_lead(phone="(212) 555-0100", title="CTO")
     path = tmp_path / "dupes.csv"
     path.write_text(
         "First Name,Last Name,Company,Title,Email,Phone,Lead Source\n"
-        "Ada,Lovelace,Analytical Engines,Countess,ada@example.com,212 555 0199,web\n",
+        "Ada,Byron,Analytical Engines,Countess,ada@example.com,212 555 0199,web\n",
         encoding="utf-8",
     )
     team.ok("lead", "import", str(path), user="ed")
@@ -54,13 +55,13 @@ def test_review_list_and_show(queued: Crm) -> None:
     items = queued.ok("review", "list", "--format", "json", user="vi").json()
     assert [(i["id"], i["lead"], i["field"], i["current_value"], i["proposed_value"],
              i["source"], i["status"]) for i in items] == [
-        (1, 1, "title", "CTO", "Countess", "import 1 row 2", "open"),
+        (1, 1, "last_name", "Lovelace", "Byron", "import 1 row 2", "open"),
         (2, 1, "phone", "+12125550100", "+12125550199", "import 1 row 2", "open"),
     ]  # fmt: skip
     table = queued.ok("review", "list").out
     assert "Ada Lovelace, Analytical Engines" in table and "+12125550199" in table
     shown = queued.ok("review", "show", "1", "--format", "json").json()
-    assert (shown["field"], shown["name"]) == ("title", "Ada Lovelace, Analytical Engines")
+    assert (shown["field"], shown["name"]) == ("last_name", "Ada Lovelace, Analytical Engines")
     assert queued("review", "show", "9").code == 3
 
 
@@ -73,7 +74,7 @@ def test_review_accept_applies_the_value_and_reject_keeps_it(queued: Crm) -> Non
     assert lead["history"][-1]["changes"] == {"phone": ["+12125550100", "+12125550199"]}
     assert lead["history"][-1]["command"] == "crm review accept"
     queued.ok("review", "reject", "1", user="ed")
-    assert queued.ok("lead", "show", "1", "--format", "json").json()["title"] == "CTO"
+    assert queued.ok("lead", "show", "1", "--format", "json").json()["last_name"] == "Lovelace"
     assert queued("review", "reject", "1", user="ed").err == (
         "crm: review item 1 is already rejected\n"
     )
@@ -91,19 +92,19 @@ def test_review_accept_applies_the_value_and_reject_keeps_it(queued: Crm) -> Non
 
 
 def test_a_rejected_proposal_is_not_asked_again(queued: Crm, tmp_path) -> None:
-    queued.ok("review", "reject", "1", user="ed")  # the title
+    queued.ok("review", "reject", "1", user="ed")  # the last name
     path = tmp_path / "again.csv"
     path.write_text(
         "First Name,Last Name,Company,Title,Email,Lead Source\n"
-        "Ada,Lovelace,Analytical Engines,Countess,ada@example.com,web\n"
-        "Ada,Lovelace,Analytical Engines,Duchess,ada@example.com,web\n",
+        "Ada,Byron,Analytical Engines,Countess,ada@example.com,web\n"
+        "Ada,King,Analytical Engines,Countess,ada@example.com,web\n",
         encoding="utf-8",
     )
     queued.ok("lead", "import", str(path), user="ed")
     items = queued.ok("review", "list", "--format", "json").json()
     assert [(i["field"], i["proposed_value"]) for i in items] == [
         ("phone", "+12125550199"),  # still open: not asked twice
-        ("title", "Duchess"),  # a new proposal
+        ("last_name", "King"),  # a new proposal
     ]
 
 
@@ -214,7 +215,8 @@ def test_export_escapes_formulas_and_round_trips(crm: Crm, tmp_path) -> None:
     charles = next(r for r in exported if r["last_name"] == "Babbage")
     assert charles["title"] == '\'=HYPERLINK("http://evil.example","click")'
     assert charles["phone"] == "" and exported[0]["phone"] == "'+12125550100"  # + escaped too
-    assert json.loads(exported[0]["extra"])["Lead Owner"] == "Maria Lopez"
+    # no user is Maria Lopez: her name is kept, unverified
+    assert json.loads(exported[0]["extra"])["unverified owner"] == "Maria Lopez"
     assert exported[0]["employees"] == "1200"
     jsonl = tmp_path / "out.jsonl"
     crm.ok("lead", "export", str(jsonl))

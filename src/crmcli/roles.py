@@ -133,6 +133,7 @@ COMMAND_ROLES: dict[str, str] = {
     "user add": "admin",
     "user bind": "admin",
     "user scope": "admin",
+    "user set-email": "admin",
     "user set-role": "admin",
     "user set-signature": "admin",
     # backups hold every record: admins only

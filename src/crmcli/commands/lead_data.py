@@ -16,7 +16,7 @@ from crmcli.commands.lead import Campaign, Owner, Source
 from crmcli.errors import BadInput
 
 DUPES_COLUMNS = ("lead", "duplicate", "reason", "score", "lead_name", "duplicate_name")
-SUMMARY_FIELDS = ("read", "imported", "merged", "queued", "rejected", "unowned")
+SUMMARY_FIELDS = ("read", "imported", "merged", "enriched", "queued", "rejected", "unowned")
 InputFormat = Annotated[
     str | None,
     typer.Option(
@@ -80,6 +80,12 @@ def lead_import(
     batch_size: Annotated[
         int, typer.Option("--batch-size", metavar="N", help="Rows per committed batch.")
     ] = 10_000,  # services.importer.DEFAULT_BATCH_SIZE (not imported: --help speed)
+    assign: Annotated[
+        bool,
+        typer.Option(
+            "--assign", help="Route the new leads without an owner, as crm assign --unassigned."
+        ),
+    ] = False,
     output: FormatOption = None,
 ) -> None:
     """Import leads from a Salesforce/HubSpot-style CSV or JSONL export.
@@ -90,7 +96,10 @@ def lead_import(
     and adds nothing to a finished one. Exit 0 when rows were taken in, 2 when none could be
     (then nothing is written: no batch, no audit event; only the rejects file).
 
-    Example: crm lead import leads.csv --source expo --rejects rejected.csv
+    An owner column (Lead Owner, Contact owner) names the owner of each new lead: a user of
+    that name, login or email who may own it, else a flag (`crm review list --kind value`).
+
+    Example: crm lead import leads.csv --source expo --rejects rejected.csv --assign
     (a file without its usual name: crm lead import export.txt --input-format csv)
     """
     from crmcli.render.progress import progress_bar
@@ -107,6 +116,7 @@ def lead_import(
         day_first=day_first,
         batch_size=batch_size,
         rejects=None if dry_run else rejects,  # a preview writes nothing, no file either
+        assign=assign,
     )
     with progress_bar(sys.stderr.isatty(), "importing") as progress:
         summary = run_import(workspace(ctx), options, dry_run=dry_run, progress=progress)
@@ -133,6 +143,12 @@ def lead_import(
             + ", ".join(f"{kind} {count}" for kind, count in summary.flags.items())
             + "; see them with: crm review list --kind value"
         )
+    if summary.owner_refusals:
+        refused = list(summary.owner_refusals.items())[:5]
+        render.note(
+            "not made owner (the leads stay unowned): "
+            + "; ".join(f"{text!r}: {why}" for text, why in refused)
+        )
     if summary.late_entries:
         many = summary.late_entries != 1
         render.note(
@@ -144,10 +160,14 @@ def lead_import(
         render.emit_record(summary.as_dict(), fmt="json")
     else:
         what = f"{summary.file} ({summary.format}, {summary.encoding})"
+        row = summary.as_dict()
+        row["flags"] = ", ".join(f"{kind} {count}" for kind, count in summary.flags.items())
+        row["reviews"] = ", ".join(f"{kind} {n}" for kind, n in summary.reviews.items() if n)
+        assigned = ("assigned",) if summary.assigned is not None else ()
         render.emit(
-            [summary.as_dict()],
+            [row],
             fmt=fmt if fmt in ("csv", "table") else "table",
-            columns=("batch", *SUMMARY_FIELDS),
+            columns=("batch", *SUMMARY_FIELDS, *assigned, "flags", "reviews"),
             title=(
                 f"dry run: would import {summary.accepted} of {summary.read} rows of {what}"
                 if summary.dry_run

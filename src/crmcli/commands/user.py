@@ -42,6 +42,10 @@ def user_add(
         str | None,
         typer.Option("--login", help="Bind the user to this OS login (see: crm user bind)."),
     ] = None,
+    email: Annotated[
+        str | None,
+        typer.Option("--email", help="Their email; an import's owner column may name them by it."),
+    ] = None,
     output: FormatOption = None,
 ) -> None:
     """Add a user (admin).
@@ -61,6 +65,7 @@ def user_add(
             campaigns=campaign or [],
             signature=signature,
             login=login,
+            email=email,
         )
         tz = tx.policy.timezone
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
@@ -159,3 +164,21 @@ def user_set_signature(
     with workspace(ctx).writing(role="admin") as tx:
         row = users.set_signature(tx, name, text)
     render.note(f"{row['name']}: signature {'set' if row['signature'] else 'removed'}")
+
+
+@app.command("set-email")
+def user_set_email(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user.")],
+    email: Annotated[str, typer.Argument(help='Their email; "" removes it.')],
+) -> None:
+    """Set a user's email (admin): an import's owner column (HubSpot's Contact owner) may
+    name them by it.
+
+    Example: crm user set-email maria maria.lopez@example.com
+    """
+    from crmcli.services import users
+
+    with workspace(ctx).writing(role="admin") as tx:
+        row = users.set_email(tx, name, email)
+    render.note(f"{row['name']}: email {row['email'] or 'removed'}")

@@ -63,6 +63,18 @@ def blocking_keys(lead: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def full_name(lead: dict[str, Any]) -> str:
+    """The folded 'first last' that names are compared by."""
+    return fold(f"{lead.get('first_name') or ''} {lead.get('last_name') or ''}")
+
+
+def similar(one: str, other: str, threshold: float) -> bool:
+    """Two folded names (or company keys) at least `threshold` (0-100) alike."""
+    from rapidfuzz import fuzz
+
+    return bool(one and other) and fuzz.token_sort_ratio(one, other) >= threshold
+
+
 @dataclass(frozen=True)
 class Match:
     record_id: int
@@ -76,6 +88,13 @@ class Match:
         """Identity evidence: same email, or same phone and a similar name, or a similar
         name at a similar company. Only these merge or propose a change."""
         return self.reason != SHARED_PHONE
+
+    @property
+    def proposes(self) -> bool:
+        """Evidence strong enough to ask a human about a changed name, company, email or
+        phone: the same email, or the same phone and a similar name. A similar name at a
+        similar company only fills empty fields (two people can share both)."""
+        return self.reason in ("same email", "same phone")
 
 
 SHARED_PHONE = "same phone, different name"
@@ -91,7 +110,7 @@ def find_duplicates(
     """Matches of `candidate` among `existing` (dicts with id and lead fields), best first."""
     from rapidfuzz import fuzz
 
-    name = fold(f"{candidate.get('first_name') or ''} {candidate.get('last_name') or ''}")
+    name = full_name(candidate)
     company = company_key(candidate.get("company"))
     matches: list[Match] = []
     for other in existing:
@@ -100,14 +119,12 @@ def find_duplicates(
         if candidate.get("email") and candidate["email"] == other.get("email"):
             matches.append(Match(other["id"], "same email", 100.0))
             continue
-        other_name = fold(f"{other.get('first_name') or ''} {other.get('last_name') or ''}")
+        other_name = full_name(other)
         if candidate.get("phone") and candidate["phone"] == other.get("phone"):
             # a shared line (a switchboard, a family phone) is not a person: it takes a
             # similar name too
-            similar = bool(name and other_name) and (
-                fuzz.token_sort_ratio(name, other_name) >= name_threshold
-            )
-            matches.append(Match(other["id"], "same phone" if similar else SHARED_PHONE, 100.0))
+            alike = similar(name, other_name, name_threshold)
+            matches.append(Match(other["id"], "same phone" if alike else SHARED_PHONE, 100.0))
             continue
         other_company = company_key(other.get("company"))
         if not (company and other_company and name):

@@ -13,7 +13,7 @@ from crmcli.errors import BadInput
 from crmcli.records import LEAD_EDITABLE
 
 # what a column can fill; everything else is kept in the lead's `extra`
-IMPORT_FIELDS = (*LEAD_EDITABLE, "campaign", "acquired_at")
+IMPORT_FIELDS = (*LEAD_EDITABLE, "owner", "campaign", "acquired_at")
 EXTRA = "extra"  # `--map "Col=extra"` keeps a column in `extra` even if its name is known
 DROP = "drop"  # `--map "Col=drop"` leaves a column out altogether
 
@@ -51,6 +51,19 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "country": ("country", "country region", "country code"),
     "region": ("state province", "state region", "state", "province", "region"),
     "campaign": ("campaign", "campaign name"),
+    # the owner's name, login or email (Salesforce's OwnerId holds a Salesforce user id,
+    # which names nobody here: it stays in `extra` unless `--map OwnerId=owner`)
+    "owner": (
+        "lead owner",
+        "contact owner",
+        "owner",
+        "owner name",
+        "lead owner name",
+        "contact owner name",
+        "record owner",
+        "hubspot owner",
+        "owner email",
+    ),
     "acquired_at": (
         "created date",
         "createddate",
@@ -177,6 +190,25 @@ def field_for_key(key: str, overrides: dict[str, str] | None = None) -> str | No
         return None if target == EXTRA else target
     found = _RANK.get(normal)
     return found[0] if found else None
+
+
+def owner_key(text: str) -> str:
+    """How an owner cell is compared with a user's name, login and email: case and the
+    separators of names folded ('Maria Lopez', 'maria.lopez' and 'MARIA_LOPEZ' alike)."""
+    return " ".join(re.split(r"[\s._-]+", text.strip().casefold())).strip()
+
+
+def owner_index(users: Sequence[tuple[int, Sequence[str | None]]]) -> dict[str, int | None]:
+    """{owner_key: user id} of (id, (name, login, email, …)) users; a key two users share
+    names neither (None: ambiguous, so a flag rather than a guess)."""
+    index: dict[str, int | None] = {}
+    for user_id, names in users:
+        for name in names:
+            if not name or not owner_key(name):
+                continue
+            key = owner_key(name)
+            index[key] = user_id if index.get(key, user_id) == user_id else None
+    return index
 
 
 def is_placeholder(text: str) -> bool:

@@ -116,33 +116,73 @@ def same_value(name: str, old: Any, new: Any) -> bool:
     return old == new
 
 
+# who the person is and how to reach them: a different value is a question for a human,
+# when the match is evidence enough to ask (`dedupe.Match.proposes`)
+ASKED = ("first_name", "last_name", "company", "email", "phone")
+# what describes them and drifts from export to export (a title, a head count, the channel
+# of this export): the lead's value stays, the first other one is noted in `extra`
+NOTED = ("title", "industry", "employees", "country", "region", "source")
+OTHER = "other "  # a noted value's key in `extra`: 'other title'
+
+
 def reconcile(
-    existing: dict[str, Any], incoming: dict[str, Any], fields: Sequence[str] = RECONCILED
+    existing: dict[str, Any],
+    incoming: dict[str, Any],
+    fields: Sequence[str] = RECONCILED,
+    *,
+    proposes: bool = True,
+    name_threshold: float | None = None,
+    company_threshold: float | None = None,
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """(enrichment, conflicts) of a duplicate: {field: [old, new]}.
 
-    Enrichment fills fields `existing` has empty; a different non-empty value is a conflict
-    for a human (seed 001 §2.3): never overwritten. Unknown columns (`extra`) only enrich, as
-    `extra.KEY`: they are free text of the export (ids, descriptions), where a different
-    value is not a fact about the person to decide on.
+    Enrichment fills fields `existing` has empty. A different value is never written over
+    the old one (seed 001 §2.3): on a name, company, email or phone it is a conflict for a
+    human when `proposes` (the match is the same email, or the same phone and a similar
+    name) and it is not a spelling of the same (a full name `name_threshold` alike, a
+    company `company_threshold` alike: 'Jon Smith' and 'John Smith'); otherwise, and on
+    any descriptive field (`NOTED`: title, industry, head count,
+    place, source), it is kept in `extra` as 'other FIELD' (the first one; enrichment, not a
+    question). Unknown columns (`extra`) only enrich, as `extra.KEY`: they are free text of
+    the export (ids, descriptions), where a different value is not a fact to decide on.
     """
     enrich: dict[str, list[Any]] = {}
     conflicts: dict[str, list[Any]] = {}
+    old_extra = existing.get("extra") or {}
+    spellings: set[str] = set()  # fields where the other value spells the same
+    if name_threshold is not None and dedupe.similar(
+        dedupe.full_name(existing), dedupe.full_name(incoming), name_threshold
+    ):
+        spellings |= {"first_name", "last_name"}
+    if company_threshold is not None and dedupe.similar(
+        dedupe.company_key(existing.get("company")),
+        dedupe.company_key(incoming.get("company")),
+        company_threshold,
+    ):
+        spellings.add("company")
 
     def weigh(name: str, old: Any, new: Any) -> None:
         if new in (None, ""):
             return
         if old in (None, ""):
-            enrich[name] = [old, new]
-        elif not same_value(name, old, new):
+            if name in fields:  # (a lead always has a source)
+                enrich[name] = [old, new]
+        elif same_value(name, old, new):
+            return
+        elif old_extra.get(OTHER + name) not in (None, "") and same_value(
+            name, old_extra[OTHER + name], new
+        ):
+            return  # noted already: known, not a new question
+        elif proposes and name in ASKED and name not in spellings:
             conflicts[name] = [old, new]
+        elif old_extra.get(OTHER + name) in (None, ""):
+            enrich[f"extra.{OTHER}{name}"] = [old_extra.get(OTHER + name), new]
 
-    for name in fields:
+    for name in (*fields, *(name for name in NOTED if name not in fields)):
         weigh(name, existing.get(name), incoming.get(name))
-    old_extra = existing.get("extra") or {}
     for key, value in (incoming.get("extra") or {}).items():
         if old_extra.get(key) in (None, "") and value not in (None, ""):
-            enrich[f"extra.{key}"] = [old_extra.get(key), value]
+            enrich.setdefault(f"extra.{key}", [old_extra.get(key), value])
     return enrich, conflicts
 
 

@@ -74,9 +74,7 @@ def assign_lead(
     if to is not None:
         user = user_by_name(tx, tx.actor.name if to == "me" else to, field="--to")
         rep = _reps(tx, [user], moving=lead)[0]
-        refusal = routing.ownership_refusal(facts, rep)
-        if not user.active:
-            refusal = f"{user.name} is deactivated"
+        refusal = _refusal(user, facts, rep)
         if refusal:
             raise PolicyRefusal(f"--to: {refusal}")
         warnings = routing.concerns(facts, rep)
@@ -104,9 +102,50 @@ def assign_lead(
     return row
 
 
-def assign_unassigned(tx: Tx, *, dry_run: bool = False, explain: bool = False) -> BatchResult:
-    """Route every open lead without an owner, in id order; a dry run writes nothing."""
+def _refusal(user: User, lead: routing.LeadFacts, rep: routing.Rep) -> str | None:
+    """Why `user` may not own the lead at all: deactivated, or `routing.ownership_refusal`."""
+    if not user.active:
+        return f"{user.name} is deactivated"
+    return routing.ownership_refusal(lead, rep)
+
+
+def ownership_refusal(tx: Tx, user: User, campaign_id: int | None) -> str | None:
+    """Why `user` may not own a lead of this campaign (deactivated, a viewer, scoped to other
+    campaigns), as `assign --to` decides it; None when they may."""
+    rep = routing.Rep(
+        name=user.name,
+        role=user.role,
+        campaigns=_campaigns(tx, [user.id]).get(user.id, ()),  # type: ignore[list-item, arg-type]
+    )
+    lead = routing.LeadFacts(id=0, campaign=_campaign_name(tx, campaign_id))
+    return _refusal(user, lead, rep)
+
+
+def give_owners(
+    tx: Tx, owners: dict[int, User], *, reason: str, marks: dict[str, Any] | None = None
+) -> None:
+    """Make each lead's named owner its owner, as `assign --to` does (the follow-up clock
+    starts, audited with `reason` and `marks`); the caller checked `ownership_refusal`."""
+    for lead_id, user in owners.items():
+        lead = tx.session.get(Lead, lead_id)
+        if lead is not None:
+            _apply(tx, lead, user, [reason], marks=marks)
+
+
+def assign_unassigned(
+    tx: Tx,
+    *,
+    dry_run: bool = False,
+    explain: bool = False,
+    among: Any = None,
+    marks: dict[str, Any] | None = None,
+) -> BatchResult:
+    """Route every open lead without an owner, in id order; a dry run writes nothing.
+    `among`: a SELECT of the lead ids to consider (an import's new leads); `marks`: more
+    fields for each assignment's audit event."""
     query = select(Lead).where(col(Lead.owner_id).is_(None), is_open()).order_by(col(Lead.id))
+    if among is not None:
+        query = query.where(col(Lead.id).in_(among))
     scope = _actor_scope(tx)
     leads = [
         lead
@@ -129,7 +168,7 @@ def assign_unassigned(tx: Tx, *, dry_run: bool = False, explain: bool = False) -
             if dry_run:
                 row = _row(lead, user.name, previous=None)
             else:
-                row = _apply(tx, lead, user, decision.reasons)
+                row = _apply(tx, lead, user, decision.reasons, marks=marks)
         row["reason"] = "; ".join(decision.reasons) if explain else decision.reason
         row["reasons"] = list(decision.reasons)
         result.assignments.append(row)
@@ -149,8 +188,16 @@ def assign_unassigned(tx: Tx, *, dry_run: bool = False, explain: bool = False) -
     return result
 
 
-def _apply(tx: Tx, lead: Lead, user: User, reasons: Iterable[str]) -> dict[str, Any]:
-    """Make `user` the owner: starts the follow-up clock, audited with the reasons."""
+def _apply(
+    tx: Tx,
+    lead: Lead,
+    user: User,
+    reasons: Iterable[str],
+    *,
+    marks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Make `user` the owner: starts the follow-up clock, audited with the reasons (and
+    `marks`: an import's batch, which its undo looks for)."""
     previous = _name_of(tx, lead.owner_id)
     if lead.owner_id == user.id:
         # already theirs: a no-op, so the follow-up clock keeps running from the first time
@@ -164,7 +211,8 @@ def _apply(tx: Tx, lead: Lead, user: User, reasons: Iterable[str]) -> dict[str, 
     tx.session.add(lead)
     tx.session.flush()
     reason = "; ".join(reasons)
-    tx.audit("lead", lead.id, "assign", {"owner": [previous, user.name], "reason": [None, reason]})
+    changes = {"owner": [previous, user.name], "reason": [None, reason], **(marks or {})}
+    tx.audit("lead", lead.id, "assign", changes)
     obligations = refresh_lead(tx, lead)
     row = _row(lead, user.name, previous=previous)
     row["follow_up_due"] = _follow_up_due(obligations)

@@ -108,6 +108,7 @@ class ImportOptions:
     day_first: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     rejects: Path | None = None
+    assign: bool = False  # route the new unowned leads (services.assignment), in the run
 
 
 @dataclass
@@ -129,6 +130,11 @@ class ImportSummary:
     late_entries: int = 0  # new leads entered later after acquisition than lead.entry allows
     flags: dict[str, int] = field(default_factory=dict)  # rows with a doubtful value, by kind
     unowned: int = 0  # the batch's new leads without an owner
+    enriched: int = 0  # duplicate rows that filled empty fields of their lead
+    reviews: dict[str, int] = field(default_factory=dict)  # items queued, by kind
+    assigned: int | None = None  # new leads routed by --assign (None: not asked)
+    # owner names no lead could be given, with why ('vic': 'vic is a viewer; …')
+    owner_refusals: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -152,10 +158,14 @@ class ImportSummary:
             "late_entries": self.late_entries,
             "flags": self.flags,
             "unowned": self.unowned,
+            "enriched": self.enriched,
+            "duplicates": self.merged + self.queued,
+            "reviews": self.reviews,
+            "assigned": self.assigned,
         }
 
 
-COUNTS = ("read", "imported", "merged", "queued", "rejected")
+COUNTS = ("read", "imported", "merged", "queued", "rejected", "enriched")
 FLAG_COUNT = "flag."  # a batch's counts also hold "flag.KIND": rows with a value of that kind
 
 
@@ -723,6 +733,7 @@ class _Outcome:
 DATE_COLUMN = "acquired_at"
 OTHER_PHONES = "other_phones"  # a row's cells of its other phone columns (mapping.phones)
 UNKNOWN_SOURCE = "unknown"  # a row with no source and no --source: flagged "source"
+OWNER = "owner"  # a row's owner as the file names it (the user's name, login or email)
 
 
 @dataclass
@@ -748,6 +759,7 @@ class RowChecker:
         campaign_name = clean_text(raw.pop("campaign", None))
         if campaign_name and mapping.is_placeholder(campaign_name):
             campaign_name = None
+        owner = clean_text(raw.pop(OWNER, None))
         values, flags = import_values(
             raw, phone_region=self.phone_region, other_phones=other_phones
         )
@@ -765,6 +777,8 @@ class RowChecker:
                 values["acquired_at"] = self._acquired(acquired_text)
             except BadInput:
                 flags[DATE_COLUMN] = ("date", acquired_text)
+        if owner and not mapping.is_placeholder(owner):
+            values[OWNER] = owner  # a name, resolved to a user with the database (`complete`)
         values["flags"] = flags
         return values, campaign_name
 
@@ -917,6 +931,9 @@ class Importer:
         self._campaign_names: dict[int, str] = {}
         self.default_campaign: int | None = None
         self._no_default: str | None = None
+        self._owner_index: dict[str, int | None] | None = None  # mapping.owner_index
+        self._owners: dict[tuple[int, int | None], str | None] = {}  # -> refusal
+        self.owner_refusals: dict[str, str] = {}  # owner text -> why no lead got them
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that decide what a row becomes; a resumed run must use the same."""
@@ -984,12 +1001,44 @@ class Importer:
         """The part of validation that reads the database: the campaign. A flagged value's
         original text is kept in `extra` as 'unverified FIELD'."""
         values["campaign_id"] = self._campaign(tx, campaign_name)
+        owner = values.pop(OWNER, None)
+        values["owner_id"] = self._owner(tx, owner, values["campaign_id"]) if owner else None
+        if owner and values["owner_id"] is None:
+            values.setdefault("flags", {})[OWNER] = (OWNER, owner)
         extra = dict(record.extra)
         for name, (_kind, original) in values.get("flags", {}).items():
             if original:
                 extra[f"{UNVERIFIED}{name}"] = original
         values["extra"] = extra
         return values
+
+    def _owner(self, tx: Tx, text: str, campaign_id: int | None) -> int | None:
+        """The user an owner cell names (by name, login or email, any case), when they may
+        own a lead of this campaign as `assign --to` decides; else None, and why is kept in
+        `owner_refusals`."""
+        from crmcli.services.assignment import ownership_refusal
+        from crmcli.store.models import User
+
+        if self._owner_index is None:
+            users = tx.session.exec(select(User.id, User.name, User.login, User.email)).all()
+            self._owner_index = mapping.owner_index([(user_id, names) for user_id, *names in users])
+        key = mapping.owner_key(text)
+        user_id = self._owner_index.get(key)
+        if user_id is None:
+            ambiguous = key in self._owner_index
+            self.owner_refusals.setdefault(
+                text, "names more than one user" if ambiguous else "no such user"
+            )
+            return None
+        if (user_id, campaign_id) not in self._owners:
+            user = tx.session.get(User, user_id)
+            assert user is not None
+            self._owners[(user_id, campaign_id)] = ownership_refusal(tx, user, campaign_id)
+        refusal = self._owners[(user_id, campaign_id)]
+        if refusal:
+            self.owner_refusals.setdefault(text, refusal)
+            return None
+        return user_id
 
     def _campaign(self, tx: Tx, name: str | None) -> int | None:
         if not name:
@@ -1084,7 +1133,17 @@ class Importer:
                     flagged.append((values, flags, record.row))
                 continue
             target = known[match.record_id]
-            enrich, conflicts = matching.reconcile(target, values)
+            if values["source"] == UNKNOWN_SOURCE:  # no source at all: nothing to note
+                values = {**values, "source": None}
+            enrich, conflicts = matching.reconcile(
+                target,
+                values,
+                proposes=match.proposes,
+                name_threshold=tx.policy.name_threshold,
+                company_threshold=tx.policy.company_threshold,
+            )
+            if target["id"] in prepared_for and values["owner_id"] and not target["owner_id"]:
+                target["owner_id"] = values["owner_id"]  # a lead of this batch: not written yet
             if values["campaign_id"] and not target.get("campaign_id"):
                 enrich["campaign_id"] = [None, values["campaign_id"]]
             for name, (old, proposed) in list(conflicts.items()):
@@ -1127,6 +1186,7 @@ class Importer:
             for lead, lead_id in zip(new, reserved, strict=True):
                 lead["id"] = lead_id
         self._write_new(tx, new, prepared_for)
+        self._give_owners(tx, new)
         self._write_enriched(tx, enriched, before)
         # a doubtful value waits for a human as a `value` item (services.review), after the
         # conflicts; by then every new lead has its final id
@@ -1227,6 +1287,23 @@ class Importer:
         # prepared in stored form (LeadPreparer.bind_obligation)
         self._obligation_insert(tx)(conn, obligation_rows, bound=True)
         _queue_messages(tx, messages)
+
+    def _give_owners(self, tx: Tx, new: list[dict[str, Any]]) -> None:
+        """New leads whose owner column names a user who may own them: theirs, assigned as
+        `assign --to` assigns (audited, the follow-up clock starts), marked with the batch."""
+        from crmcli.services.assignment import give_owners
+        from crmcli.store.models import User
+
+        owned = {lead["id"]: lead["owner_id"] for lead in new if lead.get("owner_id")}
+        if not owned:
+            return
+        users = {user_id: tx.session.get(User, user_id) for user_id in set(owned.values())}
+        give_owners(
+            tx,
+            {lead_id: users[user_id] for lead_id, user_id in owned.items()},  # type: ignore[misc]
+            reason=f"owner named in import batch {self.batch_id}",
+            marks={BATCH_KEY: [None, self.batch_id]},
+        )
 
     def _write_enriched(
         self, tx: Tx, enriched: dict[int, dict[str, list[Any]]], before: dict[int, dict[str, Any]]
@@ -1378,6 +1455,8 @@ def _chunk_counts(records: list[Record], outcomes: list[_Outcome]) -> dict[str, 
     counts["read"] = len(records)
     for outcome in outcomes:
         counts[outcome.outcome] += 1
+        if outcome.changes:
+            counts["enriched"] += 1
         for kind in outcome.flags:
             counts[FLAG_COUNT + kind] = counts.get(FLAG_COUNT + kind, 0) + 1
     return counts
@@ -1752,7 +1831,11 @@ def _import_all(
             "import_batch", importer.batch_id, "import", {k: [None, v] for k, v in counts.items()}
         )
         summary.late_entries = _late_entries(tx, importer.batch_id)
+        if options.assign:
+            summary.assigned = _assign(tx, importer.batch_id)
         summary.unowned = _unowned(tx, importer.batch_id)
+        summary.reviews = _reviews(tx, importer.batch_id)
+    summary.owner_refusals = importer.owner_refusals
     if progress:
         progress(source.size, source.size)
 
@@ -1779,6 +1862,34 @@ def _late_entries(tx: Tx, batch_id: int) -> int:
         )
     )
     return tx.session.exec(late).one()
+
+
+def _batch_leads(batch_id: int) -> Any:
+    """The ids of the leads a batch created, as a subquery."""
+    return select(ImportRow.lead_id).where(
+        ImportRow.batch_id == batch_id, ImportRow.outcome == "imported"
+    )
+
+
+def _assign(tx: Tx, batch_id: int) -> int:
+    """Route the batch's new unowned leads as `crm assign --unassigned` does (audited like
+    it, marked with the batch for its undo); how many got an owner."""
+    from crmcli.services.assignment import assign_unassigned
+
+    result = assign_unassigned(
+        tx, among=_batch_leads(batch_id), marks={BATCH_KEY: [None, batch_id]}
+    )
+    return result.assigned
+
+
+def _reviews(tx: Tx, batch_id: int) -> dict[str, int]:
+    """The batch's review items by kind (services.review: conflict, value)."""
+    conn = tx.session.connection()
+    of_batch = select(func.count()).where(ReviewItem.batch_id == batch_id)
+    every = conn.execute(of_batch).scalar() or 0
+    is_value = col(ReviewItem.field).startswith(VALUE_ITEM, autoescape=True)
+    values = conn.execute(of_batch.where(is_value)).scalar() or 0
+    return {"conflict": every - values, "value": values}
 
 
 def _unowned(tx: Tx, batch_id: int) -> int:

@@ -43,6 +43,7 @@ def user_row(tx: Tx, user: User) -> dict[str, Any]:
         "capacity": user.capacity,
         "campaigns": list(campaigns),
         "login": user.login,
+        "email": user.email,
         "created_at": user.created_at,
     }
 
@@ -58,6 +59,7 @@ def add_user(
     campaigns: list[str] = (),
     signature: str | None = None,
     login: str | None = None,
+    email: str | None = None,
 ) -> dict[str, Any]:
     name = name.strip()
     if not _NAME.match(name):
@@ -74,6 +76,8 @@ def add_user(
         raise BadInput(f"name: user {name!r} exists already; change it with crm user set-role")
     if login is not None:
         login = _free_login(tx, login, user_id=None)
+    if email is not None:
+        email = _free_email(tx, email, user_id=None)
     if capacity is not None and not 0 <= capacity <= MAX_COUNT:
         raise BadInput(f"--capacity: give 0 to {MAX_COUNT:,} open leads")
     user = User(
@@ -85,6 +89,7 @@ def add_user(
         created_at=tx.now,
         signature=_signature(signature),
         login=login,
+        email=email,
     )
     scoped = [campaign_by_name(tx, c) for c in campaigns]
     tx.session.add(user)
@@ -159,6 +164,29 @@ def bind_login(tx: Tx, name: str, login: str | None) -> dict[str, Any]:
     _keep_an_admin_bound(tx)
     tx.audit("user", user.id, "update", {"login": [old, login]})
     return user_row(tx, user)
+
+
+def set_email(tx: Tx, name: str, email: str) -> dict[str, Any]:
+    """The user's email ("" removes it): an import's owner column may name them by it."""
+    user = user_by_name(tx, name)
+    old = user.email
+    new = _free_email(tx, email, user_id=user.id) if email.strip() else None
+    if old != new:
+        user.email = new
+        tx.session.add(user)
+        tx.session.flush()
+        tx.audit("user", user.id, "update", {"email": [old, new]})
+    return user_row(tx, user)
+
+
+def _free_email(tx: Tx, email: str, *, user_id: int | None) -> str:
+    from crmcli.rules.validation import normalise_email
+
+    email = normalise_email(email, field="--email")
+    holder = tx.session.exec(select(User).where(User.email == email)).first()
+    if holder is not None and holder.id != user_id:
+        raise BadInput(f"--email: {email} is {holder.name}'s already; one email, one user")
+    return email
 
 
 def _free_login(tx: Tx, login: str, *, user_id: int | None) -> str:

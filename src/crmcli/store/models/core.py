@@ -27,6 +27,8 @@ class User(Table, table=True):
     signature: str | None = None  # closes automated messages from this user's leads (0008)
     # the OS login this user is bound to (0018): who acts without --as, and whose --as counts
     login: str | None = Field(default=None, unique=True, index=True)
+    # the user's email (0021): an import's owner column may name them by it
+    email: str | None = Field(default=None, unique=True, index=True)
 
 
 class Campaign(Table, table=True):
