@@ -16,6 +16,7 @@ from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import scope
+from crmcli.services.assignment import ownership_refusal
 from crmcli.services.lookups import (
     LIKE_ESCAPE,
     campaign_by_name,
@@ -126,6 +127,18 @@ def _validated(tx: Tx, raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _check_owner(
+    tx: Tx, owner_id: int | None, campaign_id: int | None, *, field: str = "--owner"
+) -> None:
+    """A lead's owner may own it, as `assign --to` decides (not deactivated, not a viewer,
+    scoped to the lead's campaign): one rule for every way a lead gets or moves an owner."""
+    if owner_id is None:
+        return
+    refusal = ownership_refusal(tx, tx.session.get(User, owner_id), campaign_id)
+    if refusal:
+        raise PolicyRefusal(f"{field}: {refusal}")
+
+
 def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
     keys = dedupe.blocking_keys(lead)
     conditions = []
@@ -216,6 +229,7 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     if "campaign_id" not in values:
         values["campaign_id"] = _default_campaign(tx)
     check_complete(values)
+    _check_owner(tx, values.get("owner_id"), values.get("campaign_id"))
     values.setdefault("acquired_at", tx.now)
     for name in ("first_name", "last_name"):
         values[name] = values.get(name) or ""
@@ -302,6 +316,13 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
             values[name] = values[name] or ""
     merged = {k: getattr(lead, k) for k in LEAD_EDITABLE} | values
     check_complete(merged)
+    if {"owner_id", "campaign_id"} & values.keys():
+        _check_owner(
+            tx,
+            values.get("owner_id", lead.owner_id),
+            values.get("campaign_id", lead.campaign_id),
+            field="--owner" if "owner_id" in values else "--campaign",
+        )
     identity = {"first_name", "last_name", "company", "email", "phone"}
     if identity & values.keys():
         matches = _duplicates(tx, {**merged, "id": lead_id})
