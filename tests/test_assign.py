@@ -341,6 +341,28 @@ def test_campaign_scope(sales: Crm) -> None:
     assert outside.code == 3 and f"lead {plain} not found" in outside.err
 
 
+def test_lead_add_and_edit_give_a_lead_only_to_someone_who_may_own_it(sales: Crm) -> None:
+    """The rule `assign --to` and the import follow holds for `--owner` too: no viewer, no
+    deactivated user, no one scoped to another campaign (it used to be accepted, exit 0)."""
+    sales.ok("campaign", "add", "Expo")
+    sales.ok("campaign", "add", "Fair")
+    sales.ok("user", "add", "sam", "--campaign", "Expo")
+    before = sales.count("lead")
+    viewer = sales("lead", "add", "--first", "Al", "--last", "Vee", "--email", "al@v.example",
+                   "--source", "referral", "--owner", "vi")  # fmt: skip
+    assert viewer.code == 5 and "--owner: vi is a viewer" in viewer.err
+    scoped = sales("lead", "add", "--first", "Al", "--last", "Vee", "--email", "al@v.example",
+                   "--source", "referral", "--owner", "sam")  # fmt: skip
+    assert scoped.code == 5 and "--owner: sam works only campaign Expo" in scoped.err
+    assert sales.count("lead") == before
+    lead = add(sales, 1, country="US", campaign="Expo", owner="sam")
+    moved = sales("lead", "edit", str(lead), "--campaign", "Fair")
+    assert moved.code == 5 and "--campaign: sam works only campaign Expo" in moved.err
+    assert sales("lead", "edit", str(lead), "--owner", "vi").code == 5
+    assert owners(sales)[lead] == "sam"
+    assert sales.ok("lead", "edit", str(lead), "--owner", "devon").code == 0
+
+
 def test_ids_and_csv_formats(sales: Crm) -> None:
     add(sales, 1, country="US")
     add(sales, 2, country="DE")

@@ -24,6 +24,17 @@ RETRY_CONFLICTS = {"on": False}
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
 
+def format_given(value: str | None) -> str | None:
+    """A command's --format, checked while the arguments are read: a bad one is refused
+    before the command does anything (a write must not happen and then fail to print)."""
+    if value is None:
+        return None
+    fmt = value.strip().lower()
+    if fmt not in FORMATS:
+        raise BadInput(f"--format: {value!r} is not a format; use {', '.join(FORMATS)}")
+    return fmt
+
+
 FormatOption = Annotated[
     str | None,
     typer.Option(
@@ -31,6 +42,7 @@ FormatOption = Annotated[
         "-f",
         metavar="table|json|csv|ids",
         help="Output format (overrides the global --format).",
+        callback=format_given,
     ),
 ]
 
@@ -63,10 +75,7 @@ def workspace(ctx: typer.Context) -> "Workspace":
 def output_format(ctx: typer.Context, override: str | None) -> str:
     if override is None:
         return app_context(ctx).format
-    fmt = override.strip().lower()
-    if fmt not in FORMATS:
-        raise BadInput(f"--format: {override!r} is not a format; use {', '.join(FORMATS)}")
-    return fmt
+    return format_given(override)  # type: ignore[return-value]
 
 
 WIDE = "crm.wide"
