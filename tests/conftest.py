@@ -12,14 +12,18 @@ PRAGMAs, SQLite locking) are deselected there.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import typer.main
+import typer.testing
 from typer.testing import CliRunner, Result
 
 from crmcli.cli import app
@@ -187,6 +191,24 @@ class Run:
         return json.loads(self.out)
 
 
+@functools.cache
+def click_command(typer_app: typer.Typer) -> typer.core.TyperGroup:
+    """The click command Typer builds from the app, built once per test process."""
+    return typer.main.get_command(typer_app)
+
+
+class Runner(CliRunner):
+    """Typer's CliRunner, except that it builds the click command behind the app once per
+    process rather than on every run: Typer reads every command's signature to build it, which
+    cost more than most commands themselves. A built command is reusable (each run gets fresh
+    click contexts; what CrmGroup installs on a command is installed once), as in `crm`, whose
+    main() builds it once per process too."""
+
+    def invoke(self, app: typer.Typer, *args, **kwargs) -> Result:  # noqa: ANN002, ANN003
+        with mock.patch.object(typer.testing, "_get_command", click_command):
+            return super().invoke(app, *args, **kwargs)
+
+
 class Crm:
     """Runs the real CLI in-process against one temporary database."""
 
@@ -196,7 +218,7 @@ class Crm:
         self.db = db
         self.pg = pg
         self.pg_database = pg_database
-        self.runner = CliRunner()
+        self.runner = Runner()
         self.env = {
             "CRM_DB": str(db),
             "CRM_USER": ADMIN,
