@@ -452,11 +452,28 @@ def fresh(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Crm]:
     yield from new_crm(tmp_path / "new" / "crm.db", pg_server, migrated=False)
 
 
-@pytest.fixture
-def team(crm: Crm) -> Crm:
-    """An initialised database with an editor (ed) and a viewer (vi)."""
+def add_team(crm: Crm) -> None:
     crm.ok("user", "add", "ed", "--role", "editor")
     crm.ok("user", "add", "vi", "--role", "viewer")
+
+
+@pytest.fixture(scope="session")
+def team_sqlite(initialised_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`initialised_sqlite` with the team added, once per test process (like it: the same
+    commands at the same clock, so the same rows as adding the team in each test)."""
+    path = tmp_path_factory.mktemp("team") / "crm.db"
+    copy_sqlite(initialised_sqlite, path)
+    add_team(Crm(path))
+    return path
+
+
+@pytest.fixture
+def team(crm: Crm, request: pytest.FixtureRequest) -> Crm:
+    """An initialised database with an editor (ed) and a viewer (vi)."""
+    if crm.pg is None:
+        copy_sqlite(request.getfixturevalue("team_sqlite"), crm.db)
+    else:  # each database has its own group roles: the commands grant them
+        add_team(crm)
     return crm
 
 
