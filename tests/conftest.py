@@ -24,6 +24,7 @@ from unittest import mock
 import pytest
 import typer.main
 import typer.testing
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from crmcli.cli import app
@@ -36,6 +37,21 @@ OWNER_ROLE = "crm_owner"  # owns every test database and its tables; nobody logs
 MIGRATE_ROLE = "crm_migrate"  # may act as the owner (SET ROLE), holds none of its rights
 # one template per pytest-xdist worker: workers set up their server side by side
 TEMPLATE = f"crm_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+# Hypothesis: the README's quick run tries a quarter of the examples a property names;
+# `.ci/run` sets CRM_HYPOTHESIS_PROFILE=full, which tries them all
+FULL_PROPERTIES = os.environ.get("CRM_HYPOTHESIS_PROFILE", "quick").strip() == "full"
+
+
+def examples(full: int) -> int:
+    """How many examples a property with `full` examples tries in this run."""
+    return full if FULL_PROPERTIES else max(10, full // 4)
+
+
+settings.register_profile("full", max_examples=100)  # Hypothesis's own default
+settings.register_profile("quick", max_examples=examples(100))
+settings.load_profile("full" if FULL_PROPERTIES else "quick")
 
 
 def pytest_configure(config: pytest.Config) -> None:
