@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from unittest import mock
 
 import pytest
@@ -31,6 +32,7 @@ from crmcli.cli import app
 
 NOW = "2026-03-06T21:30:00+00:00"  # Friday 16:30 in New York
 ADMIN = "boss"
+T = TypeVar("T")
 PG_ADMIN_URL = os.environ.get("CRM_TEST_DB", "").strip()
 ON_POSTGRES = PG_ADMIN_URL.startswith("postgresql")
 OWNER_ROLE = "crm_owner"  # owns every test database and its tables; nobody logs in as it
@@ -473,24 +475,41 @@ def add_team(crm: Crm) -> None:
     crm.ok("user", "add", "vi", "--role", "viewer")
 
 
-@pytest.fixture(scope="session")
-def team_sqlite(initialised_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`initialised_sqlite` with the team added, once per test process (like it: the same
-    commands at the same clock, so the same rows as adding the team in each test)."""
-    path = tmp_path_factory.mktemp("team") / "crm.db"
-    copy_sqlite(initialised_sqlite, path)
-    add_team(Crm(path))
-    return path
-
-
 @pytest.fixture
-def team(crm: Crm, request: pytest.FixtureRequest) -> Crm:
+def team(crm: Crm, prepared: Prepared) -> Crm:
     """An initialised database with an editor (ed) and a viewer (vi)."""
-    if crm.pg is None:
-        copy_sqlite(request.getfixturevalue("team_sqlite"), crm.db)
-    else:  # each database has its own group roles: the commands grant them
-        add_team(crm)
+    prepared(crm, add_team)
     return crm
+
+
+class Prepared:
+    """Databases that fixtures prepare through the CLI. On SQLite each is prepared once per
+    test process and copied into every test's database, as `crm` copies the initialised one
+    (the same commands at the same clock give the same rows); on PostgreSQL each database has
+    its own group roles, so each test prepares its own."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.done: dict[Callable, tuple[Path, object]] = {}
+
+    def __call__(self, crm: Crm, prepare: Callable[[Crm], T]) -> T:
+        """`prepare(crm)`, run on a copy of `crm`'s database the first time; returns what it
+        returned. `prepare` is a module-level function that always starts from the same
+        fixture's database and writes nothing but the database (no files beside it)."""
+        if crm.pg is not None:
+            return prepare(crm)
+        if prepare not in self.done:
+            path = self.factory.mktemp("prepared") / "crm.db"
+            copy_sqlite(crm.db, path)
+            self.done[prepare] = path, prepare(Crm(path))
+        path, value = self.done[prepare]
+        copy_sqlite(path, crm.db)
+        return value  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return Prepared(tmp_path_factory)
 
 
 AddLead = Callable[..., int]
