@@ -219,8 +219,8 @@ class Runner(CliRunner):
     """Typer's CliRunner, except that it builds the click command behind the app once per
     process rather than on every run: Typer reads every command's signature to build it, which
     cost more than most commands themselves. A built command is reusable (each run gets fresh
-    click contexts; what CrmGroup installs on a command is installed once), as in `crm`, whose
-    main() builds it once per process too."""
+    click contexts; what CrmGroup installs on a command is installed once); `crm` itself
+    builds it once per process, for the one command it runs."""
 
     def invoke(self, app: typer.Typer, *args, **kwargs) -> Result:  # noqa: ANN002, ANN003
         with mock.patch.object(typer.testing, "_get_command", click_command):
