@@ -354,12 +354,19 @@ class Crm:
 
     def tables(self) -> list[str]:
         if self.pg is None:
-            return [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type='table'")]
+            return [r[0] for r in self.rows(SQLITE_TABLES)]
         query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         return [r[0] for r in self.rows(query)]
 
     def snapshot(self) -> dict[str, list]:
         """Every row of every table, in a stable order (to show nothing changed)."""
+        if self.pg is None:  # through one connection: each new one parses the whole schema
+            import sqlite3
+            from contextlib import closing
+
+            with closing(sqlite3.connect(self.db)) as conn:
+                tables = [r[0] for r in conn.execute(SQLITE_TABLES)]
+                return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for t in tables}
         return {t: sorted(map(repr, self.rows(f'SELECT * FROM "{t}"'))) for t in self.tables()}
 
     def dump(self) -> str:
@@ -378,6 +385,9 @@ class Crm:
 
     def count(self, table: str) -> int:
         return self.rows(f'SELECT count(*) FROM "{table}"')[0][0]
+
+
+SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type='table'"
 
 
 def pg_query(query: str) -> str:
