@@ -12,26 +12,48 @@ PRAGMAs, SQLite locking) are deselected there.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+from unittest import mock
 
 import pytest
+import typer.main
+import typer.testing
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from crmcli.cli import app
 
 NOW = "2026-03-06T21:30:00+00:00"  # Friday 16:30 in New York
 ADMIN = "boss"
+T = TypeVar("T")
 PG_ADMIN_URL = os.environ.get("CRM_TEST_DB", "").strip()
 ON_POSTGRES = PG_ADMIN_URL.startswith("postgresql")
 OWNER_ROLE = "crm_owner"  # owns every test database and its tables; nobody logs in as it
 MIGRATE_ROLE = "crm_migrate"  # may act as the owner (SET ROLE), holds none of its rights
 # one template per pytest-xdist worker: workers set up their server side by side
 TEMPLATE = f"crm_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+# Hypothesis: the README's quick run tries a quarter of the examples a property names;
+# `.ci/run` sets CRM_HYPOTHESIS_PROFILE=full, which tries them all
+FULL_PROPERTIES = os.environ.get("CRM_HYPOTHESIS_PROFILE", "quick").strip() == "full"
+
+
+def examples(full: int) -> int:
+    """How many examples a property with `full` examples tries in this run."""
+    return full if FULL_PROPERTIES else max(10, full // 4)
+
+
+settings.register_profile("full", max_examples=100)  # Hypothesis's own default
+settings.register_profile("quick", max_examples=examples(100))
+settings.load_profile("full" if FULL_PROPERTIES else "quick")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -187,6 +209,24 @@ class Run:
         return json.loads(self.out)
 
 
+@functools.cache
+def click_command(typer_app: typer.Typer) -> typer.core.TyperGroup:
+    """The click command Typer builds from the app, built once per test process."""
+    return typer.main.get_command(typer_app)
+
+
+class Runner(CliRunner):
+    """Typer's CliRunner, except that it builds the click command behind the app once per
+    process rather than on every run: Typer reads every command's signature to build it, which
+    cost more than most commands themselves. A built command is reusable (each run gets fresh
+    click contexts; what CrmGroup installs on a command is installed once); `crm` itself
+    builds it once per process, for the one command it runs."""
+
+    def invoke(self, app: typer.Typer, *args, **kwargs) -> Result:  # noqa: ANN002, ANN003
+        with mock.patch.object(typer.testing, "_get_command", click_command):
+            return super().invoke(app, *args, **kwargs)
+
+
 class Crm:
     """Runs the real CLI in-process against one temporary database."""
 
@@ -196,7 +236,7 @@ class Crm:
         self.db = db
         self.pg = pg
         self.pg_database = pg_database
-        self.runner = CliRunner()
+        self.runner = Runner()
         self.env = {
             "CRM_DB": str(db),
             "CRM_USER": ADMIN,
@@ -314,12 +354,19 @@ class Crm:
 
     def tables(self) -> list[str]:
         if self.pg is None:
-            return [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type='table'")]
+            return [r[0] for r in self.rows(SQLITE_TABLES)]
         query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         return [r[0] for r in self.rows(query)]
 
     def snapshot(self) -> dict[str, list]:
         """Every row of every table, in a stable order (to show nothing changed)."""
+        if self.pg is None:  # through one connection: each new one parses the whole schema
+            import sqlite3
+            from contextlib import closing
+
+            with closing(sqlite3.connect(self.db)) as conn:
+                tables = [r[0] for r in conn.execute(SQLITE_TABLES)]
+                return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for t in tables}
         return {t: sorted(map(repr, self.rows(f'SELECT * FROM "{t}"'))) for t in self.tables()}
 
     def dump(self) -> str:
@@ -338,6 +385,9 @@ class Crm:
 
     def count(self, table: str) -> int:
         return self.rows(f'SELECT count(*) FROM "{table}"')[0][0]
+
+
+SQLITE_TABLES = "SELECT name FROM sqlite_master WHERE type='table'"
 
 
 def pg_query(query: str) -> str:
@@ -430,12 +480,46 @@ def fresh(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Crm]:
     yield from new_crm(tmp_path / "new" / "crm.db", pg_server, migrated=False)
 
 
-@pytest.fixture
-def team(crm: Crm) -> Crm:
-    """An initialised database with an editor (ed) and a viewer (vi)."""
+def add_team(crm: Crm) -> None:
     crm.ok("user", "add", "ed", "--role", "editor")
     crm.ok("user", "add", "vi", "--role", "viewer")
+
+
+@pytest.fixture
+def team(crm: Crm, prepared: Prepared) -> Crm:
+    """An initialised database with an editor (ed) and a viewer (vi)."""
+    prepared(crm, add_team)
     return crm
+
+
+class Prepared:
+    """Databases that fixtures prepare through the CLI. On SQLite each is prepared once per
+    test process and copied into every test's database, as `crm` copies the initialised one
+    (the same commands at the same clock give the same rows); on PostgreSQL each database has
+    its own group roles, so each test prepares its own."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.done: dict[Callable, tuple[Path, object]] = {}
+
+    def __call__(self, crm: Crm, prepare: Callable[[Crm], T]) -> T:
+        """`prepare(crm)`, run on a copy of `crm`'s database the first time; returns what it
+        returned. `prepare` is a module-level function that always starts from the same
+        fixture's database and writes nothing but the database (no files beside it)."""
+        if crm.pg is not None:
+            return prepare(crm)
+        if prepare not in self.done:
+            path = self.factory.mktemp("prepared") / "crm.db"
+            copy_sqlite(crm.db, path)
+            self.done[prepare] = path, prepare(Crm(path))
+        path, value = self.done[prepare]
+        copy_sqlite(path, crm.db)
+        return value  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return Prepared(tmp_path_factory)
 
 
 AddLead = Callable[..., int]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import Crm
+from conftest import Crm, Prepared
 
 
 def sql(crm: Crm, query: str, *params) -> list[tuple]:
@@ -30,17 +30,21 @@ def owners(crm: Crm) -> dict[int, str | None]:
 
 
 @pytest.fixture
-def sales(crm: Crm) -> Crm:
+def sales(crm: Crm, prepared: Prepared) -> Crm:
     """Reps: maria (US-NY, saas, capacity 2), devon (US, capacity 3), nia (US), vi (viewer).
 
     boss, the admin `crm init` registered, has no territory, skill or capacity: not a rep, so
     routing never picks him.
     """
+    prepared(crm, make_sales)
+    return crm
+
+
+def make_sales(crm: Crm) -> None:
     crm.ok("user", "add", "maria", "--territory", "US-NY", "--skill", "saas", "--capacity", "2")
     crm.ok("user", "add", "devon", "--territory", "US", "--capacity", "3")
     crm.ok("user", "add", "nia", "--territory", "US")
     crm.ok("user", "add", "vi", "--role", "viewer")
-    return crm
 
 
 def test_assign_routes_by_territory_and_starts_the_follow_up_clock(sales: Crm) -> None:

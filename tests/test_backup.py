@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Crm
+from conftest import Crm, Prepared
 
 
 def records(crm: Crm) -> dict[str, list]:
@@ -20,11 +20,15 @@ def events(crm: Crm) -> list[tuple]:
     return crm.rows("SELECT id, hash, prev_hash FROM audit_event ORDER BY id")
 
 
+def make_busy(crm: Crm) -> None:
+    crm.ok("init", "--example")
+    crm.ok("lead", "edit", "3", "--title", "VP")
+    crm.ok("log-call", "3", "--outcome", "connected", "--notes", "talked")
+
+
 @pytest.fixture
-def busy(team: Crm) -> Crm:
-    team.ok("init", "--example")
-    team.ok("lead", "edit", "3", "--title", "VP")
-    team.ok("log-call", "3", "--outcome", "connected", "--notes", "talked")
+def busy(team: Crm, prepared: Prepared) -> Crm:
+    prepared(team, make_busy)
     return team
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Crm
+from conftest import Crm, Prepared
 from test_rules_sla import png
 
 # the conftest clock: Friday 2026-03-06 16:30 New York
@@ -15,13 +15,17 @@ MONDAY_1000 = "2026-03-09T14:00:00Z"  # 10:00 EDT
 MONDAY_1100 = "2026-03-09T15:00:00Z"
 
 
-@pytest.fixture
-def desk(team: Crm) -> Crm:
-    """A team with an account (1) and its contact (1), made by qualifying a lead."""
-    lead = team.add_lead(company="Acme Pumps", email="ann@acme.example", first="Ann", last="Lee")
+def make_desk(crm: Crm) -> None:
+    lead = crm.add_lead(company="Acme Pumps", email="ann@acme.example", first="Ann", last="Lee")
     scores = ("--budget", "20", "--authority", "20", "--need", "20", "--timeline", "20")
-    team.ok("score", str(lead), *scores)
-    team.ok("advance", str(lead), "qualification")
+    crm.ok("score", str(lead), *scores)
+    crm.ok("advance", str(lead), "qualification")
+
+
+@pytest.fixture
+def desk(team: Crm, prepared: Prepared) -> Crm:
+    """A team with an account (1) and its contact (1), made by qualifying a lead."""
+    prepared(team, make_desk)
     assert rows(team, "SELECT id, account_id FROM contact") == [(1, 1)]
     return team
 

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import NOW, Crm, new_crm
+from conftest import NOW, Crm, Runner, new_crm
 from crmcli.cli import app
 from test_cli_surface import ALL_COMMANDS
 
@@ -34,14 +33,14 @@ def test_version_needs_no_database(fresh: Crm) -> None:
 
 
 def test_help_points_at_bare_crm_for_my_day() -> None:
-    out = CliRunner().invoke(app, ["--help"]).stdout
+    out = Runner().invoke(app, ["--help"]).stdout
     assert "Run crm with no command to see your day" in out
     assert "--version" in out and "-f, --format" in out
 
 
 @pytest.mark.parametrize("path", [(), *ALL_COMMANDS], ids=lambda p: " ".join(p) or "crm")
 def test_help_is_in_users_words(path: tuple[str, ...]) -> None:
-    out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
+    out = Runner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
     for internal in ("seed 0", "SPEC", "§", "<int>", "<str>", "<float>", "<path>", "list["):
         assert internal not in out, (path, internal)
 

@@ -21,11 +21,11 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Crm, new_crm
+from conftest import Crm, examples, new_crm
 from crmcli.cli import app
 
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6}  # SPEC §2; 70 is a bug
-EXAMPLES = int(os.environ.get("CRM_PROPERTY_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("CRM_PROPERTY_EXAMPLES") or examples(100))
 # what would leave this test's sandbox: a new database elsewhere, or a server
 SKIPPED_COMMANDS = {("db", "copy"), ("init",)}
 PATH_NAMES = {"file", "files", "path", "out", "html", "ics", "eml", "rejects", "anchor"}

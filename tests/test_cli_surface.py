@@ -9,9 +9,8 @@ import sys
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from conftest import NOW, Crm
+from conftest import NOW, Crm, Runner
 from crmcli.cli import app
 
 
@@ -54,7 +53,7 @@ def test_the_surface_has_the_foundation_commands() -> None:
 def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     command = dict(_commands(app))[path]
     assert command.help and "Example: crm " in command.help, path
-    run = CliRunner().invoke(app, [*path, "--help"])  # help needs no database
+    run = Runner().invoke(app, [*path, "--help"])  # help needs no database
     assert run.exit_code == 0
     assert "Usage: crm" in run.stdout
 

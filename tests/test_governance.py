@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from conftest import Crm
+from conftest import Crm, Prepared
 from crmcli.cli import app
 from crmcli.roles import COMMAND_ROLES
 
@@ -83,17 +83,21 @@ def test_help_is_open_to_everyone(team: Crm) -> None:
 
 
 @pytest.fixture
-def scoped(team: Crm) -> Crm:
-    team.ok("campaign", "add", "Expo")
-    team.ok("campaign", "add", "Webinar")
-    team.ok("user", "add", "pat", "--role", "editor")
-    team.ok("user", "scope", "pat", "--campaign", "Expo")
-    team.add_lead(campaign="Expo")  # 1
-    team.add_lead(
+def scoped(team: Crm, prepared: Prepared) -> Crm:
+    prepared(team, make_scoped)
+    return team
+
+
+def make_scoped(crm: Crm) -> None:
+    crm.ok("campaign", "add", "Expo")
+    crm.ok("campaign", "add", "Webinar")
+    crm.ok("user", "add", "pat", "--role", "editor")
+    crm.ok("user", "scope", "pat", "--campaign", "Expo")
+    crm.add_lead(campaign="Expo")  # 1
+    crm.add_lead(
         first="Grace", last="Hopper", company="Navy", email="g@navy.example", campaign="Webinar"
     )  # 2
-    team.add_lead(first="Alan", last="Turing", company="Bletchley", email="a@b.example")  # 3
-    return team
+    crm.add_lead(first="Alan", last="Turing", company="Bletchley", email="a@b.example")  # 3
 
 
 def test_scoped_user_sees_only_their_campaign(scoped: Crm) -> None:

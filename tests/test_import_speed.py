@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from conftest import Crm
+from conftest import Crm, examples
 from crmcli.errors import BadInput, StorageError
 from crmcli.rules import validation
 from crmcli.services import importer
@@ -126,7 +126,7 @@ def test_bulk_insert_stores_what_a_core_insert_stores(tmp_path) -> None:
     assert stored[0] == stored[1] == stored[2]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.one_of(
         st.emails(),
@@ -186,7 +186,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_JSON)
 @example('é\u2028\n"\x01')
 def test_audit_encodings_are_json_dumps(value) -> None:

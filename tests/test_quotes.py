@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Crm
+from conftest import Crm, Prepared
 
 MONDAY_EVENING = "2026-03-09T21:00:00+00:00"  # after the approval's 8 business hours
 
@@ -36,12 +36,17 @@ def show(crm: Crm, quote: str, **env) -> dict:
 
 
 @pytest.fixture
-def quoted(team: Crm) -> tuple[Crm, int, str]:
+def quoted(team: Crm, prepared: Prepared) -> tuple[Crm, int, str]:
     """Ed's opportunity with a draft quote of one line within the policy."""
-    lead = scored(team, owner="ed")
-    quote = new_quote(team, lead)
-    add_line(team, quote)
+    lead, quote = prepared(team, make_quoted)
     return team, lead, quote
+
+
+def make_quoted(crm: Crm) -> tuple[int, str]:
+    lead = scored(crm, owner="ed")
+    quote = new_quote(crm, lead)
+    add_line(crm, quote)
+    return lead, quote
 
 
 def needs_approval(crm: Crm, quote: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from crmcli.rules import closing
 from crmcli.rules import obligations as ob
 from crmcli.rules.calendar import BusinessCalendar
@@ -131,7 +132,7 @@ def closed_leads(draw) -> ob.LeadFacts:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(closed_leads())
 def test_a_closed_record_has_no_open_obligation(lead: ob.LeadFacts) -> None:
     """Everything a closed lead owed is met, cancelled or lapsed; only the customer's own

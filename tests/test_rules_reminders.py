@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from crmcli.rules import reminders
 from crmcli.rules.calendar import BusinessCalendar
 from crmcli.rules.policy import default_policy
@@ -112,7 +113,7 @@ DURATIONS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(start=INSTANTS, lead_time=st.integers(0, 30 * 24 * 60), before=DURATIONS)
 def test_no_reminder_is_ever_outside_business_hours_late_or_past(
     calendar, start: datetime, lead_time: int, before: list[str]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from crmcli.rules import routing
 from crmcli.rules.routing import LeadFacts, Rep
 
@@ -286,7 +287,7 @@ def _lead_batch(leads: list[LeadFacts]) -> list[LeadFacts]:
     return [replace(lead, id=i) for i, lead in enumerate(leads, start=1)]
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(leads_st, reps_st(), st.randoms(use_true_random=False))
 def test_route_is_deterministic_and_ignores_candidate_order(lead, reps, rnd) -> None:
     first = routing.route(lead, reps)
@@ -297,7 +298,7 @@ def test_route_is_deterministic_and_ignores_candidate_order(lead, reps, rnd) -> 
     assert first.reason and first.reasons
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(leads_st, reps_st())
 def test_chosen_rep_is_eligible(lead, reps) -> None:
     decision = routing.route(lead, reps)
@@ -319,7 +320,7 @@ def test_chosen_rep_is_eligible(lead, reps) -> None:
     assert not rep.campaigns or lead.campaign in rep.campaigns
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.lists(leads_st, max_size=15), reps_st(), st.randoms(use_true_random=False))
 def test_plan_never_overfills_never_uses_away_reps_and_ignores_order(leads, reps, rnd) -> None:
     leads = _lead_batch(leads)
@@ -342,7 +343,7 @@ def test_plan_never_overfills_never_uses_away_reps_and_ignores_order(leads, reps
     assert routing.plan(leads, shuffled, now=NOW) == plan
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(st.lists(leads_st, max_size=10), reps_st())
 def test_plan_equals_one_lead_at_a_time(leads, reps) -> None:
     """A dry-run plan is what assigning the leads one by one would do."""

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from crmcli.rules import attachments, sla
 from crmcli.rules.calendar import BusinessCalendar
 from crmcli.rules.cases import (
@@ -129,7 +130,7 @@ moments = st.integers(min_value=0, max_value=14 * 24 * 60).map(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     after=st.integers(min_value=1, max_value=40 * 60).map(lambda m: timedelta(minutes=m)),
     clock=st.sampled_from(["business", "calendar"]),

@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -548,18 +548,10 @@ def parse_policy(text: str, source: str = "policy", *, validate: bool = True) ->
 
     `validate=False` is for text that was validated when it was installed.
     """
-    try:
-        raw = loads_toml(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
-        message = getattr(exc, "msg", None) or re.sub(r"\s*\(at line.*\)$", "", str(exc))
-        raise PolicyInvalid(source, [PolicyIssue((), f"not valid TOML: {message}", line)]) from None
-    except TooDeep as exc:
-        hint = "a policy's tables nest a few levels at most"
-        raise PolicyInvalid(source, [PolicyIssue((), f"{exc}; {hint}")]) from None
-    merged = _merge(copy.deepcopy(DEFAULT_POLICY), raw)
     if not validate:
-        return Policy(merged, text)
+        return Policy(copy.deepcopy(_installed(text, source)), text)
+    raw = _toml(text, source)
+    merged = _merge(copy.deepcopy(DEFAULT_POLICY), raw)
     shape = _check_shape(raw, DEFAULT_POLICY, ())
     # values are judged only in a policy of the right shape (a table given as a number ...)
     issues = shape or _check_values(merged)
@@ -568,6 +560,25 @@ def parse_policy(text: str, source: str = "policy", *, validate: bool = True) ->
         located = [PolicyIssue(i.path, i.message, _locate(lines, i.path)) for i in issues]
         raise PolicyInvalid(source, located)
     return Policy(merged, text)
+
+
+@lru_cache(maxsize=8)
+def _installed(text: str, source: str) -> dict[str, Any]:
+    """The stored policy merged over the defaults, parsed once per process: every command
+    reads it (a caller gets a deep copy, so nothing it does reaches the next one)."""
+    return _merge(copy.deepcopy(DEFAULT_POLICY), _toml(text, source))
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return loads_toml(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        message = getattr(exc, "msg", None) or re.sub(r"\s*\(at line.*\)$", "", str(exc))
+        raise PolicyInvalid(source, [PolicyIssue((), f"not valid TOML: {message}", line)]) from None
+    except TooDeep as exc:
+        hint = "a policy's tables nest a few levels at most"
+        raise PolicyInvalid(source, [PolicyIssue((), f"{exc}; {hint}")]) from None
 
 
 def _line_from_message(message: str) -> int | None:
