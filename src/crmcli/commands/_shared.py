@@ -24,6 +24,7 @@ RETRY_CONFLICTS = {"on": False}
 if TYPE_CHECKING:
     from crmcli.services.workspace import Workspace
 
+
 def format_given(value: str | None) -> str | None:
     """A command's --format, checked while the arguments are read: a bad one is refused
     before the command does anything (a write must not happen and then fail to print)."""
