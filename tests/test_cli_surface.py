@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from conftest import NOW, Crm, Runner
 from crmcli.cli import app

@@ -26,6 +26,17 @@ InputFormat = Annotated[
     ),
 ]
 INPUT_FORMATS = ("csv", "jsonl")
+# lead import's -f/--format: an output format, or (until the next release) the file's format;
+# _import_formats decides which, before the import starts
+ImportFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="table|json|csv|ids",
+        help="Output format (overrides the global --format).",
+    ),
+]
 
 
 def _import_formats(
@@ -86,7 +97,7 @@ def lead_import(
             "--assign", help="Route the new leads without an owner, as crm assign --unassigned."
         ),
     ] = False,
-    output: FormatOption = None,
+    output: ImportFormatOption = None,
 ) -> None:
     """Import leads from a Salesforce/HubSpot-style CSV or JSONL export.
 

@@ -16,7 +16,6 @@ from crmcli.records import LEAD_EDITABLE, LEAD_FIELDS
 from crmcli.rules import dedupe
 from crmcli.rules.validation import check_complete, normalise_lead
 from crmcli.services import scope
-from crmcli.services.assignment import ownership_refusal
 from crmcli.services.lookups import (
     LIKE_ESCAPE,
     campaign_by_name,
@@ -134,6 +133,9 @@ def _check_owner(
     scoped to the lead's campaign): one rule for every way a lead gets or moves an owner."""
     if owner_id is None:
         return
+    # here, not at the top: routing's models would load for every `crm lead list`
+    from crmcli.services.assignment import ownership_refusal
+
     refusal = ownership_refusal(tx, tx.session.get(User, owner_id), campaign_id)
     if refusal:
         raise PolicyRefusal(f"{field}: {refusal}")
