@@ -97,3 +97,83 @@ def test_the_drawing_check_sees_a_bar(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "bad.py").write_text('"""Bars."""\nBAR = "\u2588"\n')
     assert drawn_characters("rules", tmp_path) == ["rules/bad.py:2"]
+
+
+# Only the policy module reads the policy's raw data (issue 21): everything else goes through
+# its typed accessors. Showing or fingerprinting the whole policy is not a lookup.
+POLICY_MODULES = ("rules/policy.py",)
+# files that still index the raw data; shrinks to nothing
+RAW_POLICY_ALLOWED: set[str] = {
+    "clock.py",
+    "commands/lead.py",
+    "render/html.py",
+    "render/terminal.py",
+    "rules/account_rules.py",
+    "rules/calendar.py",
+    "rules/gates.py",
+    "rules/obligations.py",
+    "rules/quotes.py",
+    "rules/sampling.py",
+    "rules/sla.py",
+    "services/accounts.py",
+    "services/activities.py",
+    "services/analytics.py",
+    "services/cases.py",
+    "services/completion.py",
+    "services/leads.py",
+    "services/obligations.py",
+    "services/outbox.py",
+    "services/pipeline.py",
+    "services/quotes.py",
+    "services/reports.py",
+    "services/scoring.py",
+    "services/sla.py",
+    "services/smtp.py",
+    "services/tick.py",
+    "services/workspace.py",
+}
+
+
+def _is_policy(node: ast.expr) -> bool:
+    """`policy`, `tx.policy`, `self.policy`, `stored_policy()`, `default_policy()`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    return name.endswith("policy")
+
+
+def raw_policy_lookups(root: Path = PACKAGE) -> list[str]:
+    """`policy.data[...]`, `policy.data.get(...)` and `x = policy.data` outside the policy module."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative in POLICY_MODULES or relative in RAW_POLICY_ALLOWED:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Subscript | ast.Attribute | ast.Assign):
+                continue
+            inner = node.value
+            if (
+                isinstance(inner, ast.Attribute)
+                and inner.attr == "data"
+                and _is_policy(inner.value)
+            ):
+                found.append(f"{relative}:{node.lineno}")
+    return sorted(set(found))
+
+
+def test_only_the_policy_module_reads_raw_policy_data() -> None:
+    assert raw_policy_lookups() == []
+
+
+def test_the_raw_policy_check_sees_lookups(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(
+        "a = tx.policy.data['quotes']\n"
+        "b = policy.data.get('cases', {})\n"
+        "c = stored_policy().data['identity']\n"
+        "d = policy.data\n"
+        "e = json.dumps(policy.data)\n"
+        "f = row.data['x']\n"
+    )
+    assert raw_policy_lookups(tmp_path) == ["bad.py:1", "bad.py:2", "bad.py:3", "bad.py:4"]

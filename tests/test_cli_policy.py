@@ -13,6 +13,12 @@ from crmcli.rules.policy import DEFAULT_POLICY
 EXAMPLES = Path(__file__).parent.parent / "examples" / "policies"
 
 
+def test_the_shipped_default_example_is_the_defaults() -> None:
+    """The defaults live once, in DEFAULT_POLICY: the example that ships is the same policy."""
+    shipped = tomllib.loads((EXAMPLES / "default.toml").read_text())
+    assert shipped == DEFAULT_POLICY
+
+
 def test_policy_init_writes_the_spec_defaults(crm: Crm, tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     crm.ok("policy", "init", str(path))

@@ -10,6 +10,7 @@ import copy
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property, lru_cache
@@ -458,6 +459,145 @@ class Band:
     snap: str = "opening"  # and whether one outside business hours moves to the next opening
 
 
+# The policy's sections as typed, read-only values (issue 21): code outside this module reads
+# these, never `policy.data[...]`. Each is built once per Policy (on first use) from the
+# merged, validated data, so every key is present; tables the user names stay mappings.
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """[business_hours]: when the business is open (rules/calendar.py)."""
+
+    timezone: str
+    days: tuple[str, ...]  # mon..sun
+    start: str  # HH:MM
+    end: str  # HH:MM
+    country: str  # of the `holidays` package; "" for none
+    subdivision: str
+    closed: tuple[str, ...]  # extra closed dates, YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class QuoteApproval:
+    """[quotes.approval]: when a quote needs approval and who may give it."""
+
+    max_discount: int | float  # percent
+    max_total: int | float  # in the policy's currency
+    approver_role: str
+    approvers: tuple[str, ...]  # the first owns the quote.approval deadline
+    self_approval: bool
+
+
+@dataclass(frozen=True)
+class QuoteSettings:
+    """[quotes]: new quotes' currency, validity and rounding, and their approval."""
+
+    currency: str  # ISO 4217
+    valid_days: int
+    rounding: str  # half_up or half_even
+    approval: QuoteApproval
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """[outbox]: how automated messages are sent and retried."""
+
+    automated_touches_count: bool
+    max_attempts: int
+    retry_after: timedelta  # after the first failure; doubles each attempt
+    expire: timedelta  # a step not queued within this long after it was due is skipped
+    signature: str
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """[smtp]: the stored server settings (the environment may override them)."""
+
+    host: str
+    port: int
+    security: str
+    user: str
+    sender: str  # the key `from`
+
+    def as_dict(self) -> dict[str, Any]:
+        """Keyed as in the policy file (`from`, not `sender`)."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "security": self.security,
+            "user": self.user,
+            "from": self.sender,
+        }
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    """[reminders]: a meeting's confirmation, reminders and cancellation ("" template: none)."""
+
+    before: tuple[str, ...]  # durations before the start
+    confirmation: str
+    reminder: str
+    cancellation: str
+    rep: bool  # remind the meeting's rep in the app too
+
+
+@dataclass(frozen=True)
+class ActivitySettings:
+    """[activities]: points per kind, recommended counts, the quota, a default duration."""
+
+    points: Mapping[str, int]
+    recommended: Mapping[str, int]
+    monthly_quota: int
+    default_duration: str  # "" when none is set
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """[cases]: attachments and per-severity SLA overrides."""
+
+    max_attachment_mb: float
+    allowed_types: tuple[str, ...]  # fnmatch patterns of sniffed media types
+    sla: Mapping[str, Mapping[str, str]]  # severity -> ack/resolve (and their clocks)
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """[scoring]: the model and its tables (bands: `Policy.bands`)."""
+
+    model: str  # bant or engagement
+    bant: Mapping[str, int]  # maximum points per BANT criterion
+    engagement: Mapping[str, Any]  # caps, demographics, events (rules/scoring.py reads them)
+
+    @property
+    def events(self) -> list[str]:
+        """The engagement events the policy scores."""
+        return list(self.engagement["events"])
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """[pipeline] besides its stages (`Policy.stages`)."""
+
+    opportunity_from: str  # entering this stage makes a lead an opportunity
+    opportunity_types: tuple[str, ...]  # () allows any
+    allow_skip: bool
+
+
+@dataclass(frozen=True)
+class Targets:
+    """[targets]: won value each rep should close; `reps` overrides per rep."""
+
+    monthly: int | float
+    quarterly: int | float  # 0: three months' worth
+    reps: Mapping[str, Mapping[str, int | float]]
+
+
+def _table(value: dict[str, Any]) -> Mapping[str, Any]:
+    """A table the user names (or whose nested shape rules/ reads), handed on as it was
+    validated; typed read-only: nothing may change a loaded policy."""
+    return value
+
+
 class Policy:
     """A validated, merged policy. `text` is what was installed, for `policy show`."""
 
@@ -517,6 +657,136 @@ class Policy:
     @property
     def first_stage(self) -> str:
         return self.stages[0]["key"]
+
+    @cached_property
+    def business_hours(self) -> BusinessHours:
+        hours = self.data["business_hours"]
+        return BusinessHours(
+            timezone=hours["timezone"],
+            days=tuple(hours["days"]),
+            start=hours["start"],
+            end=hours["end"],
+            country=hours["holidays"].get("country", ""),
+            subdivision=hours["holidays"].get("subdivision", ""),
+            closed=tuple(hours["closed"]),
+        )
+
+    @cached_property
+    def quotes(self) -> QuoteSettings:
+        quotes = self.data["quotes"]
+        approval = quotes["approval"]
+        return QuoteSettings(
+            currency=quotes["currency"],
+            valid_days=quotes["valid_days"],
+            rounding=quotes["rounding"],
+            approval=QuoteApproval(
+                max_discount=approval["max_discount"],
+                max_total=approval["max_total"],
+                approver_role=approval["approver_role"],
+                approvers=tuple(approval["approvers"]),
+                self_approval=approval["self_approval"],
+            ),
+        )
+
+    @cached_property
+    def outbox(self) -> OutboxSettings:
+        outbox = self.data["outbox"]
+        return OutboxSettings(
+            automated_touches_count=outbox["automated_touches_count"],
+            max_attempts=outbox["max_attempts"],
+            retry_after=parse_duration(outbox["retry_after"]),
+            expire=parse_duration(outbox["expire"]),
+            signature=outbox["signature"],
+        )
+
+    @cached_property
+    def smtp(self) -> SmtpSettings:
+        smtp = self.data["smtp"]
+        return SmtpSettings(
+            smtp["host"], smtp["port"], smtp["security"], smtp["user"], smtp["from"]
+        )
+
+    @cached_property
+    def reminders(self) -> ReminderSettings:
+        settings = self.data["reminders"]
+        return ReminderSettings(
+            before=tuple(settings["before"]),
+            confirmation=settings["confirmation"],
+            reminder=settings["reminder"],
+            cancellation=settings["cancellation"],
+            rep=settings["rep"],
+        )
+
+    @cached_property
+    def templates(self) -> Mapping[str, Mapping[str, Any]]:
+        """[templates.NAME]: message templates (rules/messaging.py reads each)."""
+        return _table(self.data["templates"])
+
+    @cached_property
+    def sequences(self) -> Mapping[str, Mapping[str, Any]]:
+        """[sequences.NAME]: automated sequences (rules/messaging.py reads each)."""
+        return _table(self.data["sequences"])
+
+    @cached_property
+    def touches(self) -> Mapping[str, Any]:
+        """[touches]: what a logged activity counts as, and what meets which rule."""
+        return _table(self.data["touches"])
+
+    @cached_property
+    def activities(self) -> ActivitySettings:
+        settings = self.data["activities"]
+        return ActivitySettings(
+            points=_table(settings["points"]),
+            recommended=_table(settings.get("recommended", {})),
+            monthly_quota=settings["monthly_quota"],
+            default_duration=settings.get("default_duration") or "",
+        )
+
+    @cached_property
+    def cases(self) -> CaseSettings:
+        settings = self.data["cases"]
+        return CaseSettings(
+            max_attachment_mb=settings["max_attachment_mb"],
+            allowed_types=tuple(settings["allowed_types"]),
+            sla=_table(settings.get("sla", {})),
+        )
+
+    @cached_property
+    def scoring(self) -> ScoringSettings:
+        scoring = self.data["scoring"]
+        return ScoringSettings(
+            model=scoring["model"],
+            bant=_table(scoring["bant"]),
+            engagement=_table(scoring["engagement"]),
+        )
+
+    @cached_property
+    def pipeline(self) -> PipelineSettings:
+        pipeline = self.data["pipeline"]
+        return PipelineSettings(
+            opportunity_from=pipeline["opportunity_from"],
+            opportunity_types=tuple(pipeline.get("opportunity_types", [])),
+            allow_skip=pipeline["allow_skip"],
+        )
+
+    @cached_property
+    def targets(self) -> Targets:
+        targets = self.data.get("targets", {})
+        return Targets(
+            monthly=targets.get("monthly", 0),
+            quarterly=targets.get("quarterly", 0),
+            reps=_table(targets.get("reps", {})),
+        )
+
+    @property
+    def allow_as(self) -> bool:
+        """[identity] allow_as: may a non-admin login act as another user (SQLite)?"""
+        return self.data["identity"]["allow_as"]
+
+    @cached_property
+    def rule_ids(self) -> tuple[str, ...]:
+        """The ids of the policy's [rules.ID] tables, in the policy's order."""
+        return tuple(self.data["rules"])
 
     def rule(self, rule_id: str) -> RuleSpec:
         settings = self.data["rules"][rule_id]
