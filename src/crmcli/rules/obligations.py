@@ -173,7 +173,7 @@ def is_closed(lead: LeadFacts, policy: Policy) -> bool:
 
 def meeting_kinds(policy: Policy, what: str) -> frozenset[str]:
     """The kinds of touch that meet `what` (a rule, or band.contact / band.follow_up)."""
-    return touches.meets(policy.data["touches"], what)
+    return touches.meets(policy.touches, what)
 
 
 def rule_schedule(policy: Policy, rule_id: str) -> Schedule:

@@ -10,6 +10,7 @@ that land on the same instant go out once, as the longest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ class Reminder:
     send_at: datetime  # UTC, inside business hours
 
 
-def offsets(before: list[str]) -> list[tuple[str, timedelta]]:
+def offsets(before: Sequence[str]) -> list[tuple[str, timedelta]]:
     """The policy's `before` durations, longest first (the order reminders go out in)."""
     return sorted(((text, parse_duration(text)) for text in before), key=lambda o: -o[1])
 

@@ -785,7 +785,7 @@ def meeting_alarms(tx: Tx) -> list[tuple[str, timedelta]]:
     """The policy's meeting reminders ([reminders] before), for the calendar's alarms."""
     from crmcli.rules.reminders import offsets
 
-    return offsets(tx.policy.data["reminders"]["before"])
+    return offsets(tx.policy.reminders.before)
 
 
 def activity_row(tx: Tx, activity: Activity) -> dict[str, Any]:

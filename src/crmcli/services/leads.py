@@ -261,7 +261,7 @@ def add_lead(tx: Tx, raw: dict[str, Any], *, force: bool = False) -> AddResult:
     tx.audit("lead", lead.id, "create", changes)
     entry = next((o for o in refresh_lead(tx, lead) if o.rule == "lead.entry"), None)
     late = entry is not None and entry.met_at is not None and entry.met_at > entry.due_at
-    if tx.policy.data["sequences"]:  # the welcome is queued now, not at the next `crm tick`
+    if tx.policy.sequences:  # the welcome is queued now, not at the next `crm tick`
         from crmcli.services import outbox
 
         outbox.enqueue(tx, [lead])

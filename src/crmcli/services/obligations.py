@@ -24,15 +24,13 @@ ACCOUNT_WORK = ("account.onboarding",)
 
 def counts_as_touch(tx: Tx, activity: Activity) -> bool:
     """Automated messages (the outbox) are touches only if the policy says they count."""
-    return (
-        not activity.details.get("automated") or tx.policy.data["outbox"]["automated_touches_count"]
-    )
+    return not activity.details.get("automated") or tx.policy.outbox.automated_touches_count
 
 
 def touch_of(tx: Tx, activity: Activity, by: str) -> rules.Touch | None:
     """The activity as a touch (what the policy's [touches] says it is), or None."""
     kinds = touches.classify(
-        tx.policy.data["touches"],
+        tx.policy.touches,
         activity.type,
         direction=activity.direction,
         outcome=activity.outcome,
@@ -116,7 +114,7 @@ def _band_task_meets(tx: Tx, task: Activity) -> frozenset[str]:
     )
     if action not in ("contact", "follow_up"):
         return frozenset()
-    return touches.meets(tx.policy.data["touches"], f"band.{action}")
+    return touches.meets(tx.policy.touches, f"band.{action}")
 
 
 def account_messages(tx: Tx, account: Account) -> tuple[rules.Touch, ...]:

@@ -19,7 +19,6 @@ from sqlmodel import col, select
 
 from crmcli.errors import BadInput, NotFound, PolicyRefusal
 from crmcli.rules import messaging, reminders
-from crmcli.rules.durations import parse_duration
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
 from crmcli.services.workspace import Tx
@@ -167,15 +166,15 @@ def arrival(tx: Tx) -> messaging.Arrival | None:
     starts on acquisition)."""
     sequences = {
         name: sequence
-        for name, sequence in tx.policy.data["sequences"].items()
+        for name, sequence in tx.policy.sequences.items()
         if sequence.get("trigger") == "acquired"
     }
     if not sequences:
         return None
     return messaging.Arrival(
         sequences=sequences,
-        templates=tx.policy.data["templates"],
-        expire=parse_duration(tx.policy.data["outbox"]["expire"]),
+        templates=tx.policy.templates,
+        expire=tx.policy.outbox.expire,
         values=sender_values(
             tx.policy, None, smtp_policy=tx.stored_policy, admin=tx.actor.role == "admin"
         ),
@@ -195,8 +194,8 @@ def cancel_stopped(tx: Tx) -> int:
 
 
 def _walk(tx: Tx, *, queue: bool, only: list[Lead] | None = None) -> Iterator[dict[str, Any]]:
-    sequences = tx.policy.data["sequences"]
-    expire = parse_duration(tx.policy.data["outbox"]["expire"])
+    sequences = tx.policy.sequences
+    expire = tx.policy.outbox.expire
     ids = None if only is None else [lead.id for lead in only]
     pending: dict[int, list[OutboxMessage]] = defaultdict(list)
     query = select(OutboxMessage).where(col(OutboxMessage.status).in_(PENDING))
@@ -352,10 +351,10 @@ def _queue(
     values = values or template_values(tx, lead)
     try:
         composed = messaging.compose(
-            tx.policy.data["templates"], sequence, step, values, tx.now, tx.calendar
+            tx.policy.templates, sequence, step, values, tx.now, tx.calendar
         )
     except messaging.TemplateProblem as exc:
-        template = tx.policy.data["templates"][step.template]
+        template = tx.policy.templates[step.template]
         composed = messaging.Composed(
             sequence=sequence,
             step=step.key,
@@ -430,7 +429,7 @@ def created_event(
 def _render_into(tx: Tx, message: OutboxMessage, lead: Lead) -> str | None:
     """Render the message's template for `lead` (and its meeting) into it; why it failed,
     or None."""
-    template = tx.policy.data["templates"].get(message.template)
+    template = tx.policy.templates.get(message.template)
     if template is None:
         return f"template {message.template!r} is no longer in the policy"
     values = template_values(tx, lead)
@@ -473,7 +472,7 @@ def sender_values(
     sender's address from `smtp_policy` (the stored one)."""
     from crmcli.services.smtp import settings_from
 
-    fallback = policy.data["outbox"]["signature"]
+    fallback = policy.outbox.signature
     return {
         "owner": {
             "name": owner.name if owner else "",
@@ -489,13 +488,13 @@ def finishing(tx: Tx, lead: Lead) -> list[str]:
     inactive (which ends them) only once they are done (rules.messaging.finishing)."""
     sequences = {
         name: sequence
-        for name, sequence in tx.policy.data["sequences"].items()
+        for name, sequence in tx.policy.sequences.items()
         if sequence.get("trigger") == "no_reply" and sequence.get("steps")
     }
     if not sequences:
         return []
     history = histories(tx, [lead])[lead.id]  # type: ignore[index]
-    expire = parse_duration(tx.policy.data["outbox"]["expire"])
+    expire = tx.policy.outbox.expire
     settled: dict[str, set[str]] = defaultdict(set)
     for sequence, step, status, next_attempt_at in tx.session.exec(
         select(
@@ -555,13 +554,13 @@ def book_meeting(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
     meeting's rep, per [reminders] (rules.reminders: in business hours, never late). The
     lead's need their templates and a reachable lead (an opt-out gets none); the rep's are
     in-app notifications. Returns what was queued (or skipped), for the command to show."""
-    settings = tx.policy.data["reminders"]
+    settings = tx.policy.reminders
     booking = _booking(meeting)
     to_lead = reachable(lead)
     rep = tx.session.get(User, meeting.user_id)
-    to_rep = settings["rep"] and rep is not None and rep.active
+    to_rep = settings.rep and rep is not None and rep.active
     values: dict[str, dict[str, Any]] = {}
-    if to_lead and (settings["confirmation"] or settings["reminder"]):
+    if to_lead and (settings.confirmation or settings.reminder):
         values = {**template_values(tx, lead), "meeting": meeting_values(tx, meeting)}
     queued = []
 
@@ -569,15 +568,15 @@ def book_meeting(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, Any]]:
         message = _queue(tx, lead, MEETING, step, values, meeting.id)
         queued.append(_booked(message, f"{what} to {message.to_address}"))
 
-    if to_lead and settings["confirmation"]:
-        confirm = messaging.Step(f"{booking}/confirm", settings["confirmation"], tx.now)
+    if to_lead and settings.confirmation:
+        confirm = messaging.Step(f"{booking}/confirm", settings.confirmation, tx.now)
         to_the_lead(confirm, "confirmation")
-    before = reminders.offsets(settings["before"])
+    before = reminders.offsets(settings.before)
     for reminder in reminders.schedule(meeting.at, before, tx.now, tx.calendar):
         what = f"reminder {reminder.before}"
-        if to_lead and settings["reminder"]:
+        if to_lead and settings.reminder:
             key = f"{booking}/before{reminder.before}"
-            to_the_lead(messaging.Step(key, settings["reminder"], reminder.send_at), what)
+            to_the_lead(messaging.Step(key, settings.reminder, reminder.send_at), what)
         if to_rep:
             message = _notify_later(tx, lead, meeting, rep, reminder)  # type: ignore[arg-type]
             queued.append(_booked(message, f"{what} to {message.to_address}"))
@@ -632,7 +631,7 @@ def meeting_cancelled(tx: Tx, meeting: Activity, lead: Lead) -> list[dict[str, A
     """Withdraw a cancelled meeting's messages; tell the lead, if they had been told of it
     (a confirmation or reminder went out) and [reminders] cancellation names a template."""
     withdraw_meeting(tx, meeting, "the meeting was cancelled")
-    template = tx.policy.data["reminders"]["cancellation"]
+    template = tx.policy.reminders.cancellation
     told = tx.session.exec(
         select(OutboxMessage.id).where(
             OutboxMessage.meeting_id == meeting.id,
@@ -867,8 +866,8 @@ def _send_one(
         message.message_id = message.message_id or smtp.new_message_id(settings)
         _set_status(tx, message, "sending")
         email = smtp.build(message, settings, now=tx.now)
-        max_attempts = tx.policy.data["outbox"]["max_attempts"]
-        base = parse_duration(tx.policy.data["outbox"]["retry_after"])
+        max_attempts = tx.policy.outbox.max_attempts
+        base = tx.policy.outbox.retry_after
     outcome, error = connection.send(email)  # committed as `sending` before this line
     with ws.writing() as tx:
         message = tx.session.get(OutboxMessage, message_id)

@@ -50,7 +50,7 @@ def settings_from(policy: Policy, *, require: bool = False, admin: bool = True) 
     variable set is refused (exit 4) rather than silently done otherwise. `require` checks
     that everything needed to send is there (and reads the password: a credential, not a
     setting)."""
-    configured = policy.data["smtp"]
+    configured = policy.smtp.as_dict()
     if not admin and require:
         for key in OVERRIDABLE:
             if environment.smtp_override(key) is not None:
