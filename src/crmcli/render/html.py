@@ -162,7 +162,7 @@ class Context:
         """The policy's timezone, currency and stage names, plus `values`."""
         return cls(
             tz=policy.timezone,
-            currency=policy.data.get("quotes", {}).get("currency", "USD"),
+            currency=policy.quotes.currency,
             stage_names={s["key"]: s.get("name") or s["key"] for s in policy.stages},
             **values,
         )

@@ -106,9 +106,8 @@ class Labels:
 
     @classmethod
     def of(cls, policy: Any) -> Labels:
-        data = policy.data
         return cls(
-            currency=str(data.get("quotes", {}).get("currency", "")),
+            currency=policy.quotes.currency,
             stages={s["key"]: s.get("name", s["key"]) for s in policy.stages},
         )
 

@@ -81,9 +81,7 @@ def check_move(policy: Policy, facts: GateFacts, target: str) -> GateResult:
         jumped = [s for s in policy.stages[current + 1 : wanted] if "outcome" not in s]
         skipped = [s["key"] for s in jumped]
         not_skippable = [
-            s["key"]
-            for s in jumped
-            if not (s.get("skippable") or policy.data["pipeline"]["allow_skip"])
+            s["key"] for s in jumped if not (s.get("skippable") or policy.pipeline.allow_skip)
         ]
         if not_skippable:
             reasons.append(
@@ -122,7 +120,7 @@ def next_stage(policy: Policy, stage: str) -> str | None:
 
 def opportunity_types(policy: Policy) -> list[str]:
     """The policy's opportunity types (seed 004); empty allows any."""
-    return list(policy.data["pipeline"].get("opportunity_types", []))
+    return list(policy.pipeline.opportunity_types)
 
 
 def normalise_type(policy: Policy, raw: str, *, field: str = "--type") -> str:
@@ -147,7 +145,7 @@ def normalise_type(policy: Policy, raw: str, *, field: str = "--type") -> str:
 def type_required(policy: Policy, target: str) -> bool:
     """Entering an opportunity stage (not a lost outcome) needs a type when types are listed."""
     keys = policy.stage_keys()
-    start = policy.data["pipeline"]["opportunity_from"]
+    start = policy.pipeline.opportunity_from
     if not opportunity_types(policy) or target not in keys or start not in keys:
         return False
     stage = policy.stages[keys.index(target)]

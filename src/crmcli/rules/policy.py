@@ -478,7 +478,7 @@ class BusinessHours:
 
 
 @dataclass(frozen=True)
-class QuoteApproval:
+class QuoteApprovalSettings:
     """[quotes.approval]: when a quote needs approval and who may give it."""
 
     max_discount: int | float  # percent
@@ -495,7 +495,7 @@ class QuoteSettings:
     currency: str  # ISO 4217
     valid_days: int
     rounding: str  # half_up or half_even
-    approval: QuoteApproval
+    approval: QuoteApprovalSettings
 
 
 @dataclass(frozen=True)
@@ -679,7 +679,7 @@ class Policy:
             currency=quotes["currency"],
             valid_days=quotes["valid_days"],
             rounding=quotes["rounding"],
-            approval=QuoteApproval(
+            approval=QuoteApprovalSettings(
                 max_discount=approval["max_discount"],
                 max_total=approval["max_total"],
                 approver_role=approval["approver_role"],

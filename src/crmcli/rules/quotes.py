@@ -186,11 +186,11 @@ class ApprovalRules:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> ApprovalRules:
-        settings = policy.data["quotes"]["approval"]
+        settings = policy.quotes.approval
         return cls(
-            policy_decimal(settings["max_discount"]),
-            policy_decimal(settings["max_total"]),
-            policy.data["quotes"]["currency"],
+            policy_decimal(settings.max_discount),
+            policy_decimal(settings.max_total),
+            policy.quotes.currency,
         )
 
 

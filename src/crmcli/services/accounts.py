@@ -250,7 +250,7 @@ def _opportunity_moves(tx: Tx, leads: Sequence[Any]) -> tuple[tuple[str | None, 
     """(type, when) for each time one of the account's opportunities was created or moved
     to an opportunity stage: a renewal opened now counts now, however old the lead is."""
     keys = tx.policy.stage_keys()
-    start = tx.policy.data["pipeline"]["opportunity_from"]
+    start = tx.policy.pipeline.opportunity_from
     opportunity_stages = keys[keys.index(start) :] if start in keys else keys
     types = {lead_id: kind for lead_id, k, kind, _created in leads if k == "opportunity"}
     if not types:

@@ -417,7 +417,7 @@ class Funnel:
             open=[s for s in stages if not s.get("outcome")],
             won=[s["key"] for s in stages if s.get("outcome") == "won"],
             lost=[s["key"] for s in stages if s.get("outcome") == "lost"],
-            opportunity_from=tx.policy.data["pipeline"]["opportunity_from"],
+            opportunity_from=tx.policy.pipeline.opportunity_from,
         )
 
     @property

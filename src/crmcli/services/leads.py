@@ -286,7 +286,7 @@ def _deal_values(tx: Tx, lead: Lead, raw: dict[str, Any]) -> dict[str, Any]:
 
     flag = "--" + next(iter(raw)).replace("_", "-")
     if lead.kind != "opportunity":
-        start = tx.policy.data["pipeline"]["opportunity_from"]
+        start = tx.policy.pipeline.opportunity_from
         raise BadInput(
             f"{flag}: lead {lead.id} is not an opportunity yet; qualify it first: "
             f"crm advance {lead.id} {start}"

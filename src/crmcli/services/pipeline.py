@@ -104,7 +104,7 @@ def advance(tx: Tx, lead_id: int, stage: str, move: Move) -> dict[str, Any]:
     priced = None
     if move.amount is None and deals.priced_from(tx.policy, target):
         # past the stage that needs a quote, the deal is worth its quote (issue 18)
-        currency = tx.policy.data["quotes"]["currency"]
+        currency = tx.policy.quotes.currency
         priced = deals.quote_amount(
             priced_quotes(tx, lead.id),  # type: ignore[arg-type]
             currency,
@@ -251,7 +251,7 @@ def update_status(tx: Tx, lead: Lead) -> bool:
     if stage.get("outcome"):
         lead.status = stage["outcome"]
     keys = tx.policy.stage_keys()
-    qualifying = keys.index(tx.policy.data["pipeline"]["opportunity_from"])
+    qualifying = keys.index(tx.policy.pipeline.opportunity_from)
     if stage.get("outcome") == "lost":
         return False  # a lead lost before it qualified stays a lead: no account, no contact
     if lead.kind == "lead" and lead.stage in keys and keys.index(lead.stage) >= qualifying:

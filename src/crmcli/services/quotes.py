@@ -21,6 +21,7 @@ from crmcli.errors import BadInput, NotFound, NotPermitted, PolicyRefusal
 from crmcli.roles import article
 from crmcli.rules import quotes as rules
 from crmcli.rules.gates import check_move, is_outcome
+from crmcli.rules.policy import QuoteApprovalSettings
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
 from crmcli.services.workspace import Tx, role_allows
@@ -130,7 +131,7 @@ def _totals(tx: Tx, quote: Quote, lines: list[QuoteLine]) -> rules.Totals:
 
 
 def _policy_rounding(tx: Tx) -> str:
-    return tx.policy.data["quotes"]["rounding"]
+    return tx.policy.quotes.rounding
 
 
 def _reasons(tx: Tx, quote: Quote, lines: list[QuoteLine]) -> list[str]:
@@ -187,7 +188,7 @@ def new_quote(
         raise PolicyRefusal(
             f"lead {lead_id} is closed ({lead.stage}); quotes are for open leads and opportunities"
         )
-    code = rules.check_currency(currency) if currency else tx.policy.data["quotes"]["currency"]
+    code = rules.check_currency(currency) if currency else tx.policy.quotes.currency
     until = _valid_until(tx, valid_until)
     qualified, why_not = _qualify(tx, lead)
     quote = Quote(
@@ -218,7 +219,7 @@ def new_quote(
 
 def _valid_until(tx: Tx, text: str | None) -> date:
     if text is None:
-        return today(tx) + timedelta(days=tx.policy.data["quotes"]["valid_days"])
+        return today(tx) + timedelta(days=tx.policy.quotes.valid_days)
     until = parse_date(text, field="--valid-until")
     if until < today(tx):
         raise BadInput(f"--valid-until: {until.isoformat()} has passed; give today or a later date")
@@ -231,7 +232,7 @@ def _qualify(tx: Tx, lead: Lead) -> tuple[bool, str | None]:
         return False, None
     from crmcli.services import pipeline
 
-    target = tx.policy.data["pipeline"]["opportunity_from"]
+    target = tx.policy.pipeline.opportunity_from
     result = check_move(tx.policy, pipeline.gate_facts(tx, lead), target)
     if not result.allowed:
         return False, result.reasons[0]
@@ -428,20 +429,20 @@ def _decision_hint(quote: Quote) -> str:
     return ""
 
 
-def _approval_settings(tx: Tx) -> dict[str, Any]:
-    return tx.policy.data["quotes"]["approval"]
+def _approval_settings(tx: Tx) -> QuoteApprovalSettings:
+    return tx.policy.quotes.approval
 
 
 def _check_approver(tx: Tx, quote: Quote) -> None:
     settings = _approval_settings(tx)
     actor = tx.actor
-    named = actor.name in settings["approvers"]
-    if not (named or role_allows(actor.role, settings["approver_role"])):
+    named = actor.name in settings.approvers
+    if not (named or role_allows(actor.role, settings.approver_role)):
         raise NotPermitted(
-            f"approving quotes needs the {settings['approver_role']} role or a place in policy "
+            f"approving quotes needs the {settings.approver_role} role or a place in policy "
             f"quotes.approval.approvers; {actor.name} is {article(actor.role)}"
         )
-    if not settings["self_approval"] and actor.name in _interested(tx, quote):
+    if not settings.self_approval and actor.name in _interested(tx, quote):
         raise PolicyRefusal(
             f"{actor.name} submitted or owns quote {number(quote.id)}; another approver "  # type: ignore[arg-type]
             "must decide (policy quotes.approval.self_approval is off)"
@@ -462,12 +463,12 @@ def approvers(tx: Tx, quote: Quote) -> list[User]:
     order, then the users (by id) with the approver role; never its submitter or owner
     without self-approval."""
     settings = _approval_settings(tx)
-    excluded = set() if settings["self_approval"] else _interested(tx, quote)
+    excluded = set() if settings.self_approval else _interested(tx, quote)
     users = tx.session.exec(select(User).where(User.active).order_by(col(User.id))).all()
     by_name = {user.name: user for user in users}
-    named = [by_name[name] for name in settings["approvers"] if name in by_name]
+    named = [by_name[name] for name in settings.approvers if name in by_name]
     found = [u for u in named if u.name not in excluded and role_allows(u.role, "editor")]
-    role = settings["approver_role"]
+    role = settings.approver_role
     found += [
         u for u in users if role_allows(u.role, role) and u.name not in excluded and u not in found
     ]
@@ -550,7 +551,7 @@ def _close_won(tx: Tx, quote: Quote, po: str) -> dict[str, Any] | None:
     won = next((s["key"] for s in tx.policy.stages if s.get("outcome") == "won"), None)
     if won is None or lead.stage == won:
         return None
-    amount = quote.total if quote.currency == tx.policy.data["quotes"]["currency"] else None
+    amount = quote.total if quote.currency == tx.policy.quotes.currency else None
     try:
         return pipeline.advance(
             tx,
@@ -578,8 +579,8 @@ def example_quote(
         lead_id=lead.id,  # type: ignore[arg-type]
         owner_id=lead.owner_id,
         status=status,
-        currency=tx.policy.data["quotes"]["currency"],
-        valid_until=today(tx) + timedelta(days=tx.policy.data["quotes"]["valid_days"]),
+        currency=tx.policy.quotes.currency,
+        valid_until=today(tx) + timedelta(days=tx.policy.quotes.valid_days),
         submitted_at=lead.stage_entered_at,
         submitted_by=by,
         sent_at=lead.stage_entered_at if status in ("sent", "accepted") else None,
