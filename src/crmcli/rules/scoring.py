@@ -11,7 +11,7 @@ score history stores as-is and `crm explain` prints, so it names every term it c
   "counts": {"web-visit": 2, "email-open": 1, "demo-request": 1}}``
   Group terms are the points before the group's cap; `subtotals` are after it.
 
-The functions take the policy's own tables (``policy.data["scoring"][...]``), not the
+The functions take the policy's own tables (``policy.scoring.bant``, ``.engagement``), not the
 database, so they can be tested in microseconds.
 """
 

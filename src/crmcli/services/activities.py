@@ -723,13 +723,13 @@ def points(tx: Tx, user: str | None = None, month: str | None = None) -> PointsR
         for a in tx.session.exec(query)
         if not a.details.get("automated")  # the outbox's messages are not the rep's activity
     ]
-    settings = tx.policy.data["activities"]
+    settings = tx.policy.activities
     summary = schedule.points_summary(
         earned,
-        points_table=settings["points"],
-        # [activities.recommended] (monthly counts per kind) is read when the policy has it
-        recommended=settings.get("recommended", {}),
-        quota=settings["monthly_quota"],
+        points_table=settings.points,
+        # [activities.recommended]: monthly counts per kind (none unless the policy has them)
+        recommended=settings.recommended,
+        quota=settings.monthly_quota,
     )
     return PointsReport(rep.name, label, summary)
 
@@ -939,7 +939,7 @@ def _minutes(duration: str | timedelta | None, field: str = "--duration") -> int
 
 def default_duration(tx: Tx) -> timedelta:
     # `[activities] default_duration` is read if the policy has it; else the rules' 30m
-    raw = tx.policy.data["activities"].get("default_duration")
+    raw = tx.policy.activities.default_duration
     return parse_duration(raw) if raw else schedule.DEFAULT_DURATION
 
 
@@ -948,14 +948,14 @@ def _default_minutes(tx: Tx) -> int:
 
 
 def _points_for(tx: Tx, kind: str) -> int:
-    return int(tx.policy.data["activities"]["points"].get(kind, 0))
+    return int(tx.policy.activities.points.get(kind, 0))
 
 
 def _points_kind(tx: Tx, points_as: str | None) -> str | None:
     if points_as is None:
         return None
     kind = points_as.strip().lower().replace("-", "_")
-    table = tx.policy.data["activities"]["points"]
+    table = tx.policy.activities.points
     if kind not in table:
         close = difflib.get_close_matches(kind, list(table), n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(table)}"

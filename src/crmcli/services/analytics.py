@@ -1442,8 +1442,7 @@ def activity(tx: Tx, options: Options) -> Report:
     people.update(
         {uid: n for uid, n in _names(tx)["user"].items() if any(r[0] == uid for r in found)}
     )
-    settings = tx.policy.data["activities"]
-    quota = _prorated_quota(settings["monthly_quota"], w, month)
+    quota = _prorated_quota(tx.policy.activities.monthly_quota, w, month)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     points: dict[int, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
     for user_id, kind, bucket, count, earned in found:
@@ -1502,10 +1501,10 @@ def _prorated_quota(monthly: int, w: Window, month: str | None) -> int:
 
 def targets(tx: Tx, name: str) -> tuple[Decimal, Decimal]:
     """A rep's (monthly, quarterly) won-value target: [targets.reps.NAME] over [targets]."""
-    settings = tx.policy.data.get("targets", {})
-    own = settings.get("reps", {}).get(name, {})
-    monthly = Decimal(str(own.get("monthly", settings.get("monthly", 0))))
-    quarterly = own.get("quarterly", settings.get("quarterly", 0))
+    settings = tx.policy.targets
+    own = settings.reps.get(name, {})
+    monthly = Decimal(str(own.get("monthly", settings.monthly)))
+    quarterly = own.get("quarterly", settings.quarterly)
     quarterly_value = Decimal(str(quarterly)) if quarterly else monthly * 3
     if "monthly" in own and "quarterly" not in own:
         quarterly_value = monthly * 3

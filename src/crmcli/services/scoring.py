@@ -65,13 +65,13 @@ class Outcome:
 
 def score_lead(tx: Tx, lead_id: int, bant: dict[str, int]) -> dict[str, Any]:
     """Score a lead with BANT (seed 003) and apply its band; the caller checks the role."""
-    score = rules.bant_score(bant, tx.policy.data["scoring"]["bant"])
+    score = rules.bant_score(bant, tx.policy.scoring.bant)
     lead = load_lead(tx, lead_id)
     return apply_score(tx, lead, score)
 
 
 def event_kinds(tx: Tx) -> list[str]:
-    return list(tx.policy.data["scoring"]["engagement"]["events"])
+    return tx.policy.scoring.events
 
 
 def record_event(
@@ -95,7 +95,7 @@ def record_event(
     tx.session.flush()
     tx.audit("lead", lead.id, "event", {"event": [None, key], "event_at": [None, when]})
     record: dict[str, Any] = {"event": event.id, "kind": key, "event_at": when}
-    if tx.policy.data["scoring"]["model"] == "engagement":
+    if tx.policy.scoring.model == "engagement":
         return {**record, **apply_score(tx, lead, engagement_for(tx, lead))}
     lead.updated_at = tx.now
     tx.session.add(lead)
@@ -113,7 +113,7 @@ def engagement_for(tx: Tx, lead: Lead) -> rules.Score:
         ).all()
     )
     firmographics = rules.Firmographics(lead.employees, lead.industry, lead.title)
-    return rules.engagement_score(firmographics, counts, tx.policy.data["scoring"]["engagement"])
+    return rules.engagement_score(firmographics, counts, tx.policy.scoring.engagement)
 
 
 def apply_score(tx: Tx, lead: Lead, score: rules.Score) -> dict[str, Any]:
@@ -306,7 +306,7 @@ def _scored(
         "id": lead.id,
         "scored": True,
         "model": event.model,
-        "policy_model": tx.policy.data["scoring"]["model"],
+        "policy_model": tx.policy.scoring.model,
         "score": event.score,
         "band": band.name,
         "previous_score": before["score"],
@@ -340,7 +340,7 @@ def _unscored(tx: Tx, lead: Lead) -> dict[str, Any]:
         "id": lead.id,
         "scored": False,
         "model": None,
-        "policy_model": tx.policy.data["scoring"]["model"],
+        "policy_model": tx.policy.scoring.model,
         "score": lead.score,
         "band": lead.band,
         "status": lead.status,
