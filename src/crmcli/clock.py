@@ -48,7 +48,7 @@ def read_when(
         default_tz=policy.timezone,
         field=field,
         human=prefer,
-        day_end=policy.data["business_hours"]["end"],
+        day_end=policy.business_hours.end,
         relative_to=relative_to,
     )
 

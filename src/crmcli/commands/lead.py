@@ -122,7 +122,7 @@ def lead_add(
     with workspace(ctx).writing() as tx:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
-        entry_limit = tx.policy.data["rules"]["lead.entry"]["after"]
+        entry_limit = tx.policy.rule_settings("lead.entry")["after"]
     if result.forced_over:
         ids = ", ".join(str(m.record_id) for m in result.forced_over)
         render.note(f"added despite likely duplicate of lead {ids} (--force, audited)")

@@ -66,20 +66,20 @@ def onboarding_steps(
         OnboardingStep(
             task["title"], person_due(calendar, won_at, timedelta(days=task["day"]), schedule)
         )
-        for task in policy.data["rules"]["account.onboarding"].get("tasks", [])
+        for task in policy.rule_settings("account.onboarding").get("tasks", [])
     ]
 
 
 def is_qbr(subject: str | None, policy: Policy) -> bool:
     """A meeting counts as a QBR when its subject names one of the policy's QBR words."""
-    words = policy.data["rules"]["account.qbr"].get("meeting_subjects", [])
+    words = policy.rule_settings("account.qbr").get("meeting_subjects", [])
     text = (subject or "").lower()
     return any(re.search(rf"\b{re.escape(word.lower())}\b", text) for word in words)
 
 
 def renewal_start(policy: Policy, contract_end: date) -> datetime:
     """`before` the contract ends (00:00 of the end date, local time), on the wall clock."""
-    before = parse_duration(policy.data["rules"]["account.renewal"]["before"])
+    before = parse_duration(policy.rule_settings("account.renewal")["before"])
     ends = datetime.combine(contract_end, time(0), tzinfo=policy.timezone)
     return (ends - before).astimezone(UTC)
 
@@ -158,7 +158,7 @@ def account_renewal(account: AccountFacts, policy: Policy, calendar: BusinessCal
     policy's renewal type within that window (or up to `before` earlier)."""
     if account.contract_end is None:
         return []
-    settings = policy.data["rules"]["account.renewal"]
+    settings = policy.rule_settings("account.renewal")
     due = renewal_due(policy, account.contract_end, calendar)
     window = renewal_start(policy, account.contract_end) - parse_duration(settings["before"])
     renewal_type = settings.get("opportunity_type", "").lower()

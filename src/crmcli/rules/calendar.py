@@ -13,7 +13,7 @@ a QBR) counts days on the wall clock of the policy's timezone and lands in busin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -42,15 +42,15 @@ class BusinessCalendar:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> BusinessCalendar:
-        hours = policy.data["business_hours"]
-        country = hours["holidays"].get("country", "")
-        subdivision = hours["holidays"].get("subdivision", "") or None
+        hours = policy.business_hours
+        country = hours.country
+        subdivision = hours.subdivision or None
         return cls(
             timezone=policy.timezone,
-            days=frozenset(WEEKDAYS.index(d) for d in hours["days"]),
-            opens=_hhmm(hours["start"]),
-            closes=_hhmm(hours["end"]),
-            closed=frozenset(date.fromisoformat(d) for d in hours["closed"]),
+            days=frozenset(WEEKDAYS.index(d) for d in hours.days),
+            opens=_hhmm(hours.start),
+            closes=_hhmm(hours.end),
+            closed=frozenset(date.fromisoformat(d) for d in hours.closed),
             is_holiday=_holiday_lookup(country, subdivision) if country else (lambda day: False),
         )
 
@@ -142,7 +142,7 @@ class Schedule:
     snap: str = "opening"
 
 
-def schedule_of(settings: dict[str, Any]) -> Schedule | None:
+def schedule_of(settings: Mapping[str, Any]) -> Schedule | None:
     """A rule's (or band's) schedule from its `at` and `snap` keys; None when it has neither:
     an exact deadline."""
     if "snap" not in settings and not settings.get("at"):

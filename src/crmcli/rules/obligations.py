@@ -179,7 +179,7 @@ def meeting_kinds(policy: Policy, what: str) -> frozenset[str]:
 def rule_schedule(policy: Policy, rule_id: str) -> Schedule:
     """Where a rule's deadlines for a person land (its `at` and `snap`; default: in
     business hours at the next opening)."""
-    return schedule_of(policy.data["rules"][rule_id]) or Schedule()
+    return schedule_of(policy.rule_settings(rule_id)) or Schedule()
 
 
 def _met(touch: Touch | None) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def scheduled_tasks(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar)
 def opportunity_next_step(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar):
     if lead.kind != "opportunity" or is_closed(lead, policy):
         return []
-    if not policy.data["rules"]["opportunity.next_step"].get("required", True):
+    if not policy.rule_settings("opportunity.next_step").get("required", True):
         return []
     if any(task.status == "open" for task in lead.tasks):
         return []  # an open next step exists; its own task.due obligation watches the date
@@ -283,7 +283,7 @@ def lead_cadence(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) ->
     attempts = [t for t in lead.touches if t.kinds & kinds]
     if lead.kind != "lead" or not attempts:
         return []
-    settings = policy.data["rules"]["lead.cadence"]
+    settings = policy.rule_settings("lead.cadence")
     schedule = rule_schedule(policy, "lead.cadence")
     first = attempts[0].at
     reply = lead.first(REPLY, first)
@@ -401,7 +401,7 @@ def stale_in_stage(lead: LeadFacts, policy: Policy, calendar: BusinessCalendar) 
     if is_closed(lead, policy) or not stage.get("stale_after") or lead.status == "nurture":
         return []
     entered = lead.stage_entered_at or lead.created_at
-    suggest = policy.data["rules"]["opportunity.stale"]["suggest"]
+    suggest = policy.rule_settings("opportunity.stale")["suggest"]
     after = parse_duration(stage["stale_after"])
     return [
         Due(

@@ -788,6 +788,11 @@ class Policy:
         """The ids of the policy's [rules.ID] tables, in the policy's order."""
         return tuple(self.data["rules"])
 
+    def rule_settings(self, rule_id: str) -> Mapping[str, Any]:
+        """[rules.ID] as written (after, clock, at, snap and the rule's own keys: cadence
+        days, onboarding tasks...); KeyError for a rule the policy does not have."""
+        return _table(self.data["rules"][rule_id])
+
     def rule(self, rule_id: str) -> RuleSpec:
         settings = self.data["rules"][rule_id]
         after = settings.get("after")

@@ -176,13 +176,13 @@ class LeadAudit:
 
 def check_labels(policy: Policy) -> dict[str, str]:
     """What each check means under this policy, for headers and findings."""
-    rules = policy.data["rules"]
-    response = rules["lead.first_response"]
+    response = policy.rule_settings("lead.first_response")
     clock = " business" if response.get("clock") == "business" else ""
+    entry, follow_up = policy.rule_settings("lead.entry"), policy.rule_settings("lead.follow_up")
     return {
-        "entered": f"entered within {rules['lead.entry']['after']}",
+        "entered": f"entered within {entry['after']}",
         "responded": f"responded within SLA ({response['after']}{clock})",
-        "followed_up": f"followed up within {rules['lead.follow_up']['after']}",
+        "followed_up": f"followed up within {follow_up['after']}",
         "changes_logged": "every status change logged",
     }
 

@@ -56,7 +56,7 @@ def target(policy: Policy, severity: str, phase: str) -> Target:
     if phase not in PHASES:
         raise ValueError(f"unknown SLA phase {phase!r}")
     spec = policy.rule(f"case.{phase}")
-    entry = policy.data.get("cases", {}).get("sla", {}).get(severity, {})
+    entry = policy.cases.sla.get(severity, {})
     after = parse_duration(entry[phase]) if entry.get(phase) else spec.after
     if after is None:
         raise ValueError(f"rule case.{phase} has no `after` duration")

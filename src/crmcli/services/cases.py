@@ -522,9 +522,9 @@ def attach(tx: Tx, blobs: BlobStore, case_id: int, paths: list[str]) -> list[dic
     """Store the files (checked first, all or nothing) and attach them; content already on
     this case is not attached twice (`already` is true for it)."""
     case = load_case(tx, case_id)
-    settings = tx.policy.data["cases"]
-    limit = size_limit(settings["max_attachment_mb"])
-    checked = blobs.check(paths, limit=limit, allowed=list(settings["allowed_types"]))
+    settings = tx.policy.cases
+    limit = size_limit(settings.max_attachment_mb)
+    checked = blobs.check(paths, limit=limit, allowed=list(settings.allowed_types))
     existing = {
         a.sha256: a
         for a in tx.session.exec(select(CaseAttachment).where(CaseAttachment.case_id == case_id))

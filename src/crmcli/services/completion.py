@@ -32,7 +32,7 @@ def _users(tx: Tx) -> list[tuple[str, str]]:
 
 
 def _rules(tx: Tx) -> list[tuple[str, str]]:
-    return [(rule_id, "policy rule") for rule_id in sorted(tx.policy.data["rules"])]
+    return [(rule_id, "policy rule") for rule_id in sorted(tx.policy.rule_ids)]
 
 
 def _leads(tx: Tx) -> list[tuple[str, str]]:

@@ -359,7 +359,7 @@ def explain(tx: Tx, lead_id: int) -> dict[str, Any]:
     band = policy.band(lead.score) if lead.score is not None else None
     obligations = []
     for item in open_obligations(tx, "lead", lead_id):
-        spec = policy.data["rules"].get(item.rule, {})
+        spec = policy.rule_settings(item.rule) if item.rule in policy.rule_ids else {}
         setting = ", ".join(f"{k} = {v}" for k, v in spec.items() if k in ("after", "clock"))
         obligations.append(
             {

@@ -69,7 +69,7 @@ def _open_and_due(
             name = tx.actor.name if owner == "me" else owner
             query = query.where(Obligation.owner_id == user_by_name(tx, name, field="--owner").id)
     if rule:
-        known = [*tx.policy.data["rules"], *SCHEDULED_RULES]
+        known = [*tx.policy.rule_ids, *SCHEDULED_RULES]
         if rule not in known:
             raise BadInput(f"--rule: {rule!r} is not a rule; use one of {', '.join(known)}")
         query = query.where(Obligation.rule == rule)

@@ -45,7 +45,7 @@ def known_rules(tx: Tx) -> list[str]:
     """Rule ids a report may name: the policy's and the scheduled tasks'."""
     from crmcli.services.reports import SCHEDULED_RULES
 
-    return [*tx.policy.data["rules"], *SCHEDULED_RULES]
+    return [*tx.policy.rule_ids, *SCHEDULED_RULES]
 
 
 def check_rule(tx: Tx, rule: str | None) -> str | None:

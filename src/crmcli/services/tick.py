@@ -140,7 +140,7 @@ def _close_served_reminders(tx: Tx) -> list[dict[str, Any]]:
 
 
 def _stale_records(tx: Tx) -> list[dict[str, Any]]:
-    move_to = tx.policy.data["rules"]["opportunity.stale"].get("move_to", "")
+    move_to = tx.policy.rule_settings("opportunity.stale").get("move_to", "")
     actions = []
     for obligation in _open(tx, "opportunity.stale"):
         if obligation.due_at > tx.now:

@@ -127,7 +127,7 @@ def resolve_identity(
             f"{login})",
         )
     admin = bound is not None and bound.active and bound.role == "admin"
-    if not (unchecked or admin or stored_policy().data["identity"]["allow_as"]):
+    if not (unchecked or admin or stored_policy().allow_as):
         raise NotPermitted(_as_refused(requested, login, bound))
     user = _user_named(session, requested)
     return Identity(requested, login, user, unchecked, _unknown(requested, login))
