@@ -73,3 +73,12 @@ def test_a_section_is_built_once_and_cannot_be_changed() -> None:
     assert policy.quotes is policy.quotes
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.quotes.currency = "EUR"  # type: ignore[misc]
+
+
+def test_a_rule_reads_its_own_settings() -> None:
+    policy = parse_policy('[rules."lead.cadence"]\ndays = [2, 5]\n')
+    assert policy.rule_settings("lead.cadence")["days"] == [2, 5]
+    assert policy.rule_settings("lead.cadence")["reengage"] == "30d"  # merged default
+    assert "lead.cadence" in policy.rule_ids
+    with pytest.raises(KeyError):
+        policy.rule_settings("no.such_rule")
