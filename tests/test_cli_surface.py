@@ -210,14 +210,26 @@ def test_command_words(argv: list[str], words: list[str]) -> None:
     assert command_words(argv) == words
 
 
-def test_trimmed_app_holds_only_the_command_and_leaves_the_app_whole() -> None:
-    from crmcli.cli import trimmed
+def test_command_app_holds_only_the_command_and_leaves_the_app_whole() -> None:
+    from crmcli.cli import command_app
 
-    small = trimmed(app, ["lead", "list"])
+    small = command_app(["lead", "list"])
     assert [g.name for g in small.registered_groups] == ["lead"]
     assert [c.name for c in small.registered_groups[0].typer_instance.registered_commands] == [
         "list"
     ]
-    assert trimmed(app, ["score", "1"]).registered_commands[0].name == "score"
-    assert trimmed(app, ["nonsense"]) is app
+    assert command_app(["score", "1"]).registered_commands[0].name == "score"
+    # a command another module adds to a group; a group alone, or an unknown command of it
+    extra = command_app(["lead", "event"]).registered_groups[0].typer_instance
+    assert [c.name for c in extra.registered_commands] == ["event"]
+    whole = next(g for g in app.registered_groups if g.name == "lead").typer_instance
+    for words in (["lead"], ["lead", "nonsense"]):
+        group = command_app(words).registered_groups[0].typer_instance
+        assert [c.name for c in group.registered_commands] == [
+            c.name for c in whole.registered_commands
+        ]
+    assert command_app(["nonsense"]) is app
     assert len(app.registered_commands) > 10 and len(app.registered_groups) > 5
+    assert len(whole.registered_commands) > 10 and "opt-out" in [
+        c.name for c in whole.registered_commands
+    ]
