@@ -5,44 +5,18 @@ the database layer inside their functions.
 """
 
 import copy
+import functools
 import os
 import sys
+from collections.abc import Iterable
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.models import CommandInfo, TyperInfo
 
-from crmcli.commands import (
-    account,
-    activity,
-    assign,
-    assistant,
-    audit,
-    campaign,
-    case,
-    completion,
-    compliance,
-    contact,
-    db,
-    imports,
-    inbox,
-    lead,
-    lead_data,
-    mail,
-    meeting,
-    myday,
-    outbox,
-    pipeline,
-    policy,
-    quote,
-    report,
-    review,
-    scoring,
-    setup,
-    tick,
-    user,
-)
+from crmcli.commands import completion
 from crmcli.commands._shared import (
     PENDING_ROLE_CHECK,
     RETRY_CONFLICTS,
@@ -53,7 +27,8 @@ from crmcli.commands._shared import (
 from crmcli.context import FORMATS, AppContext
 from crmcli.errors import BadInput, Conflict
 
-app = typer.Typer(
+# crm itself: the global options; its commands are added by `full_app` and `command_app`
+_root = typer.Typer(
     cls=CrmGroup,
     name="crm",
     add_completion=False,
@@ -76,7 +51,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback(invoke_without_command=True)
+@_root.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     db: Annotated[
@@ -157,6 +132,8 @@ def root(
         policy_file=policy_file,
     )
     if ctx.invoked_subcommand is None:
+        from crmcli.commands import myday
+
         myday.my_day(ctx)
     elif PENDING_ROLE_CHECK in ctx.meta:
         # a top-level command (`crm score`): its role is checked here, before it parses
@@ -169,57 +146,116 @@ def _from_environment(ctx: typer.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT
 
 
-app.command("init")(setup.init)
+# Every command, by the module (in crmcli.commands) that defines it. Only the command a run
+# names is imported (start-up time: `crm lead list` loads commands/lead.py alone); crm's own
+# help and shell completion load them all (`full_app`). Help lists them in this order,
+# commands before groups.
 # the lead lifecycle: top-level verbs read better than nouns here (SPEC §1)
-app.command("score")(scoring.score)
-app.command("assign")(assign.assign)
-app.command("advance")(pipeline.advance)
-app.command("log-call")(activity.log_call)
-app.command("log-meeting")(activity.log_meeting)
-app.command("log-email")(activity.log_email)
-app.command("log-chat")(activity.log_chat)
-app.command("note")(activity.note)
-app.command("next-step")(activity.next_step)
-app.command("done")(activity.done)
-app.command("agenda")(activity.agenda)
-app.command("points")(activity.points)
-app.command("explain")(pipeline.explain)
-app.command("tick")(tick.tick)
-app.command("mcp")(assistant.mcp)
-lead.app.command("event")(scoring.lead_event)
-lead.app.command("import")(lead_data.lead_import)
-lead.app.command("dupes")(lead_data.lead_dupes)
-lead.app.command("merge")(lead_data.lead_merge)
-lead.app.command("export")(lead_data.lead_export)
-lead.app.command("forget")(audit.lead_forget)
-lead.app.command("export-personal")(audit.lead_export_personal)
-app.command("history")(audit.history)
-user.app.command("away")(assign.user_away)
-app.add_typer(lead.app, name="lead")
-app.add_typer(user.app, name="user")
-app.add_typer(campaign.app, name="campaign")
-app.add_typer(policy.app, name="policy")
-app.add_typer(report.app, name="report")
-app.add_typer(imports.app, name="imports")
-app.add_typer(review.app, name="review")
-# one `crm audit` group: commands/audit.py's (verify, anchor, log), which sample joins
-audit_app = audit.app
-audit_app.command("sample")(compliance.audit_sample)
-app.command("doctor")(compliance.doctor)
-app.command("dashboard")(report.dashboard)
-app.add_typer(audit.app, name="audit")
-contact.app.command("forget")(audit.contact_forget)
-app.add_typer(contact.app, name="contact")
-app.add_typer(account.app, name="account")
-app.add_typer(case.app, name="case")
-app.add_typer(quote.app, name="quote")
-lead.app.command("opt-out")(outbox.lead_opt_out)
-app.add_typer(outbox.app, name="outbox")
-app.add_typer(meeting.app, name="meeting")
-app.add_typer(mail.app, name="mail")
-app.add_typer(db.app, name="db")
-app.add_typer(inbox.app, name="inbox")
-app.command("completion")(completion.completion)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("setup", "init"),
+    "score": ("scoring", "score"),
+    "assign": ("assign", "assign"),
+    "advance": ("pipeline", "advance"),
+    "log-call": ("activity", "log_call"),
+    "log-meeting": ("activity", "log_meeting"),
+    "log-email": ("activity", "log_email"),
+    "log-chat": ("activity", "log_chat"),
+    "note": ("activity", "note"),
+    "next-step": ("activity", "next_step"),
+    "done": ("activity", "done"),
+    "agenda": ("activity", "agenda"),
+    "points": ("activity", "points"),
+    "explain": ("pipeline", "explain"),
+    "tick": ("tick", "tick"),
+    "mcp": ("assistant", "mcp"),
+    "history": ("audit", "history"),
+    "doctor": ("compliance", "doctor"),
+    "dashboard": ("report", "dashboard"),
+    "completion": ("completion", "completion"),
+}
+# each group is the `app` of the module of its name
+GROUPS = (
+    "lead",
+    "user",
+    "campaign",
+    "policy",
+    "report",
+    "imports",
+    "review",
+    "audit",
+    "contact",
+    "account",
+    "case",
+    "quote",
+    "outbox",
+    "meeting",
+    "mail",
+    "db",
+    "inbox",
+)
+# the commands of a group that other modules define, after the group's own
+GROUP_EXTRAS: dict[str, dict[str, tuple[str, str]]] = {
+    "lead": {
+        "event": ("scoring", "lead_event"),
+        "import": ("lead_data", "lead_import"),
+        "dupes": ("lead_data", "lead_dupes"),
+        "merge": ("lead_data", "lead_merge"),
+        "export": ("lead_data", "lead_export"),
+        "forget": ("audit", "lead_forget"),
+        "export-personal": ("audit", "lead_export_personal"),
+        "opt-out": ("outbox", "lead_opt_out"),
+    },
+    "user": {"away": ("assign", "user_away")},
+    # one `crm audit` group: commands/audit.py's (verify, anchor, log), which sample joins
+    "audit": {"sample": ("compliance", "audit_sample")},
+    "contact": {"forget": ("audit", "contact_forget")},
+}
+
+
+def _function(module: str, name: str) -> Any:
+    return getattr(import_module(f"crmcli.commands.{module}"), name)
+
+
+def _with(commands: Iterable[str], groups: Iterable[tuple[str, typer.Typer]]) -> typer.Typer:
+    """crm holding these commands and groups only (the root app is left as it is)."""
+    assembled = copy.copy(_root)
+    assembled.registered_commands, assembled.registered_groups = [], []
+    for name in commands:
+        assembled.command(name)(_function(*COMMANDS[name]))
+    for name, group in groups:
+        assembled.add_typer(group, name=name)
+    return assembled
+
+
+def _group(name: str, command: str | None = None) -> typer.Typer:
+    """The `crm NAME` group: its module's commands, then those other modules add to it; only
+    `command` when it is one of them (the other modules then need not load)."""
+    own = import_module(f"crmcli.commands.{name}").app
+    extras = GROUP_EXTRAS.get(name, {})
+    group = copy.copy(own)
+    group.registered_commands = [c for c in own.registered_commands if c.name == command]
+    if not group.registered_commands:
+        if command in extras:
+            extras = {command: extras[command]}
+        else:  # no command, or an unknown one: the whole group, which says what it has
+            group.registered_commands = list(own.registered_commands)
+    else:
+        extras = {}
+    for sub, (module, function) in extras.items():
+        group.command(sub)(_function(module, function))
+    return group
+
+
+@functools.cache
+def full_app() -> typer.Typer:
+    """crm with every command: for its own help, shell completion and the tests."""
+    return _with(COMMANDS, [(name, _group(name)) for name in GROUPS])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from crmcli.cli import app`: the whole of crm
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as", "--format", "-f", "--policy")
@@ -251,25 +287,16 @@ def command_words(argv: list[str]) -> list[str]:
     return words
 
 
-def trimmed(typer_app: typer.Typer, words: list[str]) -> typer.Typer:
-    """A copy of the app holding only the command `words` name, so Typer does not build the
-    parameters of every other command on each run (start-up time); unknown words get the
-    whole app, which then explains what exists."""
-    if not words:
-        return typer_app
+def command_app(words: list[str]) -> typer.Typer:
+    """crm holding only the command `words` name, its module alone imported, so Typer does
+    not build the parameters of every other command on each run (start-up time); unknown
+    words get the whole app, which then explains what exists."""
     head, rest = words[0], words[1:]
-    copy_app = copy.copy(typer_app)
-    commands = [c for c in typer_app.registered_commands if c.name == head]
-    groups = [g for g in typer_app.registered_groups if g.name == head]
-    if commands:
-        copy_app.registered_commands, copy_app.registered_groups = commands, []
-    elif groups:
-        group = copy.copy(groups[0])
-        group.typer_instance = trimmed(groups[0].typer_instance, rest)  # type: ignore[arg-type]
-        copy_app.registered_commands, copy_app.registered_groups = [], [group]
-    else:
-        return typer_app
-    return copy_app
+    if head in COMMANDS:
+        return _with([head], [])
+    if head in GROUPS:
+        return _with([], [(head, _group(head, rest[0] if rest else None))])
+    return full_app()
 
 
 def listed(typer_app: typer.Typer) -> typer.Typer:
@@ -314,11 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     words = command_words(sys.argv[1:] if argv is None else argv)
     # completion walks the whole tree; crm's help and bare `crm` need only names and help
     if completing:
-        runnable = app
+        runnable = full_app()
     elif words:
-        runnable = trimmed(app, words)
+        runnable = command_app(words)
     else:
-        runnable = listed(app)
+        runnable = listed(full_app())
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         # a PostgreSQL serialisation failure or deadlock rolled everything back: run the whole
         # command again (a fresh parse, a fresh transaction), reporting it only the last time

@@ -54,8 +54,6 @@ FIELDS: dict[str, dict[str, str]] = {
         "duration": "1 hour",
     },
 }
-TEMPLATE_SHAPE = {"subject": "", "body": "", "file": "", "channel": ""}
-SEQUENCE_SHAPE = {"trigger": "", "steps": [], "every": "", "template": "", "expire": ""}
 BACKOFF_CAP = timedelta(days=1)
 
 

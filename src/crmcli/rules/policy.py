@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmcli.limits import MAX_DURATION, MAX_DURATION_TEXT, TooDeep, integer_problem, loads_toml
 from crmcli.rules.durations import parse_duration
-from crmcli.rules.messaging import SEQUENCE_SHAPE, TEMPLATE_SHAPE
 from crmcli.rules.touches import DEFAULT_TOUCHES
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -402,8 +401,10 @@ _OPEN_TABLES: dict[tuple[str, ...], Any] = {
     ("scoring", "engagement", "demographics", "industries"): 0,
     ("scoring", "engagement", "demographics", "titles"): 0,
     ("cases", "sla"): {"ack": "", "resolve": "", "ack_clock": "", "resolve_clock": ""},
-    ("templates",): TEMPLATE_SHAPE,
-    ("sequences",): SEQUENCE_SHAPE,
+    # automated messages (rules/messaging.py reads them; not imported here: a policy loads
+    # for every command, the template sandbox only where messages are made or checked)
+    ("templates",): {"subject": "", "body": "", "file": "", "channel": ""},
+    ("sequences",): {"trigger": "", "steps": [], "every": "", "template": "", "expire": ""},
 }
 BAND_ACTIONS = ("nurture", "follow_up", "contact", "none")
 BAND_KEYS = ("min", "max", "name", "action", "due", "notify", "at", "snap")
