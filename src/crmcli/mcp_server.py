@@ -24,7 +24,6 @@ from pydantic import Field
 from crmcli import render
 from crmcli.context import AppContext
 from crmcli.errors import Conflict, CrmError
-from crmcli.roles import role_for
 from crmcli.services.workspace import Tx, Workspace
 
 # SPEC §2, in the words an error names its class with
@@ -86,17 +85,16 @@ class Crm:
         with self._space("crm mcp").reading() as tx:
             return tx.actor.name, tx.actor.role
 
-    def _space(self, command: str) -> Workspace:
-        return Workspace(replace(self.app, command=command), warn=render.note)
+    def _space(self, command: str, *, mirrors: str | None = None) -> Workspace:
+        return Workspace(replace(self.app, command=command), warn=render.note, role_of=mirrors)
 
     def run(self, tool: str, command: str, work: Callable[[Tx], Any], *, write: bool) -> Any:
         """`work` in one transaction as the acting user with the role `command` needs (the
         CLI command the tool mirrors); its result as JSON values in the policy's timezone."""
-        role = role_for(command)
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            space = self._space(f"mcp:{tool}")
+            space = self._space(f"mcp:{tool}", mirrors=command)
             try:
-                unit = space.writing(role) if write else space.reading(role)
+                unit = space.writing() if write else space.reading()
                 with unit as tx:
                     result = work(tx)
                     return render.json_value(result, tx.policy.timezone)

@@ -117,7 +117,7 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
             return
     from crmcli.services.workspace import Workspace
 
-    with Workspace(context).reading(role=role):
+    with Workspace(context).reading():  # needs the table's role for `path`
         pass
 
 

@@ -88,7 +88,7 @@ def assign(
             render.note(f"lead {lead_id} already belongs to {row['owner']}; nothing changed")
         _emit_assignments([row], fmt=fmt, tz=tz)
         return
-    session = space.reading(role="editor") if dry_run else space.writing()
+    session = space.reading() if dry_run else space.writing()
     with session as tx:
         batch = assignment.assign_unassigned(tx, dry_run=dry_run, explain=explain)
         tz = tx.policy.timezone

@@ -22,7 +22,7 @@ def campaign_add(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.add_campaign(tx, name)
         tz = tx.policy.timezone
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)

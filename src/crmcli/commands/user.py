@@ -54,7 +54,7 @@ def user_add(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.add_user(
             tx,
             name,
@@ -97,7 +97,7 @@ def user_set_role(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.set_role(tx, name, role)
     render.note(f"{row['name']} is now {row['role']}")
 
@@ -121,7 +121,7 @@ def user_bind(
 
     if clear == (login is not None):
         raise BadInput("--login: give the OS login to bind the user to, or --clear")
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.bind_login(tx, name, login)
     bound = f"bound to the login {row['login']}" if row["login"] else "not bound to a login"
     render.note(f"{row['name']} is {bound}")
@@ -143,7 +143,7 @@ def user_scope(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.set_scope(tx, name, campaign or [], clear=clear)
     scope = ", ".join(row["campaigns"]) or "every campaign"
     render.note(f"{row['name']} now works in {scope}")
@@ -161,7 +161,7 @@ def user_set_signature(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.set_signature(tx, name, text)
     render.note(f"{row['name']}: signature {'set' if row['signature'] else 'removed'}")
 
@@ -179,6 +179,6 @@ def user_set_email(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
+    with workspace(ctx).writing() as tx:
         row = users.set_email(tx, name, email)
     render.note(f"{row['name']}: email {row['email'] or 'removed'}")

@@ -1689,7 +1689,7 @@ def _run(
         encoding=source.encoding,
         dry_run=dry_run,
     )
-    with ws.reading(role="editor") as tx:
+    with ws.reading() as tx:
         importer.check_access(tx)
     if dry_run:
         with ws.writing(dry_run=True) as tx:

@@ -20,7 +20,7 @@ from crmcli.store.models import Campaign, Lead, StageChange, User
 
 def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
     before, after = ws.create()
-    with ws.writing(role="viewer", bootstrap=True) as tx:
+    with ws.writing(bootstrap=True) as tx:
         admin_created = users.ensure_admin(tx)
         if tx.actor.role == "admin":
             users.grant_logins(tx)  # PostgreSQL: every login in its groups (idempotent)
