@@ -384,7 +384,7 @@ ACTIVITY_PERSONAL = ("subject", "notes", "call_report")
 def recent_activities(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
     """The lead's latest activities with their call reports (attendees, topics, issues,
     action items); a viewer sees when, what and who, not the words (personal values)."""
-    from crmcli.services.workspace import role_allows
+    from crmcli.roles import role_allows
     from crmcli.store.models import Activity
 
     query = (

@@ -18,12 +18,12 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_date
 from crmcli.errors import BadInput, NotFound, NotPermitted, PolicyRefusal
-from crmcli.roles import article
+from crmcli.roles import article, role_allows
 from crmcli.rules import quotes as rules
 from crmcli.rules.gates import check_move, is_outcome
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
-from crmcli.services.workspace import Tx, role_allows
+from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead, Quote, QuoteApproval, QuoteLine, User
 
 QUOTE_FIELDS = (
