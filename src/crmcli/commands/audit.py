@@ -204,8 +204,7 @@ def lead_forget(
     from crmcli.services import governance
 
     _confirm(f"the personal data of lead {lead_id}", yes)
-    with workspace(ctx).writing() as tx:
-        result = governance.forget_lead(tx, lead_id)
+    result = workspace(ctx).write(lambda tx: governance.forget_lead(tx, lead_id))
     render.note(
         f"erased lead {lead_id}: {result['records']} records, "
         f"{result['values_erased']} audited values; the audit chain still verifies"
@@ -241,8 +240,7 @@ def contact_forget(
     from crmcli.services import governance
 
     _confirm(f"the personal data of contact {contact_id}", yes)
-    with workspace(ctx).writing() as tx:
-        result = governance.forget_contact(tx, contact_id)
+    result = workspace(ctx).write(lambda tx: governance.forget_contact(tx, contact_id))
     leads = ", ".join(map(str, result["leads"])) or "none"
     render.note(
         f"erased contact {contact_id} (leads: {leads}); {result['values_erased']} "

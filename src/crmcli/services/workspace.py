@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from crmcli import clock
 from crmcli.context import AppContext
-from crmcli.errors import BadInput, CrmError, NotPermitted, StorageError
+from crmcli.errors import BadInput, Conflict, CrmError, NotPermitted, StorageError
 from crmcli.roles import WRITE, article, command_path, needed_role, role_allows
 from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
@@ -23,6 +25,17 @@ from crmcli.store.models import User
 if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
     from crmcli.store.models import AuditEvent
+
+T = TypeVar("T")
+# a write the database refused because of a concurrent one (PostgreSQL: a serialisation
+# failure or deadlock; nothing was written) is run again, this many times in all
+CONFLICT_ATTEMPTS = 5
+
+
+def conflict_pause(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt`: jittered and doubling, so two writers
+    that collided do not collide again in step."""
+    return random.uniform(0, 0.05 * 2**attempt)
 
 
 @dataclass(eq=False)
@@ -229,6 +242,7 @@ class Workspace:
     @contextmanager
     def writing(self, *, bootstrap: bool = False, dry_run: bool = False) -> Iterator[Tx]:
         """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds.
+        One attempt: commands write through `write`, which retries a Conflict.
 
         `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
         Before committing, the audited rows the transaction wrote are sealed (services.seals).
@@ -246,6 +260,29 @@ class Workspace:
 
                 seals.record(tx)
                 session.commit()
+
+    def read(self, work: Callable[[Tx], T], *, case: str | None = None) -> T:
+        """`work(tx)` in a read transaction (`reading`), and its result."""
+        with self.reading(case) as tx:
+            return work(tx)
+
+    def write(
+        self, work: Callable[[Tx], T], *, bootstrap: bool = False, dry_run: bool = False
+    ) -> T:
+        """`work(tx)` in a write transaction (`writing`), committed once, and its result. When
+        the database refuses the transaction because of a concurrent one (Conflict: rolled
+        back, nothing written) it runs again in a fresh session after a jittered pause; the
+        Conflict is raised only after the last of CONFLICT_ATTEMPTS. So `work` must do nothing
+        outside the transaction (print, send mail): it may run more than once."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                with self.writing(bootstrap=bootstrap, dry_run=dry_run) as tx:
+                    return work(tx)
+            except Conflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(conflict_pause(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def one_connection(self, *, cache_mb: int = 0) -> Iterator[None]:
