@@ -579,7 +579,7 @@ def example_quote(
         owner_id=lead.owner_id,
         status=status,
         currency=tx.policy.data["quotes"]["currency"],
-        valid_until=today(tx) + timedelta(days=tx.policy.data["quotes"]["valid_days"]),
+        valid_until=_valid_until(tx, None),
         submitted_at=lead.stage_entered_at,
         submitted_by=by,
         sent_at=lead.stage_entered_at if status in ("sent", "accepted") else None,
