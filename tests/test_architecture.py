@@ -149,3 +149,27 @@ def test_the_raw_policy_check_sees_lookups(tmp_path: Path) -> None:
         "f = row.data['x']\n"
     )
     assert raw_policy_lookups(tmp_path) == ["bad.py:1", "bad.py:2", "bad.py:3", "bad.py:4"]
+
+
+def direct_writes(root: Path = PACKAGE) -> list[str]:
+    """Commands and the MCP server that open a write transaction themselves: they write
+    through Workspace.write, which runs the work again when the database refused it for a
+    concurrent one (issue 21: no re-running the app, no retry of their own)."""
+    files = [*sorted((root / "commands").glob("*.py")), root / "mcp_server.py"]
+    return [
+        f"{path.relative_to(root)}:{number}"
+        for path in files
+        if path.exists()
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if ".writing(" in line
+    ]
+
+
+def test_commands_write_through_the_retrying_write() -> None:
+    assert direct_writes() == []
+
+
+def test_the_write_check_sees_a_direct_writing(tmp_path: Path) -> None:
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "x.py").write_text("with ws.writing() as tx:\n    pass\n")
+    assert direct_writes(tmp_path) == ["commands/x.py:1"]

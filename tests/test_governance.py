@@ -11,7 +11,7 @@ import typer
 
 from conftest import Crm, Prepared
 from crmcli.cli import app
-from crmcli.roles import COMMAND_ROLES
+from crmcli.roles import COMMAND_ROLES, ROLE_CASES, WRITE, needed_role, role_allows
 
 
 def _leaf_commands() -> list[str]:
@@ -35,6 +35,23 @@ def test_every_command_declares_its_role() -> None:
     missing = [c for c in ALL if c not in COMMAND_ROLES]
     assert missing == [], f"add these commands to crmcli.roles.COMMAND_ROLES: {missing}"
     assert len(WRITES) >= 20
+
+
+def test_one_function_decides_the_role_from_the_table_and_its_cases() -> None:
+    assert needed_role("user add") == needed_role("user add", WRITE) == "admin"
+    assert needed_role("lead list") == "viewer" and needed_role("lead add", WRITE) == "editor"
+    # a read-only dry run of a write command still needs the write command's role
+    assert needed_role("assign") == needed_role("imports undo") == "editor"
+    assert needed_role("user away") == "viewer" and needed_role("user away", WRITE) == "editor"
+    assert needed_role("history") == "viewer"
+    assert needed_role("history", "of a record other than a lead") == "admin"
+    assert needed_role("init", WRITE) == needed_role("completion") == "viewer"  # "none"
+    assert needed_role("") == "viewer" and needed_role("", WRITE) == "editor"  # bare crm
+    assert needed_role("no such command") == "admin"  # fails closed
+    with pytest.raises(ValueError, match="not a case"):
+        needed_role("lead list", "of a record other than a lead")
+    assert all(c == "" or c in COMMAND_ROLES for c in ROLE_CASES)
+    assert role_allows("admin", "editor") and not role_allows("viewer", "editor")
 
 
 def snapshot(crm: Crm) -> dict[str, list]:
@@ -327,7 +344,13 @@ def test_history_and_audit_log(team: Crm) -> None:
     assert [r["action"] for r in rows] == ["create", "update"]
     assert team.ok("history", "1", "--format", "json").json() == rows
     assert team("history", "lead:x").code == 2
-    assert team("history", "user:1", user="vi").code == 4
+    refused = team("history", "user:1", user="ed")
+    assert refused.code == 4 and refused.out == ""
+    assert (
+        "crm history of a record other than a lead needs the admin role; ed is an editor"
+        in refused.err
+    )
+    assert team("history", "lead:1", user="vi").code == 0
     log = team.ok("audit", "log", "--user", "ed", "--format", "json").json()
     assert [(r["record"], r["action"]) for r in log] == [("lead 1", "update")]
     assert team.ok("audit", "log", "--from", "2026-03-07", "--format", "json").json() == []

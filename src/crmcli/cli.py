@@ -19,13 +19,12 @@ from typer.models import CommandInfo, TyperInfo
 from crmcli.commands import completion
 from crmcli.commands._shared import (
     PENDING_ROLE_CHECK,
-    RETRY_CONFLICTS,
     WIDE,
     CrmGroup,
     enforce_role,
 )
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, Conflict
+from crmcli.errors import BadInput
 
 # crm itself: the global options; its commands are added by `full_app` and `command_app`
 _root = typer.Typer(
@@ -331,9 +330,6 @@ def _not_run() -> None:
     raise AssertionError("a listed command was invoked")
 
 
-CONFLICT_ATTEMPTS = 5
-
-
 def main(argv: list[str] | None = None) -> int:
     completing = completion.COMPLETE_VAR in os.environ  # the shell asks what to complete
     if completing:
@@ -346,19 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         runnable = command_app(words)
     else:
         runnable = listed(full_app())
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        # a PostgreSQL serialisation failure or deadlock rolled everything back: run the whole
-        # command again (a fresh parse, a fresh transaction), reporting it only the last time
-        RETRY_CONFLICTS["on"] = attempt < CONFLICT_ATTEMPTS
-        try:
-            runnable(args=argv, prog_name="crm")
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except Conflict:
-            import random
-            import time
-
-            time.sleep(random.uniform(0, 0.05 * 2**attempt))
-            continue
-        return 0
+    # a write the database refused for a concurrent one is run again by Workspace.write
+    try:
+        runnable(args=argv, prog_name="crm")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

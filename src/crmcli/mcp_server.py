@@ -23,8 +23,7 @@ from pydantic import Field
 
 from crmcli import render
 from crmcli.context import AppContext
-from crmcli.errors import Conflict, CrmError
-from crmcli.roles import role_for
+from crmcli.errors import CrmError
 from crmcli.services.workspace import Tx, Workspace
 
 # SPEC §2, in the words an error names its class with
@@ -41,7 +40,6 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 ADDS_OR_CHANGES = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, open_world_hint=False
 )
-CONFLICT_ATTEMPTS = 5  # as cli.main: a PostgreSQL serialisation failure is simply run again
 
 LeadId = Annotated[int, Field(description="The lead's id (as `crm lead list` shows it).")]
 When = Annotated[
@@ -86,33 +84,29 @@ class Crm:
         with self._space("crm mcp").reading() as tx:
             return tx.actor.name, tx.actor.role
 
-    def _space(self, command: str) -> Workspace:
-        return Workspace(replace(self.app, command=command), warn=render.note)
+    def _space(self, command: str, *, mirrors: str | None = None) -> Workspace:
+        return Workspace(replace(self.app, command=command), warn=render.note, role_of=mirrors)
 
     def run(self, tool: str, command: str, work: Callable[[Tx], Any], *, write: bool) -> Any:
         """`work` in one transaction as the acting user with the role `command` needs (the
         CLI command the tool mirrors); its result as JSON values in the policy's timezone."""
-        role = role_for(command)
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            space = self._space(f"mcp:{tool}")
-            try:
-                unit = space.writing(role) if write else space.reading(role)
-                with unit as tx:
-                    result = work(tx)
-                    return render.json_value(result, tx.policy.timezone)
-            except Conflict as exc:
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise ToolError(error_text(exc)) from None
-            except CrmError as exc:
-                raise ToolError(error_text(exc)) from None
-            except Exception as exc:
-                # a bug (SPEC §2: 70): said in one line; the traceback goes to the server's log
-                logging.getLogger(__name__).exception("mcp:%s failed", tool)
-                raise ToolError(
-                    f"exit 70 (a bug in crmcli): {type(exc).__name__}: {exc} (the traceback "
-                    "is in the server's log, its stderr)"
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        space = self._space(f"mcp:{tool}", mirrors=command)
+
+        def unit(tx: Tx) -> Any:
+            return render.json_value(work(tx), tx.policy.timezone)
+
+        try:
+            # a write the database refused for a concurrent one runs again, as the CLI's do
+            return space.write(unit) if write else space.read(unit)
+        except CrmError as exc:
+            raise ToolError(error_text(exc)) from None
+        except Exception as exc:
+            # a bug (SPEC §2: 70): said in one line; the traceback goes to the server's log
+            logging.getLogger(__name__).exception("mcp:%s failed", tool)
+            raise ToolError(
+                f"exit 70 (a bug in crmcli): {type(exc).__name__}: {exc} (the traceback "
+                "is in the server's log, its stderr)"
+            ) from None
 
 
 def build(app: AppContext) -> tuple[MCPServer, str, str]:

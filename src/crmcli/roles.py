@@ -8,7 +8,16 @@ policy, users, campaigns, and handles personal data; "none" needs no database us
 
 from __future__ import annotations
 
+# the one order of roles: each may do what those before it may
 ROLE_ORDER = ("viewer", "editor", "admin")
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether a user with `role` may run what needs `needed`."""
+    return ROLE_ORDER.index(role) >= ROLE_ORDER.index(needed)
+
+
+WRITE = "write"
 
 
 def article(role: str) -> str:
@@ -65,7 +74,7 @@ COMMAND_ROLES: dict[str, str] = {
     "quote show": "viewer",
     "outbox list": "viewer",
     "outbox show": "viewer",
-    # lists absences to anyone; setting or clearing them needs editor (checked by the service)
+    # lists absences to anyone; setting or clearing them needs editor (ROLE_CASES below)
     "user away": "viewer",
     # accounts and contacts (issue 6)
     "account list": "viewer",
@@ -148,6 +157,38 @@ COMMAND_ROLES: dict[str, str] = {
 ROLE_CHECKED_BY_COMMAND_WHEN_EMPTY = ("db restore",)
 
 
+# where a command's arguments change the role it needs: command -> case -> role. The case
+# "write" is a write transaction of a command whose table role is for its reads; any other
+# case is named by the command that opens the transaction, in words a refusal quotes
+ROLE_CASES: dict[str, dict[str, str]] = {
+    # listing absences is open to anyone; setting or clearing them writes (the service then
+    # lets an editor change only their own)
+    "user away": {WRITE: "editor"},
+    # a lead's history is open to its readers; any other record's history is the admin's
+    "history": {"of a record other than a lead": "admin"},
+    # bare `crm` (my day) reads; it is no sub-command, so the table does not list it
+    "": {WRITE: "editor"},
+}
+
+
 def role_for(command: str) -> str:
     """The role a command path needs; unknown commands fail closed (admin)."""
     return COMMAND_ROLES.get(command, "admin")
+
+
+def needed_role(command: str, case: str | None = None) -> str:
+    """The one decision: the role the command `command` ("user add", "" for bare crm) needs
+    to open a transaction, in `case` (WRITE or a case of ROLE_CASES). Commands that need no
+    user ("none") still need an active one once they open the database: a viewer."""
+    if case is not None and case in ROLE_CASES.get(command, {}):
+        return ROLE_CASES[command][case]
+    if case not in (None, WRITE):
+        raise ValueError(f"{case!r} is not a case of {command!r} in roles.ROLE_CASES")
+    role = role_for(command) if command else "viewer"
+    return "viewer" if role == "none" else role
+
+
+def command_path(command: str) -> str:
+    """The table's key of a command as the context names it: "crm user add" -> "user add"."""
+    words = command.split()
+    return " ".join(words[1:] if words[:1] == ["crm"] else words)

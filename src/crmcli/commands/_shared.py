@@ -4,7 +4,7 @@ import errno
 import os
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -13,16 +13,19 @@ from typer.core import TyperGroup
 from crmcli import render
 from crmcli.commands import completion
 from crmcli.context import FORMATS, AppContext
-from crmcli.errors import BadInput, Conflict, CrmError, StorageError
+from crmcli.errors import BadInput, CrmError, StorageError
 from crmcli.limits import integer_problem
 
 INTERNAL_ERROR = 70  # a bug, not a user error (EX_SOFTWARE)
 PENDING_ROLE_CHECK = "crm.pending_role_check"
-# set by cli.main while another attempt remains: a Conflict then propagates for a rerun
-RETRY_CONFLICTS = {"on": False}
 
 if TYPE_CHECKING:
-    from crmcli.services.workspace import Workspace
+    from collections.abc import Callable
+    from datetime import tzinfo
+
+    from crmcli.services.workspace import Tx, Workspace
+
+T = TypeVar("T")
 
 
 def format_given(value: str | None) -> str | None:
@@ -73,6 +76,14 @@ def workspace(ctx: typer.Context) -> "Workspace":
     return Workspace(app_context(ctx), warn=render.note)
 
 
+def write_with_tz(
+    ctx: typer.Context, work: "Callable[[Tx], T]", *, dry_run: bool = False
+) -> "tuple[T, tzinfo]":
+    """`work(tx)` through the workspace's write (retried on a conflict), with the policy's
+    timezone the command shows its result in."""
+    return workspace(ctx).write(lambda tx: (work(tx), tx.policy.timezone), dry_run=dry_run)
+
+
 def output_format(ctx: typer.Context, override: str | None) -> str:
     if override is None:
         return app_context(ctx).format
@@ -117,7 +128,7 @@ def enforce_role(ctx: typer.Context, path: str, remaining: list[str]) -> None:
             return
     from crmcli.services.workspace import Workspace
 
-    with Workspace(context).reading(role=role):
+    with Workspace(context).reading():  # needs the table's role for `path`
         pass
 
 
@@ -246,8 +257,6 @@ class CrmGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CrmError as exc:
-            if isinstance(exc, Conflict) and RETRY_CONFLICTS["on"]:
-                raise
             render.error(exc.message, exc.details)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("Accounts: the organisations you sell to, with their 360° view.")
 
@@ -75,9 +75,7 @@ def account_add(
     from crmcli.services import accounts
 
     raw = _raw({**locals(), "key": key or None})
-    with workspace(ctx).writing() as tx:
-        saved = accounts.add_account(tx, raw, force=force)
-        tz = tx.policy.timezone
+    saved, tz = write_with_tz(ctx, lambda tx: accounts.add_account(tx, raw, force=force))
     _emit_saved(ctx, saved, tz, output, "added")
 
 
@@ -171,7 +169,7 @@ def account_edit(
     from crmcli.services import accounts
 
     raw = _raw(locals())
-    with workspace(ctx).writing() as tx:
-        saved = accounts.edit_account(tx, account_id, raw, force=force)
-        tz = tx.policy.timezone
+    saved, tz = write_with_tz(
+        ctx, lambda tx: accounts.edit_account(tx, account_id, raw, force=force)
+    )
     _emit_saved(ctx, saved, tz, output, "updated")

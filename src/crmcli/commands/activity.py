@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, LeadId, output_format, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, workspace, write_with_tz
 from crmcli.errors import BadInput
 
 AGENDA_COLUMNS = ("id", "start", "end", "kind", "lead", "subject", "overdue")
@@ -75,8 +75,9 @@ def log_call(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.log_call(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.log_call(
             tx,
             lead_id,
             outcome=outcome,
@@ -85,8 +86,8 @@ def log_call(
             duration=duration,
             inbound=inbound,
             points_as=points_as,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     _emit_activity(ctx, row, tz, output)
 
 
@@ -143,8 +144,9 @@ def log_meeting(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.log_meeting(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.log_meeting(
             tx,
             lead_id,
             attendees=attendee or [],
@@ -157,8 +159,8 @@ def log_meeting(
             duration=duration,
             allow_overlap=allow_overlap,
             points_as=points_as,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     if row["status"] == "open":
         render.note(f"scheduled: mark meeting {row['id']} done once held: crm done {row['id']}")
     if row["details"].get("overlaps"):
@@ -209,15 +211,14 @@ def log_email(
             raise BadInput(f"{given[0]}: --eml takes these from the message; drop {given[0]}")
         from crmcli.services import mailbox
 
-        with workspace(ctx).writing() as tx:
-            row, logged = mailbox.log_eml(tx, lead_id, eml)
-            tz = tx.policy.timezone
+        (row, logged), tz = write_with_tz(ctx, lambda tx: mailbox.log_eml(tx, lead_id, eml))
         if not logged:
             render.note(f"already logged as activity {row['id']}; nothing changed")
         _emit_activity(ctx, row, tz, output)
         return
-    with workspace(ctx).writing() as tx:
-        row = activities.log_email(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.log_email(
             tx,
             lead_id,
             subject=subject,
@@ -225,8 +226,8 @@ def log_email(
             inbound=inbound,
             at=at,
             points_as=points_as,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     _emit_activity(ctx, row, tz, output)
 
 
@@ -245,11 +246,12 @@ def log_chat(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.log_chat(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.log_chat(
             tx, lead_id, notes=notes, inbound=inbound, at=at, points_as=points_as
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     _emit_activity(ctx, row, tz, output)
 
 
@@ -266,9 +268,7 @@ def note(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.note(tx, lead_id, text, at=at)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: activities.note(tx, lead_id, text, at=at))
     _emit_activity(ctx, row, tz, output)
 
 
@@ -304,8 +304,9 @@ def next_step(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.next_step(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.next_step(
             tx,
             lead_id,
             text,
@@ -313,8 +314,8 @@ def next_step(
             duration=duration,
             allow_overlap=allow_overlap,
             points_as=points_as,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     if row["details"].get("overlaps"):
         render.note(_overlap_note(row))
     _emit_activity(ctx, row, tz, output)
@@ -331,9 +332,7 @@ def done(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        result = activities.done(tx, task_id)
-        tz = tx.policy.timezone
+    result, tz = write_with_tz(ctx, lambda tx: activities.done(tx, task_id))
     render.note(result.message)
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv", "ids"):

@@ -1,13 +1,16 @@
 """`crm assign` (who owns a lead) and `crm user away` (who is out of the office)."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crmcli import render
 from crmcli.commands import completion
-from crmcli.commands._shared import FormatOption, output_format, workspace
+from crmcli.commands._shared import FormatOption, output_format, workspace, write_with_tz
 from crmcli.errors import BadInput
+
+if TYPE_CHECKING:
+    from crmcli.services.workspace import Tx
 
 ASSIGN_COLUMNS = ("lead", "name", "owner", "reason", "follow_up_due")
 # json/csv: stable for scripts; `reasons` and `warnings` are lists (joined in csv)
@@ -79,19 +82,21 @@ def assign(
     fmt = output_format(ctx, output)
     space = workspace(ctx)
     if lead_id is not None:
-        with space.writing() as tx:
-            row = assignment.assign_lead(tx, lead_id, to=to, explain=explain)
-            tz = tx.policy.timezone
+        row, tz = write_with_tz(
+            ctx, lambda tx: assignment.assign_lead(tx, lead_id, to=to, explain=explain)
+        )
         for warning in row["warnings"]:
             render.note(f"warning: {warning}")
         if not row["changed"]:
             render.note(f"lead {lead_id} already belongs to {row['owner']}; nothing changed")
         _emit_assignments([row], fmt=fmt, tz=tz)
         return
-    session = space.reading(role="editor") if dry_run else space.writing()
-    with session as tx:
+
+    def assign_all(tx: "Tx") -> tuple[Any, Any]:
         batch = assignment.assign_unassigned(tx, dry_run=dry_run, explain=explain)
-        tz = tx.policy.timezone
+        return batch, tx.policy.timezone
+
+    batch, tz = (space.read if dry_run else space.write)(assign_all)  # a dry run only reads
     if fmt == "json":
         summary = {"dry_run": batch.dry_run, "assigned": batch.assigned, "left": batch.left}
         sections = {
@@ -163,8 +168,7 @@ def user_away(
     if clear:
         if starts is not None:
             raise BadInput("--clear removes every current and future period; give no dates")
-        with space.writing() as tx:
-            rows = assignment.clear_away(tx, name)
+        rows = space.write(lambda tx: assignment.clear_away(tx, name))
         if fmt == "table":
             render.note(f"cleared {len(rows)} away period(s)")
         else:
@@ -175,7 +179,6 @@ def user_away(
             rows = assignment.list_away(tx, name)
         render.emit(rows, fmt=fmt, columns=AWAY_COLUMNS, empty="no away periods")
         return
-    with space.writing() as tx:
-        row = assignment.set_away(tx, name, starts, ends)
+    row = space.write(lambda tx: assignment.set_away(tx, name, starts, ends))
     render.note(f"{row['user']} away {row['starts_on']} → {row['ends_on']} ({row['days']} day(s))")
     render.emit_created(row, fmt=fmt)

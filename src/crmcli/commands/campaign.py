@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("Campaigns.")
 
@@ -22,9 +22,7 @@ def campaign_add(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.add_campaign(tx, name)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: users.add_campaign(tx, name))
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("Service cases: customer issues with SLAs, comments and attachments.")
 
@@ -70,8 +70,9 @@ def case_open(
     """
     from crmcli.services import cases
 
-    with workspace(ctx).writing() as tx:
-        row = cases.open_case(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: cases.open_case(
             tx,
             target=target,
             title=title,
@@ -80,8 +81,8 @@ def case_open(
             warranty=warranty,
             owner=owner,
             at=at,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
 
 
@@ -90,9 +91,7 @@ def _change(
 ) -> None:
     from crmcli.services import cases
 
-    with workspace(ctx).writing() as tx:
-        row = cases.change_status(tx, case_id, action, text=text)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: cases.change_status(tx, case_id, action, text=text))
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(row, fmt=fmt, tz=tz)
@@ -180,9 +179,7 @@ def case_comment(
     """
     from crmcli.services import cases
 
-    with workspace(ctx).writing() as tx:
-        row = cases.add_comment(tx, case_id, text, internal=internal)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: cases.add_comment(tx, case_id, text, internal=internal))
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
 
 
@@ -201,9 +198,10 @@ def case_attach(
     from crmcli.services.attachments import blob_store
 
     ws = workspace(ctx)
-    with blob_store(ws.url) as blobs, ws.writing() as tx:
-        rows = cases.attach(tx, blobs, case_id, files)
-        tz = tx.policy.timezone
+    with blob_store(ws.url) as blobs:
+        rows, tz = ws.write(
+            lambda tx: (cases.attach(tx, blobs, case_id, files), tx.policy.timezone)
+        )
     fmt = output_format(ctx, output)
     if fmt == "table":
         for row in rows:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("Contacts (the people behind accounts and opportunities).")
 
@@ -77,9 +77,8 @@ def contact_add(
     """
     from crmcli.services import contacts
 
-    with workspace(ctx).writing() as tx:
-        saved = contacts.add_contact(tx, _raw(locals()), force=force)
-        tz = tx.policy.timezone
+    raw = _raw(locals())
+    saved, tz = write_with_tz(ctx, lambda tx: contacts.add_contact(tx, raw, force=force))
     _forced(saved, "added")
     render.emit_created(saved.record, fmt=output_format(ctx, output), tz=tz)
 
@@ -163,9 +162,9 @@ def contact_edit(
     from crmcli.services import contacts
 
     raw = _raw({k: v for k, v in locals().items() if k != "contact_id"})
-    with workspace(ctx).writing() as tx:
-        saved = contacts.edit_contact(tx, contact_id, raw, force=force)
-        tz = tx.policy.timezone
+    saved, tz = write_with_tz(
+        ctx, lambda tx: contacts.edit_contact(tx, contact_id, raw, force=force)
+    )
     _forced(saved, "updated")
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
@@ -183,9 +182,7 @@ def contact_verify(ctx: typer.Context, contact_id: ContactId, output: FormatOpti
     """
     from crmcli.services import contacts
 
-    with workspace(ctx).writing() as tx:
-        record = contacts.verify_contact(tx, contact_id)
-        tz = tx.policy.timezone
+    record, tz = write_with_tz(ctx, lambda tx: contacts.verify_contact(tx, contact_id))
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(record, fmt=fmt, tz=tz)

@@ -39,7 +39,7 @@ def db_backup(
     if chosen not in BACKUP_FORMATS:
         raise BadInput(f"--kind: {kind!r} is not a backup kind; use {', '.join(BACKUP_FORMATS)}")
     ws = workspace(ctx)
-    with ws.reading(role="admin"):
+    with ws.reading():
         pass  # the acting user is an admin of this database
     result = backup.backup(ws.engine, ws.url, file.expanduser(), fmt=chosen)
     render.note(f"backed up to {result['file']} ({result['format']}, {result['bytes']} bytes)")
@@ -80,7 +80,7 @@ def db_copy(
 
     fmt = output_format(ctx, output)
     ws = workspace(ctx)
-    with ws.reading(role="admin"):
+    with ws.reading():
         pass
     result = backup.copy(app_context(ctx), ws.engine, to)
     render.note(

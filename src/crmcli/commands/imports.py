@@ -42,8 +42,7 @@ def imports_undo(
     """
     from crmcli.services.importer import undo_batch
 
-    with workspace(ctx).writing(dry_run=dry_run) as tx:
-        result = undo_batch(tx, batch)
+    result = workspace(ctx).write(lambda tx: undo_batch(tx, batch), dry_run=dry_run)
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(vars(result), fmt=fmt)

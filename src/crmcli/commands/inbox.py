@@ -65,8 +65,7 @@ def inbox_ack(
     """
     from crmcli.services.inbox import ack
 
-    with workspace(ctx).writing() as tx:
-        read = ack(tx, list(ids or []), everything=everything)
+    read = workspace(ctx).write(lambda tx: ack(tx, list(ids or []), everything=everything))
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv", "ids"):
         render.emit([{"id": i} for i in read], fmt=fmt, columns=("id",))

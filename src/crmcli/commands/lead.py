@@ -1,12 +1,22 @@
 """`crm lead …`: add, list, show and edit leads."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crmcli import render
 from crmcli.commands import completion
-from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
+from crmcli.commands._shared import (
+    FormatOption,
+    LeadId,
+    output_format,
+    sub_app,
+    workspace,
+    write_with_tz,
+)
+
+if TYPE_CHECKING:
+    from crmcli.services.workspace import Tx
 
 app = sub_app("Leads (and the opportunities they become).")
 
@@ -119,10 +129,14 @@ def lead_add(
     from crmcli.services import leads
 
     raw = _fields(locals())
-    with workspace(ctx).writing() as tx:
+
+    def add(tx: "Tx") -> tuple[Any, Any, Any]:
         result = leads.add_lead(tx, raw, force=force)
         tz = tx.policy.timezone
         entry_limit = tx.policy.rule_settings("lead.entry")["after"]
+        return result, tz, entry_limit
+
+    result, tz, entry_limit = workspace(ctx).write(add)
     if result.forced_over:
         ids = ", ".join(str(m.record_id) for m in result.forced_over)
         render.note(f"added despite likely duplicate of lead {ids} (--force, audited)")
@@ -274,9 +288,7 @@ def lead_edit(
     from crmcli.services import leads
 
     raw = _fields(locals())
-    with workspace(ctx).writing() as tx:
-        lead = leads.edit_lead(tx, lead_id, raw, force=force)
-        tz = tx.policy.timezone
+    lead, tz = write_with_tz(ctx, lambda tx: leads.edit_lead(tx, lead_id, raw, force=force))
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(lead, fmt=fmt, tz=tz)

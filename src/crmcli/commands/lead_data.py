@@ -11,7 +11,7 @@ import typer
 
 from crmcli import render
 from crmcli.commands import completion
-from crmcli.commands._shared import FormatOption, output_format, workspace
+from crmcli.commands._shared import FormatOption, output_format, workspace, write_with_tz
 from crmcli.commands.lead import Campaign, Owner, Source
 from crmcli.errors import BadInput
 
@@ -258,16 +258,18 @@ def lead_merge(
 
     if prefer is not None and prefer not in ("keep", "other"):
         raise BadInput("--prefer: give keep or other")
-    with workspace(ctx).writing(dry_run=dry_run) as tx:
-        result = merge_leads(
+    result, tz = write_with_tz(
+        ctx,
+        lambda tx: merge_leads(
             tx,
             keep,
             other,
             prefer=prefer,
             take=tuple(take or ()),
             keep_fields=tuple(keep_field or ()),
-        )
-        tz = tx.policy.timezone
+        ),
+        dry_run=dry_run,
+    )
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(result, fmt=fmt, tz=tz)

@@ -27,8 +27,7 @@ def mail_import(
     """
     from crmcli.services import mailbox
 
-    with workspace(ctx).writing() as tx:
-        summary = mailbox.import_mail(tx, path).as_dict()
+    summary = workspace(ctx).write(lambda tx: mailbox.import_mail(tx, path).as_dict())
     fmt = output_format(ctx, output)
     if fmt == "json":
         render.emit_record(summary, fmt="json")

@@ -5,7 +5,13 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, LeadId, output_format, sub_app, workspace
+from crmcli.commands._shared import (
+    FormatOption,
+    LeadId,
+    output_format,
+    sub_app,
+    write_with_tz,
+)
 from crmcli.commands.activity import AllowOverlap, Duration, PointsAs, messages_note
 
 app = sub_app("Meetings with a lead: book, move or cancel them (confirmation and reminders).")
@@ -43,8 +49,9 @@ def meeting_schedule(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.schedule_meeting(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.schedule_meeting(
             tx,
             lead_id,
             at=at,
@@ -53,8 +60,8 @@ def meeting_schedule(
             attendees=attendee or [],
             allow_overlap=allow_overlap,
             points_as=points_as,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     if row["details"].get("overlaps"):
         ids = ", ".join(map(str, row["details"]["overlaps"]))
         render.note(f"booked despite a clash with {ids} (--allow-overlap, audited)")
@@ -83,11 +90,12 @@ def meeting_move(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.move_meeting(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: activities.move_meeting(
             tx, meeting_id, at=at, duration=duration, allow_overlap=allow_overlap
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     if not row["changed"]:
         render.note(f"meeting {meeting_id} is already booked then; nothing changed")
     messages_note(row["messages"], tz)
@@ -110,9 +118,9 @@ def meeting_cancel(
     """
     from crmcli.services import activities
 
-    with workspace(ctx).writing() as tx:
-        row = activities.cancel_meeting(tx, meeting_id, reason=reason)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(
+        ctx, lambda tx: activities.cancel_meeting(tx, meeting_id, reason=reason)
+    )
     render.note(
         f"meeting {meeting_id} cancelled"
         if row["changed"]

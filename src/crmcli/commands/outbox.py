@@ -80,8 +80,7 @@ def outbox_cancel(ctx: typer.Context, message_id: MessageId) -> None:
     """
     from crmcli.services import outbox
 
-    with workspace(ctx).writing() as tx:
-        _values, changed = outbox.cancel(tx, message_id)
+    _values, changed = workspace(ctx).write(lambda tx: outbox.cancel(tx, message_id))
     render.note(
         f"outbox {message_id} cancelled"
         if changed
@@ -97,8 +96,7 @@ def outbox_retry(ctx: typer.Context, message_id: MessageId) -> None:
     """
     from crmcli.services import outbox
 
-    with workspace(ctx).writing() as tx:
-        outbox.retry(tx, message_id)
+    workspace(ctx).write(lambda tx: outbox.retry(tx, message_id))
     render.note(f"outbox {message_id} queued again; send it with: crm outbox send")
 
 
@@ -170,8 +168,7 @@ def lead_opt_out(
     """
     from crmcli.services import outbox
 
-    with workspace(ctx).writing() as tx:
-        result, changed = outbox.opt_out(tx, lead_id)
+    result, changed = workspace(ctx).write(lambda tx: outbox.opt_out(tx, lead_id))
     if changed:
         render.note(f"lead {lead_id} opted out; {result['cancelled']} queued messages cancelled")
     else:

@@ -6,7 +6,13 @@ import typer
 
 from crmcli import render
 from crmcli.commands import completion
-from crmcli.commands._shared import FormatOption, OpportunityId, output_format, workspace
+from crmcli.commands._shared import (
+    FormatOption,
+    OpportunityId,
+    output_format,
+    workspace,
+    write_with_tz,
+)
 
 
 def _date(text: str | None, field: str):  # noqa: ANN202
@@ -75,9 +81,7 @@ def advance(
         prospect_said_no=prospect_said_no,
         type=type,
     )
-    with workspace(ctx).writing() as tx:
-        result = advance_lead(tx, lead_id, stage, move)
-        tz = tx.policy.timezone
+    result, tz = write_with_tz(ctx, lambda tx: advance_lead(tx, lead_id, stage, move))
     fmt = output_format(ctx, output)
     if fmt in ("json", "csv"):
         render.emit_record(result, fmt=fmt, tz=tz)

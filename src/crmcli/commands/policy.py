@@ -96,8 +96,7 @@ def policy_import(
     text, _files = inline_template_files(written, base, source=str(path))
     ws = workspace(ctx)
     ws.tolerate_bad_policy = True
-    with ws.writing(role="admin") as tx:
-        result = policies.install(tx, text, source=str(path), stage_map=stage_map)
+    result = ws.write(lambda tx: policies.install(tx, text, source=str(path), stage_map=stage_map))
     if result["installed"]:
         render.note(f"installed policy version {result['version']} ({result['sha256']})")
         if result["moved"]:

@@ -1,13 +1,23 @@
 """`crm quote …`: quotes with lines, approvals, sending, acceptance and export."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, OpportunityId, output_format, sub_app, workspace
+from crmcli.commands._shared import (
+    FormatOption,
+    OpportunityId,
+    output_format,
+    sub_app,
+    workspace,
+    write_with_tz,
+)
 from crmcli.errors import BadInput
+
+if TYPE_CHECKING:
+    from crmcli.services.workspace import Tx
 
 app = sub_app("Quotes: lines, approval, sending, the customer's PO, export.")
 
@@ -95,9 +105,9 @@ def quote_new(
     """
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
-        made = quotes.new_quote(tx, lead_id, valid_until=valid_until, currency=currency)
-        tz = tx.policy.timezone
+    made, tz = write_with_tz(
+        ctx, lambda tx: quotes.new_quote(tx, lead_id, valid_until=valid_until, currency=currency)
+    )
     record = made.quote
     if made.qualified:
         render.note(f"lead {lead_id} qualified into an opportunity with this quote")
@@ -138,18 +148,19 @@ def quote_line(
     """
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
+    def change(tx: "Tx") -> tuple[dict[str, Any], str]:
         if remove is not None:
             if any(v is not None for v in (product, sku, price, discount)):
                 raise BadInput("--remove: give it alone, without the options of a new line")
             record = quotes.remove_line(tx, quote, remove)
-            message = f"removed line {remove} of quote {record['number']}"
-        else:
-            if price is None:
-                raise BadInput("--price: give the unit price, e.g. --price 1250.00")
-            line = quotes.LineInput(product, sku, qty, price, discount)
-            record = quotes.add_line(tx, quote, line)
-            message = f"added line {len(record['lines'])} to quote {record['number']}"
+            return record, f"removed line {remove} of quote {record['number']}"
+        if price is None:
+            raise BadInput("--price: give the unit price, e.g. --price 1250.00")
+        line = quotes.LineInput(product, sku, qty, price, discount)
+        record = quotes.add_line(tx, quote, line)
+        return record, f"added line {len(record['lines'])} to quote {record['number']}"
+
+    record, message = workspace(ctx).write(change)
     _report(ctx, record, output, f"{message}; total {record['total']} {record['currency']}")
 
 
@@ -210,16 +221,14 @@ def quote_submit(ctx: typer.Context, quote: QuoteArg, output: FormatOption = Non
     """
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
-        record = quotes.submit(tx, quote)
+    record = workspace(ctx).write(lambda tx: quotes.submit(tx, quote))
     _report(ctx, record, output, _status_line(record))
 
 
 def _decide(ctx: typer.Context, quote: str, decision: str, reason: str, output: Any) -> None:
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
-        record = quotes.decide(tx, quote, decision, reason)
+    record = workspace(ctx).write(lambda tx: quotes.decide(tx, quote, decision, reason))
     _report(ctx, record, output, f"quote {record['number']} {decision}")
 
 
@@ -254,8 +263,7 @@ def quote_send(ctx: typer.Context, quote: QuoteArg, output: FormatOption = None)
     """
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
-        record = quotes.send(tx, quote)
+    record = workspace(ctx).write(lambda tx: quotes.send(tx, quote))
     _report(ctx, record, output, _status_line(record))
 
 
@@ -280,8 +288,7 @@ def quote_accept(
     """
     from crmcli.services import quotes
 
-    with workspace(ctx).writing() as tx:
-        accepted = quotes.accept(tx, quote, po, close=close)
+    accepted = workspace(ctx).write(lambda tx: quotes.accept(tx, quote, po, close=close))
     record = accepted.quote
     message = f"quote {record['number']} accepted with PO {record['po_number']}"
     if accepted.closed:

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("The review queue: conflicting values for known leads, doubtful imported values.")
 
@@ -89,9 +89,7 @@ def review_accept(
     """
     from crmcli.services.review import accept
 
-    with workspace(ctx).writing() as tx:
-        row = accept(tx, item, force=force)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: accept(tx, item, force=force))
     _done(
         ctx,
         row,
@@ -109,9 +107,7 @@ def review_reject(ctx: typer.Context, item: ItemId, output: FormatOption = None)
     """
     from crmcli.services.review import reject
 
-    with workspace(ctx).writing() as tx:
-        row = reject(tx, item)
-        tz = tx.policy.timezone
+    row, tz = write_with_tz(ctx, lambda tx: reject(tx, item))
     _done(ctx, row, tz, output, f"rejected: lead {row['lead']} keeps its {row['field']}")
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, LeadId, output_format, workspace
+from crmcli.commands._shared import FormatOption, LeadId, output_format, write_with_tz
 
 
 def _bant(flag: str, what: str) -> Any:
@@ -42,9 +42,7 @@ def score(
     from crmcli.services import scoring
 
     values = {"budget": budget, "authority": authority, "need": need, "timeline": timeline}
-    with workspace(ctx).writing() as tx:
-        result = scoring.score_lead(tx, lead_id, values)
-        tz = tx.policy.timezone
+    result, tz = write_with_tz(ctx, lambda tx: scoring.score_lead(tx, lead_id, values))
     if result["policy_model"] != result["model"]:
         render.note(
             f"note: the policy scores with the {result['policy_model']} model; this BANT "
@@ -80,9 +78,7 @@ def lead_event(
     """
     from crmcli.services import scoring
 
-    with workspace(ctx).writing() as tx:
-        result = scoring.record_event(tx, lead_id, kind, at=at)
-        tz = tx.policy.timezone
+    result, tz = write_with_tz(ctx, lambda tx: scoring.record_event(tx, lead_id, kind, at=at))
     _emit(result, fmt=output_format(ctx, output), tz=tz, title=f"lead {lead_id}: {result['kind']}")
 
 

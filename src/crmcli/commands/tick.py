@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, workspace
+from crmcli.commands._shared import FormatOption, output_format, write_with_tz
 
 
 def tick(
@@ -24,9 +24,7 @@ def tick(
     from crmcli.services.tick import tick as run_tick
 
     fmt = output_format(ctx, output)  # before the work: a bad --format writes nothing
-    with workspace(ctx).writing(dry_run=dry_run) as tx:
-        actions = run_tick(tx)
-        tz = tx.policy.timezone
+    actions, tz = write_with_tz(ctx, run_tick, dry_run=dry_run)
     render.emit(
         actions, fmt=fmt, columns=("action", "record", "detail"), tz=tz, empty="nothing to do"
     )

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from crmcli import render
-from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace
+from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
 
 app = sub_app("Users, roles, territories, skills and capacity.")
 
@@ -54,8 +54,9 @@ def user_add(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.add_user(
+    row, tz = write_with_tz(
+        ctx,
+        lambda tx: users.add_user(
             tx,
             name,
             role=role,
@@ -66,8 +67,8 @@ def user_add(
             signature=signature,
             login=login,
             email=email,
-        )
-        tz = tx.policy.timezone
+        ),
+    )
     render.emit_created(row, fmt=output_format(ctx, output), tz=tz)
 
 
@@ -97,8 +98,7 @@ def user_set_role(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.set_role(tx, name, role)
+    row = workspace(ctx).write(lambda tx: users.set_role(tx, name, role))
     render.note(f"{row['name']} is now {row['role']}")
 
 
@@ -121,8 +121,7 @@ def user_bind(
 
     if clear == (login is not None):
         raise BadInput("--login: give the OS login to bind the user to, or --clear")
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.bind_login(tx, name, login)
+    row = workspace(ctx).write(lambda tx: users.bind_login(tx, name, login))
     bound = f"bound to the login {row['login']}" if row["login"] else "not bound to a login"
     render.note(f"{row['name']} is {bound}")
 
@@ -143,8 +142,7 @@ def user_scope(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.set_scope(tx, name, campaign or [], clear=clear)
+    row = workspace(ctx).write(lambda tx: users.set_scope(tx, name, campaign or [], clear=clear))
     scope = ", ".join(row["campaigns"]) or "every campaign"
     render.note(f"{row['name']} now works in {scope}")
 
@@ -161,8 +159,7 @@ def user_set_signature(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.set_signature(tx, name, text)
+    row = workspace(ctx).write(lambda tx: users.set_signature(tx, name, text))
     render.note(f"{row['name']}: signature {'set' if row['signature'] else 'removed'}")
 
 
@@ -179,6 +176,5 @@ def user_set_email(
     """
     from crmcli.services import users
 
-    with workspace(ctx).writing(role="admin") as tx:
-        row = users.set_email(tx, name, email)
+    row = workspace(ctx).write(lambda tx: users.set_email(tx, name, email))
     render.note(f"{row['name']}: email {row['email'] or 'removed'}")

@@ -49,7 +49,7 @@ from crmcli.rules import dedupe, mapping, matching, messaging
 from crmcli.rules import obligations as obligation_rules
 from crmcli.rules.validation import clean_text, import_values
 from crmcli.services import audit, outbox, scope, seals, stage_facts
-from crmcli.services.leads import ACQUIRED_SKEW
+from crmcli.services.leads import ACQUIRED_SKEW, change_lead
 from crmcli.services.lookups import campaign_by_name
 from crmcli.services.review import UNVERIFIED, VALUE_ITEM
 from crmcli.services.workspace import Tx, Workspace
@@ -1325,7 +1325,7 @@ class Importer:
         for lead_id, changes in enriched.items():
             current = {**before[lead_id]}
             matching.apply(current, changes)
-            current.update(dedupe.blocking_keys(current))
+            change_lead(current, {})  # its keys, from the changed name and company
             params.append(
                 {"lead_id": lead_id, "new_updated_at": tx.now}
                 | {f"new_{name}": current.get(name) for name in columns}
@@ -1689,7 +1689,7 @@ def _run(
         encoding=source.encoding,
         dry_run=dry_run,
     )
-    with ws.reading(role="editor") as tx:
+    with ws.reading() as tx:
         importer.check_access(tx)
     if dry_run:
         with ws.writing(dry_run=True) as tx:
@@ -2308,6 +2308,7 @@ def _revert(tx: Tx, batch_id: int, enriched: dict[int, dict[str, list[Any]]]) ->
         if lead is None:
             continue
         shown: dict[str, Any] = {}
+        restored: dict[str, Any] = {}
         for name, (old, new) in changes.items():
             if name.startswith("extra."):
                 key = name[len("extra.") :]
@@ -2318,13 +2319,9 @@ def _revert(tx: Tx, batch_id: int, enriched: dict[int, dict[str, list[Any]]]) ->
                     extra[key] = old
                 lead.extra = extra
             else:
-                setattr(lead, name, old)
+                restored[name] = old
             shown["campaign" if name == "campaign_id" else name] = [new, old]
-        for key, value in dedupe.blocking_keys(
-            {"company": lead.company, "last_name": lead.last_name}
-        ).items():
-            setattr(lead, key, value)
-        lead.updated_at = tx.now
+        change_lead(lead, restored | {"updated_at": tx.now})
         tx.session.add(lead)
         events.append(("lead", lead_id, "update", shown))
     tx.session.flush()

@@ -11,10 +11,10 @@ from sqlmodel import col, select
 from crmcli.errors import BadInput
 from crmcli.files import OutputFile
 from crmcli.render import CsvWriter, json_value
-from crmcli.rules import closing, dedupe, matching
+from crmcli.rules import closing, matching
 from crmcli.rules.obligations import ended_detail
 from crmcli.services import scope, seals
-from crmcli.services.leads import LEAD_FIELDS, LeadFilter, get_lead, list_leads
+from crmcli.services.leads import LEAD_FIELDS, LeadFilter, change_lead, get_lead, list_leads
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead
 
@@ -227,15 +227,7 @@ def merge_leads(
     tx.session.expire_all()
     keep = tx.session.get(Lead, keep_id)
     assert keep is not None
-    for column, value in values.items():
-        setattr(keep, column, value)
-    keep.extra = extra
-    keep.acquired_at = acquired
-    for key, value in dedupe.blocking_keys(
-        {"company": keep.company, "last_name": keep.last_name}
-    ).items():
-        setattr(keep, key, value)
-    keep.updated_at = tx.now
+    change_lead(keep, {**values, "extra": extra, "acquired_at": acquired, "updated_at": tx.now})
     tx.session.add(keep)
     tx.session.flush()
     from crmcli.services.audit import diff

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -142,6 +143,21 @@ def _check_owner(
     refusal = ownership_refusal(tx, tx.session.get(User, owner_id), campaign_id)
     if refusal:
         raise PolicyRefusal(f"{field}: {refusal}")
+
+
+def change_lead(lead: Lead | dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """The one way a lead's columns change: `changes` (column -> value) written into the lead
+    (a Lead, or a row as a dict), then its duplicate-search keys (dedupe.blocking_keys)
+    re-derived from the result, so `lead dupes` and imports find it by its new name."""
+    if isinstance(lead, dict):
+        lead.update(changes)
+        lead.update(dedupe.blocking_keys(lead))
+        return
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    names = {"company": lead.company, "last_name": lead.last_name}
+    for key, value in dedupe.blocking_keys(names).items():
+        setattr(lead, key, value)
 
 
 def _duplicates(tx: Tx, lead: dict[str, Any]) -> list[dedupe.Match]:
@@ -333,8 +349,7 @@ def edit_lead(tx: Tx, lead_id: int, raw: dict[str, Any], *, force: bool = False)
         matches = _duplicates(tx, {**merged, "id": lead_id})
         if matches and not force:
             _refuse_duplicates(tx, matches)
-    for key, value in (values | dedupe.blocking_keys(merged) | deal).items():
-        setattr(lead, key, value)
+    change_lead(lead, values | deal)
     tx.session.flush()
     from crmcli.services import audit
 
@@ -387,7 +402,7 @@ ACTIVITY_PERSONAL = ("subject", "notes", "call_report")
 def recent_activities(tx: Tx, lead_id: int) -> list[dict[str, Any]]:
     """The lead's latest activities with their call reports (attendees, topics, issues,
     action items); a viewer sees when, what and who, not the words (personal values)."""
-    from crmcli.services.workspace import role_allows
+    from crmcli.roles import role_allows
     from crmcli.store.models import Activity
 
     query = (

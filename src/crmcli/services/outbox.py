@@ -806,7 +806,7 @@ def send(
     rather than one Tx."""
     from crmcli.services import smtp
 
-    with ws.writing(dry_run=dry_run) as tx:
+    def take_due(tx: Tx) -> tuple[Any, ...]:
         cancelled = cancel_stopped(tx)
         stuck = select(OutboxMessage).where(OutboxMessage.status == "sending")
         unknown = [row(m) for m in tx.session.exec(stuck)]
@@ -819,6 +819,10 @@ def send(
         # The stored [smtp], even under an admin's --policy: a file never redirects mail
         admin = tx.actor.role == "admin"
         settings = smtp.settings_from(tx.stored_policy, require=True, admin=admin) if mail else None
+        return cancelled, unknown, opened, batch, next_open, tz, mail, settings
+
+    due_now = ws.write(take_due, dry_run=dry_run)
+    cancelled, unknown, opened, batch, next_open, tz, mail, settings = due_now
     result: dict[str, Any] = {
         "cancelled": cancelled,
         "unknown": unknown,
@@ -857,7 +861,7 @@ def _send_one(
 ) -> dict[str, Any] | None:
     from crmcli.services import smtp
 
-    with ws.writing() as tx:
+    def mark_sending(tx: Tx) -> tuple[Any, ...] | None:
         message = tx.session.get(OutboxMessage, message_id)
         if message is None or message.status not in PENDING:
             return None  # another run took it
@@ -868,56 +872,71 @@ def _send_one(
         email = smtp.build(message, settings, now=tx.now)
         max_attempts = tx.policy.outbox.max_attempts
         base = tx.policy.outbox.retry_after
+        return email, max_attempts, base
+
+    marked = ws.write(mark_sending)
+    if marked is None:
+        return None
+    email, max_attempts, base = marked
     outcome, error = connection.send(email)  # committed as `sending` before this line
-    with ws.writing() as tx:
-        message = tx.session.get(OutboxMessage, message_id)
-        if outcome == "sent":
-            message.sent_at = tx.now
-            message.last_error = None
-            activity = _log_sent(tx, message)
-            message.activity_id = activity.id
-            _set_status(tx, message, "sent")
-        elif outcome == "unknown":  # the server may have it: never resent blindly
-            message.last_error = error
-            tx.session.add(message)
-            tx.audit("outbox", message.id, "flag", {"unknown": [None, error]})
-        else:
-            retry_at = (
-                tx.now + messaging.backoff(message.attempts, base)
-                if message.attempts < max_attempts
-                else None
-            )
-            _set_status(tx, message, "failed", error)
-            message.next_attempt_at = retry_at
-            tx.session.add(message)
-        values = row(message)
+    return ws.write(lambda tx: _record_outcome(tx, message_id, outcome, error, max_attempts, base))
+
+
+def _record_outcome(
+    tx: Tx, message_id: int, outcome: str, error: str | None, max_attempts: int, base: Any
+) -> dict[str, Any]:
+    """What the mail server said about a message, recorded (sent, unknown or failed)."""
+    message = tx.session.get(OutboxMessage, message_id)
+    if outcome == "sent":
+        message.sent_at = tx.now
+        message.last_error = None
+        activity = _log_sent(tx, message)
+        message.activity_id = activity.id
+        _set_status(tx, message, "sent")
+    elif outcome == "unknown":  # the server may have it: never resent blindly
+        message.last_error = error
+        tx.session.add(message)
+        tx.audit("outbox", message.id, "flag", {"unknown": [None, error]})
+    else:
+        retry_at = (
+            tx.now + messaging.backoff(message.attempts, base)
+            if message.attempts < max_attempts
+            else None
+        )
+        _set_status(tx, message, "failed", error)
+        message.next_attempt_at = retry_at
+        tx.session.add(message)
+    values = row(message)
     return {**values, "outcome": outcome}
 
 
 def _notify_one(ws: Workspace, message_id: int) -> dict[str, Any] | None:
     """Deliver a rep's reminder: a notification of the user the message is addressed to."""
-    with ws.writing() as tx:
-        message = tx.session.get(OutboxMessage, message_id)
-        if message is None or message.status not in PENDING:
-            return None  # another run took it
-        message.attempts += 1
-        user = tx.session.exec(select(User).where(User.name == message.to_address)).first()
-        if user is None or not user.active:
-            _set_status(tx, message, "failed", f"no active user {message.to_address!r}")
-            return {**row(message), "outcome": "failed"}
-        tx.session.add(
-            Notification(
-                user_id=user.id,  # type: ignore[arg-type]
-                lead_id=message.lead_id,
-                kind="meeting_reminder",
-                message=message.subject,
-                created_at=tx.now,
-            )
+    return ws.write(lambda tx: _notify(tx, message_id))
+
+
+def _notify(tx: Tx, message_id: int) -> dict[str, Any] | None:
+    message = tx.session.get(OutboxMessage, message_id)
+    if message is None or message.status not in PENDING:
+        return None  # another run took it
+    message.attempts += 1
+    user = tx.session.exec(select(User).where(User.name == message.to_address)).first()
+    if user is None or not user.active:
+        _set_status(tx, message, "failed", f"no active user {message.to_address!r}")
+        return {**row(message), "outcome": "failed"}
+    tx.session.add(
+        Notification(
+            user_id=user.id,  # type: ignore[arg-type]
+            lead_id=message.lead_id,
+            kind="meeting_reminder",
+            message=message.subject,
+            created_at=tx.now,
         )
-        message.sent_at = tx.now
-        message.last_error = None
-        _set_status(tx, message, "sent")
-        return {**row(message), "outcome": "sent"}
+    )
+    message.sent_at = tx.now
+    message.last_error = None
+    _set_status(tx, message, "sent")
+    return {**row(message), "outcome": "sent"}
 
 
 def _log_sent(tx: Tx, message: OutboxMessage) -> Activity:

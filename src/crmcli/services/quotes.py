@@ -18,13 +18,13 @@ from sqlmodel import col, select
 
 from crmcli.clock import parse_date
 from crmcli.errors import BadInput, NotFound, NotPermitted, PolicyRefusal
-from crmcli.roles import article
+from crmcli.roles import article, role_allows
 from crmcli.rules import quotes as rules
 from crmcli.rules.gates import check_move, is_outcome
 from crmcli.rules.policy import QuoteApprovalSettings
 from crmcli.services import scope
 from crmcli.services.lookups import load_lead
-from crmcli.services.workspace import Tx, role_allows
+from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead, Quote, QuoteApproval, QuoteLine, User
 
 QUOTE_FIELDS = (
@@ -580,7 +580,7 @@ def example_quote(
         owner_id=lead.owner_id,
         status=status,
         currency=tx.policy.quotes.currency,
-        valid_until=today(tx) + timedelta(days=tx.policy.quotes.valid_days),
+        valid_until=_valid_until(tx, None),
         submitted_at=lead.stage_entered_at,
         submitted_by=by,
         sent_at=lead.stage_entered_at if status in ("sent", "accepted") else None,

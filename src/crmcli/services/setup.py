@@ -20,7 +20,8 @@ from crmcli.store.models import Campaign, Lead, StageChange, User
 
 def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
     before, after = ws.create()
-    with ws.writing(role="viewer", bootstrap=True) as tx:
+
+    def bootstrap(tx: Tx) -> dict[str, Any]:
         admin_created = users.ensure_admin(tx)
         if tx.actor.role == "admin":
             users.grant_logins(tx)  # PostgreSQL: every login in its groups (idempotent)
@@ -33,14 +34,16 @@ def initialise(ws: Workspace, *, example: bool) -> dict[str, Any]:
                     f"is {article(tx.actor.role)}"
                 )
             example_loaded = load_example(tx)
-    return {
-        "database": ws.url,
-        "schema_before": before,
-        "schema": after,
-        "admin_created": tx.actor.name if admin_created else None,
-        "policy_installed": policy_installed,
-        "example_loaded": example_loaded,
-    }
+        return {
+            "database": ws.url,
+            "schema_before": before,
+            "schema": after,
+            "admin_created": tx.actor.name if admin_created else None,
+            "policy_installed": policy_installed,
+            "example_loaded": example_loaded,
+        }
+
+    return ws.write(bootstrap, bootstrap=True)
 
 
 def load_example(tx: Tx) -> bool:

@@ -9,9 +9,10 @@ from sqlmodel import col, func, select
 
 from crmcli.errors import BadInput, PolicyRefusal
 from crmcli.limits import MAX_COUNT
+from crmcli.roles import ROLE_ORDER
 from crmcli.rules.validation import normalise_territory
 from crmcli.services.lookups import campaign_by_name, user_by_name
-from crmcli.services.workspace import ROLES, Tx
+from crmcli.services.workspace import Tx
 from crmcli.store.models import Campaign, User, UserCampaign
 
 _NAME = re.compile(r"^[\w.@+-]{1,64}$")
@@ -22,8 +23,8 @@ ME = "me"
 
 
 def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise BadInput(f"--role: {role!r} is not a role; use {', '.join(ROLES)}")
+    if role not in ROLE_ORDER:
+        raise BadInput(f"--role: {role!r} is not a role; use {', '.join(ROLE_ORDER)}")
     return role
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from crmcli import clock
 from crmcli.context import AppContext
-from crmcli.errors import BadInput, CrmError, NotPermitted, StorageError
-from crmcli.roles import article
+from crmcli.errors import BadInput, Conflict, CrmError, NotPermitted, StorageError
+from crmcli.roles import WRITE, article, command_path, needed_role, role_allows
 from crmcli.rules.policy import Policy, PolicyInvalid, parse_policy
 from crmcli.store.engine import database_url, ensure_schema, make_engine, storage_errors
 from crmcli.store.models import User
@@ -24,11 +26,16 @@ if TYPE_CHECKING:
     from crmcli.rules.calendar import BusinessCalendar
     from crmcli.store.models import AuditEvent
 
-ROLES = ("viewer", "editor", "admin")
+T = TypeVar("T")
+# a write the database refused because of a concurrent one (PostgreSQL: a serialisation
+# failure or deadlock; nothing was written) is run again, this many times in all
+CONFLICT_ATTEMPTS = 5
 
 
-def role_allows(role: str, needed: str) -> bool:
-    return ROLES.index(role) >= ROLES.index(needed)
+def conflict_pause(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt`: jittered and doubling, so two writers
+    that collided do not collide again in step."""
+    return random.uniform(0, 0.05 * 2**attempt)
 
 
 @dataclass(eq=False)
@@ -190,8 +197,17 @@ def same_rules(one: Policy, other: Policy) -> bool:
 
 
 class Workspace:
-    def __init__(self, app: AppContext, *, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: AppContext,
+        *,
+        warn: Callable[[str], None] | None = None,
+        role_of: str | None = None,
+    ) -> None:
         self.app = app
+        # the command whose role (roles.py) each transaction needs: the one running, or the
+        # one an MCP tool mirrors ("lead add")
+        self.role_of = command_path(app.command) if role_of is None else role_of
         self.url = database_url(app.db)
         # `policy import` must still run when the stored policy is broken: it is the fix
         self.tolerate_bad_policy = False
@@ -217,21 +233,22 @@ class Workspace:
         return before_after
 
     @contextmanager
-    def reading(self, role: str = "viewer") -> Iterator[Tx]:
+    def reading(self, case: str | None = None) -> Iterator[Tx]:
+        """A read transaction as a user with the role the command needs (roles.needed_role;
+        `case` names an argument-dependent case of roles.ROLE_CASES)."""
         with self._session(write=False) as session:
-            yield self._tx(session, role)
+            yield self._tx(session, case)
 
     @contextmanager
-    def writing(
-        self, role: str = "editor", *, bootstrap: bool = False, dry_run: bool = False
-    ) -> Iterator[Tx]:
+    def writing(self, *, bootstrap: bool = False, dry_run: bool = False) -> Iterator[Tx]:
         """A write transaction (BEGIN IMMEDIATE on SQLite); commits only if the block succeeds.
+        One attempt: commands write through `write`, which retries a Conflict.
 
         `dry_run` does all the work, then rolls it back: a plan that is exactly the real run.
         Before committing, the audited rows the transaction wrote are sealed (services.seals).
         """
         with self._session(write=True) as session:
-            tx = self._tx(session, role, bootstrap=bootstrap, writes=not dry_run)
+            tx = self._tx(session, WRITE, bootstrap=bootstrap, writes=not dry_run)
             if not dry_run:  # a dry run writes nothing: any policy may be tried
                 tx.policy_sha256 = self._policy_override(session, tx.actor)
             yield tx
@@ -243,6 +260,29 @@ class Workspace:
 
                 seals.record(tx)
                 session.commit()
+
+    def read(self, work: Callable[[Tx], T], *, case: str | None = None) -> T:
+        """`work(tx)` in a read transaction (`reading`), and its result."""
+        with self.reading(case) as tx:
+            return work(tx)
+
+    def write(
+        self, work: Callable[[Tx], T], *, bootstrap: bool = False, dry_run: bool = False
+    ) -> T:
+        """`work(tx)` in a write transaction (`writing`), committed once, and its result. When
+        the database refuses the transaction because of a concurrent one (Conflict: rolled
+        back, nothing written) it runs again in a fresh session after a jittered pause; the
+        Conflict is raised only after the last of CONFLICT_ATTEMPTS. So `work` must do nothing
+        outside the transaction (print, send mail): it may run more than once."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                with self.writing(bootstrap=bootstrap, dry_run=dry_run) as tx:
+                    return work(tx)
+            except Conflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(conflict_pause(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def one_connection(self, *, cache_mb: int = 0) -> Iterator[None]:
@@ -278,12 +318,12 @@ class Workspace:
                 raise
 
     def _tx(
-        self, session: Session, role: str, *, bootstrap: bool = False, writes: bool = False
+        self, session: Session, case: str | None, *, bootstrap: bool = False, writes: bool = False
     ) -> Tx:
         identity = resolve_identity(
             session, self.app.user, stored_policy=lambda: self.stored_policy(session)
         )
-        actor = self._actor(session, identity, role, bootstrap=bootstrap)
+        actor = self._actor(session, identity, case, bootstrap=bootstrap)
         if writes and identity.unchecked and actor.id is not None:
             self._warn_unbound(identity.login)
         return Tx(
@@ -296,7 +336,9 @@ class Workspace:
             login=identity.login,
         )
 
-    def _actor(self, session: Session, identity: Identity, role: str, *, bootstrap: bool) -> User:
+    def _actor(
+        self, session: Session, identity: Identity, case: str | None, *, bootstrap: bool
+    ) -> User:
         user = identity.user
         if user is None and bootstrap and session.exec(select(User.id).limit(1)).first() is None:
             # the very first user of a new database becomes its admin (crm init), bound to
@@ -307,9 +349,11 @@ class Workspace:
             return User(name=identity.name, role="admin", created_at=self.now, login=login)
         if user is None or not user.active:
             raise NotPermitted(identity.missing)
+        role = needed_role(self.role_of, case)
         if not role_allows(user.role, role):
+            what = self.app.command if case in (None, WRITE) else f"{self.app.command} {case}"
             raise NotPermitted(
-                f"{self.app.command} needs the {role} role; {user.name} is {article(user.role)} "
+                f"{what} needs the {role} role; {user.name} is {article(user.role)} "
                 f"(an admin can run: crm user set-role {user.name} {role})"
             )
         return user
