@@ -4,7 +4,7 @@ import errno
 import os
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -39,16 +39,21 @@ def format_given(value: str | None) -> str | None:
     return fmt
 
 
-FormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="table|json|csv|ids",
-        help="Output format (overrides the global --format).",
-        callback=format_given,
-    ),
-]
+def format_option(check: "Callable[[str | None], str | None] | None" = format_given) -> Any:
+    """A command's -f/--format option; `check` reads it while the arguments are parsed."""
+    return Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="table|json|csv|ids",
+            help="Output format (overrides the global --format).",
+            callback=check,
+        ),
+    ]
+
+
+FormatOption = format_option()
 
 
 # arguments and options many commands share, with the values the shell completes

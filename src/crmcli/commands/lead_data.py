@@ -11,7 +11,13 @@ import typer
 
 from crmcli import render
 from crmcli.commands import completion
-from crmcli.commands._shared import FormatOption, output_format, workspace, write_with_tz
+from crmcli.commands._shared import (
+    FormatOption,
+    format_option,
+    output_format,
+    workspace,
+    write_with_tz,
+)
 from crmcli.commands.lead import Campaign, Owner, Source
 from crmcli.errors import BadInput
 
@@ -28,15 +34,7 @@ InputFormat = Annotated[
 INPUT_FORMATS = ("csv", "jsonl")
 # lead import's -f/--format: an output format, or (until the next release) the file's format;
 # _import_formats decides which, before the import starts
-ImportFormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="table|json|csv|ids",
-        help="Output format (overrides the global --format).",
-    ),
-]
+ImportFormatOption = format_option(check=None)
 
 
 def _import_formats(
