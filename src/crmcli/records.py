@@ -46,3 +46,20 @@ LEAD_EDITABLE = (
 LEAD_AUDITED = tuple(
     f for f in LEAD_FIELDS if f not in ("id", "acquired_at", "created_at", "updated_at")
 )
+
+# a review item as `review list --format json` shows it; its table, up to the source
+REVIEW_FIELDS = (
+    "id",
+    "lead",
+    "name",
+    "kind",
+    "field",
+    "current_value",
+    "proposed_value",
+    "source",
+    "status",
+    "created_at",
+    "resolved_at",
+    "resolved_by",
+)
+REVIEW_TABLE_FIELDS = REVIEW_FIELDS[: REVIEW_FIELDS.index("source") + 1]

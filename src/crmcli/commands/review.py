@@ -6,20 +6,11 @@ import typer
 
 from crmcli import render
 from crmcli.commands._shared import FormatOption, output_format, sub_app, workspace, write_with_tz
+from crmcli.records import REVIEW_FIELDS, REVIEW_TABLE_FIELDS
 
 app = sub_app("The review queue: conflicting values for known leads, doubtful imported values.")
 
 ItemId = Annotated[int, typer.Argument(metavar="ID", help="Review item id.")]
-TABLE_COLUMNS = (
-    "id",
-    "lead",
-    "name",
-    "kind",
-    "field",
-    "current_value",
-    "proposed_value",
-    "source",
-)
 
 
 @app.command("list")
@@ -45,7 +36,7 @@ def review_list(
 
     Example: crm review list --kind value --status all --format json
     """
-    from crmcli.services.review import REVIEW_FIELDS, list_reviews
+    from crmcli.services.review import list_reviews
 
     with workspace(ctx).reading() as tx:
         rows = list_reviews(tx, status=None if status == "all" else status, lead_id=lead, kind=kind)
@@ -54,7 +45,7 @@ def review_list(
         rows,
         fmt=output_format(ctx, output),
         columns=REVIEW_FIELDS,
-        table_columns=TABLE_COLUMNS if status == "open" else (*TABLE_COLUMNS, "status"),
+        table_columns=REVIEW_TABLE_FIELDS if status == "open" else (*REVIEW_TABLE_FIELDS, "status"),
         tz=tz,
         empty="nothing to review",
     )

@@ -13,20 +13,6 @@ from crmcli.services import scope
 from crmcli.services.workspace import Tx
 from crmcli.store.models import Lead, ReviewItem
 
-REVIEW_FIELDS = (
-    "id",
-    "lead",
-    "name",
-    "kind",
-    "field",
-    "current_value",
-    "proposed_value",
-    "source",
-    "status",
-    "created_at",
-    "resolved_at",
-    "resolved_by",
-)
 STATUSES = ("open", "accepted", "rejected")
 KINDS = ("conflict", "value")
 VALUE_ITEM = "value."  # the field of a `value` item: 'value.phone' (services.importer)
